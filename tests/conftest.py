@@ -1,0 +1,24 @@
+"""Shared fixtures: one moto server per test session on 127.0.0.1, reset between tests that ask."""
+
+from __future__ import annotations
+
+import os
+
+import boto3
+import pytest
+
+from local.moto_server import MotoServer, patched_environ
+
+
+@pytest.fixture(scope="session")
+def moto_server():
+    """A running moto server; AWS_ENDPOINT_URL and fake credentials are set for the whole session."""
+    with MotoServer() as server, patched_environ(server.environ()):
+        yield server
+
+
+@pytest.fixture
+def aws(moto_server):
+    """An empty AWS account on the moto server for one test; yields a boto3 Session."""
+    moto_server.reset()
+    yield boto3.session.Session(region_name=moto_server.region)
