@@ -1,0 +1,5 @@
+import sys
+
+from tickpipe.cli import main
+
+sys.exit(main())
