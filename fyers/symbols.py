@@ -1,0 +1,83 @@
+"""Fyers symbols → data-socket topics.
+
+``NSE:SBIN-EQ`` resolves (through the symbol-token endpoint) to a *fytoken* such as
+``10100000003045``: its first 4 digits name the exchange segment and the digits from position 10 on
+are the exchange token, giving the scrip topic ``sf|nse_cm|3045``. Indices subscribe by name
+(``if|nse_cm|Nifty 50``) from :data:`INDEX_NAMES`.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# fytoken prefix → segment name used in topics (FYERS.md).
+SEGMENTS: Final[dict[str, str]] = {
+    "1010": "nse_cm",
+    "1011": "nse_fo",
+    "1012": "cde_fo",
+    "1020": "nse_com",
+    "1120": "mcx_fo",
+    "1210": "bse_cm",
+    "1211": "bse_fo",
+    "1212": "bcs_fo",
+}
+
+# Fyers index symbol → the index name its socket topic carries.
+INDEX_NAMES: Final[dict[str, str]] = {
+    "NSE:NIFTY50-INDEX": "Nifty 50",
+    "NSE:NIFTYBANK-INDEX": "Nifty Bank",
+    "NSE:FINNIFTY-INDEX": "Nifty Fin Service",
+    "NSE:MIDCPNIFTY-INDEX": "NIFTY MID SELECT",
+    "NSE:NIFTYNXT50-INDEX": "Nifty Next 50",
+    "NSE:INDIAVIX-INDEX": "India VIX",
+    "NSE:NIFTY100-INDEX": "Nifty 100",
+    "NSE:NIFTY200-INDEX": "Nifty 200",
+    "NSE:NIFTY500-INDEX": "Nifty 500",
+    "NSE:NIFTYMIDCAP50-INDEX": "Nifty Midcap 50",
+    "NSE:NIFTYMIDCAP100-INDEX": "NIFTY MIDCAP 100",
+    "NSE:NIFTYSMLCAP100-INDEX": "NIFTY SMLCAP 100",
+    "NSE:NIFTYIT-INDEX": "Nifty IT",
+    "NSE:NIFTYAUTO-INDEX": "Nifty Auto",
+    "NSE:NIFTYPHARMA-INDEX": "Nifty Pharma",
+    "NSE:NIFTYFMCG-INDEX": "Nifty FMCG",
+    "NSE:NIFTYMETAL-INDEX": "Nifty Metal",
+    "NSE:NIFTYREALTY-INDEX": "Nifty Realty",
+    "NSE:NIFTYENERGY-INDEX": "Nifty Energy",
+    "NSE:NIFTYMEDIA-INDEX": "Nifty Media",
+    "NSE:NIFTYPSUBANK-INDEX": "Nifty PSU Bank",
+    "NSE:NIFTYPVTBANK-INDEX": "Nifty Pvt Bank",
+    "NSE:NIFTYINFRA-INDEX": "Nifty Infra",
+    "NSE:NIFTYCPSE-INDEX": "Nifty CPSE",
+    "BSE:SENSEX-INDEX": "SENSEX",
+    "BSE:BANKEX-INDEX": "BANKEX",
+    "BSE:BSE100-INDEX": "BSE100",
+    "BSE:BSE500-INDEX": "BSE500",
+    "BSE:SENSEX50-INDEX": "SNSX50",
+}
+
+INDEX_SUFFIX: Final = "-INDEX"
+MAX_SYMBOLS_PER_REQUEST: Final = 500  # the symbol-token endpoint's batch size
+EXCHANGE_TOKEN_OFFSET: Final = 10
+
+
+class SymbolError(ValueError):
+    """A symbol or fytoken that cannot be turned into a topic; the message says why."""
+
+
+def is_index(symbol: str) -> bool:
+    return symbol.endswith(INDEX_SUFFIX)
+
+
+def topic_for(symbol: str, fytoken: str, depth: bool = False) -> str:
+    """The socket topic for ``symbol`` with ``fytoken``: ``sf|…`` (scrip), ``if|…`` (index), ``dp|…`` (depth)."""
+    segment = SEGMENTS.get(fytoken[:4])
+    if segment is None or len(fytoken) <= EXCHANGE_TOKEN_OFFSET:
+        raise SymbolError(f"{symbol}: fytoken {fytoken!r} has no known segment prefix ({', '.join(SEGMENTS)})")
+    if is_index(symbol):
+        if depth:
+            raise SymbolError(f"{symbol}: an index has no market depth")
+        name = INDEX_NAMES.get(symbol)
+        if name is None:
+            raise SymbolError(f"{symbol}: index not in fyers.symbols.INDEX_NAMES; add its Fyers index name")
+        return f"if|{segment}|{name}"
+    return f"{'dp' if depth else 'sf'}|{segment}|{fytoken[EXCHANGE_TOKEN_OFFSET:]}"
