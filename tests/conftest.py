@@ -9,6 +9,8 @@ import pytest
 
 from local.moto_server import MotoServer, patched_environ
 
+pytest_plugins = ["fyers.sim.testing"]  # the `fyers_sim` fixture factory
+
 
 @pytest.fixture(scope="session")
 def moto_server():
