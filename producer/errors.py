@@ -1,0 +1,23 @@
+"""Named errors of the producer. Each message says what is wrong and what to do about it."""
+
+from __future__ import annotations
+
+
+class ProducerError(Exception):
+    """Base class for producer errors."""
+
+
+class UniverseError(ProducerError, ValueError):
+    """The symbol universe cannot be loaded or sliced (bad source, empty list, bad slice)."""
+
+
+class ShardMapError(ProducerError):
+    """The stream's shard map cannot be read (missing stream, no open shards)."""
+
+
+class JournalError(ProducerError):
+    """The on-disk journal cannot be opened or written (permissions, full disk)."""
+
+
+class OptionsError(ProducerError, ValueError):
+    """A producer option (TICKPIPE_PRODUCER_* variable or CLI flag) is malformed."""
