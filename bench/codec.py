@@ -1,0 +1,159 @@
+"""Data-socket decode + normalize: fyers.feed.Feed.on_frame against a straightforward decoder.
+
+Both run in this process on the same frames: one snapshot frame binding 200 scrip topics, then data
+frames of 200 full-mode scrip updates each, where (as on the real feed) only the values that changed
+are sent and the rest carry the no-value sentinel. The baseline unpacks field by field into dicts,
+as a first implementation (or the SDK) would. Target: Feed sustains >= 300,000 ticks/s on one core.
+"""
+
+from __future__ import annotations
+
+import random
+import struct
+import time
+from typing import Any
+
+from fyers import codec
+from fyers.feed import Feed
+
+TOPICS = 200
+FRAMES = 60
+TARGET = 300_000
+NV = codec.NO_VALUE
+
+
+def make_frames(seed: int = 7) -> tuple[dict[str, str], bytes, list[bytes]]:
+    rng = random.Random(seed)
+    names = {f"sf|nse_cm|{1000 + i}": f"NSE:SYM{i}-EQ" for i in range(TOPICS)}
+    states = []
+    snaps = []
+    for i, topic in enumerate(names):
+        price = rng.randint(5_000, 500_000)
+        values = [price, 1_000, 1_764_130_000, 1_764_130_000, 10, 12, price - 5, price + 5, 1, 5_000,
+                  6_000, price, 0, price - 100, price + 100, price + 900, price - 900, price - 5_000,
+                  price + 5_000, price - 50, price - 20]
+        states.append(values)
+        snaps.append(codec.Snapshot(i, topic, tuple(values), 1, 2, "NSE", topic.rsplit("|", 1)[1], names[topic]))
+    snapshot = codec.encode_data(0, snaps)
+    frames = []
+    for n in range(1, FRAMES + 1):
+        blocks = []
+        for i, st in enumerate(states):
+            upd = [NV] * len(st)
+            st[0] += rng.randint(-10, 10)  # ltp
+            st[1] += rng.randint(1, 50)  # volume
+            st[2] = st[3] = st[2] + rng.randint(0, 2)  # ltt, feed time
+            st[6], st[7] = st[0] - 5, st[0] + 5  # bid, ask
+            st[8] = rng.randint(1, 50)  # ltq
+            for k in (0, 1, 2, 3, 6, 7, 8):
+                upd[k] = st[k]
+            if rng.random() < 0.3:
+                st[9] += 1
+                st[10] += 1
+                upd[9], upd[10] = st[9], st[10]
+            blocks.append(codec.FullUpdate(i, tuple(upd)))
+        frames.append(codec.encode_data(n, blocks))
+    return names, snapshot, frames
+
+
+class BaselineDecoder:
+    """Per-field unpacking into dicts, merging by name: the straightforward way."""
+
+    def __init__(self, topic_symbols: dict[str, str], producer_id: str) -> None:
+        self.topic_symbols = topic_symbols
+        self.producer_id = producer_id
+        self.by_id: dict[int, dict[str, Any]] = {}
+        self.seq = 0
+
+    def on_frame(self, frame: bytes, rx_ms: int) -> list[dict[str, Any]]:
+        count = struct.unpack(">H", frame[7:9])[0]
+        offset = 9
+        ticks = []
+        for _ in range(count):
+            kind = frame[offset]
+            offset += 1
+            topic_id = struct.unpack("<H", frame[offset : offset + 2])[0]
+            offset += 2
+            if kind == 83:
+                n = frame[offset]
+                offset += 1
+                topic = frame[offset : offset + n].decode()
+                offset += n
+            fields = frame[offset]
+            offset += 1
+            values = {}
+            for idx in range(fields):
+                value = struct.unpack(">i", frame[offset : offset + 4])[0]
+                offset += 4
+                if value != NV:
+                    values[codec.SCRIP_FIELDS[idx]] = value
+            if kind == 83:
+                offset += 2
+                multiplier = struct.unpack(">H", frame[offset : offset + 2])[0]
+                offset += 2
+                precision = frame[offset]
+                offset += 1
+                for _ in range(3):
+                    offset += 1 + frame[offset]
+                self.by_id[topic_id] = {"topic": topic, "multiplier": multiplier, "precision": precision,
+                                        "values": values}
+            else:
+                self.by_id[topic_id]["values"].update(values)
+            entry = self.by_id[topic_id]
+            v = entry["values"]
+            div = 10 ** entry["precision"] * entry["multiplier"]
+            self.seq += 1
+            tick = {"sym": self.topic_symbols[entry["topic"]]}
+            tick["ts"] = v.get("exch_feed_time")
+            tick["ltt"] = v.get("last_traded_time")
+            tick["ltp"] = round(v["ltp"] / div, entry["precision"])
+            tick["ltq"] = v.get("last_traded_qty")
+            tick["vol"] = v.get("vol_traded_today")
+            tick["atp"] = round(v["avg_trade_price"] / div, entry["precision"])
+            tick["bid"] = round(v["bid_price"] / div, entry["precision"])
+            tick["ask"] = round(v["ask_price"] / div, entry["precision"])
+            tick["bq"] = v.get("bid_size")
+            tick["aq"] = v.get("ask_size")
+            tick["tbq"] = v.get("tot_buy_qty")
+            tick["tsq"] = v.get("tot_sell_qty")
+            tick["oi"] = v.get("OI")
+            tick["dh"] = round(v["high_price"] / div, entry["precision"])
+            tick["dl"] = round(v["low_price"] / div, entry["precision"])
+            tick["op"] = round(v["open_price"] / div, entry["precision"])
+            tick["pc"] = round(v["prev_close_price"] / div, entry["precision"])
+            tick.update(src="ws", pid=self.producer_id, seq=self.seq, rx=rx_ms, v=1)
+            ticks.append(tick)
+        return ticks
+
+
+def _rate(decoder: Any, snapshot: bytes, frames: list[bytes], rounds: int) -> tuple[float, list[dict]]:
+    decoder.on_frame(snapshot, 0)
+    best = 0.0
+    last: list[dict] = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        n = 0
+        for frame in frames:
+            last = decoder.on_frame(frame, 0)
+            n += len(last)
+        best = max(best, n / (time.perf_counter() - t0))
+    return best, last
+
+
+def main() -> None:
+    names, snapshot, frames = make_frames()
+    rounds = 5
+    feed_rate, feed_last = _rate(Feed(names, "bench"), snapshot, frames, rounds)
+    base_rate, base_last = _rate(BaselineDecoder(names, "bench"), snapshot, frames, rounds)
+    same = [{k: t[k] for k in t if k != "seq"} for t in feed_last] == \
+           [{k: t[k] for k in t if k != "seq"} for t in base_last]
+    print(f"frames: {len(frames)} x {TOPICS} full-mode scrip updates (best of {rounds})")
+    print(f"baseline (per-field unpack into dicts): {base_rate:12,.0f} ticks/s")
+    print(f"Feed.on_frame:                          {feed_rate:12,.0f} ticks/s   "
+          f"{feed_rate / base_rate:.1f}x baseline")
+    print(f"target {TARGET:,} ticks/s: {'met' if feed_rate >= TARGET else 'NOT met'}; "
+          f"same ticks as baseline: {'yes' if same else 'NO'}")
+
+
+if __name__ == "__main__":
+    main()
