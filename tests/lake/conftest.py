@@ -8,7 +8,6 @@ import random
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 import pytest
 
 from local.firehose_pump import evaluate_prefix, object_suffix
@@ -23,6 +22,9 @@ DAY = "2026-11-26"
 
 class Factory:
     """Seeded, realistic ticks (a quote snapshot per step) and 5-minute bar records."""
+
+    OPEN = OPEN
+    DAY = DAY
 
     def __init__(self, seed: int = 7) -> None:
         self.rng = random.Random(seed)
@@ -81,8 +83,6 @@ class Factory:
         return out
 
 
-def lines(records: list[dict[str, Any]]) -> bytes:
-    return b"".join(orjson.dumps(r) + b"\n" for r in records)
 
 
 class RawLander:

@@ -1,0 +1,1 @@
+"""Lambda handlers: bars (stream → 5-minute bars), compact (raw → curated Parquet)."""

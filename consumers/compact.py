@@ -1,0 +1,488 @@
+"""Compaction: raw/ticks and raw/bars (gzip JSON lines from Firehose) → curated Parquet for Athena.
+
+The Lambda handler (EventBridge schedule in AWS, ``local/scheduler.py`` locally) runs
+:class:`Compactor` for each table. A run:
+
+1. lists raw objects in the scan window and compares them with the *raw index*
+   (``state/compact/<table>/raw/dt=D.json``: every raw object already read, its ETag, the event
+   days it held). Nothing new → nothing is written: running twice changes nothing.
+2. reads each new object with pyarrow's JSON reader against an explicit schema (C++, no Python
+   object per row), validates rows vectorised, and spills them per event day as sym-sorted runs
+   on local disk (``consumers/lake_runs.py``). A corrupt object, or malformed lines in a good one,
+   go to ``quarantine/`` with the reason; the rest of the day goes on.
+3. for each event day that got rows, merges the day's current curated files with the new runs one
+   sym range at a time (bounded memory), deduplicates, sorts by sym then time, and writes zstd
+   Parquet files of about ``target_file_bytes`` as a new *generation*; then switches the day's
+   manifest (``state/compact/<table>/dt=D/manifest.json``) to it and deletes the old generation.
+4. records the new objects in the raw index.
+
+Curated partitions are by event time (``dt`` = UTC date of ``ts`` / ``start``), so a late object
+for a finished day rewrites that day only.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import os
+import tempfile
+import time
+import zlib
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pj
+import pyarrow.parquet as pq
+
+from consumers.lake_errors import CorruptObjectError, ManifestError
+from consumers.lake_runs import Run, RunWriter, read_ranges, spill
+from consumers.lake_schema import SECONDS_PER_DAY, TABLES, RecordError, TableSpec
+from consumers.lake_store import LakeStore, utc_now
+from tickpipe.config import Settings
+
+log = logging.getLogger(__name__)
+
+MiB = 1024 * 1024
+QUARANTINED_RECORD_BYTES = 4096  # keep at most this much of a bad line in quarantine
+
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+@dataclass(frozen=True)
+class CompactOptions:
+    target_file_bytes: int = 128 * MiB  # Athena likes files of 128 MiB-1 GiB; less only for a small day
+    range_rows: int = 2_000_000  # rows in memory at once (≈ 220 B each as Arrow, ×2 while sorting)
+    row_group_rows: int = 1_000_000
+    zstd_level: int = 6
+    lookback_days: int = 3  # raw partitions scanned for new objects: today and this many days back
+    work_dir: str | None = None  # local spill space (Lambda: /tmp)
+
+
+@dataclass
+class TableReport:
+    table: str
+    raw_objects_seen: int = 0
+    raw_objects_new: int = 0
+    raw_bytes_in: int = 0
+    rows_in: int = 0
+    rows_bad: int = 0
+    objects_quarantined: int = 0
+    days_written: list[str] = field(default_factory=list)
+    files_written: int = 0
+    rows_out: int = 0
+    bytes_out: int = 0
+    seconds: float = 0.0
+
+
+def event_day(epoch_day: int) -> str:
+    return (date(1970, 1, 1) + timedelta(days=epoch_day)).isoformat()
+
+
+# ---------------------------------------------------------------- parsing (pure: bytes in, table out)
+
+
+@dataclass
+class BadRecord:
+    line: int | None  # 1-based line number when known
+    reason: str
+    record: str
+
+
+def decompress(key: str, body: bytes) -> bytes:
+    """The JSON lines of a raw object; Firehose gzips them (".gz"). Raises CorruptObjectError."""
+    if body[:2] == b"\x1f\x8b":
+        try:
+            return gzip.decompress(body)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise CorruptObjectError(f"{key}: not a readable gzip stream ({exc})") from None
+    if key.endswith(".gz"):
+        raise CorruptObjectError(f"{key}: named .gz but has no gzip header")
+    return body
+
+
+def parse(spec: TableSpec, data: bytes) -> tuple[pa.Table, list[BadRecord]]:
+    """Parse JSON lines into ``spec.read_schema``; invalid rows come back as BadRecords.
+
+    Fast path: pyarrow's JSON reader over the whole object. If any line is not JSON or has a value
+    of the wrong type the reader fails the block, so that object is re-read line by line with
+    orjson and the table's own validator, to quarantine exactly the bad lines.
+    """
+    try:
+        table = pj.read_json(
+            pa.BufferReader(data),
+            read_options=pj.ReadOptions(block_size=8 * MiB),
+            parse_options=pj.ParseOptions(explicit_schema=spec.read_schema, unexpected_field_behavior="ignore"),
+        )
+    except pa.ArrowInvalid:
+        return _parse_lines(spec, data)
+    table = table.select(spec.read_schema.names)
+    ok = spec.valid(table)
+    if pc.all(ok).as_py():
+        return spec.fill_defaults(table), []
+    bad = [_bad(spec, r) for r in table.filter(pc.invert(ok)).to_pylist()]
+    return spec.fill_defaults(table.filter(ok)), bad
+
+
+def _bad(spec: TableSpec, record: dict[str, Any], line: int | None = None) -> BadRecord:
+    record = {k: v for k, v in record.items() if v is not None}
+    try:
+        spec.validate(record)
+        reason = "rejected by the table's checks"
+    except RecordError as exc:
+        reason = str(exc)
+    return BadRecord(line, reason, orjson.dumps(record).decode()[:QUARANTINED_RECORD_BYTES])
+
+
+def _parse_lines(spec: TableSpec, data: bytes) -> tuple[pa.Table, list[BadRecord]]:
+    good: list[dict[str, Any]] = []
+    bad: list[BadRecord] = []
+    for n, line in enumerate(data.split(b"\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = orjson.loads(line)
+            spec.validate(record)
+        except orjson.JSONDecodeError as exc:
+            bad.append(BadRecord(n, f"not JSON: {exc}", line[:QUARANTINED_RECORD_BYTES].decode("utf-8", "replace")))
+            continue
+        except RecordError as exc:
+            bad.append(BadRecord(n, str(exc), line[:QUARANTINED_RECORD_BYTES].decode("utf-8", "replace")))
+            continue
+        good.append(record)
+    names = spec.read_schema.names
+    table = pa.Table.from_pylist([{k: r.get(k) for k in names} for r in good], schema=spec.read_schema)
+    return spec.fill_defaults(table), bad
+
+
+def split_days(spec: TableSpec, table: pa.Table) -> dict[str, pa.Table]:
+    """Rows grouped by the UTC date of their event time."""
+    days = pc.divide(table[spec.time_column], SECONDS_PER_DAY)
+    out: dict[str, pa.Table] = {}
+    for d in pc.unique(days).to_pylist():
+        out[event_day(d)] = table.filter(pc.equal(days, d))
+    return out
+
+
+# ---------------------------------------------------------------- dedup + order (pure)
+
+
+def _differs(col: pa.Array) -> pa.Array:
+    """Null-safe 'row i differs from row i-1' for i >= 1."""
+    a, b = col[1:], col[:-1]
+    a_null, b_null = pc.is_null(a), pc.is_null(b)
+    return pc.if_else(pc.or_(a_null, b_null), pc.xor(a_null, b_null), pc.not_equal(a, b))
+
+
+def dedup_sort(spec: TableSpec, table: pa.Table) -> pa.Table:
+    """One row per ``spec.dedup_keys`` (the first by ``spec.prefer``), in ``spec.order``."""
+    if table.num_rows == 0:
+        return table
+    keys = [(k, "ascending") for k in spec.dedup_keys] + list(spec.prefer)
+    table = table.take(pc.sort_indices(table, sort_keys=keys))
+    first = None
+    for k in spec.dedup_keys:
+        d = _differs(table[k].combine_chunks())
+        first = d if first is None else pc.or_(first, d)
+    assert first is not None
+    table = table.filter(pa.concat_arrays([pa.array([True]), first]))
+    if list(spec.order[: len(spec.dedup_keys)]) != [(k, "ascending") for k in spec.dedup_keys]:
+        table = table.take(pc.sort_indices(table, sort_keys=list(spec.order)))
+    return table
+
+
+# ---------------------------------------------------------------- Parquet files of a target size
+
+
+class ParquetRoller:
+    """Writes sorted tables into consecutive Parquet files, starting a new file past target bytes."""
+
+    def __init__(self, directory: str, spec: TableSpec, options: CompactOptions) -> None:
+        self.directory = directory
+        self.spec = spec
+        self.options = options
+        self.files: list[tuple[str, int]] = []  # (path, rows)
+        self._writer: pq.ParquetWriter | None = None
+        self._sink: pa.OSFile | None = None
+        self._rows = 0
+
+    def _open(self) -> pq.ParquetWriter:
+        if self._writer is None:
+            path = os.path.join(self.directory, f"part-{len(self.files):05d}.parquet")
+            self._sink = pa.OSFile(path, "wb")
+            self._writer = pq.ParquetWriter(
+                self._sink,
+                self.spec.schema,
+                compression="zstd",
+                compression_level=self.options.zstd_level,
+                use_dictionary=True,
+                write_statistics=True,
+                sorting_columns=[pq.SortingColumn(self.spec.schema.get_field_index(c), descending=o == "descending")
+                                 for c, o in self.spec.order[:2]],
+            )
+            self.files.append((path, 0))
+            self._rows = 0
+        return self._writer
+
+    def write(self, table: pa.Table) -> None:
+        table = table.cast(self.spec.schema)
+        step = self.options.row_group_rows
+        for offset in range(0, table.num_rows, step):
+            writer = self._open()
+            chunk = table.slice(offset, step)
+            writer.write_table(chunk, row_group_size=step)
+            self._rows += chunk.num_rows
+            assert self._sink is not None
+            if self._sink.tell() >= self.options.target_file_bytes:
+                self._close()
+
+    def _close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            assert self._sink is not None
+            self._sink.close()
+            path, _ = self.files[-1]
+            self.files[-1] = (path, self._rows)
+            self._writer = self._sink = None
+
+    def close(self) -> list[tuple[str, int]]:
+        self._close()
+        return self.files
+
+
+# ---------------------------------------------------------------- the job (I/O at the edges)
+
+
+class Compactor:
+    """Incremental, idempotent compaction of one table."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        spec: TableSpec,
+        *,
+        store: LakeStore | None = None,
+        options: CompactOptions | None = None,
+        progress: Progress | None = None,
+        today: date | None = None,
+    ) -> None:
+        self.spec = spec
+        self.store = store or LakeStore(settings.bucket)
+        self.options = options or CompactOptions()
+        self.progress = progress or (lambda stage, done, total: None)
+        self.today = today or datetime.now(UTC).date()
+
+    # -- layout
+
+    def raw_index_key(self, raw_day: str) -> str:
+        return f"{self.spec.state_prefix}raw/dt={raw_day}.json"
+
+    def manifest_key(self, day: str) -> str:
+        return f"{self.spec.state_prefix}dt={day}/manifest.json"
+
+    def symlink_key(self, day: str) -> str:
+        return f"{self.spec.state_prefix}symlink/dt={day}/manifest"
+
+    def partition(self, day: str) -> str:
+        return f"{self.spec.curated_prefix}dt={day}/"
+
+    def manifest(self, day: str) -> dict[str, Any]:
+        doc = self.store.get_json(self.manifest_key(day))
+        if doc is None:
+            return {"table": self.spec.name, "dt": day, "generation": 0, "files": [], "sources": {}, "rows": 0}
+        for name in ("generation", "files", "sources"):
+            if name not in doc:
+                raise ManifestError(f"{self.manifest_key(day)} has no {name!r}; fix or delete it to rebuild the day")
+        return doc
+
+    # -- the run
+
+    def run(self, raw_days: Sequence[str] | None = None) -> TableReport:
+        """Compact new raw objects from ``raw_days`` (default: today and ``lookback_days`` back)."""
+        t0 = time.perf_counter()
+        report = TableReport(self.spec.name)
+        if raw_days is None:
+            raw_days = [(self.today - timedelta(days=i)).isoformat() for i in range(self.options.lookback_days, -1, -1)]
+        indexes = {d: self.store.get_json(self.raw_index_key(d)) or {} for d in raw_days}
+        new: list[tuple[str, str, dict[str, Any]]] = []  # (raw day, key, listing)
+        for d in raw_days:
+            for obj in self.store.list(f"{self.spec.raw_prefix}dt={d}/"):
+                report.raw_objects_seen += 1
+                seen = indexes[d].get(obj["Key"])
+                if seen is None or seen.get("etag") != obj["ETag"]:
+                    new.append((d, obj["Key"], obj))
+        report.raw_objects_new = len(new)
+        if not new:
+            report.seconds = time.perf_counter() - t0
+            return report
+        with tempfile.TemporaryDirectory(prefix=f"compact-{self.spec.name}-", dir=self.options.work_dir) as work:
+            runs, sources_by_day, entries = self._read(work, new, report)
+            for i, day in enumerate(sorted(runs)):
+                self.progress(f"write {self.spec.name} dt={day}", i, len(runs))
+                self._write_day(work, day, runs[day], sources_by_day[day], report)
+            self.progress(f"write {self.spec.name}", len(runs), len(runs))
+        for d in raw_days:
+            mine = {k: v for k, v in entries.items() if v["raw_dt"] == d}
+            if mine:
+                self.store.put_json(self.raw_index_key(d), {**indexes[d], **mine})
+        report.seconds = time.perf_counter() - t0
+        return report
+
+    def _read(
+        self, work: str, new: list[tuple[str, str, dict[str, Any]]], report: TableReport
+    ) -> tuple[dict[str, list[Run]], dict[str, dict[str, str]], dict[str, dict[str, Any]]]:
+        """Pass 1: parse every new object, spill rows per event day as sym-sorted runs."""
+        pending: dict[str, list[pa.Table]] = defaultdict(list)
+        pending_rows: dict[str, int] = defaultdict(int)
+        runs: dict[str, list[Run]] = defaultdict(list)
+        sources: dict[str, dict[str, str]] = defaultdict(dict)
+        entries: dict[str, dict[str, Any]] = {}
+
+        def flush(day: str) -> None:
+            path = os.path.join(work, f"run-{day}-{len(runs[day]):05d}.arrow")
+            runs[day].append(spill(path, pa.concat_tables(pending.pop(day))))
+            pending_rows.pop(day)
+
+        for i, (raw_day, key, obj) in enumerate(new):
+            self.progress(f"read {self.spec.name}", i, len(new))
+            body = self.store.get(key)
+            report.raw_bytes_in += len(body)
+            entry: dict[str, Any] = {"etag": obj["ETag"], "raw_dt": raw_day, "days": [], "rows": 0, "bad": 0}
+            entries[key] = entry
+            try:
+                table, bad = parse(self.spec, decompress(key, body))
+            except CorruptObjectError as exc:
+                self._quarantine_object(key, str(exc))
+                entry["quarantined"] = str(exc)
+                report.objects_quarantined += 1
+                continue
+            if bad:
+                self._quarantine_lines(key, bad)
+                entry["bad"] = len(bad)
+                report.rows_bad += len(bad)
+            entry["rows"] = table.num_rows
+            report.rows_in += table.num_rows
+            for day, rows in split_days(self.spec, table).items():
+                entry["days"].append(day)
+                sources[day][key] = obj["ETag"]
+                pending[day].append(rows)
+                pending_rows[day] += rows.num_rows
+            while sum(pending_rows.values()) >= self.options.range_rows:
+                flush(max(pending_rows, key=pending_rows.__getitem__))
+        self.progress(f"read {self.spec.name}", len(new), len(new))
+        for day in list(pending):
+            flush(day)
+        return runs, sources, entries
+
+    def _write_day(self, work: str, day: str, new_runs: list[Run], sources: dict[str, str], report: TableReport) -> None:
+        """Pass 2: merge the day's current files with the new runs into a new generation, then switch."""
+        manifest = self.manifest(day)
+        if all(manifest["sources"].get(k) == etag for k, etag in sources.items()):
+            log.info("%s dt=%s already holds these objects; unchanged", self.spec.name, day)
+            return
+        day_dir = os.path.join(work, f"dt={day}")
+        os.makedirs(day_dir)
+        runs = list(new_runs)
+        for n, f in enumerate(manifest["files"]):
+            local = os.path.join(day_dir, f"current-{n:05d}.parquet")
+            self.store.download(f["key"], local)
+            runs.append(self._curated_run(local, os.path.join(day_dir, f"current-{n:05d}.arrow")))
+            os.remove(local)
+        roller = ParquetRoller(day_dir, self.spec, self.options)
+        for table in read_ranges(runs, self.options.range_rows):
+            roller.write(dedup_sort(self.spec, table))
+        files = roller.close()
+        for run in runs:
+            run.delete()
+
+        gen = int(manifest["generation"]) + 1
+        partition = self.partition(day)
+        written = []
+        for n, (path, rows) in enumerate(files):
+            key = f"{partition}part-g{gen:05d}-{n:05d}.parquet"
+            size = os.path.getsize(path)
+            self.store.upload(path, key)
+            os.remove(path)
+            written.append({"key": key, "rows": rows, "bytes": size})
+        doc = {
+            "table": self.spec.name,
+            "dt": day,
+            "generation": gen,
+            "files": written,
+            "rows": sum(f["rows"] for f in written),
+            "bytes": sum(f["bytes"] for f in written),
+            "sources": {**manifest["sources"], **sources},
+            "written_at": utc_now(),
+        }
+        # The switch: readers that follow the manifest see the old generation or the new, never a mix.
+        self.store.put_json(self.manifest_key(day), doc)
+        self.store.put(self.symlink_key(day), "".join(self.store.uri(f["key"]) + "\n" for f in written).encode(), "text/plain")
+        keep = {f["key"] for f in written}
+        stale = [o["Key"] for o in self.store.list(partition) if o["Key"] not in keep]
+        self.store.delete(stale)  # the old generation, and leftovers of any interrupted run
+        report.days_written.append(day)
+        report.files_written += len(written)
+        report.rows_out += doc["rows"]
+        report.bytes_out += doc["bytes"]
+        log.info("%s dt=%s generation %d: %d rows in %d file(s)", self.spec.name, day, gen, doc["rows"], len(written))
+
+    def _curated_run(self, parquet_path: str, run_path: str) -> Run:
+        """A current curated file as a run: it is already sorted by sym."""
+        writer = RunWriter(run_path, self.spec.read_schema)
+        pf = pq.ParquetFile(parquet_path)
+        for batch in pf.iter_batches(batch_size=self.options.row_group_rows):
+            writer.write(pa.Table.from_batches([batch]).cast(self.spec.read_schema))
+        return writer.close()
+
+    # -- quarantine
+
+    def _quarantine_object(self, key: str, reason: str) -> None:
+        dst = f"{self.spec.quarantine_prefix}objects/{key}"
+        self.store.copy(key, dst)
+        self.store.put_json(dst + ".reason.json", {"source": key, "reason": reason, "at": utc_now()})
+        log.warning("quarantined %s: %s", key, reason)
+
+    def _quarantine_lines(self, key: str, bad: list[BadRecord]) -> None:
+        dst = f"{self.spec.quarantine_prefix}records/{key}.jsonl"
+        body = b"".join(orjson.dumps({"source": key, **asdict(b)}) + b"\n" for b in bad)
+        self.store.put(dst, body, "application/x-ndjson")
+        log.warning("quarantined %d malformed record(s) of %s, e.g. %s", len(bad), key, bad[0].reason)
+
+
+def compact_all(
+    settings: Settings,
+    *,
+    tables: Sequence[str] = tuple(TABLES),
+    raw_days: Sequence[str] | None = None,
+    options: CompactOptions | None = None,
+    progress: Progress | None = None,
+) -> list[TableReport]:
+    """Compact every named table; the entry point of the handler, the CLI and the scheduler."""
+    unknown = set(tables) - set(TABLES)
+    if unknown:
+        raise ValueError(f"unknown table(s) {sorted(unknown)}; have {sorted(TABLES)}")
+    store = LakeStore(settings.bucket)
+    return [
+        Compactor(settings, TABLES[t], store=store, options=options, progress=progress).run(raw_days) for t in tables
+    ]
+
+
+def handler(event: dict[str, Any] | None, context: Any = None) -> dict[str, Any]:
+    """Lambda entry point. The EventBridge schedule sends its own event; a manual invoke may pass
+    ``{"tables": ["ticks"], "raw_days": ["2026-11-26"]}`` to compact chosen raw partitions."""
+    event = event or {}
+    settings = Settings.from_env()
+    reports = compact_all(
+        settings,
+        tables=event.get("tables") or tuple(TABLES),
+        raw_days=event.get("raw_days"),
+        options=CompactOptions(),  # spills under the temp dir: Lambda's /tmp (ephemeral storage)
+    )
+    result = {"tables": [asdict(r) for r in reports]}
+    log.info("compaction: %s", orjson.dumps(result).decode())
+    return result

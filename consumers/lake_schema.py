@@ -1,0 +1,169 @@
+"""The curated tables: their Arrow/Parquet schemas, how rows are validated, deduplicated and ordered.
+
+One ``TableSpec`` per table; compaction, the tests and the local query engine read them from here.
+Ticks take every field of ``market.tick.FIELDS`` in that order; bars every field of the bar record
+(DESIGN.md "Bar record", the same order).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from market import tick as tickmod
+from tickpipe import names
+
+# The bar record's fields (DESIGN.md "Bar record"; the bars engineer's record, in wire order).
+BAR_FIELDS: Final = (
+    "sym", "start", "o", "h", "l", "c", "vol", "vwap", "n", "vol_cum", "first_ts", "last_ts", "oi", "rev", "v",
+)
+BAR_INT_FIELDS: Final = frozenset({"start", "vol", "n", "vol_cum", "first_ts", "last_ts", "oi", "rev", "v"})
+BAR_PRICE_FIELDS: Final = frozenset({"o", "h", "l", "c", "vwap"})
+BAR_REQUIRED: Final = ("sym", "start", "o", "h", "l", "c")
+BAR_SECONDS: Final = 300
+SECONDS_PER_DAY: Final = 86_400
+
+SYM_TYPE: Final = pa.dictionary(pa.int32(), pa.string())
+
+
+class RecordError(ValueError):
+    """A raw line that is not a valid record of its table; the message says why."""
+
+
+def _type(name: str, ints: frozenset[str], prices: frozenset[str]) -> pa.DataType:
+    if name in ints:
+        return pa.int64()
+    if name in prices:
+        return pa.float64()
+    return pa.string()
+
+
+def _schema(fields: tuple[str, ...], ints: frozenset[str], prices: frozenset[str]) -> tuple[pa.Schema, pa.Schema]:
+    """(schema for parsing raw JSON with plain strings, schema of the curated files with sym dictionary-encoded)."""
+    read = pa.schema([pa.field(f, _type(f, ints, prices)) for f in fields])
+    curated = pa.schema([pa.field(f, SYM_TYPE if f == "sym" else _type(f, ints, prices)) for f in fields])
+    return read, curated
+
+
+def validate_bar(bar: Any) -> None:
+    """Check one parsed bar record; raises :class:`RecordError` naming the field."""
+    if not isinstance(bar, dict):
+        raise RecordError(f"expected a JSON object, got {type(bar).__name__}")
+    for name in BAR_REQUIRED:
+        if bar.get(name) is None:
+            raise RecordError(f"missing required field {name!r}")
+    for name, value in bar.items():
+        if value is None:
+            continue
+        if name in BAR_INT_FIELDS and type(value) is not int:
+            raise RecordError(f"field {name!r} must be an integer, got {value!r}")
+        if name in BAR_PRICE_FIELDS and (type(value) not in (int, float) or value != value):
+            raise RecordError(f"field {name!r} must be a number, got {value!r}")
+    if not isinstance(bar["sym"], str) or ":" not in bar["sym"]:
+        raise RecordError(f"field 'sym' must look like 'EXCHANGE:NAME', got {bar['sym']!r}")
+    if bar["start"] % BAR_SECONDS:
+        raise RecordError(f"field 'start' must be a multiple of {BAR_SECONDS} s, got {bar['start']}")
+    if not bar["l"] <= min(bar["o"], bar["c"]) <= max(bar["o"], bar["c"]) <= bar["h"]:
+        raise RecordError(f"prices out of order: l={bar['l']} o={bar['o']} c={bar['c']} h={bar['h']}")
+    if bar.get("v", 1) != 1:
+        raise RecordError(f"unsupported schema version {bar.get('v')!r}")
+
+
+def validate_tick(tick: Any) -> None:
+    try:
+        tickmod.validate(tick)
+    except tickmod.TickError as exc:
+        raise RecordError(str(exc)) from None
+
+
+def _tick_valid(t: pa.Table) -> pa.ChunkedArray:
+    ok = pc.and_(pc.is_valid(t["sym"]), pc.and_(pc.is_valid(t["ts"]), pc.is_valid(t["ltp"])))
+    ok = pc.and_(ok, pc.match_substring(t["sym"], ":"))
+    ok = pc.and_(ok, pc.greater_equal(t["ts"], 0))
+    ok = pc.and_(ok, pc.fill_null(pc.greater_equal(t["vol"], 0), True))
+    ok = pc.and_(ok, pc.fill_null(pc.equal(t["v"], tickmod.SCHEMA_VERSION), True))
+    return pc.fill_null(ok, False)
+
+
+def _bar_valid(t: pa.Table) -> pa.ChunkedArray:
+    ok = pc.is_valid(t["sym"])
+    for name in BAR_REQUIRED[1:]:
+        ok = pc.and_(ok, pc.is_valid(t[name]))
+    ok = pc.and_(ok, pc.match_substring(t["sym"], ":"))
+    whole = pc.multiply(pc.divide(t["start"], BAR_SECONDS), BAR_SECONDS)  # integer division
+    ok = pc.and_(ok, pc.equal(t["start"], whole))
+    ok = pc.and_(ok, pc.less_equal(t["l"], pc.min_element_wise(t["o"], t["c"])))
+    ok = pc.and_(ok, pc.greater_equal(t["h"], pc.max_element_wise(t["o"], t["c"])))
+    ok = pc.and_(ok, pc.fill_null(pc.equal(t["v"], 1), True))
+    return pc.fill_null(ok, False)
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """Everything compaction needs to know about one table."""
+
+    name: str  # "ticks" or "bars_5m"
+    raw_prefix: str
+    curated_prefix: str
+    read_schema: pa.Schema  # raw JSON → Arrow, sym as plain string
+    schema: pa.Schema  # curated Parquet
+    time_column: str  # event time (epoch s): the curated dt partition is its UTC date
+    dedup_keys: tuple[str, ...]  # rows equal on these are one record ...
+    prefer: tuple[tuple[str, str], ...]  # ... and the first by this order (after the keys) is kept
+    order: tuple[tuple[str, str], ...]  # output order within the partition
+    valid: Callable[[pa.Table], pa.ChunkedArray]  # vectorised check of parsed rows
+    validate: Callable[[Any], None]  # one record, for the reason of a rejected row
+
+    @property
+    def state_prefix(self) -> str:
+        return f"{names.STATE}compact/{self.name}/"
+
+    @property
+    def quarantine_prefix(self) -> str:
+        return f"{names.QUARANTINE}{self.name}/"
+
+    def fill_defaults(self, t: pa.Table) -> pa.Table:
+        """A missing schema version means version 1 (market.tick.validate reads it the same way)."""
+        i = t.schema.get_field_index("v")
+        return t.set_column(i, "v", pc.fill_null(t["v"], 1))
+
+
+_TICK_READ, _TICK_CURATED = _schema(tickmod.FIELDS, tickmod.INT_FIELDS, tickmod.PRICE_FIELDS)
+_BAR_READ, _BAR_CURATED = _schema(BAR_FIELDS, BAR_INT_FIELDS, BAR_PRICE_FIELDS)
+
+TICKS: Final = TableSpec(
+    name="ticks",
+    raw_prefix=names.RAW_TICKS,
+    curated_prefix=names.CURATED_TICKS,
+    read_schema=_TICK_READ,
+    schema=_TICK_CURATED,
+    time_column="ts",
+    # market.tick.state_key: a resent snapshot has the same quote state. Keep the earliest received.
+    dedup_keys=("sym", "ltt", "vol", "ltp"),
+    prefer=(("rx", "ascending"), ("pid", "ascending"), ("seq", "ascending"), ("ts", "ascending")),
+    order=(("sym", "ascending"), ("ts", "ascending"), ("vol", "ascending"), ("ltt", "ascending"),
+           ("rx", "ascending"), ("pid", "ascending"), ("seq", "ascending")),
+    valid=_tick_valid,
+    validate=validate_tick,
+)
+
+BARS: Final = TableSpec(
+    name="bars_5m",
+    raw_prefix=names.RAW_BARS,
+    curated_prefix=names.CURATED_BARS,
+    read_schema=_BAR_READ,
+    schema=_BAR_CURATED,
+    time_column="start",
+    # An amended bar has a higher rev; the highest revision is the bar.
+    dedup_keys=("sym", "start"),
+    prefer=(("rev", "descending"), ("last_ts", "descending"), ("n", "descending"), ("vol_cum", "descending")),
+    order=(("sym", "ascending"), ("start", "ascending")),
+    valid=_bar_valid,
+    validate=validate_bar,
+)
+
+TABLES: Final = {spec.name: spec for spec in (TICKS, BARS)}

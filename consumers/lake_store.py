@@ -1,0 +1,62 @@
+"""The lake bucket as compaction sees it: raw objects, JSON state documents, curated files, quarantine."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+import orjson
+
+log = logging.getLogger(__name__)
+
+
+class LakeStore:
+    """Thin S3 edge: every call compaction makes to the bucket goes through here."""
+
+    def __init__(self, bucket: str, s3: Any = None) -> None:
+        self.bucket = bucket
+        self.s3 = s3 or boto3.client("s3")
+
+    def list(self, prefix: str) -> Iterator[dict[str, Any]]:
+        """Objects under ``prefix`` (Key, Size, ETag), in key order."""
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+            yield from page.get("Contents", [])
+
+    def get(self, key: str) -> bytes:
+        return self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+
+    def get_json(self, key: str) -> Any | None:
+        try:
+            return orjson.loads(self.get(key))
+        except self.s3.exceptions.NoSuchKey:
+            return None
+
+    def put(self, key: str, body: bytes, content_type: str = "application/octet-stream") -> None:
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type)
+
+    def put_json(self, key: str, doc: Any) -> None:
+        self.put(key, orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS), "application/json")
+
+    def upload(self, path: str, key: str) -> None:
+        self.s3.upload_file(path, self.bucket, key)
+
+    def download(self, key: str, path: str) -> None:
+        self.s3.download_file(self.bucket, key, path)
+
+    def copy(self, src: str, dst: str) -> None:
+        self.s3.copy_object(Bucket=self.bucket, Key=dst, CopySource={"Bucket": self.bucket, "Key": src})
+
+    def delete(self, keys: list[str]) -> None:
+        for i in range(0, len(keys), 1000):
+            chunk = [{"Key": k} for k in keys[i : i + 1000]]
+            self.s3.delete_objects(Bucket=self.bucket, Delete={"Objects": chunk, "Quiet": True})
+
+    def uri(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
