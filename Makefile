@@ -27,3 +27,25 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info tickpipe-out
+
+# --- infra (Terraform checks; no terraform binary needed) ------------------------------------
+# checkov pins many packages of its own, so it lives in its own venv.
+CHECKOV_VENV  ?= .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+ARCH          ?= arm64
+
+.PHONY: checkov lambda-layer
+
+$(CHECKOV_STAMP): infra/requirements-checkov.txt
+	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	@echo "installing checkov into $(CHECKOV_VENV) (about a minute) ..."
+	@$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r infra/requirements-checkov.txt
+	@touch $@
+
+checkov: $(CHECKOV_STAMP)  ## security/misconfiguration scan of infra/ (skips: infra/.checkov.yaml)
+	$(CHECKOV_VENV)/bin/checkov --config-file infra/.checkov.yaml
+
+test: $(CHECKOV_STAMP)
+
+lambda-layer: $(STAMP)  ## build the Lambda dependency layer into infra/build/layer (ARCH=arm64|x86_64)
+	$(PY) infra/build_layer.py --arch $(ARCH)

@@ -1,0 +1,286 @@
+# One role per process, each allowed only what that process does, on only its resources.
+# Actions without resource-level permissions (PutMetricData, X-Ray) are the only "*" resources,
+# and PutMetricData is held to the tickpipe namespace.
+
+locals {
+  lake_arn = aws_s3_bucket.lake.arn
+  kms_use  = ["kms:Decrypt", "kms:GenerateDataKey"]
+}
+
+data "aws_iam_policy_document" "assume" {
+  for_each = {
+    firehose  = "firehose.amazonaws.com"
+    lambda    = "lambda.amazonaws.com"
+    scheduler = "scheduler.amazonaws.com"
+    ecs_tasks = "ecs-tasks.amazonaws.com"
+  }
+
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = [each.value]
+    }
+    # Confused-deputy guard: only this account's resources may hand their role to the service.
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+}
+
+# Shared statement: publish custom metrics, only into our namespace.
+data "aws_iam_policy_document" "metrics" {
+  statement {
+    sid       = "PutTickpipeMetrics"
+    actions   = ["cloudwatch:PutMetricData"]
+    resources = ["*"] # PutMetricData has no resource-level permissions
+    condition {
+      test     = "StringEquals"
+      variable = "cloudwatch:namespace"
+      values   = [local.metric_namespace]
+    }
+  }
+}
+
+# --- firehose ------------------------------------------------------------------------------------
+
+resource "aws_iam_role" "firehose" {
+  name               = "${local.prefix}-firehose"
+  assume_role_policy = data.aws_iam_policy_document.assume["firehose"].json
+}
+
+data "aws_iam_policy_document" "firehose" {
+  statement {
+    sid       = "ReadTicksStream"
+    actions   = ["kinesis:DescribeStream", "kinesis:DescribeStreamSummary", "kinesis:GetShardIterator", "kinesis:GetRecords", "kinesis:ListShards"]
+    resources = [aws_kinesis_stream.ticks.arn]
+  }
+  statement {
+    sid       = "WriteRawPrefixes"
+    actions   = ["s3:AbortMultipartUpload", "s3:PutObject"]
+    resources = ["${local.lake_arn}/raw/*"]
+  }
+  statement {
+    sid       = "LocateBucket"
+    actions   = ["s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads"]
+    resources = [local.lake_arn]
+  }
+  statement {
+    sid       = "UseKey"
+    actions   = local.kms_use
+    resources = [aws_kms_key.main.arn]
+  }
+  statement {
+    sid       = "DeliveryLogs"
+    actions   = ["logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.firehose.arn}:*"]
+  }
+}
+
+resource "aws_iam_role_policy" "firehose" {
+  name   = "delivery"
+  role   = aws_iam_role.firehose.id
+  policy = data.aws_iam_policy_document.firehose.json
+}
+
+# --- bars function -------------------------------------------------------------------------------
+
+resource "aws_iam_role" "bars" {
+  name               = "${local.prefix}-bars"
+  assume_role_policy = data.aws_iam_policy_document.assume["lambda"].json
+}
+
+data "aws_iam_policy_document" "bars" {
+  source_policy_documents = [data.aws_iam_policy_document.metrics.json]
+
+  statement {
+    sid       = "ReadTicksStream"
+    actions   = ["kinesis:DescribeStream", "kinesis:DescribeStreamSummary", "kinesis:GetShardIterator", "kinesis:GetRecords", "kinesis:ListShards", "kinesis:SubscribeToShard"]
+    resources = [aws_kinesis_stream.ticks.arn]
+  }
+  statement {
+    sid       = "WriteBars"
+    actions   = ["firehose:PutRecord", "firehose:PutRecordBatch"]
+    resources = [aws_kinesis_firehose_delivery_stream.bars.arn]
+  }
+  statement {
+    sid       = "QuarantineAndState"
+    actions   = ["s3:PutObject", "s3:GetObject"]
+    resources = ["${local.lake_arn}/${local.quarantine_prefix}*", "${local.lake_arn}/${local.state_prefix}*"]
+  }
+  statement {
+    sid       = "FailedBatches"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.bars_failures.arn]
+  }
+  statement {
+    sid       = "UseKey"
+    actions   = local.kms_use
+    resources = [aws_kms_key.main.arn]
+  }
+  statement {
+    sid       = "Logs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.bars.arn}:*"]
+  }
+  statement {
+    sid       = "Tracing"
+    actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+    resources = ["*"] # X-Ray has no resource-level permissions
+  }
+}
+
+resource "aws_iam_role_policy" "bars" {
+  name   = "bars"
+  role   = aws_iam_role.bars.id
+  policy = data.aws_iam_policy_document.bars.json
+}
+
+# --- compact function ----------------------------------------------------------------------------
+
+resource "aws_iam_role" "compact" {
+  name               = "${local.prefix}-compact"
+  assume_role_policy = data.aws_iam_policy_document.assume["lambda"].json
+}
+
+data "aws_iam_policy_document" "compact" {
+  source_policy_documents = [data.aws_iam_policy_document.metrics.json]
+
+  statement {
+    sid       = "ListLake"
+    actions   = ["s3:ListBucket"]
+    resources = [local.lake_arn]
+  }
+  statement {
+    sid     = "ReadRaw"
+    actions = ["s3:GetObject"]
+    resources = [
+      "${local.lake_arn}/${local.raw_ticks_prefix}*",
+      "${local.lake_arn}/${local.raw_bars_prefix}*",
+    ]
+  }
+  statement {
+    sid     = "WriteCuratedQuarantineState"
+    actions = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
+    resources = [
+      "${local.lake_arn}/${local.curated_ticks_prefix}*",
+      "${local.lake_arn}/${local.curated_bars_prefix}*",
+      "${local.lake_arn}/${local.quarantine_prefix}*",
+      "${local.lake_arn}/${local.state_prefix}*",
+    ]
+  }
+  statement {
+    sid       = "DeadLetters"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.compact_failures.arn]
+  }
+  statement {
+    sid       = "UseKey"
+    actions   = local.kms_use
+    resources = [aws_kms_key.main.arn]
+  }
+  statement {
+    sid       = "Logs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.compact.arn}:*"]
+  }
+  statement {
+    sid       = "Tracing"
+    actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+    resources = ["*"] # X-Ray has no resource-level permissions
+  }
+}
+
+resource "aws_iam_role_policy" "compact" {
+  name   = "compact"
+  role   = aws_iam_role.compact.id
+  policy = data.aws_iam_policy_document.compact.json
+}
+
+# --- scheduler (invokes compact) -------------------------------------------------------------------
+
+resource "aws_iam_role" "scheduler" {
+  name               = "${local.prefix}-scheduler"
+  assume_role_policy = data.aws_iam_policy_document.assume["scheduler"].json
+}
+
+data "aws_iam_policy_document" "scheduler" {
+  statement {
+    sid       = "InvokeCompact"
+    actions   = ["lambda:InvokeFunction"]
+    resources = [aws_lambda_function.compact.arn]
+  }
+  statement {
+    sid       = "DeadLetters"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.compact_failures.arn]
+  }
+  statement {
+    sid       = "UseKey"
+    actions   = local.kms_use
+    resources = [aws_kms_key.main.arn]
+  }
+}
+
+resource "aws_iam_role_policy" "scheduler" {
+  name   = "invoke-compact"
+  role   = aws_iam_role.scheduler.id
+  policy = data.aws_iam_policy_document.scheduler.json
+}
+
+# --- producer ------------------------------------------------------------------------------------
+
+# Execution role: ECS itself pulls the image and ships logs.
+resource "aws_iam_role" "producer_execution" {
+  name               = "${local.prefix}-producer-execution"
+  assume_role_policy = data.aws_iam_policy_document.assume["ecs_tasks"].json
+}
+
+resource "aws_iam_role_policy_attachment" "producer_execution" {
+  role       = aws_iam_role.producer_execution.name
+  policy_arn = "arn:${local.partition}:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
+}
+
+# Task role: what the producer code does.
+resource "aws_iam_role" "producer_task" {
+  name               = "${local.prefix}-producer-task"
+  assume_role_policy = data.aws_iam_policy_document.assume["ecs_tasks"].json
+}
+
+data "aws_iam_policy_document" "producer_task" {
+  source_policy_documents = [data.aws_iam_policy_document.metrics.json]
+
+  statement {
+    sid       = "PutTicks"
+    actions   = ["kinesis:PutRecord", "kinesis:PutRecords", "kinesis:ListShards", "kinesis:DescribeStreamSummary"]
+    resources = [aws_kinesis_stream.ticks.arn]
+  }
+  statement {
+    sid       = "ReadFyersParameters"
+    actions   = ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath"]
+    resources = ["${local.ssm_prefix_arn}*"]
+  }
+  statement {
+    sid       = "ReadSymbolLists"
+    actions   = ["s3:GetObject"]
+    resources = ["${local.lake_arn}/${local.state_prefix}symbols/*"]
+  }
+  statement {
+    sid       = "RecordGaps"
+    actions   = ["s3:PutObject"]
+    resources = ["${local.lake_arn}/${local.state_prefix}gaps/*"]
+  }
+  statement {
+    sid       = "UseKey"
+    actions   = local.kms_use
+    resources = [aws_kms_key.main.arn]
+  }
+}
+
+resource "aws_iam_role_policy" "producer_task" {
+  name   = "producer"
+  role   = aws_iam_role.producer_task.id
+  policy = data.aws_iam_policy_document.producer_task.json
+}

@@ -1,0 +1,209 @@
+# The two functions: bars (Kinesis → 5-minute bars → Firehose "bars") and compact (raw → curated
+# Parquet, on a schedule). Both run the repository's own packages, zipped straight from the tree,
+# over one dependency layer built by `make lambda-layer` (infra/build_layer.py).
+
+locals {
+  lambda_runtime = "python3.12"
+  # Packages the handlers import (tests/infra checks the handlers' imports stay inside these).
+  lambda_packages = ["market", "consumers", "tickpipe"]
+  lambda_sources = sort(flatten([
+    for pkg in local.lambda_packages : [for f in fileset("${path.module}/..", "${pkg}/**/*.py") : f]
+  ]))
+  layer_dir      = "${path.module}/${var.lambda_layer_dir}"
+  layer_manifest = "${local.layer_dir}/tickpipe-layer.json"
+}
+
+data "archive_file" "app" {
+  type        = "zip"
+  output_path = "${path.module}/build/app.zip"
+
+  dynamic "source" {
+    for_each = local.lambda_sources
+    content {
+      content  = file("${path.module}/../${source.value}")
+      filename = source.value
+    }
+  }
+}
+
+data "archive_file" "layer" {
+  type        = "zip"
+  source_dir  = local.layer_dir
+  output_path = "${path.module}/build/layer.zip"
+
+  lifecycle {
+    precondition {
+      condition     = fileexists(local.layer_manifest)
+      error_message = "No dependency layer in infra/${var.lambda_layer_dir}: run `make lambda-layer ARCH=${var.lambda_architecture}` first (docs/deploy.md)."
+    }
+    precondition {
+      condition = !fileexists(local.layer_manifest) || (
+        try(jsondecode(file(local.layer_manifest)).architecture, "") == var.lambda_architecture &&
+        try(jsondecode(file(local.layer_manifest)).runtime, "") == local.lambda_runtime
+      )
+      error_message = "The layer in infra/${var.lambda_layer_dir} was built for another architecture or Python: rebuild with `make lambda-layer ARCH=${var.lambda_architecture}`."
+    }
+  }
+}
+
+# The layer (pyarrow, orjson, ...) is larger than a direct upload allows, so it goes through S3.
+resource "aws_s3_object" "layer" {
+  bucket      = aws_s3_bucket.lake.id
+  key         = "${local.artifacts_prefix}lambda/deps-${data.archive_file.layer.output_md5}.zip"
+  source      = data.archive_file.layer.output_path
+  source_hash = data.archive_file.layer.output_base64sha256
+  kms_key_id  = aws_kms_key.main.arn
+}
+
+resource "aws_lambda_layer_version" "deps" {
+  layer_name               = "${local.prefix}-deps"
+  description              = "tickpipe runtime dependencies (${var.lambda_architecture}, ${local.lambda_runtime})"
+  s3_bucket                = aws_s3_object.layer.bucket
+  s3_key                   = aws_s3_object.layer.key
+  source_code_hash         = data.archive_file.layer.output_base64sha256
+  compatible_runtimes      = [local.lambda_runtime]
+  compatible_architectures = [var.lambda_architecture]
+}
+
+# --- bars ----------------------------------------------------------------------------------------
+
+resource "aws_cloudwatch_log_group" "bars" {
+  name              = "/aws/lambda/${local.bars_function_name}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = aws_kms_key.main.arn
+}
+
+resource "aws_sqs_queue" "bars_failures" {
+  name                      = "${local.prefix}-bars-failures"
+  message_retention_seconds = 1209600 # 14 days: time to inspect and replay the shard ranges
+  kms_master_key_id         = aws_kms_key.main.arn
+}
+
+resource "aws_lambda_function" "bars" {
+  #checkov:skip=CKV_AWS_116:Invoked synchronously by the Kinesis event source mapping, where a function DLQ never applies; failed batches go to the mapping's on-failure queue (bars_failures).
+  function_name                  = local.bars_function_name
+  description                    = "Kinesis ticks → 5-minute bars → Firehose ${local.bars_firehose_name}"
+  role                           = aws_iam_role.bars.arn
+  handler                        = "consumers.bars.handler"
+  runtime                        = local.lambda_runtime
+  architectures                  = [var.lambda_architecture]
+  memory_size                    = var.bars_memory_mb
+  timeout                        = var.bars_timeout_seconds
+  reserved_concurrent_executions = var.reserved_concurrency.bars
+  filename                       = data.archive_file.app.output_path
+  source_code_hash               = data.archive_file.app.output_base64sha256
+  layers                         = [aws_lambda_layer_version.deps.arn]
+  kms_key_arn                    = aws_kms_key.main.arn
+
+  environment {
+    variables = local.lambda_env.bars
+  }
+
+  logging_config {
+    log_format = "Text" # Powertools already writes JSON lines (and EMF metrics)
+    log_group  = aws_cloudwatch_log_group.bars.name
+  }
+
+  tracing_config {
+    mode = "Active"
+  }
+}
+
+resource "aws_lambda_event_source_mapping" "bars" {
+  event_source_arn                   = aws_kinesis_stream.ticks.arn
+  function_name                      = aws_lambda_function.bars.arn
+  starting_position                  = "TRIM_HORIZON"
+  batch_size                         = var.bars_batch_size
+  maximum_batching_window_in_seconds = var.bars_batching_window_seconds
+  tumbling_window_in_seconds         = var.bars_tumbling_window_seconds
+  parallelization_factor             = var.bars_parallelization_factor
+  bisect_batch_on_function_error     = true
+  maximum_retry_attempts             = var.bars_max_retry_attempts
+  maximum_record_age_in_seconds      = var.bars_max_record_age_seconds
+  function_response_types            = ["ReportBatchItemFailures"]
+
+  destination_config {
+    on_failure {
+      destination_arn = aws_sqs_queue.bars_failures.arn
+    }
+  }
+}
+
+# --- compact -------------------------------------------------------------------------------------
+
+resource "aws_cloudwatch_log_group" "compact" {
+  name              = "/aws/lambda/${local.compact_function}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = aws_kms_key.main.arn
+}
+
+resource "aws_sqs_queue" "compact_failures" {
+  name                      = "${local.prefix}-compact-failures"
+  message_retention_seconds = 1209600
+  kms_master_key_id         = aws_kms_key.main.arn
+}
+
+resource "aws_lambda_function" "compact" {
+  function_name                  = local.compact_function
+  description                    = "raw/ → curated/ Parquet for Athena (idempotent, scheduled)"
+  role                           = aws_iam_role.compact.arn
+  handler                        = "consumers.compact.handler"
+  runtime                        = local.lambda_runtime
+  architectures                  = [var.lambda_architecture]
+  memory_size                    = var.compact_memory_mb
+  timeout                        = var.compact_timeout_seconds
+  reserved_concurrent_executions = var.reserved_concurrency.compact
+  filename                       = data.archive_file.app.output_path
+  source_code_hash               = data.archive_file.app.output_base64sha256
+  layers                         = [aws_lambda_layer_version.deps.arn]
+  kms_key_arn                    = aws_kms_key.main.arn
+
+  environment {
+    variables = local.lambda_env.compact
+  }
+
+  dead_letter_config {
+    target_arn = aws_sqs_queue.compact_failures.arn
+  }
+
+  logging_config {
+    log_format = "Text" # Powertools already writes JSON lines (and EMF metrics)
+    log_group  = aws_cloudwatch_log_group.compact.name
+  }
+
+  tracing_config {
+    mode = "Active"
+  }
+
+  ephemeral_storage {
+    size = 2048 # MiB of /tmp for a day's raw objects while they become Parquet
+  }
+}
+
+resource "aws_scheduler_schedule" "compact" {
+  name                         = local.compact_function
+  description                  = "Compact raw/ into curated/ Parquet"
+  schedule_expression          = var.compact_schedule
+  schedule_expression_timezone = var.compact_schedule_timezone
+  kms_key_arn                  = aws_kms_key.main.arn
+
+  flexible_time_window {
+    mode = "OFF"
+  }
+
+  target {
+    arn      = aws_lambda_function.compact.arn
+    role_arn = aws_iam_role.scheduler.arn
+    # An empty event: the handler compacts what is due (today's and yesterday's partitions).
+    input = jsonencode({})
+
+    retry_policy {
+      maximum_retry_attempts       = 2
+      maximum_event_age_in_seconds = 3600
+    }
+
+    dead_letter_config {
+      arn = aws_sqs_queue.compact_failures.arn
+    }
+  }
+}

@@ -1,0 +1,197 @@
+# The producer: a long-running container (Fyers socket → ticks → KPL-aggregated PutRecords).
+# One ECS service per symbol slice (var.producers), each exactly one task: two sockets for the same
+# symbols would only duplicate ticks, so deployments stop the old task before starting the new one.
+#
+# EC2 instead of Fargate: register an EC2 capacity provider (an Auto Scaling group of ECS-optimized
+# instances) and set producer_capacity_provider to its name; the task definition is EC2-compatible.
+
+locals {
+  producer_log_group = "/ecs/${local.cluster_name}"
+  producer_journal   = "/var/lib/tickpipe"
+  producer_command   = ["python", "-m", "producer"]
+
+  # Per slice: the common producer environment plus where its symbols are and a unique producer id
+  # (the tick record's `pid`; `seq` is strictly increasing per producer id).
+  producer_slices = {
+    for name, p in var.producers : name => {
+      service_name = "${local.cluster_name}-${name}"
+      environment = merge(local.producer_env, {
+        TICKPIPE_SYMBOLS     = p.symbols != "" ? p.symbols : "s3://${local.bucket_name}/${local.state_prefix}symbols/${name}.txt"
+        TICKPIPE_PRODUCER_ID = "${var.env}-${name}"
+      })
+    }
+  }
+}
+
+resource "aws_ecs_cluster" "producer" {
+  name = local.cluster_name
+
+  setting {
+    name  = "containerInsights"
+    value = "enabled"
+  }
+}
+
+resource "aws_ecs_cluster_capacity_providers" "producer" {
+  cluster_name       = aws_ecs_cluster.producer.name
+  capacity_providers = distinct(["FARGATE", "FARGATE_SPOT", var.producer_capacity_provider])
+}
+
+resource "aws_cloudwatch_log_group" "producer" {
+  name              = local.producer_log_group
+  retention_in_days = var.log_retention_days
+  kms_key_id        = aws_kms_key.main.arn
+}
+
+resource "aws_security_group" "producer" {
+  name        = "${local.cluster_name}-tasks"
+  description = "Producer tasks: no inbound; outbound HTTPS only (Fyers REST and socket, AWS APIs)"
+  vpc_id      = var.producer_vpc_id
+
+  egress {
+    description = "HTTPS and WSS to Fyers and to AWS endpoints"
+    from_port   = 443
+    to_port     = 443
+    protocol    = "tcp"
+    cidr_blocks = ["0.0.0.0/0"]
+  }
+}
+
+resource "aws_ecs_task_definition" "producer" {
+  for_each = local.producer_slices
+
+  family                   = each.value.service_name
+  requires_compatibilities = ["FARGATE", "EC2"]
+  network_mode             = "awsvpc"
+  cpu                      = var.producer_cpu
+  memory                   = var.producer_memory_mb
+  execution_role_arn       = aws_iam_role.producer_execution.arn
+  task_role_arn            = aws_iam_role.producer_task.arn
+
+  runtime_platform {
+    operating_system_family = "LINUX"
+    cpu_architecture        = var.producer_cpu_architecture
+  }
+
+  # The root filesystem is read-only; the journal (records not yet accepted by Kinesis) and /tmp
+  # live on task storage.
+  volume {
+    name = "journal"
+  }
+  volume {
+    name = "tmp"
+  }
+
+  container_definitions = jsonencode([{
+    name                   = "producer"
+    image                  = var.producer_image
+    essential              = true
+    command                = local.producer_command
+    readonlyRootFilesystem = true
+    stopTimeout            = var.producer_stop_timeout_seconds
+    environment = [for k, v in merge(each.value.environment, { PYTHONDONTWRITEBYTECODE = "1", PYTHONUNBUFFERED = "1" }) : { name = k, value = v }]
+    mountPoints = [
+      { sourceVolume = "journal", containerPath = local.producer_journal, readOnly = false },
+      { sourceVolume = "tmp", containerPath = "/tmp", readOnly = false },
+    ]
+    portMappings = [{ containerPort = var.producer_health_port, protocol = "tcp" }]
+    healthCheck = {
+      command = ["CMD", "python", "-c",
+      "import sys,urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:${var.producer_health_port}/health', timeout=3).status == 200 else 1)"]
+      interval    = 30
+      timeout     = 5
+      retries     = 3
+      startPeriod = 60
+    }
+    logConfiguration = {
+      logDriver = "awslogs"
+      options = {
+        awslogs-group         = aws_cloudwatch_log_group.producer.name
+        awslogs-region        = var.region
+        awslogs-stream-prefix = each.key
+        mode                  = "non-blocking" # a slow log pipe must never stall the socket loop
+        max-buffer-size       = "4m"
+      }
+    }
+  }])
+}
+
+resource "aws_ecs_service" "producer" {
+  #checkov:skip=CKV_AWS_333:Tasks in public subnets need a public IP to reach Fyers without a NAT gateway (~33 USD/month); the security group allows no inbound traffic. Set producer_assign_public_ip = false with private subnets + NAT.
+  for_each = local.producer_slices
+
+  name                               = each.value.service_name
+  cluster                            = aws_ecs_cluster.producer.id
+  task_definition                    = aws_ecs_task_definition.producer[each.key].arn
+  desired_count                      = var.producer_market_hours_only ? 0 : 1
+  deployment_minimum_healthy_percent = 0
+  deployment_maximum_percent         = 100
+  enable_ecs_managed_tags            = true
+  propagate_tags                     = "SERVICE"
+
+  capacity_provider_strategy {
+    capacity_provider = var.producer_capacity_provider
+    weight            = 1
+  }
+
+  network_configuration {
+    subnets          = var.producer_subnet_ids
+    security_groups  = [aws_security_group.producer.id]
+    assign_public_ip = var.producer_assign_public_ip
+  }
+
+  deployment_circuit_breaker {
+    enable   = true
+    rollback = true
+  }
+
+  lifecycle {
+    # The market-hours schedule below owns the task count.
+    ignore_changes = [desired_count]
+  }
+
+  depends_on = [aws_ecs_cluster_capacity_providers.producer]
+}
+
+# Market hours only: 1 task from before the pre-open to after the close, 0 otherwise (saves ~70%).
+resource "aws_appautoscaling_target" "producer" {
+  for_each = var.producer_market_hours_only ? local.producer_slices : {}
+
+  service_namespace  = "ecs"
+  resource_id        = "service/${aws_ecs_cluster.producer.name}/${aws_ecs_service.producer[each.key].name}"
+  scalable_dimension = "ecs:service:DesiredCount"
+  min_capacity       = 0
+  max_capacity       = 1
+}
+
+resource "aws_appautoscaling_scheduled_action" "producer_start" {
+  for_each = aws_appautoscaling_target.producer
+
+  name               = "${local.producer_slices[each.key].service_name}-start"
+  service_namespace  = each.value.service_namespace
+  resource_id        = each.value.resource_id
+  scalable_dimension = each.value.scalable_dimension
+  schedule           = var.producer_start_cron
+  timezone           = "Asia/Kolkata"
+
+  scalable_target_action {
+    min_capacity = 1
+    max_capacity = 1
+  }
+}
+
+resource "aws_appautoscaling_scheduled_action" "producer_stop" {
+  for_each = aws_appautoscaling_target.producer
+
+  name               = "${local.producer_slices[each.key].service_name}-stop"
+  service_namespace  = each.value.service_namespace
+  resource_id        = each.value.resource_id
+  scalable_dimension = each.value.scalable_dimension
+  schedule           = var.producer_stop_cron
+  timezone           = "Asia/Kolkata"
+
+  scalable_target_action {
+    min_capacity = 0
+    max_capacity = 0
+  }
+}

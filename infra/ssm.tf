@@ -1,0 +1,42 @@
+# Fyers credentials under /tickpipe/<env>/ (tickpipe/names.py SSM_*). Terraform creates the
+# secrets with a placeholder and never touches their value again (ignore_changes): you set them
+# with `aws ssm put-parameter --overwrite` (docs/deploy.md), and the token service rewrites the
+# token every day. A `terraform apply` must never roll back a live token.
+
+locals {
+  ssm_placeholder = "UNSET: see docs/deploy.md (Fyers credentials)"
+}
+
+resource "aws_ssm_parameter" "fyers_app_id" {
+  #checkov:skip=CKV2_AWS_34:The app id is not a secret (it is in every login URL); DESIGN.md makes it a String.
+  name        = "${local.ssm_prefix}fyers/app_id"
+  description = "Fyers API app id"
+  type        = "String"
+  value       = var.fyers_app_id
+}
+
+resource "aws_ssm_parameter" "fyers_redirect_uri" {
+  #checkov:skip=CKV2_AWS_34:The redirect URI is public (registered with Fyers, sent in the login URL); DESIGN.md makes it a String.
+  name        = "${local.ssm_prefix}fyers/redirect_uri"
+  description = "Redirect URI registered with the Fyers app"
+  type        = "String"
+  value       = var.fyers_redirect_uri
+}
+
+resource "aws_ssm_parameter" "fyers_secret" {
+  for_each = {
+    secret_key = "Fyers API app secret"
+    pin        = "Fyers login PIN (used by the daily token refresh)"
+    token      = "Fyers tokens as JSON: access_token, refresh_token, issued_at, expires_at, refresh_expires_at"
+  }
+
+  name        = "${local.ssm_prefix}fyers/${each.key}"
+  description = each.value
+  type        = "SecureString"
+  key_id      = aws_kms_key.main.arn
+  value       = local.ssm_placeholder
+
+  lifecycle {
+    ignore_changes = [value]
+  }
+}

@@ -1,0 +1,258 @@
+"""Readers for infra/*.tf (python-hcl2) and for what the Python entry points read from the environment.
+
+No Terraform binary runs here: the tests read the configuration as data and compare it with the
+code's single sources of truth (tickpipe/names.py, tickpipe/config.py, market/tick.py, ...).
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import hcl2
+import pytest
+
+from tickpipe.config import ENV_VARS
+
+ROOT = Path(__file__).resolve().parents[2]
+INFRA = ROOT / "infra"
+ACCOUNT = "123456789012"
+# Packages of this repository: imports of these are followed, everything else is third party.
+FIRST_PARTY = ("market", "fyers", "producer", "consumers", "tokens", "local", "tickpipe", "bench")
+# Modules that define the variables rather than read them.
+DEFINERS = ("tickpipe/config.py", "tickpipe/names.py")
+ENV_NAME = re.compile(r"^TICKPIPE_[A-Z0-9_]+$")
+_REF = re.compile(r"\$\{([^{}]+)\}")
+
+
+def unquote(value: Any) -> Any:
+    """python-hcl2 keeps string literals in their quotes ('"dev"'); return the HCL string value."""
+    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
+        try:
+            return json.loads(value)  # HCL's escapes (\\, \", \n) are JSON's
+        except json.JSONDecodeError:
+            return value[1:-1]  # quotes inside ${...} are not escaped in HCL
+    return value
+
+
+def _clean(node: Any) -> Any:
+    """Unquote keys and string values, drop python-hcl2's __is_block__ markers."""
+    if isinstance(node, dict):
+        return {unquote(k): _clean(v) for k, v in node.items() if k != "__is_block__"}
+    if isinstance(node, list):
+        return [_clean(v) for v in node]
+    return unquote(node)
+
+
+@dataclass
+class Terraform:
+    """infra/*.tf as dictionaries: variables, locals, resources[type][name], data[type][name], outputs."""
+
+    files: dict[str, dict[str, Any]]
+    variables: dict[str, dict[str, Any]] = field(default_factory=dict)
+    locals: dict[str, Any] = field(default_factory=dict)
+    resources: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    data: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, folder: Path = INFRA) -> Terraform:
+        files = {}
+        for path in sorted(folder.glob("*.tf")):
+            with path.open() as fh:
+                files[path.name] = _clean(hcl2.load(fh))
+        tf = cls(files)
+        for doc in files.values():
+            for block in doc.get("variable", []):
+                tf.variables.update(block)
+            for block in doc.get("locals", []):
+                tf.locals.update(block)
+            for block in doc.get("output", []):
+                tf.outputs.update(block)
+            for kind, target in (("resource", tf.resources), ("data", tf.data)):
+                for block in doc.get(kind, []):
+                    for rtype, by_name in block.items():
+                        target.setdefault(rtype, {}).update(by_name)
+        return tf
+
+    def resource(self, rtype: str, name: str) -> dict[str, Any]:
+        assert name in self.resources.get(rtype, {}), f"infra/ has no {rtype}.{name}"
+        return self.resources[rtype][name]
+
+    def block(self, body: dict[str, Any], name: str) -> dict[str, Any]:
+        """The single nested block ``name`` of a resource body."""
+        blocks = body.get(name)
+        assert isinstance(blocks, list) and len(blocks) == 1, f"expected one {name} block, got {blocks!r}"
+        return blocks[0]
+
+    def default(self, variable: str) -> Any:
+        return unquote(self.variables[variable].get("default"))
+
+    def render(self, value: Any, env: str = "dev", _depth: int = 0) -> str:
+        """Evaluate a string of literals and ${local.x} / ${var.x} references, as Terraform would.
+
+        Variables take ``env`` or their default; the account id is ACCOUNT. Anything else (a
+        function call, a resource attribute) stays as its ``${...}`` text.
+        """
+        assert _depth < 20, f"reference loop rendering {value!r}"
+        text = str(value)
+
+        def sub(match: re.Match[str]) -> str:
+            ref = match.group(1).strip()
+            if ref == "var.env":
+                return env
+            if ref.startswith("var.") and ref[4:] in self.variables:
+                return str(self.default(ref[4:]))
+            if ref == "data.aws_caller_identity.current.account_id":
+                return ACCOUNT
+            if ref == "data.aws_partition.current.partition":
+                return "aws"
+            if ref.startswith("local.") and isinstance(self.locals.get(ref[6:]), str):
+                return self.render(self.locals[ref[6:]], env, _depth + 1)
+            return match.group(0)
+
+        return _REF.sub(sub, text)
+
+    def local_path(self, dotted: str) -> Any:
+        """``lambda_env.bars`` → locals["lambda_env"]["bars"], as far as the path goes into maps."""
+        node: Any = self.locals
+        for part in dotted.split("."):
+            if not isinstance(node, dict) or part not in node:
+                break
+            node = node[part]
+        return node
+
+    def env_keys(self, node: Any, _seen: frozenset[str] = frozenset()) -> set[str]:
+        """Every TICKPIPE_* key an expression sets, following the locals it refers to."""
+        keys: set[str] = set()
+        if isinstance(node, dict):
+            keys |= {k for k in node if ENV_NAME.match(k)}
+            for v in node.values():
+                keys |= self.env_keys(v, _seen)
+            return keys
+        if isinstance(node, list):
+            for v in node:
+                keys |= self.env_keys(v, _seen)
+            return keys
+        text = str(node)
+        keys |= set(re.findall(r"\b(TICKPIPE_[A-Z0-9_]+)\s*=", text))
+        for ref in re.findall(r"\blocal\.([\w.]+)", text):
+            if ref not in _seen:
+                keys |= self.env_keys(self.local_path(ref), _seen | {ref})
+        return keys
+
+
+@pytest.fixture(scope="session")
+def tf() -> Terraform:
+    return Terraform.load()
+
+
+# --- what the Python entry points read ---------------------------------------------------------
+
+
+def module_path(module: str, root: Path = ROOT) -> Path | None:
+    base = root.joinpath(*module.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _imports(tree: ast.AST, module: str, is_package: bool) -> Iterator[str]:
+    """Dotted names a module imports (also inside functions: lazy imports count)."""
+    package = module if is_package else module.rpartition(".")[0]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from (a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                parts = package.split(".")
+                base = ".".join(parts[: len(parts) - node.level + 1])
+                origin = f"{base}.{node.module}" if node.module else base
+            else:
+                origin = node.module or ""
+            yield origin
+            yield from (f"{origin}.{a.name}" for a in node.names)  # may be submodules
+
+
+@dataclass
+class Closure:
+    """The first-party modules an entry point can run, and the third-party packages they import."""
+
+    files: dict[str, Path]
+    third_party: set[str]
+
+
+def import_closure(entry: str, root: Path = ROOT) -> Closure:
+    files: dict[str, Path] = {}
+    third: set[str] = set()
+    todo = [entry]
+    while todo:
+        module = todo.pop()
+        if module in files:
+            continue
+        path = module_path(module, root)
+        if path is None:
+            continue
+        files[module] = path
+        parent = module.rpartition(".")[0]
+        if parent:
+            todo.append(parent)  # importing a.b runs a/__init__.py
+        tree = ast.parse(path.read_text(), str(path))
+        for name in _imports(tree, module, path.name == "__init__.py"):
+            top = name.split(".")[0]
+            if top in FIRST_PARTY:
+                todo.append(name)
+            elif top and top != "__future__":
+                third.add(top)
+    return Closure(files, third)
+
+
+def env_reads(closure: Closure, root: Path = ROOT) -> set[str]:
+    """TICKPIPE_* variables the modules read: literal names (os.environ / getenv), and the
+    ``Settings`` fields they use when they build settings with ``Settings.from_env``."""
+    reads: set[str] = set()
+    uses_settings = False
+    attributes: set[str] = set()
+    for path in closure.files.values():
+        rel = path.relative_to(root).as_posix()
+        if rel in DEFINERS:
+            continue
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and ENV_NAME.match(node.value):
+                reads.add(node.value)
+            elif isinstance(node, ast.JoinedStr) and node.values:
+                head = node.values[0]
+                if isinstance(head, ast.Constant) and str(head.value).startswith("TICKPIPE_"):
+                    raise AssertionError(
+                        f"{rel}:{node.lineno} builds a TICKPIPE_ name at run time ({ast.unparse(node)}); "
+                        "spell variable names out so this test can see them"
+                    )
+            elif isinstance(node, ast.Attribute):
+                if node.attr == "from_env":
+                    uses_settings = True
+                # names.stream(env) is a function, not a setting
+                if not (isinstance(node.value, ast.Name) and node.value.id == "names"):
+                    attributes.add(node.attr)
+            elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "getattr"
+                  and len(node.args) >= 2 and isinstance(node.args[1], ast.Constant)):
+                attributes.add(str(node.args[1].value))
+    if uses_settings:
+        reads |= {ENV_VARS[name] for name in ENV_VARS if name in attributes}
+    return reads
+
+
+@pytest.fixture(scope="session")
+def closure_of():
+    return import_closure
+
+
+@pytest.fixture(scope="session")
+def reads_of():
+    return env_reads
