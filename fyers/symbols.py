@@ -8,7 +8,14 @@ are the exchange token, giving the scrip topic ``sf|nse_cm|3045``. Indices subsc
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Final
+
+from fyers.rest import RestClient
+
+log = logging.getLogger(__name__)
 
 # fytoken prefix → segment name used in topics (FYERS.md).
 SEGMENTS: Final[dict[str, str]] = {
@@ -81,3 +88,62 @@ def topic_for(symbol: str, fytoken: str, depth: bool = False) -> str:
             raise SymbolError(f"{symbol}: index not in fyers.symbols.INDEX_NAMES; add its Fyers index name")
         return f"if|{segment}|{name}"
     return f"{'dp' if depth else 'sf'}|{segment}|{fytoken[EXCHANGE_TOKEN_OFFSET:]}"
+
+
+@dataclass
+class Resolution:
+    """The outcome of resolving symbols: topics for the good ones, the rest by name and reason."""
+
+    topics: dict[str, str] = field(default_factory=dict)  # symbol → socket topic
+    fytokens: dict[str, str] = field(default_factory=dict)  # symbol → fytoken
+    unknown: list[str] = field(default_factory=list)  # Fyers does not know them
+    unmappable: dict[str, str] = field(default_factory=dict)  # known, but no topic (reason)
+
+
+class SymbolClient:
+    """Resolves symbols through ``POST /data/symbol-token`` in batches of 500."""
+
+    PATH: Final = "/data/symbol-token"
+
+    def __init__(self, rest: RestClient, access_token: Callable[[], str]) -> None:
+        self.rest = rest
+        self._access_token = access_token
+
+    def fytokens(self, symbols: Sequence[str]) -> tuple[dict[str, str], list[str]]:
+        """(symbol → fytoken for valid symbols, invalid symbols), in input order."""
+        wanted = list(dict.fromkeys(symbols))
+        valid: dict[str, str] = {}
+        invalid: list[str] = []
+        for start in range(0, len(wanted), MAX_SYMBOLS_PER_REQUEST):
+            batch = wanted[start : start + MAX_SYMBOLS_PER_REQUEST]
+            # The SDK sends the bare access token on this call (FYERS.md, observed).
+            body = self.rest.request("POST", self.PATH, json={"symbols": batch},
+                                     headers={"Authorization": self._access_token()})
+            got = body.get("validSymbol") or {}
+            if not isinstance(got, dict):
+                raise SymbolError(f"symbol-token answered validSymbol={got!r}, expected an object")
+            for symbol in batch:
+                fytoken = got.get(symbol)
+                if isinstance(fytoken, str | int) and str(fytoken):
+                    valid[symbol] = str(fytoken)
+                else:
+                    invalid.append(symbol)
+        return valid, invalid
+
+    def resolve(self, symbols: Sequence[str], depth: bool = False) -> Resolution:
+        """Topics for ``symbols``; unknown or unmappable ones are reported by name and the rest go on."""
+        valid, invalid = self.fytokens(symbols)
+        out = Resolution(fytokens=valid, unknown=invalid)
+        for symbol, fytoken in valid.items():
+            try:
+                out.topics[symbol] = topic_for(symbol, fytoken, depth)
+            except SymbolError as exc:
+                out.unmappable[symbol] = str(exc)
+        if out.unknown or out.unmappable:
+            log.warning("%d unknown symbols (%s); %d without a topic (%s)", len(out.unknown),
+                        ", ".join(out.unknown[:10]), len(out.unmappable), "; ".join(list(out.unmappable.values())[:5]))
+        return out
+
+    def topics(self, symbols: Sequence[str]) -> dict[str, str]:
+        """symbol → topic for the symbols that resolve (DataSocket's ``resolve_topics``)."""
+        return self.resolve(symbols).topics

@@ -1,0 +1,97 @@
+"""Historical candles: ``GET /data/history`` for a symbol, resolution and range of any length.
+
+Fyers caps one request's range (about 100 days for minute resolutions, 366 for daily), so a long
+range is split into chunks that fit; the chunks share the process's :class:`fyers.ratelimit.RateLimiter`
+through the :class:`fyers.rest.RestClient`, which also retries transient failures. An empty range
+(a holiday, a symbol that did not trade) is an empty list, not an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Final, NamedTuple
+
+from fyers.errors import FyersError
+from fyers.rest import RestClient
+
+PATH: Final = "/data/history"
+DAY: Final = 86_400
+MAX_DAYS_INTRADAY: Final = 100
+MAX_DAYS_DAILY: Final = 366
+MINUTE_RESOLUTIONS: Final = frozenset({"1", "2", "3", "5", "10", "15", "20", "30", "45", "60", "120", "180", "240"})
+DAILY_RESOLUTIONS: Final = frozenset({"D", "1D"})
+
+
+class Candle(NamedTuple):
+    ts: int  # epoch s, the candle's start
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: int
+
+
+def normalize_resolution(resolution: int | str) -> str:
+    """``5`` → ``"5"``, ``"d"`` → ``"D"``; anything Fyers does not serve is a ValueError naming the choices."""
+    res = str(resolution).strip().upper()
+    if res in MINUTE_RESOLUTIONS or res in DAILY_RESOLUTIONS:
+        return res
+    raise ValueError(f"resolution {resolution!r} is not served by Fyers; use minutes "
+                     f"({', '.join(sorted(MINUTE_RESOLUTIONS, key=int))}) or 'D'")
+
+
+def max_chunk_days(resolution: int | str) -> int:
+    return MAX_DAYS_DAILY if normalize_resolution(resolution) in DAILY_RESOLUTIONS else MAX_DAYS_INTRADAY
+
+
+def chunk_range(start: int, end: int, resolution: int | str) -> list[tuple[int, int]]:
+    """Split the inclusive range [start, end] (epoch s) into inclusive chunks Fyers accepts."""
+    if end < start:
+        raise ValueError(f"range end {end} is before its start {start}")
+    span = max_chunk_days(resolution) * DAY
+    chunks = []
+    a = start
+    while a <= end:
+        b = min(end, a + span - 1)
+        chunks.append((a, b))
+        a = b + 1
+    return chunks
+
+
+class HistoryClient:
+    """Candles for one app. ``access_token`` is called per request so a refreshed token is used."""
+
+    def __init__(self, rest: RestClient, app_id: str, access_token: Callable[[], str]) -> None:
+        self.rest = rest
+        self.app_id = app_id
+        self._access_token = access_token
+        self.requests = 0
+
+    def candles(self, symbol: str, resolution: int | str, start: int, end: int) -> list[Candle]:
+        """Every candle of ``symbol`` starting in [start, end], oldest first, without duplicates."""
+        res = normalize_resolution(resolution)
+        seen: dict[int, Candle] = {}
+        for a, b in chunk_range(start, end, res):
+            for candle in self._chunk(symbol, res, a, b):
+                if start <= candle.ts <= end:
+                    seen[candle.ts] = candle
+        return [seen[t] for t in sorted(seen)]
+
+    def _chunk(self, symbol: str, resolution: str, start: int, end: int) -> list[Candle]:
+        self.requests += 1
+        body = self.rest.request(
+            "GET", PATH,
+            params={"symbol": symbol, "resolution": resolution, "date_format": 0, "range_from": start,
+                    "range_to": end, "cont_flag": 1},
+            headers={"Authorization": f"{self.app_id}:{self._access_token()}"},
+            ok_statuses=("ok", "no_data"),
+        )
+        rows = body.get("candles") or []
+        out = []
+        for row in rows:
+            try:
+                ts, o, h, low, c, v = row
+                out.append(Candle(int(ts), float(o), float(h), float(low), float(c), int(v)))
+            except (TypeError, ValueError):
+                raise FyersError(0, f"history for {symbol}: malformed candle {row!r}") from None
+        return out

@@ -1,0 +1,375 @@
+"""The Fyers data-socket client: connect, authenticate, subscribe, stay connected, hand out ticks.
+
+:class:`DataSocket` runs in the caller's thread (``run(stop)``) on websocket-client. Per connection:
+auth (the access token's ``hsm_key``) → mode (full or lite) → subscribe in messages that fit the
+wire format → read frames. Data frames go through :class:`fyers.feed.Feed` (whose per-topic state
+outlives reconnects) and the ticks go to ``on_ticks``; everything else that happens is a
+:class:`SocketEvent` to ``on_event``. It acks every N-th data message as the server asks, pings every
+``ping_interval`` seconds, treats ``stall_timeout`` seconds of silence as a dead connection, and
+reconnects with capped exponential backoff and jitter, re-reading the access token and
+resubscribing everything. A malformed frame is counted and reported, never fatal.
+
+The client knows nothing of Kinesis: the producer decides what to do with ticks and events.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal
+
+import websocket
+
+from fyers import codec, errors
+from fyers.auth import read_access_token
+from fyers.errors import FyersError, SymbolLimitError
+from fyers.feed import Feed, FeedFrameError
+
+log = logging.getLogger(__name__)
+
+MAX_SYMBOLS: Final = 5000  # per connection (FYERS.md)
+REF_AUTH: Final = 1  # a custom message's ref type for the auth request
+MAX_SUBSCRIBE_BYTES: Final = 60_000  # a subscribe message's topic field must stay under 64 KiB
+EVENT_KINDS: Final = frozenset({
+    "connected", "authenticated", "subscribed", "disconnected", "reconnecting", "auth_failed",
+    "token_expired", "server_message", "malformed_frame",
+})
+
+
+@dataclass(frozen=True)
+class SocketEvent:
+    """Something the caller may want to log, count or alarm on. ``detail`` never holds a secret."""
+
+    kind: str
+    detail: str = ""
+    at: float = field(default_factory=time.time)
+    code: int | None = None  # Fyers' code for auth_failed / token_expired / server_message
+
+
+@dataclass
+class SocketStats:
+    connects: int = 0
+    data_messages: int = 0
+    ticks: int = 0
+    acks_sent: int = 0
+    pings_sent: int = 0
+    malformed_frames: int = 0
+    unexpected_frames: int = 0
+
+
+class _Disconnect(Exception):
+    """Ends one connection; the message says why. ``kind`` is the event to report (if not disconnected)."""
+
+    def __init__(self, reason: str, kind: str = "disconnected", code: int | None = None) -> None:
+        super().__init__(reason)
+        self.kind = kind
+        self.code = code
+
+
+def subscribe_batches(topics: Sequence[str], limit: int = MAX_SUBSCRIBE_BYTES) -> Iterator[list[str]]:
+    """Topics in groups whose encoded list fits one subscribe message."""
+    batch: list[str] = []
+    size = 2
+    for topic in topics:
+        n = 1 + len(topic)
+        if batch and size + n > limit:
+            yield batch
+            batch, size = [], 2
+        batch.append(topic)
+        size += n
+    if batch:
+        yield batch
+
+
+class DataSocket:
+    """A self-healing subscription to ``symbols`` on the Fyers data socket."""
+
+    def __init__(
+        self,
+        url: str,
+        access_token: Callable[[], str],
+        symbols: Sequence[str],
+        resolve_topics: Callable[[Sequence[str]], dict[str, str]],
+        on_ticks: Callable[[list[dict[str, Any]]], None],
+        on_event: Callable[[SocketEvent], None] = lambda event: None,
+        mode: Literal["full", "lite"] = "full",
+        producer_id: str = "tickpipe",
+        channel: int = codec.DEFAULT_CHANNEL,
+        source: str = "tickpipe",
+        backoff_initial: float = 0.5,
+        backoff_max: float = 30.0,
+        ping_interval: float = 10.0,
+        stall_timeout: float = 30.0,
+        connect_timeout: float = 10.0,
+        reply_timeout: float = 10.0,
+        poll_interval: float = 0.25,
+    ) -> None:
+        unique = list(dict.fromkeys(symbols))
+        if len(unique) > MAX_SYMBOLS:
+            raise SymbolLimitError(errors.SYMBOL_LIMIT,
+                                   f"{len(unique)} symbols for one connection; at most {MAX_SYMBOLS}: "
+                                   "split the universe across producers")
+        if not unique:
+            raise ValueError("no symbols to subscribe to")
+        if mode not in ("full", "lite"):
+            raise ValueError(f"mode must be 'full' or 'lite', got {mode!r}")
+        self.url = url
+        self.symbols = unique
+        self._access_token = access_token
+        self._resolve = resolve_topics
+        self._on_ticks = on_ticks
+        self._on_event = on_event
+        self.full = mode == "full"
+        self.producer_id = producer_id
+        self.channel = channel
+        self.source = source
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        self.ping_interval = ping_interval
+        self.stall_timeout = stall_timeout
+        self.connect_timeout = connect_timeout
+        self.reply_timeout = reply_timeout
+        self.poll_interval = poll_interval
+        self.stats = SocketStats()
+        self.topics: dict[str, str] = {}  # symbol → topic, once resolved
+        self.unresolved: list[str] = []
+        self.feed: Feed | None = None
+        self._ws: websocket.WebSocket | None = None
+        self._closing = threading.Event()
+        self._attempt = 0
+
+    # ------------------------------------------------------------------ public
+
+    def run(self, stop: threading.Event) -> None:
+        """Stream until ``stop`` is set or :meth:`close` is called. Never raises for a lost connection."""
+        while not (stop.is_set() or self._closing.is_set()):
+            try:
+                if self.feed is None:
+                    self._resolve_topics()
+                self._connect_and_stream(stop)
+            except _Disconnect as exc:
+                self._emit(exc.kind, str(exc), exc.code)
+                if exc.kind != "disconnected":
+                    self._emit("disconnected", str(exc))
+            except FyersError as exc:  # resolving topics or reading the token failed
+                kind = "token_expired" if isinstance(exc, errors.TokenExpiredError) else "auth_failed"
+                self._emit(kind, str(exc), exc.code)
+            finally:
+                self._drop()
+            if stop.is_set() or self._closing.is_set():
+                break
+            delay = self._backoff()
+            self._emit("reconnecting", f"attempt {self._attempt} in {delay:.2f}s")
+            if stop.wait(delay):
+                break
+
+    def close(self) -> None:
+        """Stop :meth:`run` from another thread; the open connection is closed."""
+        self._closing.set()
+        ws = self._ws
+        if ws is not None:
+            try:
+                ws.close(timeout=1)
+            except Exception:  # noqa: BLE001 - closing a broken socket may fail any way
+                pass
+
+    # ------------------------------------------------------------------ one connection
+
+    def _resolve_topics(self) -> None:
+        topics = self._resolve(self.symbols)
+        self.topics = {s: topics[s] for s in self.symbols if s in topics}
+        self.unresolved = [s for s in self.symbols if s not in topics]
+        if not self.topics:
+            raise FyersError(0, f"none of the {len(self.symbols)} symbols resolved to a socket topic")
+        if self.unresolved:
+            self._emit("server_message", f"{len(self.unresolved)} unknown symbols not subscribed: "
+                       + ", ".join(self.unresolved[:20]) + (" …" if len(self.unresolved) > 20 else ""))
+        self.feed = Feed({t: s for s, t in self.topics.items()}, self.producer_id)
+
+    def _connect_and_stream(self, stop: threading.Event) -> None:
+        token = self._access_token()
+        hsm_key = read_access_token(token).hsm_key
+        try:
+            ws = websocket.create_connection(self.url, timeout=self.connect_timeout, enable_multithread=True)
+        except (OSError, websocket.WebSocketException) as exc:
+            raise _Disconnect(f"connect to {self.url} failed: {type(exc).__name__}: {exc}") from None
+        self._ws = ws
+        self.stats.connects += 1
+        self._emit("connected", self.url)
+        ws.settimeout(self.poll_interval)
+        self._last_rx = time.monotonic()
+        self._last_ping = time.monotonic()
+        self._data_since_auth = 0
+        self._ack_count = 0
+        self._authenticated = False
+
+        self._send(codec.encode_auth(hsm_key, self.source))
+        auth = self._await(codec.AuthResponse, stop)
+        if not auth.ok:
+            raise _Disconnect(f"auth refused: {self._last_custom_text or 'no reason given'}",
+                              "token_expired" if self._last_custom_code == errors.TOKEN_EXPIRED else "auth_failed",
+                              self._last_custom_code)
+        self._ack_count = auth.ack_count
+        self._authenticated = True
+        self._emit("authenticated", f"ack every {auth.ack_count} messages" if auth.ack_count else "no acks")
+
+        self._send(codec.encode_mode(self.channel, self.full))
+        if not self._await(codec.ModeResponse, stop).ok:
+            raise _Disconnect("mode request refused", "server_message")
+
+        topics = list(self.topics.values())
+        accepted = 0
+        for batch in subscribe_batches(topics):
+            self._send(codec.encode_subscribe(batch, self.channel))
+            if self._await(codec.SubscribeResponse, stop).ok:
+                accepted += len(batch)
+            else:
+                # Not a connection problem (e.g. the plan's symbol limit): report and keep streaming.
+                self._emit("server_message", f"subscribe of {len(batch)} topics refused: "
+                           f"{self._last_custom_text or 'no reason given'}", self._last_custom_code)
+        self._emit("subscribed", f"{accepted} of {len(topics)} topics")
+        if accepted:
+            self._attempt = 0  # a healthy connection resets the backoff
+        self._stream(stop)
+
+    def _stream(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            frame = self._recv(stop)
+            if frame is not None:
+                self._handle(frame)
+        raise _Disconnect("stopped")
+
+    # ------------------------------------------------------------------ frames
+
+    _last_custom_code: int | None = None
+    _last_custom_text: str = ""
+    _authenticated = False
+
+    def _recv(self, stop: threading.Event) -> bytes | None:
+        """One frame, or None when nothing came within the poll interval (pings and stall checks run)."""
+        ws = self._ws
+        if ws is None or self._closing.is_set():
+            raise _Disconnect("closed by the caller")
+        now = time.monotonic()
+        if now - self._last_ping >= self.ping_interval:
+            self._send(codec.PING)
+            self.stats.pings_sent += 1
+            self._last_ping = now
+        if now - self._last_rx > self.stall_timeout:
+            raise _Disconnect(f"stalled: nothing received for {now - self._last_rx:.1f}s")
+        try:
+            opcode, data = ws.recv_data()
+        except websocket.WebSocketTimeoutException:
+            return None
+        except (OSError, websocket.WebSocketException) as exc:
+            raise _Disconnect(f"connection lost: {type(exc).__name__}: {exc}") from None
+        if opcode == websocket.ABNF.OPCODE_CLOSE:
+            raise _Disconnect(f"server closed the connection{self._close_reason(data)}")
+        self._last_rx = time.monotonic()
+        if opcode == websocket.ABNF.OPCODE_TEXT:
+            data = data.encode() if isinstance(data, str) else data
+        return data
+
+    @staticmethod
+    def _close_reason(data: bytes) -> str:
+        if len(data) >= 2:
+            code = int.from_bytes(data[:2])
+            reason = data[2:].decode("utf-8", "replace")
+            return f" ({code}{': ' + reason if reason else ''})"
+        return ""
+
+    def _await(self, kind: type, stop: threading.Event) -> Any:
+        """Read frames (handling any data or server messages) until one of ``kind`` arrives."""
+        self._last_custom_code, self._last_custom_text = None, ""
+        deadline = time.monotonic() + self.reply_timeout
+        while time.monotonic() < deadline:
+            if stop.is_set():
+                raise _Disconnect("stopped")
+            frame = self._recv(stop)
+            if frame is None:
+                continue
+            msg = self._handle(frame)
+            if type(msg) is kind:
+                return msg
+        raise _Disconnect(f"no {kind.__name__} within {self.reply_timeout:g}s")
+
+    def _handle(self, frame: bytes) -> Any:
+        """Act on one frame; returns the decoded control message (None for data, pings, bad frames)."""
+        if len(frame) >= 3 and frame[2] == codec.T_DATA:
+            self._on_data(frame)
+            return None
+        if frame == codec.PING:
+            return None
+        try:
+            msg = codec.decode_server(frame)
+        except codec.FrameError as exc:
+            self._malformed(str(exc))
+            return None
+        if type(msg) is codec.Custom:
+            self._last_custom_code, self._last_custom_text = msg.code, msg.text
+            if not self._authenticated and msg.ref == REF_AUTH:
+                pass  # the refused auth response follows; _connect_and_stream reports both together
+            elif msg.code == errors.TOKEN_EXPIRED:
+                self._emit("token_expired", msg.text, msg.code)
+            else:
+                self._emit("server_message", f"{msg.text} (code {msg.code}, ref {msg.ref})", msg.code)
+        return msg
+
+    def _on_data(self, frame: bytes) -> None:
+        feed = self.feed
+        assert feed is not None
+        self.stats.data_messages += 1
+        self._data_since_auth += 1
+        try:
+            ticks = feed.on_frame(frame, int(time.time() * 1000))
+        except FeedFrameError as exc:
+            ticks = exc.ticks
+            self._malformed(str(exc))
+        if ticks:
+            self.stats.ticks += len(ticks)
+            self._on_ticks(ticks)
+        if self._ack_count and self._data_since_auth % self._ack_count == 0 and len(frame) >= 7:
+            self._send(codec.encode_ack(codec.U32.unpack_from(frame, 3)[0]))
+            self.stats.acks_sent += 1
+
+    def _malformed(self, reason: str) -> None:
+        self.stats.malformed_frames += 1
+        log.warning("malformed frame #%d: %s", self.stats.malformed_frames, reason)
+        self._emit("malformed_frame", reason)
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _send(self, frame: bytes) -> None:
+        ws = self._ws
+        if ws is None:
+            raise _Disconnect("not connected")
+        try:
+            ws.send_binary(frame)
+        except (OSError, websocket.WebSocketException) as exc:
+            raise _Disconnect(f"send failed: {type(exc).__name__}: {exc}") from None
+
+    def _drop(self) -> None:
+        ws, self._ws = self._ws, None
+        if ws is not None:
+            try:
+                ws.close(timeout=0.5)
+            except Exception:  # noqa: BLE001 - the connection may already be gone
+                pass
+
+    def _backoff(self) -> float:
+        """Capped exponential backoff with jitter: half fixed, half random, so clients spread out."""
+        delay = min(self.backoff_max, self.backoff_initial * 2**self._attempt)
+        self._attempt += 1
+        return random.uniform(delay / 2, delay)
+
+    def _emit(self, kind: str, detail: str = "", code: int | None = None) -> None:
+        event = SocketEvent(kind, detail, time.time(), code)
+        log.info("socket %s: %s", kind, detail)
+        try:
+            self._on_event(event)
+        except Exception:  # a failing listener must not take the connection down
+            log.exception("on_event listener failed for %s", kind)
