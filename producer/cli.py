@@ -1,0 +1,88 @@
+"""``tickpipe produce``: run the producer service (the container's entry point).
+
+SIGTERM (ECS stopping the task) and SIGINT stop reading, flush, deliver what can be delivered
+within ``--stop-timeout`` and keep the rest in the journal; the exit code is then 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from typing import Any
+
+from producer.errors import ProducerError
+from producer.options import ENV_VARS, ProducerOptions
+
+EXIT_CONFIG = 2
+
+log = logging.getLogger("producer")
+
+
+def add_parser(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "produce", help="stream Fyers ticks into Kinesis (the long-running producer)",
+        description="Stream the Fyers data socket into the Kinesis stream, following the NSE session. "
+                    "Configured by TICKPIPE_* variables; flags override the producer's own ones.",
+    )
+    p.add_argument("--symbols", help="universe source: file, s3://bucket/key or ssm:/name (TICKPIPE_SYMBOLS)")
+    p.add_argument("--slice", help=f"take slice K/N of the universe, e.g. 2/4 ({ENV_VARS['slice']})")
+    p.add_argument("--session", choices=["calendar", "always"],
+                   help=f"follow the NSE calendar (default) or stream regardless ({ENV_VARS['session']})")
+    p.add_argument("--health-port", type=int, help=f"health endpoint port; -1 disables ({ENV_VARS['health_port']})")
+    p.add_argument("--health-host", help=f"health endpoint address ({ENV_VARS['health_host']})")
+    p.add_argument("--journal-dir", help=f"on-disk journal directory ({ENV_VARS['journal_dir']})")
+    p.add_argument("--stop-timeout", type=float, help=f"seconds to finish after SIGTERM ({ENV_VARS['stop_timeout']})")
+    p.add_argument("--max-buffer-ms", type=int, help=f"max aggregation delay ({ENV_VARS['max_buffer_ms']})")
+    p.add_argument("--sessions", type=int, help="exit after this many sessions (default: run until stopped)")
+    p.add_argument("--json-logs", action="store_true", help="structured JSON log lines (default in the container)")
+    p.set_defaults(func=run)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line; messages never carry secrets (tokens are not logged anywhere)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        import orjson
+
+        entry = {"ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"), "level": record.levelname,
+                 "logger": record.name, "message": record.getMessage()}
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return orjson.dumps(entry).decode()
+
+
+def run(args: argparse.Namespace) -> int:
+    from producer.service import run_producer
+    from tickpipe.config import ConfigError, Settings
+
+    if args.json_logs:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(JsonFormatter())
+        logging.getLogger().handlers[:] = [handler]
+    try:
+        settings = Settings.from_env(symbols=args.symbols or "")
+        options = ProducerOptions.from_env(
+            slice=args.slice, session=args.session, health_port=args.health_port, health_host=args.health_host,
+            journal_dir=args.journal_dir, stop_timeout=args.stop_timeout, max_buffer_ms=args.max_buffer_ms)
+    except (ConfigError, ProducerError) as exc:
+        print(f"tickpipe produce: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        log.info("%s: stopping (finishing within %.0f s)", signal.Signals(signum).name, options.stop_timeout)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        stats = run_producer(settings, stop=stop, options=options, sessions=args.sessions)
+    except ProducerError as exc:
+        print(f"tickpipe produce: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    log.info("stats: %s", {k: v for k, v in vars(stats).items() if k != "gaps"} | {"gaps": len(stats.gaps)})
+    return 0

@@ -1,0 +1,353 @@
+"""The producer service: follow the NSE session, stream the socket into Kinesis, account for gaps.
+
+Loop: outside the session, sleep until ``margin_before`` ahead of the next open (and say when that
+is); in session, run the Fyers data socket (fyers.socket.DataSocket, which reconnects by itself)
+feeding a :class:`~producer.pipeline.Pipeline`; at ``margin_after`` past the close, stop the
+socket and sleep again. The pipeline's sender runs all the time, so a journal left by an earlier
+run is replayed even outside the session.
+
+The socket loop knows nothing of Kinesis (it hands ticks to a callback), and this module knows
+nothing of bytes on the wire (the socket and fyers.feed turn frames into ticks).
+
+:func:`run_producer` runs until ``stop`` is set (SIGTERM in the CLI) or ``sessions`` sessions
+are done, and returns :class:`ProducerStats`; usable in a thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import orjson
+from botocore.config import Config
+
+from market.session import NseCalendar, ist_datetime
+from producer.aggregator import AggRecord, iter_user_records
+from producer.clock import Clock
+from producer.gaps import GapRecorder
+from producer.health import HealthServer
+from producer.journal import Journal
+from producer.metrics import Metrics, MetricsPublisher
+from producer.options import ProducerOptions
+from producer.pipeline import Pipeline
+from producer.token_source import TokenSource
+from producer.universe import load_universe, parse_slice, take_slice
+from tickpipe.config import Settings
+
+log = logging.getLogger(__name__)
+
+# The producer retries by itself (per shard, in order); botocore's retries would hide failures.
+KINESIS_CONFIG = Config(retries={"total_max_attempts": 1}, connect_timeout=2, read_timeout=10,
+                        max_pool_connections=4)
+HEARTBEAT_FILE = "producer.heartbeat"
+HEARTBEAT_EVERY = 5.0
+
+
+@dataclass
+class ProducerStats:
+    ticks_read: int = 0
+    ticks_sent: int = 0
+    records_sent: int = 0
+    bytes_sent: int = 0
+    put_calls: int = 0
+    retries: int = 0
+    throttles: int = 0
+    spilled_records: int = 0
+    replayed_records: int = 0
+    dropped_ticks: int = 0
+    reconnects: int = 0
+    sessions: int = 0
+    symbols: int = 0
+    delivered_at_stop: bool = False
+    gaps: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class _State:
+    """What the health endpoint reports."""
+
+    state: str = "starting"
+    connected: bool = False
+    subscribed: bool = False
+    auth_failing: bool = False
+    disconnected_at: float | None = None  # monotonic
+    next_session: str | None = None
+    connects: int = 0
+
+
+class Producer:
+    """One producer process: clients, journal, pipeline, health, metrics. See :func:`run_producer`."""
+
+    def __init__(self, settings: Settings, *, stop: threading.Event, symbols: Sequence[str] | None = None,
+                 options: ProducerOptions | None = None, clock: Clock | None = None, kinesis: Any = None,
+                 s3: Any = None, ssm: Any = None, cloudwatch: Any = None,
+                 access_token: Callable[[], str] | None = None,
+                 resolve_topics: Callable[[Sequence[str]], dict[str, str]] | None = None,
+                 socket_factory: Callable[..., Any] | None = None) -> None:
+        self.settings = settings
+        self.stop = stop
+        self.options = options or ProducerOptions.from_env()
+        self.clock = clock or Clock()
+        region = settings.region
+        self.kinesis = kinesis or boto3.client("kinesis", region_name=region, config=KINESIS_CONFIG)
+        self.s3 = s3 or boto3.client("s3", region_name=region)
+        self.ssm = ssm or boto3.client("ssm", region_name=region)
+        self.cloudwatch = cloudwatch or boto3.client("cloudwatch", region_name=region)
+        if symbols is None:
+            universe = load_universe(settings.symbols, slice_spec=self.options.slice, s3=self.s3, ssm=self.ssm)
+        else:
+            universe = list(symbols)
+            if self.options.slice:
+                universe = take_slice(universe, *parse_slice(self.options.slice))
+        self.symbols = universe
+        self.metrics = Metrics()
+        self.state = _State()
+        self.stats = ProducerStats(symbols=len(universe))
+        self.gaps = GapRecorder(self.s3, settings.bucket, settings.producer_id, clock=self.clock.time,
+                                on_gap=self._on_gap)
+        self.tokens = TokenSource(self._load_token, stop=stop, metrics=self.metrics,
+                                  retry_cap=self.options.token_retry_cap) if access_token is None else None
+        self.access_token = access_token or self.tokens
+        self.resolve_topics = resolve_topics
+        self.socket_factory = socket_factory
+        self.calendar = NseCalendar(settings.session_overrides)
+        self.journal_dir = Path(self.options.journal_dir)
+        self.journal = Journal(self.journal_dir, max_bytes=self.options.journal_max_bytes,
+                               fsync=self.options.journal_fsync, fsync_interval=self.options.journal_fsync_interval)
+        self._last_heartbeat = 0.0
+        self._session_started: float | None = None
+
+    # -- wiring -------------------------------------------------------------------------------
+    def _load_token(self) -> str:
+        from tokens.store import TokenStore  # the CLIENT engineer's SSM token store
+
+        return TokenStore(self.ssm, self.settings.ssm_prefix).load().access_token
+
+    def _on_gap(self, gap: dict[str, Any]) -> None:
+        self.metrics.add("Gaps")
+        self.stats.gaps.append(gap)
+
+    def _on_dropped(self, rec: AggRecord) -> None:
+        """Journal full: record exactly which symbols and times were lost."""
+        symbols, times = set(), []
+        for pk, data in iter_user_records(rec.data):
+            symbols.add(pk)
+            try:
+                times.append(orjson.loads(data)["ts"])
+            except (orjson.JSONDecodeError, KeyError, TypeError):
+                pass
+        now = self.clock.time()
+        self.gaps.record(symbols, min(times, default=now), max(times, default=now), "journal_full")
+
+    def _make_socket(self, on_ticks: Callable[[list[dict[str, Any]]], None]) -> Any:
+        if self.socket_factory is not None:
+            return self.socket_factory(symbols=self.symbols, access_token=self.access_token, on_ticks=on_ticks,
+                                       on_event=self._on_event)
+        from fyers.socket import DataSocket  # the CLIENT engineer's socket loop
+
+        resolve = self.resolve_topics or _default_resolver(self.settings, self.access_token)
+        return DataSocket(self.settings.fyers_ws_url, access_token=self.access_token, symbols=self.symbols,
+                          resolve_topics=resolve, on_ticks=on_ticks, on_event=self._on_event,
+                          mode=self.options.mode, producer_id=self.settings.producer_id)
+
+    def _on_event(self, event: Any) -> None:
+        kind = getattr(event, "kind", str(event))
+        st = self.state
+        if kind == "connected":
+            st.connected = True
+            st.connects += 1
+            if st.connects > 1:
+                self.stats.reconnects += 1
+                self.metrics.add("Reconnects")
+            self.metrics.set("Connected", 1)
+        elif kind == "authenticated":
+            st.auth_failing = False
+            if self.tokens:
+                self.tokens.succeeded()
+            self.gaps.close("auth")
+        elif kind == "subscribed":
+            st.subscribed = True
+            st.state = "streaming"
+            st.disconnected_at = None
+            self.gaps.close("disconnect")
+            log.info("subscribed to %d symbols", len(self.symbols))
+        elif kind == "disconnected":
+            if st.connected:
+                st.disconnected_at = time.monotonic()
+            st.connected = st.subscribed = False
+            self.metrics.set("Connected", 0)
+            self.gaps.open("disconnect", self.symbols)
+        elif kind in ("auth_failed", "token_expired"):
+            st.auth_failing = True
+            self.metrics.add("AuthFailures")
+            if self.tokens:
+                self.tokens.failed()
+            self.gaps.open("auth", self.symbols)
+            log.warning("socket %s: re-reading the token from SSM with backoff", kind.replace("_", " "))
+        elif kind == "malformed_frame":
+            self.metrics.add("MalformedFrames")
+
+    # -- health -------------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        st = self.state
+        p = self.pipeline.status() if hasattr(self, "pipeline") else {}
+        last = getattr(self, "pipeline", None) and self.pipeline.last_tick_at
+        age = None if not last else round(time.monotonic() - last, 3)
+        ready = True
+        if st.state in ("connecting", "streaming"):
+            down_since = st.disconnected_at or (None if st.subscribed else self._session_started)
+            ready = down_since is None or time.monotonic() - down_since < self.options.health_grace
+        if st.state == "stopped":
+            ready = False
+        return {"ready": ready, "state": st.state, "connected": st.connected, "subscribed": st.subscribed,
+                "auth_failing": st.auth_failing, "last_tick_age_s": age, "symbols": len(self.symbols),
+                "next_session": st.next_session, "ticks_read": getattr(self, "pipeline", None)
+                and self.pipeline.ticks_read, "ticks_sent": self.metrics.totals["TicksSent"], **p}
+
+    def _refresh_gauges(self) -> None:
+        p = self.pipeline
+        self.metrics.set("JournalDepth", self.journal.pending_entries)
+        self.metrics.set("Pending", p.sender.pending_records)
+        self.metrics.set("AuthFailing", 1 if self.state.auth_failing else 0)
+        if p.last_tick_at:
+            self.metrics.set("LastTickAge", time.monotonic() - p.last_tick_at)
+        self.gaps.retry()
+
+    # -- heartbeat (restart gaps) ---------------------------------------------------------------
+    def _heartbeat(self, in_session: bool) -> None:
+        now = time.monotonic()
+        if now - self._last_heartbeat < HEARTBEAT_EVERY:
+            return
+        self._last_heartbeat = now
+        path = self.journal_dir / HEARTBEAT_FILE
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(orjson.dumps({"at": self.clock.time(), "in_session": in_session}))
+        tmp.replace(path)
+
+    def _check_previous_run(self) -> None:
+        """A heartbeat left behind means the last run did not stop cleanly: record the gap."""
+        path = self.journal_dir / HEARTBEAT_FILE
+        try:
+            beat = orjson.loads(path.read_bytes())
+        except (FileNotFoundError, orjson.JSONDecodeError):
+            return
+        if beat.get("in_session"):
+            log.warning("the previous run stopped without a clean shutdown at %s", ist_datetime(beat["at"]))
+            self.gaps.record(self.symbols, beat["at"], self.clock.time(), "restart")
+        path.unlink(missing_ok=True)
+
+    # -- the loop -----------------------------------------------------------------------------
+    def run(self, sessions: int | None = None) -> ProducerStats:
+        opts = self.options
+        log.info("producer %s: %d symbols → stream %s (%s)", self.settings.producer_id, len(self.symbols),
+                 self.settings.stream, f"slice {opts.slice}" if opts.slice else "whole universe")
+        self.pipeline = Pipeline(self.kinesis, self.settings.stream, journal=self.journal, metrics=self.metrics,
+                                 max_buffer_ms=opts.max_buffer_ms, record_bytes=opts.record_bytes,
+                                 max_pending_bytes=opts.max_pending_bytes, spill_after=opts.spill_after,
+                                 map_refresh=opts.map_refresh, on_dropped=self._on_dropped).start()
+        health = HealthServer(self.status, opts.health_host, opts.health_port).start() if opts.health_port >= 0 else None
+        if health:
+            log.info("health endpoint on %s", health.url)
+            self.health_url = health.url
+        publisher = MetricsPublisher(self.metrics, self.cloudwatch, self.settings.producer_id,
+                                     interval=opts.metrics_interval, refresh=self._refresh_gauges).start()
+        self._check_previous_run()
+        try:
+            while not self.stop.is_set():
+                end_at = None
+                if opts.session == "calendar":
+                    now = self.clock.time()
+                    session = self.calendar.next_session(now, opts.margin_after)
+                    start_at = session.open_ts - opts.margin_before
+                    if now < start_at:
+                        self.state.state = "sleeping"
+                        self.state.next_session = str(session)
+                        log.info("outside the session: next session %s; connecting at %s (in %.1f h)", session,
+                                 ist_datetime(start_at).strftime("%Y-%m-%d %H:%M IST"), (start_at - now) / 3600)
+                        self._sleep_until(start_at)
+                        continue
+                    end_at = session.close_ts + opts.margin_after
+                    self.state.next_session = str(session)
+                self.stats.sessions += 1
+                self._run_session(end_at)
+                if sessions is not None and self.stats.sessions >= sessions:
+                    break
+        finally:
+            self.state.state = "stopping"
+            t0 = time.monotonic()
+            self.stats.delivered_at_stop = self.pipeline.stop(opts.stop_timeout)
+            self.gaps.close_all()
+            self._collect()
+            publisher.stop()
+            self.gaps.retry()
+            (self.journal_dir / HEARTBEAT_FILE).unlink(missing_ok=True)  # a clean stop leaves no gap
+            self.state.state = "stopped"
+            if health:
+                health.stop()
+            log.info("producer stopped in %.1f s: %d ticks read, %d sent, %d kept in the journal",
+                     time.monotonic() - t0, self.stats.ticks_read, self.stats.ticks_sent,
+                     self.journal.pending_entries)
+        return self.stats
+
+    def _sleep_until(self, when: float) -> None:
+        left = when - self.clock.time()
+        if left > 0:
+            self.clock.sleep(left, self.stop)  # wakes at once when stop is set
+
+    def _run_session(self, end_at: float | None) -> None:
+        self.state.state = "connecting"
+        self._session_started = time.monotonic()
+        sock = self._make_socket(self.pipeline.on_ticks)
+        sock_stop = threading.Event()
+        thread = threading.Thread(target=sock.run, args=(sock_stop,), name="fyers-socket", daemon=True)
+        thread.start()
+        try:
+            while not self.stop.is_set() and thread.is_alive():
+                if end_at is not None and self.clock.time() >= end_at:
+                    log.info("session over; disconnecting")
+                    break
+                self._heartbeat(in_session=True)
+                self.stop.wait(0.2)
+            if not thread.is_alive() and not self.stop.is_set():
+                log.error("the socket loop ended by itself; restarting it")
+        finally:
+            sock_stop.set()  # stop reading first, then flush (in run's finally)
+            close = getattr(sock, "close", None)
+            if close:
+                close()
+            thread.join(timeout=5)
+            self.gaps.close("disconnect")
+            self.state.connected = self.state.subscribed = False
+            self._collect()
+
+    def _collect(self) -> None:
+        s, st = self.pipeline.sender.stats, self.stats
+        st.ticks_read = self.pipeline.ticks_read
+        st.ticks_sent, st.records_sent, st.bytes_sent = s.ticks_sent, s.records_sent, s.bytes_sent
+        st.put_calls, st.retries, st.throttles = s.calls, s.retries, s.throttles
+        st.spilled_records, st.replayed_records, st.dropped_ticks = s.spilled_records, s.replayed_records, \
+            s.dropped_ticks
+
+
+def _default_resolver(settings: Settings, access_token: Callable[[], str]) -> Callable[[Sequence[str]], dict[str, str]]:
+    from fyers.symbols import resolve_topics  # the CLIENT engineer's symbol-token call
+
+    return lambda symbols: resolve_topics(settings.fyers_api_url, access_token(), symbols)
+
+
+def run_producer(settings: Settings, *, stop: threading.Event, symbols: Sequence[str] | None = None,
+                 options: ProducerOptions | None = None, clock: Clock | None = None, sessions: int | None = None,
+                 **clients: Any) -> ProducerStats:
+    """Run the producer until ``stop`` is set (or ``sessions`` sessions are over); returns its stats.
+
+    ``symbols`` overrides the universe source; ``options`` the TICKPIPE_PRODUCER_* variables;
+    ``clock`` the wall clock (tests). ``clients`` may pass kinesis, s3, ssm, cloudwatch boto3
+    clients, an ``access_token`` callable, ``resolve_topics`` or a ``socket_factory``.
+    """
+    return Producer(settings, stop=stop, symbols=symbols, options=options, clock=clock, **clients).run(sessions)

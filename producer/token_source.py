@@ -1,0 +1,70 @@
+"""The access token for the data socket, read from SSM, re-read with backoff when it is rejected.
+
+The token service (tokens/) writes a fresh token to SSM each morning. When the socket reports an
+expired or invalid token, the producer cannot fix it; it re-reads SSM with capped exponential
+backoff until a different token appears (the token service refreshed it), and sets the
+``AuthFailing`` gauge meanwhile so an alarm can fire. After ``retry_same_after`` seconds it tries
+the same token again, in case the rejection was transient.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from producer.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+
+class TokenUnavailable(RuntimeError):
+    """No usable token before the producer was stopped."""
+
+
+class TokenSource:
+    """Callable giving the access token; the socket calls it on every (re)connect."""
+
+    def __init__(self, load: Callable[[], str], *, stop: threading.Event, metrics: Metrics,
+                 retry_base: float = 1.0, retry_cap: float = 60.0, retry_same_after: float = 300.0) -> None:
+        self.load = load
+        self.stop = stop
+        self.metrics = metrics
+        self.retry_base = retry_base
+        self.retry_cap = retry_cap
+        self.retry_same_after = retry_same_after
+        self._rejected: str | None = None
+        self._last: str | None = None
+        self.reads = 0
+
+    def failed(self) -> None:
+        """The socket rejected the last token (expired/invalid)."""
+        self._rejected = self._last
+        self.metrics.set("AuthFailing", 1)
+
+    def succeeded(self) -> None:
+        self._rejected = None
+        self.metrics.set("AuthFailing", 0)
+
+    def _read(self) -> str | None:
+        self.reads += 1
+        try:
+            return self.load()
+        except Exception as exc:  # noqa: BLE001 - missing parameter, SSM outage: keep trying
+            log.warning("cannot read the access token from SSM: %s", exc)
+            return None
+
+    def __call__(self) -> str:
+        start = time.monotonic()
+        delay = self.retry_base
+        while True:
+            token = self._read()
+            if token and (token != self._rejected or time.monotonic() - start >= self.retry_same_after):
+                self._last = token
+                return token
+            self.metrics.set("AuthFailing", 1)
+            log.warning("no new access token in SSM yet; re-reading in %.0f s", delay)
+            if self.stop.wait(delay):
+                raise TokenUnavailable("stopped while waiting for a new access token")
+            delay = min(self.retry_cap, delay * 2)
