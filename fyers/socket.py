@@ -227,10 +227,9 @@ class DataSocket:
             self._send(codec.encode_subscribe(batch, self.channel))
             if self._await(codec.SubscribeResponse, stop).ok:
                 accepted += len(batch)
-            else:
+            elif self._last_custom_code is None:  # a custom message with the reason was reported already
                 # Not a connection problem (e.g. the plan's symbol limit): report and keep streaming.
-                self._emit("server_message", f"subscribe of {len(batch)} topics refused: "
-                           f"{self._last_custom_text or 'no reason given'}", self._last_custom_code)
+                self._emit("server_message", f"subscribe of {len(batch)} topics refused, no reason given")
         self._emit("subscribed", f"{accepted} of {len(topics)} topics")
         if accepted:
             self._attempt = 0  # a healthy connection resets the backoff
