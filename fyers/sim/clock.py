@@ -12,10 +12,17 @@ class SimClock:
     exchange seconds per wall second; speed 400 runs 09:15–15:30 in about 56 s.
     """
 
-    def __init__(self, start: float | None = None, speed: float | None = None) -> None:
+    def __init__(self, start: float | None = None, speed: float | None = None, held: bool = False) -> None:
         self.speed = float(speed) if speed else 0.0
         self._wall0 = time.monotonic()
         self._start = float(start) if (start is not None and self.speed) else time.time()
+        self.held = held and not self.real  # a held clock stands at its start until release()
+
+    def release(self) -> None:
+        """Start a held clock now (the simulator does this on the first subscription)."""
+        if self.held:
+            self._wall0 = time.monotonic()
+            self.held = False
 
     @property
     def real(self) -> bool:
@@ -24,6 +31,8 @@ class SimClock:
     def now(self) -> float:
         if self.real:
             return time.time()
+        if self.held:
+            return self._start
         return self._start + (time.monotonic() - self._wall0) * self.speed
 
     def wall_seconds(self, exchange_seconds: float) -> float:

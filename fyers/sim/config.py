@@ -37,6 +37,7 @@ class SimConfig:
     day: dt.date | None = None  # None: the latest weekday (today on the real clock)
     start_time: dt.time = OPEN  # IST; 09:00 includes the pre-open, where nothing trades yet
     speed: float | None = 1.0  # exchange seconds per wall second; None or 0: the real clock
+    hold_clock: bool = False  # the simulated clock stands at start_time until the first snapshot is sent
     every_trade: bool = False  # publish every trade instead of quote snapshots at a cadence
     snapshot_interval: float = 1.0  # exchange seconds between a symbol's quote updates
     app_id: str = TEST_APP_ID

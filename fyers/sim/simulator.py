@@ -47,7 +47,8 @@ class Simulator:
         if self._rest is not None:
             return self
         self.market.generate_all()  # before the clock starts, so the first pass is not delayed
-        self.clock = SimClock(epoch(self.market.day, self.config.start_time), self.config.speed)
+        self.clock = SimClock(epoch(self.market.day, self.config.start_time), self.config.speed,
+                              held=self.config.hold_clock)
         rest = RestServer(self, self.config.api_port)
         hsm = HsmServer(self, self.config.ws_port)
         try:
