@@ -97,8 +97,12 @@ def state_key(tick: dict[str, Any]) -> tuple[Any, Any, Any, Any]:
 
     Duplicates are recognised by state, not arrival (DESIGN.md): after a reconnect the socket
     resends snapshots, and Lambda retries and journal replays resend records.
+
+    Indices have no last traded time and no volume: their quote time is the feed time ``ts``, or
+    two index ticks that merely share a price would collapse into one.
     """
-    return (tick["sym"], tick.get("ltt"), tick.get("vol"), tick["ltp"])
+    ltt = tick.get("ltt")
+    return (tick["sym"], tick["ts"] if ltt is None else ltt, tick.get("vol"), tick["ltp"])
 
 
 def make(sym: str, ts: int, ltp: float, **fields: Any) -> dict[str, Any]:

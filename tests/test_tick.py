@@ -56,3 +56,10 @@ def test_duplicate_snapshots_share_a_state_key():
 def test_make_rejects_unknown_fields():
     with pytest.raises(tick.TickError, match="unknown"):
         tick.make("NSE:SBIN-EQ", 1, 1.0, price=3)
+
+
+def test_index_ticks_without_traded_time_are_told_apart_by_feed_time():
+    a = tick.make("NSE:NIFTY50-INDEX", 100, 24000.5)
+    b = tick.make("NSE:NIFTY50-INDEX", 160, 24000.5)
+    assert tick.state_key(a) != tick.state_key(b)
+    assert tick.state_key(a) == tick.state_key(dict(a, rx=5))
