@@ -1,0 +1,56 @@
+"""Alarms: the failures that lose or delay data page someone, on metrics the code really emits."""
+
+from __future__ import annotations
+
+from producer import metrics as producer_metrics
+
+
+def alarms(tf):
+    return tf.resources["aws_cloudwatch_metric_alarm"]
+
+
+def test_custom_metrics_alarmed_on_are_emitted_by_the_producer(tf):
+    emitted = set(producer_metrics.COUNTERS) | set(producer_metrics.GAUGES)
+    for key, metric in tf.locals["custom_metrics"].items():
+        assert metric in emitted, f"alarm metric {key} = {metric!r} is not in producer/metrics.py"
+
+
+def test_producer_alarms_use_the_producer_id_dimension(tf):
+    publisher = producer_metrics.MetricsPublisher(producer_metrics.Metrics(), cloudwatch=None, producer_id="p")
+    assert [d["Name"] for d in publisher.dimensions] == ["ProducerId"]
+    for name in ("producer_auth", "journal_depth", "gaps"):
+        assert "ProducerId" in alarms(tf)[name]["dimensions"]
+
+
+def test_the_failures_that_matter_have_an_alarm(tf):
+    watched = {(a.get("namespace"), a.get("metric_name")) for a in alarms(tf).values()}
+    assert ("AWS/Lambda", "IteratorAge") in watched
+    assert ("AWS/Lambda", "Errors") in watched
+    assert ("AWS/Firehose", "DeliveryToS3.Success") in watched
+    assert ("AWS/SQS", "ApproximateNumberOfMessagesVisible") in watched
+    assert ("${local.metric_namespace}", "${local.custom_metrics.journal_depth}") in watched
+    assert ("${local.metric_namespace}", "${local.custom_metrics.auth_failing}") in watched
+    assert ("${local.metric_namespace}", "${local.custom_metrics.gaps}") in watched
+    assert "no_ticks_in_session" in alarms(tf)
+
+
+def test_no_ticks_alarm_only_counts_nse_session_minutes(tf):
+    alarm = alarms(tf)["no_ticks_in_session"]
+    expr = next(q["expression"] for q in alarm["metric_query"] if q.get("return_data"))
+    assert "DAY(clock) <= 5" in expr and "FILL(records, 0)" in expr
+    # 09:15 IST is 03:45 UTC; the alarm waits 10 minutes, and the market closes at 10:00 UTC.
+    assert tf.locals["session_start_utc_minute"] == "${3 * 60 + 55}"
+    assert tf.locals["session_end_utc_minute"] == "${10 * 60}"
+
+
+def test_every_alarm_notifies_the_topic_and_says_what_to_do(tf):
+    for name, alarm in alarms(tf).items():
+        assert alarm["alarm_actions"] == "${local.alarm_actions}", name
+        assert alarm["ok_actions"] == "${local.alarm_actions}", name
+        assert len(alarm["alarm_description"]) > 40, f"alarm {name} should tell the reader what to do"
+    assert tf.locals["alarm_actions"] == ["${aws_sns_topic.alarms.arn}"]
+
+
+def test_alarm_emails_subscribe_to_the_topic(tf):
+    sub = tf.resource("aws_sns_topic_subscription", "alarm_email")
+    assert sub["protocol"] == "email" and sub["for_each"] == "${toset(var.alarm_emails)}"
