@@ -84,5 +84,8 @@ def run(args: argparse.Namespace) -> int:
     except ProducerError as exc:
         print(f"tickpipe produce: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    log.info("stats: %s", {k: v for k, v in vars(stats).items() if k != "gaps"} | {"gaps": len(stats.gaps)})
+    import orjson
+
+    summary = {k: v for k, v in vars(stats).items() if k != "gaps"} | {"gaps": len(stats.gaps)}
+    print(orjson.dumps(summary).decode(), flush=True)  # the run's figures, one JSON line on stdout
     return 0

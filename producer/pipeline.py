@@ -14,10 +14,11 @@ import time
 from typing import Any
 
 from producer.aggregator import AggRecord, Aggregator
+from producer.errors import ShardMapError
 from producer.journal import Journal
 from producer.metrics import Metrics
 from producer.sender import Sender
-from producer.shards import ShardMap, load_shard_map
+from producer.shards import ShardMap, load_shard_map, unknown_map
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,17 @@ class Pipeline:
                  spill_after: float = 10.0, map_refresh: float = 60.0, on_dropped: Any = None,
                  shard_map: ShardMap | None = None) -> None:
         self.metrics = metrics
-        shard_map = shard_map or load_shard_map(kinesis, stream)
+        if shard_map is None:
+            try:
+                shard_map = load_shard_map(kinesis, stream)
+            except ShardMapError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - unreachable: start anyway, journal until it is back
+                if journal is None:
+                    raise
+                log.warning("cannot read the shard map of %s (%s): journaling ticks until Kinesis answers",
+                            stream, exc)
+                shard_map = unknown_map()
         self._lock = threading.Lock()
         self.sender = Sender(kinesis, stream, shard_map, journal=journal, metrics=metrics,
                              on_map_change=self._map_changed, on_dropped=on_dropped,

@@ -95,7 +95,9 @@ class Sender:
         self._replay_agg = Aggregator(shard_map, self._enqueue, max_bytes=record_bytes, max_age=0, clock=clock)
         self._next_refresh = clock() + map_refresh
         self._refresh_wanted = False
-        self.spilling = bool(journal and journal.unread)
+        self.spilling = bool(journal and journal.unread) or not shard_map.known
+        if not shard_map.known:
+            self._next_refresh = clock() + 2.0
         if self.spilling:
             log.warning("journal holds %d entries from an earlier run: replaying them first", journal.unread)
 
@@ -165,7 +167,7 @@ class Sender:
 
     def _replay(self) -> None:
         """While spilling and memory is empty: commit the delivered chunk, load the next."""
-        if not self.spilling or self.pending_records or self.journal is None:
+        if not self.spilling or self.pending_records or self.journal is None or not self.shard_map.known:
             return
         if self._replay_pos is not None:
             self.journal.commit(self._replay_pos)
@@ -205,10 +207,10 @@ class Sender:
             new_map = self.load_map()
         except Exception as exc:  # noqa: BLE001 - retried at the next refresh
             log.warning("cannot refresh the shard map (%s); keeping %s", exc, self.shard_map)
-            self._next_refresh = self.clock() + min(self.map_refresh, 5.0)
+            self._next_refresh = self.clock() + min(self.map_refresh, 2.0 if not self.shard_map.known else 5.0)
             return
         self._refresh_wanted = False
-        self._next_refresh = self.clock() + self.map_refresh
+        self._next_refresh = self.clock() + (self.map_refresh if new_map.known else 2.0)
         self._set_map(new_map)
 
     def _backoff(self, attempt: int) -> float:

@@ -122,6 +122,7 @@ class Producer:
                                fsync=self.options.journal_fsync, fsync_interval=self.options.journal_fsync_interval)
         self._last_heartbeat = 0.0
         self._session_started: float | None = None
+        self._closing_socket = False
 
     # -- wiring -------------------------------------------------------------------------------
     def _load_token(self) -> str:
@@ -178,6 +179,8 @@ class Producer:
             self.gaps.close("disconnect")
             log.info("subscribed to %d symbols", len(self.symbols))
         elif kind == "disconnected":
+            if self._closing_socket:
+                return  # our own close at the end of a session or at stop: not a gap
             if st.connected:
                 st.disconnected_at = time.monotonic()
             st.connected = st.subscribed = False
@@ -303,6 +306,7 @@ class Producer:
     def _run_session(self, end_at: float | None) -> None:
         self.state.state = "connecting"
         self._session_started = time.monotonic()
+        self._closing_socket = False
         sock = self._make_socket(self.pipeline.on_ticks)
         sock_stop = threading.Event()
         thread = threading.Thread(target=sock.run, args=(sock_stop,), name="fyers-socket", daemon=True)
@@ -317,6 +321,7 @@ class Producer:
             if not thread.is_alive() and not self.stop.is_set():
                 log.error("the socket loop ended by itself; restarting it")
         finally:
+            self._closing_socket = True
             sock_stop.set()  # stop reading first, then flush (in run's finally)
             close = getattr(sock, "close", None)
             if close:
@@ -336,9 +341,10 @@ class Producer:
 
 
 def _default_resolver(settings: Settings, access_token: Callable[[], str]) -> Callable[[Sequence[str]], dict[str, str]]:
-    from fyers.symbols import resolve_topics  # the CLIENT engineer's symbol-token call
+    from fyers.rest import RestClient
+    from fyers.symbols import SymbolClient  # symbol-token lookups live with the Fyers client
 
-    return lambda symbols: resolve_topics(settings.fyers_api_url, access_token(), symbols)
+    return SymbolClient(RestClient(settings.fyers_api_url), access_token).topics
 
 
 def run_producer(settings: Settings, *, stop: threading.Event, symbols: Sequence[str] | None = None,

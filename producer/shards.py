@@ -69,6 +69,10 @@ class ShardMap:
     def __hash__(self) -> int:
         return hash(self.shards)
 
+    @property
+    def known(self) -> bool:
+        return UNKNOWN_SHARD not in self.ids
+
     def __len__(self) -> int:
         return len(self.shards)
 
@@ -84,6 +88,14 @@ class ShardMap:
             if "EndingSequenceNumber" not in s.get("SequenceNumberRange", {})
         ]
         return cls(open_shards)
+
+
+UNKNOWN_SHARD = "unknown"
+
+
+def unknown_map() -> ShardMap:
+    """Stand-in while ListShards cannot be reached: one pseudo shard; the sender journals everything."""
+    return ShardMap([Shard(UNKNOWN_SHARD, 0, HASH_KEY_MAX)])
 
 
 def load_shard_map(kinesis: Any, stream: str) -> ShardMap:
