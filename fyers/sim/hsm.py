@@ -238,6 +238,10 @@ class Connection:
                         events.append((st.next_emit, st.topic_id, st, k))
                         last_k = k
                     st.next_emit += step
+                if over and last_k != len(tl.times) - 1:
+                    # The closing quote: the day's last trade goes out even between cadence points.
+                    k = len(tl.times) - 1
+                    events.append((tl.times[k], st.topic_id, st, k))
         events.sort(key=lambda e: (e[0], e[1]))
         if len(events) > MAX_EVENTS_PER_PASS:  # a long backlog goes out over several passes
             del events[MAX_EVENTS_PER_PASS:]

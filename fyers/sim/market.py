@@ -18,6 +18,7 @@ import random
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from functools import lru_cache
+from statistics import NormalDist
 from typing import NamedTuple
 
 from fyers.sim.instruments import TICK_PAISE, Instrument
@@ -61,12 +62,6 @@ class Timeline:
         return [Trade(self.times[i], self.prices[i] / d, self.qtys[i]) for i in range(n)]
 
 
-def _u_shape(frac: float) -> float:
-    """Relative trading intensity through the day: busy at the open and the close."""
-    x = 2.0 * frac - 1.0
-    return 0.55 + 1.35 * x * x
-
-
 @lru_cache(maxsize=256)
 def generate(inst: Instrument, day: dt.date, seed: int, session: Session | None = None) -> Timeline:
     """Generate ``inst``'s whole day. Cheap: a few random draws per trade, no numpy.
@@ -108,17 +103,24 @@ def _generate_trades(tl: Timeline, rng: random.Random) -> None:
     # The opening trade at 09:15:00 carries the pre-open call-auction volume.
     times.append(t), prices.append(price), qtys.append(preopen)
     cum_vol.append(vol), cum_value.append(value), highs.append(hi), lows.append(lo), ois.append(oi)
-    expo, gauss, rand = rng.expovariate, rng.gauss, rng.random
+    # Hot loop (~10k trades a symbol): inverse-CDF table lookups and inlined exponentials instead of
+    # random.gauss / expovariate calls keep a 20-symbol day well under a second.
+    steps = _step_table(sigma_ticks)
+    rand, bits, log = rng.random, rng.getrandbits, math.log
+    t_app, p_app, q_app, v_app, val_app = times.append, prices.append, qtys.append, cum_vol.append, cum_value.append
+    h_app, l_app, o_app = highs.append, lows.append, ois.append
+    inv_rate, inv_len = 1.0 / rate, 1.0 / length
     while True:
-        t += expo(rate * _u_shape((t - open_ts) / length))
+        x = 2.0 * (t - open_ts) * inv_len - 1.0
+        t -= log(1.0 - rand()) * inv_rate / (0.55 + 1.35 * x * x)  # U-shaped intensity over the day
         if t >= close_ts:
             break
-        price += TICK_PAISE * round(gauss(0.0, sigma_ticks))
+        price += steps[bits(STEP_BITS)]
         if price < lower:
             price = lower
         elif price > upper:
             price = upper
-        qty = lot * (1 + int(expo(1.0 / mean_qty)))
+        qty = lot * (1 + int(-log(1.0 - rand()) * mean_qty))
         vol += qty
         value += price * qty
         if price > hi:
@@ -128,8 +130,25 @@ def _generate_trades(tl: Timeline, rng: random.Random) -> None:
         if future:
             r = rand()
             oi = max(lot, oi + (qty if r < 0.55 else -qty if r < 0.9 else 0))
-        times.append(t), prices.append(price), qtys.append(qty)
-        cum_vol.append(vol), cum_value.append(value), highs.append(hi), lows.append(lo), ois.append(oi)
+        t_app(t)
+        p_app(price)
+        q_app(qty)
+        v_app(vol)
+        val_app(value)
+        h_app(hi)
+        l_app(lo)
+        o_app(oi)
+
+
+STEP_BITS = 12
+
+
+def _step_table(sigma_ticks: float) -> list[int]:
+    """Price steps (paise) for a normal(0, sigma) move in whole ticks, indexed by 12 random bits."""
+    return [TICK_PAISE * round(z * sigma_ticks) for z in _STANDARD_NORMAL]
+
+
+_STANDARD_NORMAL = [NormalDist().inv_cdf((i + 0.5) / (1 << STEP_BITS)) for i in range(1 << STEP_BITS)]
 
 
 def _generate_index(tl: Timeline, rng: random.Random) -> None:
@@ -138,13 +157,24 @@ def _generate_index(tl: Timeline, rng: random.Random) -> None:
     sigma_ticks = max(0.5, pc * rng.uniform(0.005, 0.012) / math.sqrt(s.close_ts - s.open_ts) / TICK_PAISE)
     price = _tick(pc * (1 + rng.gauss(0.0, 0.003)))
     hi = lo = price
-    gauss = rng.gauss
-    for t in range(s.open_ts, s.close_ts):  # the exchange disseminates index values every second
-        if t > s.open_ts:
-            price = max(TICK_PAISE, price + TICK_PAISE * round(gauss(0.0, sigma_ticks)))
-            hi, lo = max(hi, price), min(lo, price)
-        tl.times.append(float(t)), tl.prices.append(price), tl.qtys.append(0)
-        tl.cum_vol.append(0), tl.cum_value.append(0), tl.highs.append(hi), tl.lows.append(lo), tl.oi.append(0)
+    steps = _step_table(sigma_ticks)
+    bits = rng.getrandbits
+    prices, highs, lows = tl.prices, tl.highs, tl.lows
+    for _ in range(s.open_ts, s.close_ts):  # the exchange disseminates index values every second
+        prices.append(price)
+        highs.append(hi)
+        lows.append(lo)
+        price = max(TICK_PAISE, price + steps[bits(STEP_BITS)])
+        if price > hi:
+            hi = price
+        elif price < lo:
+            lo = price
+    n = s.close_ts - s.open_ts
+    tl.times.extend(float(t) for t in range(s.open_ts, s.close_ts))
+    tl.qtys.extend([0] * n)
+    tl.cum_vol.extend([0] * n)
+    tl.cum_value.extend([0] * n)
+    tl.oi.extend([0] * n)
 
 
 def _tick(paise: float) -> int:
