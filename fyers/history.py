@@ -8,11 +8,13 @@ through the :class:`fyers.rest.RestClient`, which also retries transient failure
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from typing import Final, NamedTuple
 
 from fyers.errors import FyersError
 from fyers.rest import RestClient
+from market.session import epoch, trading_date
 
 PATH: Final = "/data/history"
 DAY: Final = 86_400
@@ -48,14 +50,21 @@ def chunk_range(start: int, end: int, resolution: int | str) -> list[tuple[int, 
     """Split the inclusive range [start, end] (epoch s) into inclusive chunks Fyers accepts."""
     if end < start:
         raise ValueError(f"range end {end} is before its start {start}")
-    span = max_chunk_days(resolution) * DAY
+    days = max_chunk_days(resolution)
     chunks = []
     a = start
     while a <= end:
-        b = min(end, a + span - 1)
+        # End chunks at an IST midnight so no candle (or trading day) straddles two requests.
+        b = min(end, _ist_day_end(a + (days - 1) * DAY))
         chunks.append((a, b))
         a = b + 1
     return chunks
+
+
+def _ist_day_end(ts: int) -> int:
+    """The last second of the IST day holding ``ts``."""
+    day = trading_date(ts)
+    return epoch(day, dt.time(0, 0)) + DAY - 1
 
 
 class HistoryClient:

@@ -56,6 +56,9 @@ class RestClient:
             try:
                 return self._once(method, path, params, json, headers, ok_statuses)
             except TRANSIENT as exc:
+                # A failing server may leave a kept-alive connection in an unknown state (an unread
+                # request body, a half-sent response): start the retry on fresh connections.
+                self.session.close()
                 if attempt >= self.retries:
                     raise
                 delay = min(self.backoff_max, self.backoff * 2**attempt)
