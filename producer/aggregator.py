@@ -81,7 +81,7 @@ class AggRecord:
 class _Buffer:
     """User records for one shard, as protobuf pieces, with the exact serialised size."""
 
-    __slots__ = ("shard", "pk_table", "prefixes", "parts", "size", "count", "created", "first_pk")
+    __slots__ = ("shard", "pk_table", "prefixes", "parts", "size", "count", "created", "first_pk", "first_pk_len")
 
     def __init__(self, shard: Shard) -> None:
         self.shard = shard
@@ -92,6 +92,7 @@ class _Buffer:
         self.count = 0
         self.created = 0.0
         self.first_pk = ""
+        self.first_pk_len = 0
 
     def reset(self) -> None:
         self.pk_table = []
@@ -100,6 +101,7 @@ class _Buffer:
         self.size = 0
         self.count = 0
         self.first_pk = ""
+        self.first_pk_len = 0
 
     def build(self) -> AggRecord:
         body = b"".join(self.pk_table) + b"".join(self.parts)
@@ -165,30 +167,54 @@ class Aggregator:
             added = 1 + len(_v(head_len + n)) + head_len + n
             extra = 1 + len(_v(len(pkb))) + len(pkb)
         if buf.count:
-            first_pk_len = len(buf.first_pk.encode())
-            if _OVERHEAD + buf.size + added + extra + first_pk_len > self.max_bytes:
+            if _OVERHEAD + buf.size + added + extra + buf.first_pk_len > self.max_bytes:
                 self.emit(buf.build())
                 self.add(pk, data)  # starts a fresh buffer; the key gets index 0 there
                 return
         if not buf.count:
             buf.first_pk = pk
+            buf.first_pk_len = len(pk.encode())
             buf.created = self.clock()
         if extra:
             buf.pk_table.append(b"\x0a" + _v(len(pkb)) + pkb)
             buf.prefixes[pk] = prefix
             buf.size += extra
-        buf.parts.append(b"\x1a" + _v(head_len + n) + prefix + _v(n))
-        buf.parts.append(data)
+        buf.parts.append(b"\x1a" + _v(head_len + n) + prefix + _v(n) + data)
         buf.size += added
         buf.count += 1
         self.user_records += 1
 
     def add_ticks(self, ticks: list[dict[str, Any]]) -> None:
-        """Add ticks, each encoded as in market.tick.encode (JSON + newline), keyed by ``sym``."""
-        dumps = orjson.dumps
-        add = self.add
+        """Add ticks, each encoded as in market.tick.encode (JSON + newline), keyed by ``sym``.
+
+        The hot path: :meth:`add` inlined for a key its shard's buffer has seen, which is almost
+        every tick; anything else (new key, full buffer) takes :meth:`add`.
+        """
+        dumps, nl = orjson.dumps, orjson.OPT_APPEND_NEWLINE
+        V = _VARINT  # noqa: N806
+        route = self._route
+        max_bytes = self.max_bytes - _OVERHEAD
+        fast = 0
         for t in ticks:
-            add(t["sym"], dumps(t) + b"\n")
+            pk = t["sym"]
+            data = dumps(t, option=nl)
+            buf = route.get(pk)
+            if buf is not None:
+                prefix = buf.prefixes.get(pk)
+                n = len(data)
+                if prefix is not None and n < 8192:
+                    vn = V[n]
+                    inner = len(prefix) + len(vn) + n
+                    hdr = V[inner]
+                    added = 1 + len(hdr) + inner
+                    if buf.size + added + buf.first_pk_len <= max_bytes:
+                        buf.parts.append(b"\x1a" + hdr + prefix + vn + data)
+                        buf.size += added
+                        buf.count += 1
+                        fast += 1
+                        continue
+            self.add(pk, data)
+        self.user_records += fast
 
     def flush_due(self, now: float | None = None) -> int:
         """Emit every buffer whose first record is older than ``max_age``. Returns records emitted."""
