@@ -25,7 +25,7 @@ DAILY_RESOLUTIONS: Final = frozenset({"D", "1D"})
 
 
 class Candle(NamedTuple):
-    ts: int  # epoch s, the candle's start
+    start: int  # epoch s, the candle's start (as a bar's `start`)
     open: float
     high: float
     low: float
@@ -82,8 +82,8 @@ class HistoryClient:
         seen: dict[int, Candle] = {}
         for a, b in chunk_range(start, end, res):
             for candle in self._chunk(symbol, res, a, b):
-                if start <= candle.ts <= end:
-                    seen[candle.ts] = candle
+                if start <= candle.start <= end:
+                    seen[candle.start] = candle
         return [seen[t] for t in sorted(seen)]
 
     def _chunk(self, symbol: str, resolution: str, start: int, end: int) -> list[Candle]:

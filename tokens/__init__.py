@@ -1,0 +1,1 @@
+"""Token service: login page + OAuth callback, scheduled refresh, SSM token store."""
