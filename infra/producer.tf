@@ -8,7 +8,8 @@
 locals {
   producer_log_group = "/ecs/${local.cluster_name}"
   producer_journal   = "/var/lib/tickpipe"
-  producer_command   = ["python", "-m", "producer"]
+  # `tickpipe produce` (producer/cli.py); JSON log lines for CloudWatch Logs Insights.
+  producer_command = ["tickpipe", "produce", "--json-logs"]
 
   # Per slice: the common producer environment plus where its symbols are and a unique producer id
   # (the tick record's `pid`; `seq` is strictly increasing per producer id).
@@ -18,6 +19,12 @@ locals {
       environment = merge(local.producer_env, {
         TICKPIPE_SYMBOLS     = p.symbols != "" ? p.symbols : "s3://${local.bucket_name}/${local.state_prefix}symbols/${name}.txt"
         TICKPIPE_PRODUCER_ID = "${var.env}-${name}"
+        # producer/options.py knobs that must agree with this task definition.
+        TICKPIPE_PRODUCER_HEALTH_HOST = "0.0.0.0"
+        TICKPIPE_PRODUCER_HEALTH_PORT = tostring(var.producer_health_port)
+        TICKPIPE_PRODUCER_JOURNAL_DIR = local.producer_journal
+        # Finish before ECS's SIGKILL, with a margin for the interpreter to exit.
+        TICKPIPE_PRODUCER_STOP_TIMEOUT = tostring(var.producer_stop_timeout_seconds - 10)
       })
     }
   }

@@ -13,6 +13,6 @@ resource "aws_kinesis_stream" "ticks" {
     stream_mode = var.stream_mode
   }
 
-  # IteratorAgeMilliseconds per shard is what shows a hot symbol's shard falling behind.
-  shard_level_metrics = ["IncomingRecords", "IteratorAgeMilliseconds", "WriteProvisionedThroughputExceeded"]
+  # Per-shard metrics show a hot symbol's shard falling behind; each costs as a custom metric.
+  shard_level_metrics = var.stream_shard_level_metrics
 }

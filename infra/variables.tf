@@ -67,6 +67,19 @@ variable "stream_retention_hours" {
   }
 }
 
+variable "stream_shard_level_metrics" {
+  description = "Enhanced (per-shard) stream metrics; each is billed like a custom metric per shard. [] turns them off."
+  type        = list(string)
+  default     = ["IncomingRecords", "IteratorAgeMilliseconds", "WriteProvisionedThroughputExceeded"]
+
+  validation {
+    condition = alltrue([for m in var.stream_shard_level_metrics : contains([
+      "IncomingBytes", "IncomingRecords", "OutgoingBytes", "OutgoingRecords", "WriteProvisionedThroughputExceeded",
+      "ReadProvisionedThroughputExceeded", "IteratorAgeMilliseconds", "ALL"], m)])
+    error_message = "stream_shard_level_metrics may only name Kinesis shard-level metrics (IncomingRecords, IteratorAgeMilliseconds, ...)."
+  }
+}
+
 # --- lake --------------------------------------------------------------------------------------
 
 variable "raw_transition_days" {
@@ -462,8 +475,9 @@ variable "producer_stop_timeout_seconds" {
   default     = 60
 
   validation {
-    condition     = var.producer_stop_timeout_seconds >= 2 && var.producer_stop_timeout_seconds <= 120
-    error_message = "producer_stop_timeout_seconds must be 2 to 120 (the Fargate maximum)."
+    # The producer gets 10 s less (TICKPIPE_PRODUCER_STOP_TIMEOUT) to exit before the SIGKILL.
+    condition     = var.producer_stop_timeout_seconds >= 15 && var.producer_stop_timeout_seconds <= 120
+    error_message = "producer_stop_timeout_seconds must be 15 to 120 (the Fargate maximum)."
   }
 }
 

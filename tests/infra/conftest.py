@@ -7,6 +7,7 @@ code's single sources of truth (tickpipe/names.py, tickpipe/config.py, market/ti
 from __future__ import annotations
 
 import ast
+import importlib
 import json
 import re
 from collections.abc import Iterator
@@ -24,8 +25,6 @@ INFRA = ROOT / "infra"
 ACCOUNT = "123456789012"
 # Packages of this repository: imports of these are followed, everything else is third party.
 FIRST_PARTY = ("market", "fyers", "producer", "consumers", "tokens", "local", "tickpipe", "bench")
-# Modules that define the variables rather than read them.
-DEFINERS = ("tickpipe/config.py", "tickpipe/names.py")
 ENV_NAME = re.compile(r"^TICKPIPE_[A-Z0-9_]+$")
 _REF = re.compile(r"\$\{([^{}]+)\}")
 
@@ -213,29 +212,46 @@ def import_closure(entry: str, root: Path = ROOT) -> Closure:
     return Closure(files, third)
 
 
-def env_reads(closure: Closure, root: Path = ROOT) -> set[str]:
-    """TICKPIPE_* variables the modules read: literal names (os.environ / getenv), and the
-    ``Settings`` fields they use when they build settings with ``Settings.from_env``."""
-    reads: set[str] = set()
-    uses_settings = False
+def _assigns_env_vars(tree: ast.Module) -> bool:
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        if any(isinstance(t, ast.Name) and t.id == "ENV_VARS" for t in targets):
+            return True
+    return False
+
+
+def definers(closure: Closure) -> dict[str, dict[str, str]]:
+    """Modules that define a table of variables (``ENV_VARS = {field: "TICKPIPE_..."}``), imported."""
+    found = {}
+    for module, path in closure.files.items():
+        if _assigns_env_vars(ast.parse(path.read_text(), str(path))):
+            found[module] = dict(importlib.import_module(module).ENV_VARS)
+    return found
+
+
+def _scan(closure: Closure, root: Path) -> tuple[set[str], set[str], bool]:
+    """(literal TICKPIPE_* names, attribute names used, whether Settings.from_env is called)."""
+    literal: set[str] = set()
     attributes: set[str] = set()
-    for path in closure.files.values():
-        rel = path.relative_to(root).as_posix()
-        if rel in DEFINERS:
+    uses_settings = False
+    skip = set(definers(closure)) | {"tickpipe.names"}
+    for module, path in closure.files.items():
+        if module in skip:
             continue
+        rel = path.relative_to(root).as_posix()
         tree = ast.parse(path.read_text(), str(path))
         for node in ast.walk(tree):
             if isinstance(node, ast.Constant) and isinstance(node.value, str) and ENV_NAME.match(node.value):
-                reads.add(node.value)
+                literal.add(node.value)
             elif isinstance(node, ast.JoinedStr) and node.values:
                 head = node.values[0]
                 if isinstance(head, ast.Constant) and str(head.value).startswith("TICKPIPE_"):
                     raise AssertionError(
                         f"{rel}:{node.lineno} builds a TICKPIPE_ name at run time ({ast.unparse(node)}); "
-                        "spell variable names out so this test can see them"
+                        "spell variable names out, or keep them in an ENV_VARS table, so this test can see them"
                     )
             elif isinstance(node, ast.Attribute):
-                if node.attr == "from_env":
+                if node.attr == "from_env" and ast.unparse(node.value).split(".")[-1] == "Settings":
                     uses_settings = True
                 # names.stream(env) is a function, not a setting
                 if not (isinstance(node.value, ast.Name) and node.value.id == "names"):
@@ -243,9 +259,30 @@ def env_reads(closure: Closure, root: Path = ROOT) -> set[str]:
             elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "getattr"
                   and len(node.args) >= 2 and isinstance(node.args[1], ast.Constant)):
                 attributes.add(str(node.args[1].value))
+    return literal, attributes, uses_settings
+
+
+def env_reads(closure: Closure, root: Path = ROOT) -> set[str]:
+    """TICKPIPE_* variables an entry point needs from its deployment: the names it reads literally
+    (os.environ / getenv, tables like consumers/bars.py BARS_ENV_VARS), and the ``Settings`` fields
+    it uses when it builds ``Settings.from_env()`` (the wiring: stream, bucket, prefix, ...).
+
+    Tuning tables such as producer/options.py ENV_VARS have working defaults and are not required;
+    the few of them that must match the task definition are checked one by one in test_env.py.
+    """
+    literal, attributes, uses_settings = _scan(closure, root)
+    reads = set(literal)
     if uses_settings:
         reads |= {ENV_VARS[name] for name in ENV_VARS if name in attributes}
     return reads
+
+
+def env_known(closure: Closure, root: Path = ROOT) -> set[str]:
+    """Every TICKPIPE_* variable the entry point can read at all."""
+    known = set(_scan(closure, root)[0])
+    for table in definers(closure).values():
+        known |= set(table.values())
+    return known
 
 
 @pytest.fixture(scope="session")
@@ -256,3 +293,8 @@ def closure_of():
 @pytest.fixture(scope="session")
 def reads_of():
     return env_reads
+
+
+@pytest.fixture(scope="session")
+def known_of():
+    return env_known
