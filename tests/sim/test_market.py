@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fyers.sim.instruments import TICK_PAISE, default_symbols, instrument
 from fyers.sim.market import Market, candles, generate, scrip_values
@@ -106,9 +107,11 @@ def _aggregate(trades, minutes: int, open_ts: int) -> list[list]:
     return [out[k] for k in sorted(out)]
 
 
-@pytest.mark.parametrize("minutes", [1, 5, 15, 60])
-def test_candles_equal_an_independent_aggregation_of_trades(minutes):
-    tl = generate(instrument("NSE:HDFCBANK-EQ"), DAY, 5)
+@settings(max_examples=12, deadline=None)
+@given(seed=st.integers(0, 2**31), minutes=st.sampled_from([1, 5, 15, 30, 60]),
+       symbol=st.sampled_from(["NSE:HDFCBANK-EQ", "NSE:NIFTY50-INDEX", "NSE:NIFTY26NOVFUT", "BSE:ABC-EQ"]))
+def test_candles_equal_an_independent_aggregation_of_trades(seed, minutes, symbol):
+    tl = generate(instrument(symbol), DAY, seed)
     assert candles(tl, minutes) == _aggregate(tl.trades(), minutes, normal_session(DAY).open_ts)
 
 
