@@ -121,6 +121,8 @@ class Producer:
         self.journal = Journal(self.journal_dir, max_bytes=self.options.journal_max_bytes,
                                fsync=self.options.journal_fsync, fsync_interval=self.options.journal_fsync_interval)
         self._last_heartbeat = 0.0
+        self.pipeline: Pipeline | None = None
+        self.health_url: str | None = None
         self._session_started: float | None = None
         self._closing_socket = False
 
@@ -197,11 +199,13 @@ class Producer:
             self.metrics.add("MalformedFrames")
 
     # -- health -------------------------------------------------------------------------------
+    @property
+    def ticks_read(self) -> int:
+        return self.pipeline.ticks_read if self.pipeline else 0
+
     def status(self) -> dict[str, Any]:
-        st = self.state
-        p = self.pipeline.status() if hasattr(self, "pipeline") else {}
-        last = getattr(self, "pipeline", None) and self.pipeline.last_tick_at
-        age = None if not last else round(time.monotonic() - last, 3)
+        st, p = self.state, self.pipeline
+        last = p.last_tick_at if p else None
         ready = True
         if st.state in ("connecting", "streaming"):
             down_since = st.disconnected_at or (None if st.subscribed else self._session_started)
@@ -209,12 +213,15 @@ class Producer:
         if st.state == "stopped":
             ready = False
         return {"ready": ready, "state": st.state, "connected": st.connected, "subscribed": st.subscribed,
-                "auth_failing": st.auth_failing, "last_tick_age_s": age, "symbols": len(self.symbols),
-                "next_session": st.next_session, "ticks_read": getattr(self, "pipeline", None)
-                and self.pipeline.ticks_read, "ticks_sent": self.metrics.totals["TicksSent"], **p}
+                "auth_failing": st.auth_failing, "last_tick_age_s": None if last is None else
+                round(time.monotonic() - last, 3), "symbols": len(self.symbols), "next_session": st.next_session,
+                "ticks_read": self.ticks_read, "ticks_sent": self.metrics.totals["TicksSent"],
+                **(p.status() if p else {})}
 
     def _refresh_gauges(self) -> None:
         p = self.pipeline
+        if p is None:
+            return
         self.metrics.set("JournalDepth", self.journal.pending_entries)
         self.metrics.set("Pending", p.sender.pending_records)
         self.metrics.set("AuthFailing", 1 if self.state.auth_failing else 0)

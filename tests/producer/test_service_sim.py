@@ -1,0 +1,120 @@
+"""The producer end to end, in process: Fyers simulator → socket → aggregation → Kinesis on moto."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import orjson
+import pytest
+
+from producer.options import ProducerOptions
+from producer.service import Producer
+from producer.testing import read_user_records, ticks_by_symbol
+from producer.universe import slice_of
+from tickpipe import names
+from tickpipe.config import Settings
+from tokens.store import FyersToken, TokenStore
+
+BUCKET = "tickpipe-test-lake"
+
+
+def save_token(ssm, settings: Settings, access_token: str) -> None:
+    now = int(time.time())
+    TokenStore(ssm, settings.ssm_prefix).save(FyersToken(
+        access_token=access_token, refresh_token="r", issued_at=now, expires_at=now + 86400,
+        refresh_expires_at=now + 15 * 86400))
+
+
+@pytest.fixture
+def env(aws, make_stream, fyers_sim):
+    sim = fyers_sim(speed=20, snapshot_interval=0.5)
+    stream = make_stream("tickpipe-test-ticks", shards=3)
+    aws.client("s3").create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": aws.region_name})
+    settings = Settings(env="test", stream=stream, bucket=BUCKET, fyers_api_url=sim.api_url, fyers_ws_url=sim.ws_url,
+                        producer_id="test-producer")
+    save_token(aws.client("ssm"), settings, sim.issue_tokens()["access_token"])
+    return sim, settings
+
+
+@pytest.fixture
+def start(tmp_path):
+    """Start a producer in a thread: start(settings, symbols, **options) -> (producer, finish())."""
+    running = []
+
+    def start_(settings, symbols, **opts):
+        stop = threading.Event()
+        options = ProducerOptions(journal_dir=str(tmp_path / "journal"), health_port=-1, metrics_interval=3600,
+                                  session="always").with_(**opts)
+        producer = Producer(settings, stop=stop, symbols=symbols, options=options)
+        result = {}
+        thread = threading.Thread(target=lambda: result.update(stats=producer.run()), daemon=True)
+        thread.start()
+        running.append((stop, thread))
+
+        def finish():
+            stop.set()
+            thread.join(timeout=60)
+            assert not thread.is_alive()
+            return result["stats"]
+
+        return producer, finish
+
+    yield start_
+    for stop, thread in running:
+        stop.set()
+        thread.join(timeout=60)
+
+
+def wait_for(condition, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not reached in time")
+
+
+def test_every_tick_read_lands_on_the_stream_in_order_per_symbol(env, kinesis, start):
+    sim, settings = env
+    producer, finish = start(settings, sim.symbols)
+    wait_for(lambda: producer.ticks_read > 300)
+    stats = finish()
+    got = ticks_by_symbol(read_user_records(kinesis, settings.stream))
+    assert sum(len(v) for v in got.values()) == stats.ticks_read == stats.ticks_sent
+    for sym, ticks in got.items():
+        seqs = [t["seq"] for t in ticks]
+        assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs), sym
+        assert all(t["pid"] == "test-producer" for t in ticks)
+    assert stats.delivered_at_stop and producer.journal.pending_entries == 0
+
+
+def test_a_slice_streams_only_its_symbols(env, kinesis, start):
+    sim, settings = env
+    producer, finish = start(settings, sim.symbols, slice="2/3")
+    wait_for(lambda: producer.ticks_read > 50)
+    finish()
+    got = ticks_by_symbol(read_user_records(kinesis, settings.stream))
+    assert got and all(slice_of(sym, 3) == 2 for sym in got)
+    assert set(producer.symbols) == {s for s in sim.symbols if slice_of(s, 3) == 2}
+
+
+def test_an_expired_token_is_replaced_from_ssm_and_the_gap_recorded(env, aws, start):
+    sim, settings = env
+    producer, finish = start(settings, sim.symbols)
+    wait_for(lambda: producer.ticks_read > 50)
+    sim.faults.expire_tokens()  # the socket is told "token expired" and closed; SSM still has the old one
+    wait_for(lambda: producer.state.auth_failing or producer.tokens.reads > 2)
+    assert producer.metrics.gauges["AuthFailing"] == 1
+    save_token(aws.client("ssm"), settings, sim.issue_tokens()["access_token"])  # the token service refreshed it
+    wait_for(lambda: producer.state.subscribed and not producer.state.auth_failing)
+    before = producer.ticks_read
+    wait_for(lambda: producer.ticks_read > before + 20)
+    stats = finish()
+    auth_gaps = [g for g in stats.gaps if g["reason"] == "auth"]
+    assert len(auth_gaps) == 1 and auth_gaps[0]["symbols"] == sorted(sim.symbols)
+    assert auth_gaps[0]["from"] <= auth_gaps[0]["to"]
+    s3 = aws.client("s3")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix=names.GAPS)["Contents"]]
+    stored = [orjson.loads(s3.get_object(Bucket=BUCKET, Key=k)["Body"].read()) for k in keys]
+    assert auth_gaps[0] in stored
