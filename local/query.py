@@ -1,0 +1,242 @@
+"""Run the Athena SQL in sql/ against the lake: DuckDB over the moto server locally, Athena in AWS.
+
+Locally, each DDL file in sql/ddl/ becomes a DuckDB view: its column list (with the DDL's types)
+over a pyarrow dataset read through pyarrow's S3 filesystem at AWS_ENDPOINT_URL (DuckDB's own S3
+extension would have to be downloaded). Curated tables are read through their manifests
+(state/compact/…), so a local query sees exactly one generation of each day; raw tables read the
+gzip JSON objects under their prefix. Queries are written in Athena's (Trino) dialect and
+translated to DuckDB's by sqlglot.
+
+Parameters are written ``{{name}}`` in the SQL (e.g. ``WHERE dt = '{{day}}'``) and filled from
+``--param name=value``; values are restricted to safe characters, so they cannot inject SQL.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+from urllib.parse import urlparse
+
+import boto3
+import orjson
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.fs as pafs
+import pyarrow.json as pj
+import sqlglot
+from sqlglot import exp
+
+from consumers.lake_errors import QueryError
+from consumers.lake_schema import TABLES, TableSpec
+from tickpipe import names
+from tickpipe.config import Settings
+
+log = logging.getLogger(__name__)
+logging.getLogger("sqlglot").setLevel(logging.ERROR)  # it warns about Hive SERDE properties it skips
+
+SQL_DIR: Final = Path(__file__).resolve().parents[1] / "sql"
+DDL_DIR: Final = SQL_DIR / "ddl"
+QUERY_DIR: Final = SQL_DIR / "queries"
+_PARAM = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+_SAFE_VALUE = re.compile(r"^[A-Za-z0-9_.:\- ]*$")
+_DUCK_TYPES = {"TEXT": "VARCHAR", "VARCHAR": "VARCHAR", "BIGINT": "BIGINT", "INT": "INTEGER", "DOUBLE": "DOUBLE"}
+
+
+def render(sql: str, params: dict[str, str], *, source: str = "SQL") -> str:
+    """Fill ``{{name}}`` placeholders; every placeholder needs a value of safe characters."""
+    for key, value in params.items():
+        if not _SAFE_VALUE.match(value):
+            raise QueryError(f"parameter {key}={value!r}: only letters, digits, '_', '.', ':', '-' and spaces are allowed")
+
+    def one(m: re.Match[str]) -> str:
+        if m.group(1) not in params:
+            raise QueryError(f"{source} needs parameter {m.group(1)!r}: pass --param {m.group(1)}=VALUE")
+        return params[m.group(1)]
+
+    return _PARAM.sub(one, sql)
+
+
+@dataclass(frozen=True)
+class TableDef:
+    """What the local engine needs from one Athena DDL file."""
+
+    name: str
+    columns: list[tuple[str, str]]  # (name, DuckDB type)
+    partitions: list[str]
+    prefix: str  # key prefix in the lake bucket
+    fmt: str  # "parquet" or "json"
+
+
+def parse_ddl(text: str, *, source: str = "DDL") -> TableDef:
+    try:
+        create = sqlglot.parse_one(render(text, {"bucket": "bucket"}, source=source), read="athena")
+    except sqlglot.errors.ParseError as exc:
+        raise QueryError(f"{source}: not Athena DDL sqlglot can read: {exc}") from None
+    if not isinstance(create, exp.Create) or not isinstance(create.this, exp.Schema):
+        raise QueryError(f"{source}: expected CREATE EXTERNAL TABLE name (columns ...)")
+    name = create.this.this.name
+    columns = []
+    for col in create.this.expressions:
+        kind = col.args["kind"].this.name
+        columns.append((col.name, _DUCK_TYPES.get(kind, kind)))
+    part = create.find(exp.PartitionedByProperty)
+    partitions = [c.name for c in part.this.expressions] if part else []
+    location = create.find(exp.LocationProperty)
+    if location is None:
+        raise QueryError(f"{source}: no LOCATION")
+    prefix = urlparse(location.this.name).path.lstrip("/")
+    if re.search(r"STORED\s+AS\s+PARQUET", text, re.I):
+        fmt = "parquet"
+    elif "JsonSerDe" in text:
+        fmt = "json"
+    else:
+        raise QueryError(f"{source}: only Parquet and JSON (JsonSerDe) tables can be read locally")
+    return TableDef(name, columns, partitions, prefix, fmt)
+
+
+def s3_filesystem(region: str) -> pafs.S3FileSystem:
+    """pyarrow's S3 client, pointed at AWS_ENDPOINT_URL (the moto server) when it is set."""
+    endpoint = os.environ.get("AWS_ENDPOINT_URL")
+    kwargs: dict[str, Any] = {"region": region}
+    if endpoint:
+        url = urlparse(endpoint)
+        kwargs.update(endpoint_override=url.netloc, scheme=url.scheme or "http")
+    return pafs.S3FileSystem(**kwargs)
+
+
+@dataclass
+class Result:
+    columns: list[str]
+    rows: list[tuple[Any, ...]]
+
+
+class LocalEngine:
+    """DuckDB with one view per DDL file, reading the lake bucket on the moto server."""
+
+    def __init__(self, settings: Settings, *, ddl_dir: Path = DDL_DIR) -> None:
+        import duckdb  # a local-only dependency (the `local` extra)
+
+        self.settings = settings
+        self.fs = s3_filesystem(settings.region)
+        self.s3 = boto3.client("s3", region_name=settings.region)
+        self.db = duckdb.connect()
+        self.tables: dict[str, TableDef] = {}
+        for path in sorted(ddl_dir.glob("*.sql")):
+            self.create(path.read_text(), source=str(path))
+
+    def create(self, ddl: str, *, source: str = "DDL") -> TableDef:
+        """Run one DDL statement locally: a view with the DDL's columns over the lake."""
+        table = parse_ddl(ddl, source=source)
+        dataset: ds.Dataset | pa.Table = self._dataset(table)
+        if table.fmt == "json":
+            # Read raw JSON eagerly: DuckDB pulling a lazy JSON scan holds the GIL while pyarrow waits on S3,
+            # which stalls an in-process moto server. Raw tables are for inspection; curated ones stay lazy.
+            dataset = dataset.to_table()
+        self.db.register(f"_src_{table.name}", dataset)
+        cols = ", ".join(f'CAST("{c}" AS {t}) AS "{c}"' for c, t in table.columns)
+        parts = "".join(f', "{p}"' for p in table.partitions)
+        self.db.execute(f'CREATE OR REPLACE VIEW "{table.name}" AS SELECT {cols}{parts} FROM "_src_{table.name}"')
+        self.tables[table.name] = table
+        return table
+
+    def _spec(self, table: TableDef) -> TableSpec | None:
+        return next((s for s in TABLES.values() if s.curated_prefix == table.prefix), None)
+
+    def _dataset(self, table: TableDef) -> ds.Dataset:
+        bucket = self.settings.bucket
+        part_schema = pa.schema([(p, pa.string()) for p in table.partitions])
+        partitioning = ds.partitioning(part_schema, flavor="hive")
+        if table.fmt == "parquet":
+            spec = self._spec(table)
+            files = self._manifest_files(spec) if spec else self._listed(table.prefix, ".parquet")
+            schema = spec.schema if spec else None
+            fmt: ds.FileFormat = ds.ParquetFileFormat()
+        else:
+            files = self._listed(table.prefix, "")
+            schema = next((s.read_schema for s in TABLES.values() if s.raw_prefix == table.prefix), None)
+            if schema is None:
+                raise QueryError(f"no raw schema for {table.prefix}")
+            fmt = ds.JsonFileFormat(parse_options=pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore"))
+        if schema is None:
+            raise QueryError(f"no schema known for {table.name}")
+        full = pa.schema(list(schema) + list(part_schema))
+        return ds.dataset(
+            [f"{bucket}/{k}" for k in files], schema=full, format=fmt, filesystem=self.fs,
+            partitioning=partitioning, partition_base_dir=f"{bucket}/{table.prefix}".rstrip("/"),
+        )
+
+    def _listed(self, prefix: str, suffix: str) -> list[str]:
+        keys = []
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.settings.bucket, Prefix=prefix):
+            keys += [o["Key"] for o in page.get("Contents", []) if o["Key"].endswith(suffix) and "/dt=" in o["Key"]]
+        return keys
+
+    def _manifest_files(self, spec: TableSpec) -> list[str]:
+        """The current generation of every day, as the manifests say (never a half-written day)."""
+        files = []
+        for key in self._listed(spec.state_prefix, "/manifest.json"):
+            doc = orjson.loads(self.s3.get_object(Bucket=self.settings.bucket, Key=key)["Body"].read())
+            files += [f["key"] for f in doc["files"]]
+        return files
+
+    def run(self, sql: str) -> Result:
+        try:
+            duck = sqlglot.transpile(sql, read="athena", write="duckdb")
+        except sqlglot.errors.ParseError as exc:
+            raise QueryError(f"not SQL sqlglot can read: {exc}") from None
+        cur = None
+        for statement in duck:
+            cur = self.db.execute(statement)
+        if cur is None or cur.description is None:
+            return Result([], [])
+        return Result([d[0] for d in cur.description], cur.fetchall())
+
+
+class AthenaEngine:
+    """The same SQL on Athena (AWS mode): workgroup primary, results under the lake bucket."""
+
+    def __init__(self, settings: Settings, *, database: str | None = None, poll: float = 0.5) -> None:
+        self.settings = settings
+        self.athena = boto3.client("athena", region_name=settings.region)
+        self.database = database or names.PROJECT + "_" + settings.env.replace("-", "_")
+        self.output = f"s3://{settings.bucket}/{names.STATE}athena/"
+        self.poll = poll
+
+    def run(self, sql: str) -> Result:
+        qid = self.athena.start_query_execution(
+            QueryString=sql,
+            QueryExecutionContext={"Database": self.database},
+            ResultConfiguration={"OutputLocation": self.output},
+        )["QueryExecutionId"]
+        while True:
+            status = self.athena.get_query_execution(QueryExecutionId=qid)["QueryExecution"]["Status"]
+            if status["State"] in ("SUCCEEDED", "FAILED", "CANCELLED"):
+                break
+            time.sleep(self.poll)
+        if status["State"] != "SUCCEEDED":
+            raise QueryError(f"Athena query {qid} {status['State']}: {status.get('StateChangeReason', '')}")
+        rows: list[tuple[Any, ...]] = []
+        columns: list[str] = []
+        for page in self.athena.get_paginator("get_query_results").paginate(QueryExecutionId=qid):
+            meta = page["ResultSet"]["ResultSetMetadata"]["ColumnInfo"]
+            columns = [c["Name"] for c in meta]
+            data = page["ResultSet"]["Rows"]
+            if not rows and data and [d.get("VarCharValue") for d in data[0]["Data"]] == columns:
+                data = data[1:]  # the header row
+            rows += [tuple(d.get("VarCharValue") for d in r["Data"]) for r in data]
+        return Result(columns, rows)
+
+
+def query_file(engine: LocalEngine | AthenaEngine, path: Path, params: dict[str, str]) -> Result:
+    """Run one file from sql/ (a DDL file creates its table; a query returns rows)."""
+    text = path.read_text()
+    if isinstance(engine, LocalEngine) and path.parent.name == "ddl":
+        engine.create(text, source=str(path))
+        return Result([], [])
+    params = {"bucket": engine.settings.bucket, **params}
+    return engine.run(render(text, params, source=str(path)))
