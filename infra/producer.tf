@@ -16,7 +16,7 @@ locals {
   producer_slices = {
     for name, p in var.producers : name => {
       service_name = "${local.cluster_name}-${name}"
-      environment = merge(local.producer_env, {
+      environment = merge(local.producer_env, p.slice != "" ? { TICKPIPE_PRODUCER_SLICE = p.slice } : {}, {
         TICKPIPE_SYMBOLS     = p.symbols != "" ? p.symbols : "s3://${local.bucket_name}/${local.state_prefix}symbols/${name}.txt"
         TICKPIPE_PRODUCER_ID = "${var.env}-${name}"
         # producer/options.py knobs that must agree with this task definition.

@@ -373,9 +373,17 @@ variable "producer_image" {
 }
 
 variable "producers" {
-  description = "One producer service per symbol slice: name => symbols source (a path in the image, s3://bucket/key or ssm:/name). Empty symbols = s3://<lake>/state/symbols/<name>.txt."
-  type        = map(object({ symbols = optional(string, "") }))
-  default     = { main = {} }
+  description = <<-EOT
+    One producer service per entry (one task each): name => { symbols, slice }. symbols is a universe
+    source (a path in the image, s3://bucket/key or ssm:/name; empty = s3://<lake>/state/symbols/<name>.txt);
+    slice "K/N" takes the K-th of N hash slices of it (producer/universe.py), so N entries with the same
+    symbols and slices 1/N..N/N split one universe across N sockets.
+  EOT
+  type = map(object({
+    symbols = optional(string, "")
+    slice   = optional(string, "")
+  }))
+  default = { main = {} }
 
   validation {
     condition     = length(var.producers) >= 1 && alltrue([for k in keys(var.producers) : can(regex("^[a-z0-9-]{1,16}$", k))])
@@ -385,6 +393,11 @@ variable "producers" {
   validation {
     condition     = alltrue([for p in values(var.producers) : p.symbols == "" || can(regex("^(s3://[^/]+/.+|ssm:/.+|/.+)$", p.symbols))])
     error_message = "a producer's symbols must be an absolute path, s3://bucket/key or ssm:/name."
+  }
+
+  validation {
+    condition     = alltrue([for p in values(var.producers) : p.slice == "" || can(regex("^[1-9][0-9]*/[1-9][0-9]*$", p.slice))])
+    error_message = "a producer's slice must look like 2/4 (the 2nd of 4 slices)."
   }
 }
 
