@@ -455,7 +455,7 @@ class BarBuilder:
             if s[S_WM] < cut and all(bar[B_EMIT] != OPEN for bar in s[S_BARS]):
                 continue
             syms[sym] = [s[S_DAY], s[S_LV], s[S_LT], s[S_DH], s[S_DL], s[S_WM], s[S_DUE],
-                         [list(k) for k in s[S_RING]], s[S_BARS]]
+                         [list(k) for k in s[S_RING]], [list(bar) for bar in s[S_BARS]]]
         return {"v": STATE_VERSION, "wm": self.wm, "close_due": self.close_due, "syms": syms}
 
     @classmethod
@@ -468,8 +468,8 @@ class BarBuilder:
         self.wm = state["wm"]
         self.close_due = state["close_due"]
         for sym, s in state["syms"].items():
-            s[S_RING] = [tuple(k) for k in s[S_RING]]
-            self.syms[sym] = s
+            # copies: the caller's state stays as it was (a retry may start from it again)
+            self.syms[sym] = [*s[:S_RING], [tuple(k) for k in s[S_RING]], [list(bar) for bar in s[S_BARS]]]
         return self
 
 

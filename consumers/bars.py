@@ -1,0 +1,395 @@
+"""Lambda "bars": the ticks stream → 5-minute bars → the bars Firehose delivery stream (raw/bars/).
+
+Event source: the ticks Kinesis stream, with a tumbling window, ReportBatchItemFailures and
+bisect-on-error. One invocation:
+
+1. Restore the shard's bar state: from the event's ``state`` (the previous invocation of this
+   window), else from the shard's checkpoint in the lake (``state/bars/<stream>/<shard>.json``,
+   written at every window's end), else, for a child shard after resharding, from its parents'
+   checkpoints (the symbols whose partition keys hash into this shard).
+2. Skip records at or below the state's sequence number (Lambda retries, replays): the state is
+   exactly "every record up to ``seq`` folded in", so nothing is counted twice.
+3. De-aggregate, parse, fold ticks into bars (market.bars). Poison is quarantined with its reason.
+4. Send emitted bars to Firehose; write quarantine objects.
+5. Return the new state (inline while it is small; else saved to the checkpoint and referenced) and,
+   at the window's end, save the checkpoint.
+
+On a transient failure (Firehose or S3 down) the response is a partial batch response naming the
+first record whose output did not land, with the state as it was just before that record, so the
+retry starts there and produces the same bars (same ``rev``): idempotent at the lake.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import logging
+import os
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Any, Final
+
+import boto3
+import orjson
+
+from consumers.bars_decode import NOT_PARSED, AggregateError, parse_ticks, user_records
+from consumers.bars_errors import ConfigError, TransientError
+from consumers.bars_io import AWS_ERRORS, BarSink, Lake
+from market.bars import BarBuilder, BarConfig, BarStateError
+from market.tick import TickError
+from tickpipe import names
+from tickpipe.config import Settings
+
+SERVICE: Final = "bars"
+CONSUMER_STATE_VERSION: Final = 1
+# Variables of this handler beside tickpipe.config's (Terraform sets them on the function).
+BARS_ENV_VARS: Final = {
+    "grace_s": "TICKPIPE_BARS_GRACE_S",        # exchange seconds after a bucket's end before it is final
+    "amend_bars": "TICKPIPE_BARS_AMEND_BARS",  # emitted bars per symbol kept amendable by late ticks
+    "state_budget": "TICKPIPE_BARS_STATE_BUDGET",  # bytes of state carried in the response, else S3
+}
+DEFAULTS: Final = {"grace_s": 2, "amend_bars": 2, "state_budget": 600_000}
+# Lambda's limit is 1 MB per shard; past it the window ends early with an empty state.
+STATE_LIMIT: Final = 1_000_000
+COUNTERS: Final = ("records", "records_skipped", "ticks", "duplicates", "bars_emitted", "amendments",
+                   "late_ticks", "too_late_ticks", "quarantined", "invocations", "failures",
+                   "checkpoints", "state_bytes")
+
+log = logging.getLogger(__name__)
+
+
+def bars_config(environ: Mapping[str, str] | None = None) -> tuple[BarConfig, int]:
+    """(BarConfig, state budget in bytes) from TICKPIPE_BARS_* and TICKPIPE_SESSION_OVERRIDES."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, int] = {}
+    for key, var in BARS_ENV_VARS.items():
+        raw = environ.get(var, "")
+        try:
+            values[key] = int(raw) if raw.strip() else DEFAULTS[key]
+        except ValueError:
+            raise ConfigError(f"{var} must be a whole number, got {raw!r}") from None
+    if not 1_000 <= values["state_budget"] <= STATE_LIMIT // 10 * 9:
+        raise ConfigError(f"{BARS_ENV_VARS['state_budget']} must be 1000..{STATE_LIMIT // 10 * 9} bytes "
+                          f"(Lambda ends a window whose state passes 1 MB), got {values['state_budget']}")
+    try:
+        config = BarConfig.from_text(values["grace_s"], values["amend_bars"],
+                                     overrides=environ.get("TICKPIPE_SESSION_OVERRIDES", ""))
+    except ValueError as exc:
+        raise ConfigError(f"bars configuration: {exc}") from None
+    return config, values["state_budget"]
+
+
+def shard_of(event: Mapping[str, Any]) -> str:
+    """The event's shard id: ``shardId`` (tumbling windows) or the first record's eventID prefix."""
+    shard = event.get("shardId")
+    if shard:
+        return shard
+    for rec in event.get("Records") or ():
+        return rec["eventID"].split(":", 1)[0]
+    return "shardId-unknown"
+
+
+def _hash_key(sym: str) -> int:
+    """Kinesis's hash of a partition key: the 128-bit MD5 as an integer."""
+    return int.from_bytes(hashlib.md5(sym.encode()).digest(), "big")
+
+
+class BarsConsumer:
+    """The handler's logic with its clients; one per process (Lambda keeps it warm)."""
+
+    def __init__(self, settings: Settings | None = None, *, s3: Any = None, firehose: Any = None,
+                 kinesis: Any = None, config: BarConfig | None = None, state_budget: int | None = None,
+                 metrics: Any = None, logger: Any = None) -> None:
+        self.settings = settings or Settings.from_env()
+        env_config, env_budget = bars_config()
+        self.config = config or env_config
+        self.state_budget = state_budget or env_budget
+        self._s3, self._firehose, self._kinesis = s3, firehose, kinesis
+        self.lake = Lake(self.s3, self.settings.bucket, self.settings.stream)
+        self.sink = BarSink(self.firehose, self.settings.bars_firehose)
+        self.metrics = metrics
+        self.log = logger or log
+        self.counters: dict[str, int] = dict.fromkeys(COUNTERS, 0)
+        self._warm: dict[str, tuple[str, BarBuilder, int]] = {}  # shard -> (token, builder, seq)
+
+    # clients are made on first use: a cold start that only reads its state pays for one
+    @property
+    def s3(self) -> Any:
+        if self._s3 is None:
+            self._s3 = boto3.client("s3", region_name=self.settings.region)
+        return self._s3
+
+    @property
+    def firehose(self) -> Any:
+        if self._firehose is None:
+            self._firehose = boto3.client("firehose", region_name=self.settings.region)
+        return self._firehose
+
+    @property
+    def kinesis(self) -> Any:
+        if self._kinesis is None:
+            self._kinesis = boto3.client("kinesis", region_name=self.settings.region)
+        return self._kinesis
+
+    # ----- state ------------------------------------------------------------------------------
+    def _restore(self, shard: str, state: Mapping[str, Any]) -> tuple[BarBuilder, int]:
+        """(builder, last folded sequence number) for the event's state."""
+        tok = state.get("tok") if state else None
+        warm = self._warm.pop(shard, None)
+        if state and "b" in state:
+            if warm and warm[0] == tok:
+                return warm[1], warm[2]
+            return BarBuilder.from_state(state["b"], self.config), int(state["seq"])
+        # a new window, a window ended early, or a state too big to carry: the checkpoint
+        doc = self.lake.load_checkpoint(shard)
+        if doc is not None:
+            if warm and warm[0] == doc.get("tok"):
+                return warm[1], warm[2]
+            return BarBuilder.from_state(doc["b"], self.config), int(doc["seq"])
+        return self._from_parents(shard), -1
+
+    def _from_parents(self, shard: str) -> BarBuilder:
+        """A shard without a checkpoint: if it was made by resharding, its parents' symbols that
+        hash into it carry on here (cumulative volume, open bars, amendable bars)."""
+        builder = BarBuilder(self.config)
+        try:
+            shards = []
+            kwargs: dict[str, Any] = {"StreamName": self.settings.stream}
+            while True:
+                resp = self.kinesis.list_shards(**kwargs)
+                shards.extend(resp["Shards"])
+                if not resp.get("NextToken"):
+                    break
+                kwargs = {"NextToken": resp["NextToken"]}
+        except AWS_ERRORS as exc:
+            raise TransientError(f"listing shards of {self.settings.stream}: {exc}") from exc
+        me = next((s for s in shards if s["ShardId"] == shard), None)
+        if me is None:
+            return builder
+        lo, hi = int(me["HashKeyRange"]["StartingHashKey"]), int(me["HashKeyRange"]["EndingHashKey"])
+        for parent in (me.get("ParentShardId"), me.get("AdjacentParentShardId")):
+            doc = self.lake.load_checkpoint(parent) if parent else None
+            if doc is None:
+                continue
+            other = BarBuilder.from_state(doc["b"], self.config)
+            for sym, s in other.syms.items():
+                if lo <= _hash_key(sym) <= hi:
+                    builder.syms[sym] = s
+            builder.wm = max(builder.wm, other.wm)
+            builder.close_due = min(builder.close_due, other.close_due)
+            self.log.info("shard %s inherits %d symbols from parent %s", shard, len(builder.syms), parent)
+        return builder
+
+    def _state_out(self, shard: str, builder: BarBuilder, seq: int, final: bool) -> dict[str, Any]:
+        tok = f"{seq}:{uuid.uuid4().hex[:12]}"
+        inner = builder.to_state()
+        body = orjson.dumps({"v": CONSUMER_STATE_VERSION, "seq": str(seq), "tok": tok, "b": inner})
+        self.counters["state_bytes"] = len(body)
+        spill = len(body) > self.state_budget
+        if final or spill:
+            self.lake.save_checkpoint(shard, body)
+            self.counters["checkpoints"] += 1
+            if spill:
+                self.log.info("bar state of %s is %d bytes (budget %d): carried in the lake", shard,
+                              len(body), self.state_budget)
+        self._warm[shard] = (tok, builder, seq)
+        if final:
+            return {}  # the next window starts from the checkpoint
+        if spill:
+            return {"v": CONSUMER_STATE_VERSION, "seq": str(seq), "tok": tok, "ref": self.lake.checkpoint_key(shard)}
+        return {"v": CONSUMER_STATE_VERSION, "seq": str(seq), "tok": tok, "b": inner}
+
+    # ----- one invocation ---------------------------------------------------------------------
+    def handle(self, event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
+        records = event.get("Records") or []
+        shard = shard_of(event)
+        state_in = event.get("state") or {}
+        final = bool(event.get("isFinalInvokeForWindow"))
+        self.counters["invocations"] += 1
+        try:
+            builder, seq0 = self._restore(shard, state_in)
+        except (TransientError, BarStateError) as exc:
+            # nothing folded yet: retry the whole batch with the same state
+            self.counters["failures"] += 1
+            self.log.error("cannot restore bar state of %s: %s", shard, exc)
+            return self._failed(records, 0, state_in)
+        before = self._snapshot_counts(builder)
+        bars, poison, seq = self._fold(builder, records, seq0, shard, until=len(records))
+        fail_at = self._write(shard, records, bars, poison)
+        if fail_at is not None:
+            self._warm.pop(shard, None)
+            self.counters["failures"] += 1
+            # the state just before the first record whose output did not land: fold again, no I/O
+            try:
+                redo, _ = self._restore(shard, state_in)
+            except (TransientError, BarStateError):
+                return self._failed(records, 0, state_in)
+            _, _, seq_r = self._fold(redo, records, seq0, shard, until=fail_at)
+            redo.take()
+            redo.take_too_late()
+            state = self._inline_state(redo, seq_r)
+            return {"state": state,
+                    "batchItemFailures": [{"itemIdentifier": records[fail_at]["kinesis"]["sequenceNumber"]}]}
+        try:
+            state = self._state_out(shard, builder, seq, final)
+        except TransientError as exc:
+            self._warm.pop(shard, None)
+            self.counters["failures"] += 1
+            self.log.error("checkpoint of %s failed: %s", shard, exc)
+            if not records:
+                raise  # a final invoke with no records: fail it, Lambda invokes it again
+            return self._failed(records, 0, state_in)
+        self._account(builder, before, records, poison, bars, shard)
+        return {"state": state, "batchItemFailures": []}
+
+    def _inline_state(self, builder: BarBuilder, seq: int) -> dict[str, Any]:
+        return {"v": CONSUMER_STATE_VERSION, "seq": str(seq), "tok": None, "b": builder.to_state()}
+
+    @staticmethod
+    def _failed(records: list, index: int, state: Mapping[str, Any]) -> dict[str, Any]:
+        if not records:
+            raise TransientError("bar state could not be restored or saved")
+        return {"state": dict(state),
+                "batchItemFailures": [{"itemIdentifier": records[index]["kinesis"]["sequenceNumber"]}]}
+
+    def _fold(self, builder: BarBuilder, records: list, seq0: int, shard: str,
+              until: int) -> tuple[list[tuple[int, bytes]], list[tuple[int, str, int, bytes, str, str]], int]:
+        """Fold records[:until] into ``builder``. Returns (bar lines with their record index,
+        quarantine items (record index, seq, sub, data, reason, kind), last sequence folded)."""
+        bars: list[tuple[int, bytes]] = []
+        poison: list[tuple[int, str, int, bytes, str, str]] = []
+        seq = seq0
+        add = builder.add
+        b64 = base64.b64decode
+        skipped = 0
+        for i in range(until):
+            kin = records[i]["kinesis"]
+            seq_s = kin["sequenceNumber"]
+            n = int(seq_s)
+            if n <= seq:
+                skipped += 1
+                continue
+            data = b64(kin["data"])
+            try:
+                users = user_records(data)
+            except AggregateError as exc:
+                poison.append((i, seq_s, -1, data, str(exc), "poison"))
+                seq = n
+                continue
+            values, bad = parse_ticks(users)
+            for p in bad:
+                poison.append((i, seq_s, p.sub, p.data, p.reason, "poison"))
+            for j, value in enumerate(values):
+                if value is NOT_PARSED:
+                    continue
+                try:
+                    add(value)
+                except TickError as exc:
+                    poison.append((i, seq_s, j, users[j], str(exc), "poison"))
+            if builder.too_late:
+                for k, (t, reason) in enumerate(builder.take_too_late()):
+                    poison.append((i, seq_s, k, orjson.dumps(t) + b"\n", reason, "late"))
+            if builder.has_output():
+                bars.extend((i, orjson.dumps(b) + b"\n") for b in builder.take())
+            seq = n
+        self.counters["records_skipped"] += skipped
+        return bars, poison, seq
+
+    def _write(self, shard: str, records: list, bars: list[tuple[int, bytes]],
+               poison: list[tuple[int, str, int, bytes, str, str]]) -> int | None:
+        """Quarantine, then bars. Returns the index of the first record whose output did not land."""
+        fail_at: int | None = None
+        today = dt.datetime.now(dt.UTC).date().isoformat()
+        for i, seq_s, sub, data, reason, kind in poison:
+            if kind == "poison":
+                self.log.warning("quarantined record %s/%s sub %d: %s", shard, seq_s, sub, reason)
+            key = self.lake.quarantine_key(today, shard, seq_s, sub, kind)
+            try:
+                self.lake.quarantine(key, reason=reason, data=data, shard=shard, seq=seq_s, sub=sub)
+            except TransientError as exc:
+                self.log.error("%s", exc)
+                fail_at = i
+                break
+        if bars:
+            lines = [line for i, line in bars if fail_at is None or i < fail_at]
+            try:
+                self.sink.put(lines)
+            except TransientError as exc:
+                self.log.error("%s", exc)
+                i = bars[exc.index][0]
+                fail_at = i if fail_at is None else min(fail_at, i)
+        return fail_at
+
+    # ----- metrics and logs -------------------------------------------------------------------
+    @staticmethod
+    def _snapshot_counts(builder: BarBuilder) -> tuple[int, ...]:
+        return (builder.ticks, builder.duplicates, builder.late, builder.amended, builder.emitted)
+
+    def _account(self, builder: BarBuilder, before: tuple[int, ...], records: list,
+                 poison: list, bars: list, shard: str) -> None:
+        ticks, dups, late, amended, emitted = (a - b for a, b in zip(self._snapshot_counts(builder), before,
+                                                                        strict=True))
+        c = self.counters
+        c["records"] += len(records)
+        c["ticks"] += ticks
+        c["duplicates"] += dups
+        c["late_ticks"] += late
+        c["amendments"] += amended
+        c["bars_emitted"] += len(bars)
+        quarantined = sum(1 for p in poison if p[5] == "poison")
+        too_late = len(poison) - quarantined
+        c["quarantined"] += quarantined
+        c["too_late_ticks"] += too_late
+        lag = time.time() - builder.wm if builder.wm else 0.0
+        self.log.debug("shard %s: %d records, %d ticks, %d bars, %d late, %d quarantined, state %d B",
+                       shard, len(records), ticks, len(bars), late, quarantined, c["state_bytes"])
+        if self.metrics is not None:
+            from aws_lambda_powertools.metrics import MetricUnit
+
+            m = self.metrics
+            m.add_metric(name="TicksProcessed", unit=MetricUnit.Count, value=ticks)
+            m.add_metric(name="BarsEmitted", unit=MetricUnit.Count, value=len(bars))
+            m.add_metric(name="LateTicks", unit=MetricUnit.Count, value=late)
+            m.add_metric(name="Amendments", unit=MetricUnit.Count, value=amended)
+            m.add_metric(name="DuplicateTicks", unit=MetricUnit.Count, value=dups)
+            m.add_metric(name="QuarantinedRecords", unit=MetricUnit.Count, value=quarantined)
+            m.add_metric(name="TooLateTicks", unit=MetricUnit.Count, value=too_late)
+            m.add_metric(name="WatermarkLag", unit=MetricUnit.Seconds, value=round(lag, 3))
+            m.add_metric(name="StateBytes", unit=MetricUnit.Bytes, value=c["state_bytes"])
+
+    # ----- end of a session with no later tick -----------------------------------------------
+    def flush(self, shard: str, upto_ts: int | None = None) -> int:
+        """Close every open bar of ``shard`` (starting before ``upto_ts``), send them and save the
+        checkpoint. For the end of a stream (local demo, replays) when no later tick comes."""
+        builder, seq = self._restore(shard, {})
+        builder.close_all(upto_ts)
+        lines = [orjson.dumps(b) + b"\n" for b in builder.take()]
+        self.sink.put(lines)
+        self._state_out(shard, builder, seq, final=True)
+        self.counters["bars_emitted"] += len(lines)
+        return len(lines)
+
+
+_CONSUMER: BarsConsumer | None = None
+
+
+def _lambda_consumer() -> BarsConsumer:
+    global _CONSUMER
+    if _CONSUMER is None:
+        from aws_lambda_powertools import Logger, Metrics
+
+        _CONSUMER = BarsConsumer(metrics=Metrics(namespace=names.METRIC_NAMESPACE, service=SERVICE),
+                                 logger=Logger(service=SERVICE))
+    return _CONSUMER
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Lambda entry point (tumbling-window Kinesis event → TimeWindowEventResponse)."""
+    consumer = _lambda_consumer()
+    try:
+        return consumer.handle(event, context)
+    finally:
+        if consumer.metrics is not None:
+            consumer.metrics.flush_metrics()

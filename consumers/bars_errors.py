@@ -1,0 +1,23 @@
+"""Errors of the bars consumer."""
+
+from __future__ import annotations
+
+
+class BarsError(Exception):
+    """Base of the bars consumer's errors."""
+
+
+class TransientError(BarsError):
+    """An AWS call (Firehose, S3) failed after retries; the batch is retried from ``index``.
+
+    ``index`` is the position, in the list handed to the failing call, of the first item that did
+    not land (items after it may have landed too; they are written again, idempotently).
+    """
+
+    def __init__(self, message: str, index: int = 0) -> None:
+        super().__init__(message)
+        self.index = index
+
+
+class ConfigError(BarsError, ValueError):
+    """A TICKPIPE_BARS_* variable that is not a valid number; the message names it."""
