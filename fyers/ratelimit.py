@@ -56,3 +56,16 @@ class RateLimiter:
         with self._lock:
             now = self._clock()
             return sum(1 for t in self._sent if t > now - window)
+
+
+_shared: RateLimiter | None = None
+_shared_lock = threading.Lock()
+
+
+def shared() -> RateLimiter:
+    """The process-wide limiter for Fyers' per-app limits; every RestClient uses it unless given one."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = RateLimiter()
+        return _shared

@@ -16,7 +16,7 @@ from typing import Any
 import requests
 
 from fyers.errors import FyersError, FyersServerError, RateLimitedError, error_for
-from fyers.ratelimit import RateLimiter
+from fyers.ratelimit import RateLimiter, shared
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ class RestClient:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.api_url = api_url.rstrip("/")
-        self.limiter = limiter or RateLimiter()
+        self.limiter = limiter or shared()
         self.session = session or requests.Session()
         self.retries = retries
         self.backoff = backoff

@@ -149,15 +149,23 @@ class DataSocket:
         while not (stop.is_set() or self._closing.is_set()):
             try:
                 if self.feed is None:
-                    self._resolve_topics()
+                    try:
+                        self._resolve_topics()
+                    except _Disconnect:
+                        raise
+                    except Exception as exc:  # Fyers or the token source failed: report, back off, retry
+                        code = exc.code if isinstance(exc, FyersError) else None
+                        kind = "token_expired" if isinstance(exc, errors.TokenExpiredError) else "auth_failed"
+                        raise _Disconnect(f"resolving symbols failed: {type(exc).__name__}: {exc}", kind,
+                                          code) from None
                 self._connect_and_stream(stop)
             except _Disconnect as exc:
                 self._emit(exc.kind, str(exc), exc.code)
-                if exc.kind != "disconnected":
+                if exc.kind != "disconnected" and self._ws is not None:
                     self._emit("disconnected", str(exc))
-            except FyersError as exc:  # resolving topics or reading the token failed
-                kind = "token_expired" if isinstance(exc, errors.TokenExpiredError) else "auth_failed"
-                self._emit(kind, str(exc), exc.code)
+            except Exception as exc:  # a bug here or in a callback: report it and keep the feed alive
+                log.exception("data socket loop failed")
+                self._emit("disconnected", f"unexpected error: {type(exc).__name__}: {exc}")
             finally:
                 self._drop()
             if stop.is_set() or self._closing.is_set():
@@ -184,15 +192,20 @@ class DataSocket:
         self.topics = {s: topics[s] for s in self.symbols if s in topics}
         self.unresolved = [s for s in self.symbols if s not in topics]
         if not self.topics:
-            raise FyersError(0, f"none of the {len(self.symbols)} symbols resolved to a socket topic")
+            raise _Disconnect(f"none of the {len(self.symbols)} symbols resolved to a socket topic: "
+                              + ", ".join(self.symbols[:20]), "server_message")
         if self.unresolved:
             self._emit("server_message", f"{len(self.unresolved)} unknown symbols not subscribed: "
                        + ", ".join(self.unresolved[:20]) + (" …" if len(self.unresolved) > 20 else ""))
         self.feed = Feed({t: s for s, t in self.topics.items()}, self.producer_id)
 
     def _connect_and_stream(self, stop: threading.Event) -> None:
-        token = self._access_token()
-        hsm_key = read_access_token(token).hsm_key
+        try:
+            hsm_key = read_access_token(self._access_token()).hsm_key
+        except Exception as exc:  # the token source (SSM, a refresh) failed: report, back off, retry
+            code = exc.code if isinstance(exc, FyersError) else None
+            kind = "token_expired" if isinstance(exc, errors.TokenExpiredError) else "auth_failed"
+            raise _Disconnect(f"no usable access token: {type(exc).__name__}: {exc}", kind, code) from None
         try:
             ws = websocket.create_connection(self.url, timeout=self.connect_timeout, enable_multithread=True)
         except (OSError, websocket.WebSocketException) as exc:

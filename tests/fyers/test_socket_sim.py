@@ -8,6 +8,7 @@ from fyers import errors
 from fyers.errors import SymbolLimitError
 from fyers.socket import MAX_SYMBOLS, DataSocket, subscribe_batches
 from market import tick as tickrec
+from tokens.store import TokenNotFoundError
 
 from .conftest import SYMBOLS, wait_for
 
@@ -111,6 +112,23 @@ def test_refused_auth_is_reported_and_retried(fyers_sim, socket_harness):
     assert h.tick_count() == 0
     sim.faults.refuse_auth(False)
     h.wait_event("authenticated")
+    h.wait_ticks()
+
+
+def test_failing_token_source_is_reported_and_retried(fyers_sim, socket_harness):
+    sim = fyers_sim(**FAST)
+    good = sim.issue_tokens()["access_token"]
+    calls = []
+
+    def token():
+        calls.append(1)
+        if len(calls) <= 2:  # the first resolve call and the first connect
+            raise TokenNotFoundError("no Fyers token at /tickpipe/test/fyers/token: log in")
+        return good
+
+    h = socket_harness(sim, token=token)
+    h.wait_event("subscribed")
+    assert "auth_failed" in h.kinds()
     h.wait_ticks()
 
 

@@ -83,3 +83,9 @@ def test_rate_limiter_rejects_nonsense_limits():
 def test_fyers_codes_map_to_specific_errors(code, status, cls):
     exc = errors.error_for(code, "message", status)
     assert type(exc) is cls and exc.code == code and "message" in str(exc)
+
+
+def test_rest_clients_share_one_limiter_by_default():
+    from fyers.rest import RestClient
+
+    assert RestClient("http://127.0.0.1:1").limiter is RestClient("http://127.0.0.1:2").limiter
