@@ -50,6 +50,7 @@ class SimConfig:
     ack_count: int = 10  # the auth response asks the client to ack every N-th data message
     ack_window: int | None = None  # unacked messages before publishing waits; None: 8 × ack_count
     max_symbols: int = MAX_SYMBOLS_PER_CONNECTION
+    rate_limits: bool = False  # enforce Fyers' 10/s, 200/min, 100,000/day REST limits (HTTP 429)
     publish_interval: float = 0.02  # wall seconds between publisher passes
     max_blocks_per_message: int = 64
     api_port: int = 0  # 0: any free port

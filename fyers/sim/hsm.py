@@ -16,7 +16,7 @@ import struct
 import threading
 import time
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from websockets.asyncio.server import ServerConnection, serve
@@ -51,7 +51,7 @@ class TopicState:
     cursor: int = -2  # last trade index published (-2: nothing yet)
     next_emit: float = 0.0  # snapshot mode: next cadence point (exchange s)
     phase: float = 0.0
-    last: list[int] = field(default_factory=list)  # values the client holds
+    last: tuple[int, ...] = ()  # values the client holds
 
 
 class Connection:
@@ -218,7 +218,7 @@ class Connection:
                 inst = tl.instrument
                 blocks.append(codec.Snapshot(st.topic_id, st.topic, values, inst.multiplier, inst.precision,
                                              inst.exchange, inst.token, inst.symbol))
-                st.last = list(values)
+                st.last = values
                 st.cursor = i
                 st.next_emit = (now - st.phase) // step * step + st.phase + step
                 st.needs_snapshot = False
@@ -258,12 +258,13 @@ class Connection:
         values = quote_values(st.timeline, k, feed_time)
         last = st.last
         if (self.full_channels >> st.channel) & 1:
-            diff = tuple(v if v != last[j] else codec.NO_VALUE for j, v in enumerate(values))
-            st.last = list(values)
+            nv = codec.NO_VALUE
+            diff = tuple([v if v != w else nv for v, w in zip(values, last, strict=True)])
+            st.last = values
             return codec.FullUpdate(st.topic_id, diff)
         if values[0] == last[0]:
             return None
-        last[0] = values[0]
+        st.last = (values[0], *last[1:])
         return codec.LiteUpdate(st.topic_id, values[0])
 
     async def send_blocks(self, blocks: list[codec.Block]) -> None:

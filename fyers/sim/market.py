@@ -202,33 +202,35 @@ def previous_close_ts(day: dt.date) -> int:
     return epoch(prev, dt.time(15, 30))
 
 
+@lru_cache(maxsize=1024)
+def _static(inst: Instrument) -> tuple[int, int, int, int]:
+    """Per-instrument constants of the quote: circuit band and 52-week range (lower, upper, yhigh, ylow)."""
+    pc = inst.prev_close
+    lower, upper = _circuit(pc)
+    return lower, upper, _tick(pc * 1.31), _tick(pc * 0.74)
+
+
 def scrip_values(tl: Timeline, i: int, feed_time: int) -> tuple[int, ...]:
     """The 21 scrip fields (FYERS.md order) of the quote after trade ``i`` (-1: before the first)."""
     inst = tl.instrument
     pc = inst.prev_close
-    lower, upper = _circuit(pc)
-    yhigh, ylow = _tick(pc * 1.31), _tick(pc * 0.74)
+    lower, upper, yhigh, ylow = _static(inst)
     if i < 0:
         prev_ts = previous_close_ts(tl.session.day)
         return (pc, 0, prev_ts, feed_time, 0, 0, 0, 0, 0, 0, 0, pc, tl.oi[0] if tl.oi else 0,
                 pc, pc, yhigh, ylow, lower, upper, pc, pc)
     h = _mix(tl.salt, i)
-    price, qty = tl.prices[i], tl.qtys[i]
+    price, vol = tl.prices[i], tl.cum_vol[i]
     spread = TICK_PAISE * (1 + (h & 3) // 3)  # mostly one tick, sometimes two
     lot = FUTURE_LOT if inst.kind == "future" else 1
     if (h >> 2) & 1:  # buyer-initiated: traded at the ask
         bid, ask = price - spread, price
     else:
         bid, ask = price, price + spread
-    bq = lot * (1 + (h >> 8) % 400)
-    aq = lot * (1 + (h >> 20) % 400)
-    depth = tl.cum_vol[i] // 40 + 1000 * lot
-    tbq = depth + lot * ((h >> 32) % 5000)
-    tsq = depth + lot * ((h >> 44) % 5000)
-    vol = tl.cum_vol[i]
-    atp = round(tl.cum_value[i] / vol)
-    oi = tl.oi[i] if inst.kind == "future" else 0
-    return (price, vol, int(tl.times[i]), feed_time, bq, aq, max(bid, 0), ask, qty, tbq, tsq, atp, oi,
+    depth = vol // 40 + 1000 * lot
+    return (price, vol, int(tl.times[i]), feed_time, lot * (1 + (h >> 8) % 400), lot * (1 + (h >> 20) % 400),
+            bid if bid > 0 else 0, ask, tl.qtys[i], depth + lot * ((h >> 32) % 5000),
+            depth + lot * ((h >> 44) % 5000), round(tl.cum_value[i] / vol), tl.oi[i],
             tl.lows[i], tl.highs[i], yhigh, ylow, lower, upper, tl.prices[0], pc)
 
 

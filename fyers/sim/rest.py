@@ -147,6 +147,8 @@ class _Handler(BaseHTTPRequestHandler):
             if not path.startswith("/_sim"):
                 self.sim.stats["rest_requests"] += 1
                 fault = self.sim.faults.take_rest_fault()
+                if fault is None and self.sim.rate_limits is not None:
+                    fault = self.sim.rate_limits.check()
                 if fault is not None:
                     raise RestError(*fault)
             route(self, query)

@@ -13,6 +13,7 @@ from fyers.sim.credentials import Account, Credentials
 from fyers.sim.faults import Faults
 from fyers.sim.hsm import WS_PATH, HsmServer
 from fyers.sim.instruments import default_symbols
+from fyers.sim.limits import RateLimits
 from fyers.sim.market import Market, Trade, candles
 from fyers.sim.rest import RestServer
 from market.session import IST, PREOPEN, epoch
@@ -38,6 +39,7 @@ class Simulator:
                                                config.token_ttl, config.refresh_ttl))
         self.faults = Faults(self.credentials.expire_all)
         self.stats: Counter[str] = Counter()
+        self.rate_limits = RateLimits() if config.rate_limits else None
         self.clock = SimClock(epoch(day, config.start_time), config.speed)
         self._rest: RestServer | None = None
         self._hsm: HsmServer | None = None

@@ -218,3 +218,30 @@ def test_market_status_follows_the_simulated_clock(fyers_sim):
 def test_unknown_path_is_404_json(sim):
     resp = requests.get(f"{sim.api_url}/api/v3/nothing", timeout=10)
     assert resp.status_code == 404 and resp.json()["s"] == "error"
+
+
+def test_real_rate_limits_refuse_the_eleventh_request_in_a_second():
+    from fyers.sim.limits import RateLimits
+
+    limits = RateLimits()
+    answers = [limits.check(now=100.0 + i * 0.01) for i in range(11)]
+    assert answers[:10] == [None] * 10
+    assert answers[10][0] == 429 and answers[10][1] == errors.RATE_LIMITED and "10 requests per second" in answers[10][2]
+    assert limits.check(now=101.5) is None  # a second later the window has room again
+
+
+def test_real_rate_limits_cap_a_minute_at_200():
+    from fyers.sim.limits import RateLimits
+
+    limits = RateLimits()
+    answers = [limits.check(now=i * 0.25) for i in range(201)]  # 4/s: under the per-second limit
+    assert all(a is None for a in answers[:200]) and "200 requests per minute" in answers[200][2]
+
+
+def test_rate_limits_when_enabled_answer_429_over_http(fyers_sim):
+    sim = fyers_sim(symbols=[SBIN], rate_limits=True)
+    headers = _auth(sim)
+    codes = []
+    while 429 not in codes and len(codes) < 250:  # 10/s trips first; 200/min bounds a slow machine
+        codes.append(requests.get(f"{sim.api_url}/api/v3/marketStatus", headers=headers, timeout=10).status_code)
+    assert codes[0] == 200 and codes[-1] == 429
