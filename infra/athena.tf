@@ -93,15 +93,15 @@ resource "aws_glue_catalog_table" "lake" {
 
   parameters = merge(
     {
-      EXTERNAL                        = "TRUE"
-      classification                  = each.value.format
-      "projection.enabled"            = "true"
-      "projection.dt.type"            = "date"
-      "projection.dt.format"          = "yyyy-MM-dd"
-      "projection.dt.range"           = "2024-01-01,NOW"
-      "projection.dt.interval"        = "1"
-      "projection.dt.interval.unit"   = "DAYS"
-      "storage.location.template"     = each.value.hourly ? "${local.lake_s3}${each.value.prefix}dt=$${dt}/hh=$${hh}/" : "${local.lake_s3}${each.value.prefix}dt=$${dt}/"
+      EXTERNAL                      = "TRUE"
+      classification                = each.value.format
+      "projection.enabled"          = "true"
+      "projection.dt.type"          = "date"
+      "projection.dt.format"        = "yyyy-MM-dd"
+      "projection.dt.range"         = "2024-01-01,NOW"
+      "projection.dt.interval"      = "1"
+      "projection.dt.interval.unit" = "DAYS"
+      "storage.location.template"   = each.value.hourly ? "${local.lake_s3}${each.value.prefix}dt=$${dt}/hh=$${hh}/" : "${local.lake_s3}${each.value.prefix}dt=$${dt}/"
     },
     each.value.hourly ? {
       "projection.hh.type"   = "integer"

@@ -6,7 +6,7 @@ locals {
   lambda_runtime = "python3.12"
   # Packages the handlers import (tests/infra checks the handlers' imports stay inside these).
   lambda_packages = ["market", "consumers", "tickpipe"]
-  lambda_sources = sort(flatten([
+  lambda_sources  = sort(flatten([
     for pkg in local.lambda_packages : [for f in fileset("${path.module}/..", "${pkg}/**/*.py") : f]
   ]))
   layer_dir      = "${path.module}/${var.lambda_layer_dir}"
@@ -116,11 +116,14 @@ resource "aws_lambda_event_source_mapping" "bars" {
   batch_size                         = var.bars_batch_size
   maximum_batching_window_in_seconds = var.bars_batching_window_seconds
   tumbling_window_in_seconds         = var.bars_tumbling_window_seconds
-  parallelization_factor             = var.bars_parallelization_factor
-  bisect_batch_on_function_error     = true
-  maximum_retry_attempts             = var.bars_max_retry_attempts
-  maximum_record_age_in_seconds      = var.bars_max_record_age_seconds
-  function_response_types            = ["ReportBatchItemFailures"]
+  # One batch per shard at a time: bars keeps one state per shard (the window state and the
+  # checkpoint state/bars/<stream>/<shard>.json); concurrent batches of a shard would race on it.
+  # Scale with shards (on-demand streams add them by themselves) instead.
+  parallelization_factor         = 1
+  bisect_batch_on_function_error = true
+  maximum_retry_attempts         = var.bars_max_retry_attempts
+  maximum_record_age_in_seconds  = var.bars_max_record_age_seconds
+  function_response_types        = ["ReportBatchItemFailures"]
 
   destination_config {
     on_failure {

@@ -21,13 +21,13 @@ locals {
   prefix     = "tickpipe-${var.env}"
 
   # Resource names (tickpipe/names.py).
-  stream_name         = "${local.prefix}-ticks"
-  raw_firehose_name   = "${local.prefix}-raw"
-  bars_firehose_name  = "${local.prefix}-bars"
-  alarm_topic_name    = "${local.prefix}-alarms"
-  bars_function_name  = "${local.prefix}-bars"
-  compact_function    = "${local.prefix}-compact"
-  cluster_name        = "${local.prefix}-producer"
+  stream_name        = "${local.prefix}-ticks"
+  raw_firehose_name  = "${local.prefix}-raw"
+  bars_firehose_name = "${local.prefix}-bars"
+  alarm_topic_name   = "${local.prefix}-alarms"
+  bars_function_name = "${local.prefix}-bars"
+  compact_function   = "${local.prefix}-compact"
+  cluster_name       = "${local.prefix}-producer"
   # S3 bucket names are global: the account id keeps them unique (names.bucket() is the local default).
   bucket_name    = "${local.prefix}-lake-${local.account_id}"
   ssm_prefix     = "/tickpipe/${var.env}/"
@@ -52,13 +52,13 @@ locals {
   # tests/infra reads them to prove every variable a handler reads is set here.
   lambda_env = {
     bars = {
-      TICKPIPE_ENV              = var.env
-      TICKPIPE_REGION           = var.region
-      TICKPIPE_STREAM           = aws_kinesis_stream.ticks.name
-      TICKPIPE_BARS_FIREHOSE    = aws_kinesis_firehose_delivery_stream.bars.name
-      TICKPIPE_BUCKET           = aws_s3_bucket.lake.bucket
-      TICKPIPE_SSM_PREFIX       = local.ssm_prefix
-      TICKPIPE_ALARM_TOPIC_ARN  = aws_sns_topic.alarms.arn
+      TICKPIPE_ENV               = var.env
+      TICKPIPE_REGION            = var.region
+      TICKPIPE_STREAM            = aws_kinesis_stream.ticks.name
+      TICKPIPE_BARS_FIREHOSE     = aws_kinesis_firehose_delivery_stream.bars.name
+      TICKPIPE_BUCKET            = aws_s3_bucket.lake.bucket
+      TICKPIPE_SSM_PREFIX        = local.ssm_prefix
+      TICKPIPE_ALARM_TOPIC_ARN   = aws_sns_topic.alarms.arn
       TICKPIPE_SESSION_OVERRIDES = var.session_overrides
       # consumers/bars.py BARS_ENV_VARS
       TICKPIPE_BARS_GRACE_S      = tostring(var.bars_grace_seconds)
@@ -66,11 +66,11 @@ locals {
       TICKPIPE_BARS_STATE_BUDGET = tostring(var.bars_state_budget_bytes)
     }
     compact = {
-      TICKPIPE_ENV              = var.env
-      TICKPIPE_REGION           = var.region
-      TICKPIPE_BUCKET           = aws_s3_bucket.lake.bucket
-      TICKPIPE_SSM_PREFIX       = local.ssm_prefix
-      TICKPIPE_ALARM_TOPIC_ARN  = aws_sns_topic.alarms.arn
+      TICKPIPE_ENV               = var.env
+      TICKPIPE_REGION            = var.region
+      TICKPIPE_BUCKET            = aws_s3_bucket.lake.bucket
+      TICKPIPE_SSM_PREFIX        = local.ssm_prefix
+      TICKPIPE_ALARM_TOPIC_ARN   = aws_sns_topic.alarms.arn
       TICKPIPE_SESSION_OVERRIDES = var.session_overrides
     }
   }

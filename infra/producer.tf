@@ -16,7 +16,7 @@ locals {
   producer_slices = {
     for name, p in var.producers : name => {
       service_name = "${local.cluster_name}-${name}"
-      environment = merge(local.producer_env, p.slice != "" ? { TICKPIPE_PRODUCER_SLICE = p.slice } : {}, {
+      environment  = merge(local.producer_env, p.slice != "" ? { TICKPIPE_PRODUCER_SLICE = p.slice } : {}, {
         TICKPIPE_SYMBOLS     = p.symbols != "" ? p.symbols : "s3://${local.bucket_name}/${local.state_prefix}symbols/${name}.txt"
         TICKPIPE_PRODUCER_ID = "${var.env}-${name}"
         # producer/options.py knobs that must agree with this task definition.
@@ -96,13 +96,13 @@ resource "aws_ecs_task_definition" "producer" {
     command                = local.producer_command
     readonlyRootFilesystem = true
     stopTimeout            = var.producer_stop_timeout_seconds
-    environment = [for k, v in merge(each.value.environment, { PYTHONDONTWRITEBYTECODE = "1", PYTHONUNBUFFERED = "1" }) : { name = k, value = v }]
-    mountPoints = [
+    environment            = [for k, v in merge(each.value.environment, { PYTHONDONTWRITEBYTECODE = "1", PYTHONUNBUFFERED = "1" }) : { name = k, value = v }]
+    mountPoints            = [
       { sourceVolume = "journal", containerPath = local.producer_journal, readOnly = false },
       { sourceVolume = "tmp", containerPath = "/tmp", readOnly = false },
     ]
     portMappings = [{ containerPort = var.producer_health_port, protocol = "tcp" }]
-    healthCheck = {
+    healthCheck  = {
       command = ["CMD", "python", "-c",
       "import sys,urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:${var.producer_health_port}/health', timeout=3).status == 200 else 1)"]
       interval    = 30
@@ -112,7 +112,7 @@ resource "aws_ecs_task_definition" "producer" {
     }
     logConfiguration = {
       logDriver = "awslogs"
-      options = {
+      options   = {
         awslogs-group         = aws_cloudwatch_log_group.producer.name
         awslogs-region        = var.region
         awslogs-stream-prefix = each.key

@@ -220,17 +220,6 @@ variable "bars_tumbling_window_seconds" {
   }
 }
 
-variable "bars_parallelization_factor" {
-  description = "Bars: concurrent batches per shard (records of one symbol stay in order)."
-  type        = number
-  default     = 1
-
-  validation {
-    condition     = var.bars_parallelization_factor >= 1 && var.bars_parallelization_factor <= 10
-    error_message = "bars_parallelization_factor must be 1 to 10."
-  }
-}
-
 variable "bars_max_retry_attempts" {
   description = "Bars: retries of a failing batch before it goes to the on-failure queue (-1 retries until the record expires)."
   type        = number

@@ -38,8 +38,12 @@ def test_bars_batching_comes_from_validated_variables(mapping):
     assert mapping["batch_size"] == "${var.bars_batch_size}"
     assert mapping["maximum_batching_window_in_seconds"] == "${var.bars_batching_window_seconds}"
     assert mapping["tumbling_window_in_seconds"] == "${var.bars_tumbling_window_seconds}"
-    assert mapping["parallelization_factor"] == "${var.bars_parallelization_factor}"
     assert mapping["maximum_retry_attempts"] == "${var.bars_max_retry_attempts}"
+
+
+def test_bars_takes_one_batch_per_shard_at_a_time(mapping):
+    # Its state is per shard (window state, S3 checkpoint); parallel batches of a shard would race.
+    assert mapping["parallelization_factor"] == 1
 
 
 def test_bars_failed_batches_go_to_a_queue(tf, mapping):

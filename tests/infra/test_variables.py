@@ -11,7 +11,7 @@ import pytest
 MUST_VALIDATE = {
     "env", "region", "stream_mode", "stream_shard_count", "stream_retention_hours", "raw_transition_days",
     "raw_storage_class", "raw_expiration_days", "lambda_architecture", "bars_batch_size",
-    "bars_tumbling_window_seconds", "bars_parallelization_factor", "bars_max_retry_attempts",
+    "bars_tumbling_window_seconds", "bars_max_retry_attempts",
     "bars_state_budget_bytes", "producer_image", "producers", "producer_cpu", "producer_memory_mb",
     "producer_vpc_id", "producer_subnet_ids", "producer_stop_timeout_seconds", "fyers_app_id",
     "fyers_redirect_uri", "fyers_ws_url", "alarm_emails", "log_retention_days", "athena_bytes_scanned_cutoff",
