@@ -77,13 +77,15 @@ def run(args: argparse.Namespace) -> int:
         log.info("%s: stopping (finishing within %.0f s)", signal.Signals(signum).name, options.stop_timeout)
         stop.set()
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         stats = run_producer(settings, stop=stop, options=options, sessions=args.sessions)
     except ProducerError as exc:
         print(f"tickpipe produce: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     import orjson
 
     summary = {k: v for k, v in vars(stats).items() if k != "gaps"} | {"gaps": len(stats.gaps)}

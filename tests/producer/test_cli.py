@@ -1,0 +1,45 @@
+"""``tickpipe produce``: configuration mistakes end with a message naming what to fix, exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+
+from producer import cli
+
+
+def main(argv: list[str]) -> int:
+    """``tickpipe produce …`` through this module's own parser registration."""
+    parser = argparse.ArgumentParser(prog="tickpipe")
+    cli.add_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+def test_missing_universe_names_the_variable(monkeypatch, capsys, moto_server, tmp_path):
+    monkeypatch.delenv("TICKPIPE_SYMBOLS", raising=False)
+    monkeypatch.setenv("TICKPIPE_PRODUCER_JOURNAL_DIR", str(tmp_path))
+    assert main(["produce"]) == 2
+    assert "TICKPIPE_SYMBOLS" in capsys.readouterr().err
+
+
+def test_bad_option_names_the_variable(monkeypatch, capsys):
+    monkeypatch.setenv("TICKPIPE_PRODUCER_JOURNAL_FSYNC", "sometimes")
+    assert main(["produce"]) == 2
+    assert "TICKPIPE_PRODUCER_JOURNAL_FSYNC" in capsys.readouterr().err
+
+
+def test_bad_slice_is_rejected(monkeypatch, capsys, tmp_path):
+    universe = tmp_path / "u.txt"
+    universe.write_text("NSE:SBIN-EQ\n")
+    monkeypatch.setenv("TICKPIPE_PRODUCER_JOURNAL_DIR", str(tmp_path / "j"))
+    assert main(["produce", "--symbols", str(universe), "--slice", "5/4"]) == 2
+    assert "slice" in capsys.readouterr().err
+
+
+def test_help_lists_the_flags(capsys):
+    try:
+        main(["produce", "--help"])
+    except SystemExit as exc:
+        assert exc.code == 0
+    out = capsys.readouterr().out
+    assert "--slice" in out and "--stop-timeout" in out and "TICKPIPE_PRODUCER_" in out
