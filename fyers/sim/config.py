@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from market.session import IST, OPEN
 
@@ -55,7 +55,6 @@ class SimConfig:
     max_blocks_per_message: int = 64
     api_port: int = 0  # 0: any free port
     ws_port: int = 0
-    extra: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.speed is not None and self.speed < 0:

@@ -73,7 +73,6 @@ class Connection:
         self.drop_generation = faults.drop_generation
         self.malformed_generation = faults.malformed_generation
         self.expire_generation = faults.expire_generation
-        self.closed = False
 
     # -- client messages ------------------------------------------------------------------------
     async def handle(self, frame: bytes) -> None:

@@ -145,7 +145,7 @@ class _Handler(BaseHTTPRequestHandler):
                 raise RestError(405 if known else 404, INVALID_INPUT,
                                 f"{method} {path} is not a Fyers API endpoint of this simulator")
             if not path.startswith("/_sim"):
-                self.sim.stats["rest_requests"] += 1
+                self.sim.count("rest_requests")
                 fault = self.sim.faults.take_rest_fault()
                 if fault is None and self.sim.rate_limits is not None:
                     fault = self.sim.rate_limits.check()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 from collections import Counter
 from typing import Any
 
@@ -38,7 +39,8 @@ class Simulator:
         self.credentials = Credentials(Account(config.app_id, config.secret_key, config.fy_id, config.pin,
                                                config.token_ttl, config.refresh_ttl))
         self.faults = Faults(self.credentials.expire_all)
-        self.stats: Counter[str] = Counter()
+        self.stats: Counter[str] = Counter()  # REST threads count through count(); the socket loop directly
+        self._stats_lock = threading.Lock()
         self.rate_limits = RateLimits() if config.rate_limits else None
         self.clock = SimClock(epoch(day, config.start_time), config.speed)
         self._rest: RestServer | None = None
@@ -126,6 +128,10 @@ class Simulator:
     def candles(self, symbol: str, resolution: int | str = 5) -> list[list[float | int]]:
         """The whole day's candles from every trade, as the history endpoint returns them."""
         return candles(self.market.timeline(symbol), resolution)
+
+    def count(self, name: str, n: int = 1) -> None:
+        with self._stats_lock:
+            self.stats[name] += n
 
     @property
     def published_ticks(self) -> int:
