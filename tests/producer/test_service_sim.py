@@ -8,6 +8,7 @@ import time
 import orjson
 import pytest
 
+from producer.journal import Journal
 from producer.options import ProducerOptions
 from producer.service import Producer
 from producer.testing import read_user_records, ticks_by_symbol
@@ -66,6 +67,19 @@ def start(tmp_path):
         thread.join(timeout=60)
 
 
+@pytest.fixture
+def boto_dead_kinesis(tmp_path, kinesis):
+    """A Kinesis client pointed at a port nobody listens on, and a journal directory."""
+    import types
+
+    import boto3
+
+    from local.moto_server import free_port
+
+    client = boto3.client("kinesis", endpoint_url=f"http://127.0.0.1:{free_port()}", config=kinesis.meta.config)
+    return types.SimpleNamespace(client=client, journal=tmp_path / "dead-journal")
+
+
 def wait_for(condition, timeout=30.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -118,3 +132,24 @@ def test_an_expired_token_is_replaced_from_ssm_and_the_gap_recorded(env, aws, st
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix=names.GAPS)["Contents"]]
     stored = [orjson.loads(s3.get_object(Bucket=BUCKET, Key=k)["Body"].read()) for k in keys]
     assert auth_gaps[0] in stored
+
+
+def test_a_full_journal_is_reported_as_a_gap_not_corruption(env, aws, start, boto_dead_kinesis):
+    sim, settings = env
+    stop = threading.Event()
+    options = ProducerOptions(journal_dir=str(boto_dead_kinesis.journal), health_port=-1, session="always",
+                              metrics_interval=3600, journal_max_bytes=30_000, stop_timeout=2)
+    producer = Producer(settings, stop=stop, symbols=sim.symbols, options=options, kinesis=boto_dead_kinesis.client)
+    thread = threading.Thread(target=producer.run, daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: producer.metrics.totals["TicksDropped"] > 0)
+    finally:
+        stop.set()
+        thread.join(timeout=60)
+    full = [g for g in producer.stats.gaps if g["reason"] == "journal_full"]
+    assert full and set(full[0]["symbols"]) <= set(sim.symbols) and full[0]["from"] <= full[0]["to"]
+    assert producer.journal.disk_bytes <= 30_000
+    reopened = Journal(boto_dead_kinesis.journal)  # what was kept is intact
+    entries, _ = reopened.read(max_entries=10_000)
+    assert reopened.truncated_bytes == 0 and entries
