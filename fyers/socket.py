@@ -181,8 +181,8 @@ class DataSocket:
         ws = self._ws
         if ws is not None:
             try:
-                ws.close(timeout=1)
-            except Exception:  # noqa: BLE001 - closing a broken socket may fail any way
+                ws.abort()  # wakes the run thread out of recv; run() then closes and returns
+            except Exception:  # noqa: BLE001 - aborting a broken socket may fail any way
                 pass
 
     # ------------------------------------------------------------------ one connection
