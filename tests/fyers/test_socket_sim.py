@@ -177,3 +177,15 @@ def test_5000_symbols_subscribe_in_messages_that_fit():
     batches = list(subscribe_batches(topics))
     assert sum(batches, []) == topics and len(batches) > 1
     assert all(2 + sum(1 + len(t) for t in b) <= 65535 for b in batches)
+
+
+def test_5000_symbols_are_all_accepted_by_the_server(fyers_sim, socket_harness):
+    sim = fyers_sim(**FAST)
+    symbols = [f"NSE:S{i:04d}-EQ" for i in range(MAX_SYMBOLS - 1)] + ["NSE:SBIN-EQ"]
+    topics = {s: f"sf|nse_cm|{900000 + i}" for i, s in enumerate(symbols[:-1])}
+    topics["NSE:SBIN-EQ"] = sim.topic("NSE:SBIN-EQ")
+    h = socket_harness(sim, symbols, resolve=lambda wanted: topics)
+    h.wait_event("subscribed")
+    assert [e.detail for e in h.events if e.kind == "subscribed"] == ["5000 of 5000 topics"]
+    assert not [e for e in h.events if e.kind == "server_message"]
+    h.wait_ticks()
