@@ -8,6 +8,8 @@
 locals {
   producer_log_group = "/ecs/${local.cluster_name}"
   producer_journal   = "/var/lib/tickpipe"
+  # Beside TICKPIPE_*: AWS_REGION for boto3 clients made without a region (Fargate usually sets it too).
+  container_env = { AWS_REGION = var.region, PYTHONDONTWRITEBYTECODE = "1", PYTHONUNBUFFERED = "1" }
   # `tickpipe produce` (producer/cli.py); JSON log lines for CloudWatch Logs Insights.
   producer_command = ["tickpipe", "produce", "--json-logs"]
 
@@ -96,7 +98,7 @@ resource "aws_ecs_task_definition" "producer" {
     command                = local.producer_command
     readonlyRootFilesystem = true
     stopTimeout            = var.producer_stop_timeout_seconds
-    environment            = [for k, v in merge(each.value.environment, { PYTHONDONTWRITEBYTECODE = "1", PYTHONUNBUFFERED = "1" }) : { name = k, value = v }]
+    environment            = [for k, v in merge(each.value.environment, local.container_env) : { name = k, value = v }]
     mountPoints            = [
       { sourceVolume = "journal", containerPath = local.producer_journal, readOnly = false },
       { sourceVolume = "tmp", containerPath = "/tmp", readOnly = false },

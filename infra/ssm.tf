@@ -37,6 +37,7 @@ resource "aws_ssm_parameter" "fyers_secret" {
   value       = local.ssm_placeholder
 
   lifecycle {
-    ignore_changes = [value]
+    # key_id too: a writer that stores the token without naming the key (aws/ssm) is not drift.
+    ignore_changes = [value, key_id]
   }
 }
