@@ -49,6 +49,9 @@ class Pipeline:
         self.ticks_read = 0
         self.last_tick_at: float | None = None  # monotonic
         self._stop = threading.Event()
+        self._stop_sending = threading.Event()
+        self._drain_until = 0.0
+        self.delivered = False
         self._threads: list[threading.Thread] = []
 
     def _emit(self, rec: AggRecord) -> None:
@@ -81,11 +84,14 @@ class Pipeline:
             self._stop.wait(wait)
 
     def _send_loop(self) -> None:
+        # The sender's state belongs to this thread alone: it also drains and closes at stop.
         try:
-            self.sender.run(self._stop)
+            self.sender.run(self._stop_sending)
+            self.delivered = self.sender.drain(max(0.0, self._drain_until - time.monotonic()))
         except Exception:
-            log.exception("sender thread failed; records stay in memory and go to the journal at stop")
-            raise
+            log.exception("sender thread failed; what is left goes to the journal")
+        finally:
+            self.sender.close()
 
     def start(self) -> Pipeline:
         for name, target in (("flush", self._flush_loop), ("sender", self._send_loop)):
@@ -98,16 +104,20 @@ class Pipeline:
         """Flush, deliver within ``timeout`` seconds, journal the rest. True if all was delivered."""
         deadline = time.monotonic() + timeout
         self._stop.set()
-        for t in self._threads:
-            t.join(timeout=max(0.1, deadline - time.monotonic()))
+        flush, sender = self._threads
+        flush.join(timeout=max(0.1, deadline - time.monotonic()))
         with self._lock:
             self.aggregator.flush()
         # leave a little time to write the journal: it is what makes stopping lossless
-        delivered = self.sender.drain(max(0.0, deadline - time.monotonic() - min(2.0, timeout / 5)))
-        self.sender.close()
-        if not delivered:
+        self._drain_until = deadline - min(2.0, timeout / 5)
+        self._stop_sending.set()
+        sender.join(timeout=max(0.1, deadline - time.monotonic()))
+        if sender.is_alive():  # stuck in a network call past the deadline; it closes the journal after
+            log.error("sender still busy at the stop deadline; it journals what is left when the call returns")
+            sender.join(timeout=15)
+        if not self.delivered:
             log.warning("stop timeout: undelivered records kept in the journal for the next start")
-        return delivered
+        return self.delivered
 
     def status(self) -> dict[str, Any]:
         s = self.sender
