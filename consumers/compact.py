@@ -30,6 +30,7 @@ import time
 import zlib
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -41,7 +42,7 @@ import pyarrow.json as pj
 import pyarrow.parquet as pq
 
 from consumers.lake_errors import CorruptObjectError, ManifestError
-from consumers.lake_runs import Run, RunWriter, read_ranges, spill
+from consumers.lake_runs import MemRun, Run, RunWriter, read_ranges, spill
 from consumers.lake_schema import SECONDS_PER_DAY, TABLES, RecordError, TableSpec
 from consumers.lake_store import LakeStore, utc_now
 from tickpipe.config import Settings
@@ -49,7 +50,8 @@ from tickpipe.config import Settings
 log = logging.getLogger(__name__)
 
 MiB = 1024 * 1024
-QUARANTINED_RECORD_BYTES = 4096  # keep at most this much of a bad line in quarantine
+QUARANTINED_RECORD_BYTES = 4096
+PREFETCH = 2  # raw objects downloaded ahead of the parser  # keep at most this much of a bad line in quarantine
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -116,7 +118,7 @@ def parse(spec: TableSpec, data: bytes) -> tuple[pa.Table, list[BadRecord]]:
     try:
         table = pj.read_json(
             pa.BufferReader(data),
-            read_options=pj.ReadOptions(block_size=8 * MiB),
+            read_options=pj.ReadOptions(block_size=256 * 1024),  # small blocks: parsed in parallel
             parse_options=pj.ParseOptions(explicit_schema=spec.read_schema, unexpected_field_behavior="ignore"),
         )
     except pa.ArrowInvalid:
@@ -180,20 +182,36 @@ def _differs(col: pa.Array) -> pa.Array:
 
 
 def dedup_sort(spec: TableSpec, table: pa.Table) -> pa.Table:
-    """One row per ``spec.dedup_keys`` (the first by ``spec.prefer``), in ``spec.order``."""
+    """One row per ``spec.dedup_keys`` (the first by ``spec.prefer``), in ``spec.order``.
+
+    Sorting compares sym as an int rank (its place among the range's sorted symbols): the same
+    order as the strings, and much cheaper to compare than strings in multi-key sorts.
+    """
     if table.num_rows == 0:
         return table
-    keys = [(k, "ascending") for k in spec.dedup_keys] + list(spec.prefer)
-    table = table.take(pc.sort_indices(table, sort_keys=keys))
+    syms = table["sym"]
+    rank = pc.index_in(syms, value_set=_sorted_unique(syms))
+    keyed = table.append_column("_rank", rank)
+
+    def by(keys: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+        return [("_rank" if k == "sym" else k, o) for k, o in keys]
+
+    keys = by([(k, "ascending") for k in spec.dedup_keys] + list(spec.prefer))
+    keyed = keyed.take(pc.sort_indices(keyed, sort_keys=keys))
     first = None
     for k in spec.dedup_keys:
-        d = _differs(table[k].combine_chunks())
+        d = _differs(keyed["_rank" if k == "sym" else k].combine_chunks())
         first = d if first is None else pc.or_(first, d)
     assert first is not None
-    table = table.filter(pa.concat_arrays([pa.array([True]), first]))
+    keyed = keyed.filter(pa.concat_arrays([pa.array([True]), first]))
     if list(spec.order[: len(spec.dedup_keys)]) != [(k, "ascending") for k in spec.dedup_keys]:
-        table = table.take(pc.sort_indices(table, sort_keys=list(spec.order)))
-    return table
+        keyed = keyed.take(pc.sort_indices(keyed, sort_keys=by(spec.order)))
+    return keyed.drop_columns(["_rank"])
+
+
+def _sorted_unique(values: pa.ChunkedArray) -> pa.Array:
+    u = pc.unique(values)
+    return u.take(pc.sort_indices(u))
 
 
 # ---------------------------------------------------------------- Parquet files of a target size
@@ -220,7 +238,10 @@ class ParquetRoller:
                 self.spec.schema,
                 compression="zstd",
                 compression_level=self.options.zstd_level,
-                use_dictionary=True,
+                # Integers that climb within a symbol (times, cumulative volume, sequence numbers)
+                # delta-encode to a few bits; prices and strings repeat, so they take dictionaries.
+                use_dictionary=[f.name for f in self.spec.schema if f.name not in self.spec.delta_columns],
+                column_encoding=dict.fromkeys(self.spec.delta_columns, "DELTA_BINARY_PACKED"),
                 write_statistics=True,
                 sorting_columns=[pq.SortingColumn(self.spec.schema.get_field_index(c), descending=o == "descending")
                                  for c, o in self.spec.order[:2]],
@@ -343,41 +364,68 @@ class Compactor:
         sources: dict[str, dict[str, str]] = defaultdict(dict)
         entries: dict[str, dict[str, Any]] = {}
 
-        def flush(day: str) -> None:
-            path = os.path.join(work, f"run-{day}-{len(runs[day]):05d}.arrow")
-            runs[day].append(spill(path, pa.concat_tables(pending.pop(day))))
+        def flush(day: str, *, last: bool = False) -> None:
+            table = pa.concat_tables(pending.pop(day))
             pending_rows.pop(day)
+            if last and not runs[day]:  # the whole day fits in one range: no need to spill it
+                runs[day].append(MemRun(table))
+                return
+            path = os.path.join(work, f"run-{day}-{len(runs[day]):05d}.arrow")
+            runs[day].append(spill(path, table))
 
-        for i, (raw_day, key, obj) in enumerate(new):
-            self.progress(f"read {self.spec.name}", i, len(new))
+        def fetch(key: str) -> tuple[int, bytes | CorruptObjectError]:
             body = self.store.get(key)
-            report.raw_bytes_in += len(body)
-            entry: dict[str, Any] = {"etag": obj["ETag"], "raw_dt": raw_day, "days": [], "rows": 0, "bad": 0}
-            entries[key] = entry
             try:
-                table, bad = parse(self.spec, decompress(key, body))
+                return len(body), decompress(key, body)
             except CorruptObjectError as exc:
-                self._quarantine_object(key, str(exc))
-                entry["quarantined"] = str(exc)
-                report.objects_quarantined += 1
-                continue
-            if bad:
-                self._quarantine_lines(key, bad)
-                entry["bad"] = len(bad)
-                report.rows_bad += len(bad)
-            entry["rows"] = table.num_rows
-            report.rows_in += table.num_rows
-            for day, rows in split_days(self.spec, table).items():
-                entry["days"].append(day)
-                sources[day][key] = obj["ETag"]
-                pending[day].append(rows)
-                pending_rows[day] += rows.num_rows
-            while sum(pending_rows.values()) >= self.options.range_rows:
-                flush(max(pending_rows, key=pending_rows.__getitem__))
+                return len(body), exc
+
+        # Download and gunzip the next objects while this one is parsed (both release the GIL);
+        # at most PREFETCH objects are in memory ahead of the parser.
+        with ThreadPoolExecutor(max_workers=PREFETCH, thread_name_prefix="fetch") as pool:
+            futures = [pool.submit(fetch, k) for _, k, _ in new[:PREFETCH]]
+            for i, (raw_day, key, obj) in enumerate(new):
+                self.progress(f"read {self.spec.name}", i, len(new))
+                size, data = futures[i].result()
+                futures[i] = None  # type: ignore[call-overload]  # let the bytes go
+                if i + PREFETCH < len(new):
+                    futures.append(pool.submit(fetch, new[i + PREFETCH][1]))
+                self._read_one(key, raw_day, obj, size, data, report, entries, sources, pending, pending_rows)
+                while sum(pending_rows.values()) >= self.options.range_rows:
+                    flush(max(pending_rows, key=pending_rows.__getitem__))
         self.progress(f"read {self.spec.name}", len(new), len(new))
         for day in list(pending):
-            flush(day)
+            flush(day, last=True)
         return runs, sources, entries
+
+    def _read_one(
+        self, key: str, raw_day: str, obj: dict[str, Any], size: int, data: bytes | CorruptObjectError,
+        report: TableReport, entries: dict[str, dict[str, Any]], sources: dict[str, dict[str, str]],
+        pending: dict[str, list[pa.Table]], pending_rows: dict[str, int],
+    ) -> None:
+        report.raw_bytes_in += size
+        entry: dict[str, Any] = {"etag": obj["ETag"], "raw_dt": raw_day, "days": [], "rows": 0, "bad": 0}
+        entries[key] = entry
+        try:
+            if isinstance(data, CorruptObjectError):
+                raise data
+            table, bad = parse(self.spec, data)
+        except CorruptObjectError as exc:
+            self._quarantine_object(key, str(exc))
+            entry["quarantined"] = str(exc)
+            report.objects_quarantined += 1
+            return
+        if bad:
+            self._quarantine_lines(key, bad)
+            entry["bad"] = len(bad)
+            report.rows_bad += len(bad)
+        entry["rows"] = table.num_rows
+        report.rows_in += table.num_rows
+        for day, rows in split_days(self.spec, table).items():
+            entry["days"].append(day)
+            sources[day][key] = obj["ETag"]
+            pending[day].append(rows)
+            pending_rows[day] += rows.num_rows
 
     def _write_day(self, work: str, day: str, new_runs: list[Run], sources: dict[str, str], report: TableReport) -> None:
         """Pass 2: merge the day's current files with the new runs into a new generation, then switch."""

@@ -57,6 +57,27 @@ class Run:
             os.remove(self.path)
 
 
+class MemRun(Run):
+    """A day small enough to stay in memory (fewer rows than one range): no spill, same interface."""
+
+    def __init__(self, table: pa.Table) -> None:
+        super().__init__(path="")
+        self.table = table
+        self.rows = table.num_rows
+
+    def counts(self) -> Counter[str]:
+        vc = pc.value_counts(self.table["sym"]) if self.rows else []
+        return Counter({v["values"].as_py(): v["counts"].as_py() for v in vc})
+
+    def read(self, lo: str, hi: str) -> pa.Table | None:
+        sym = self.table["sym"]
+        t = self.table.filter(pc.and_(pc.greater_equal(sym, lo), pc.less_equal(sym, hi)))
+        return t if t.num_rows else None
+
+    def delete(self) -> None:
+        self.table = self.table.slice(0, 0)
+
+
 class RunWriter:
     """Writes one run from tables that are already sorted by sym (appended in order)."""
 

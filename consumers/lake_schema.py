@@ -117,6 +117,7 @@ class TableSpec:
     order: tuple[tuple[str, str], ...]  # output order within the partition
     valid: Callable[[pa.Table], pa.ChunkedArray]  # vectorised check of parsed rows
     validate: Callable[[Any], None]  # one record, for the reason of a rejected row
+    delta_columns: tuple[str, ...] = ()  # int64 columns written DELTA_BINARY_PACKED, not dictionary
 
     @property
     def state_prefix(self) -> str:
@@ -149,6 +150,7 @@ TICKS: Final = TableSpec(
            ("rx", "ascending"), ("pid", "ascending"), ("seq", "ascending")),
     valid=_tick_valid,
     validate=validate_tick,
+    delta_columns=tuple(f for f in tickmod.FIELDS if f in tickmod.INT_FIELDS and f != "v"),
 )
 
 BARS: Final = TableSpec(
@@ -164,6 +166,7 @@ BARS: Final = TableSpec(
     order=(("sym", "ascending"), ("start", "ascending")),
     valid=_bar_valid,
     validate=validate_bar,
+    delta_columns=tuple(f for f in BAR_FIELDS if f in BAR_INT_FIELDS and f not in ("v", "rev")),
 )
 
 TABLES: Final = {spec.name: spec for spec in (TICKS, BARS)}

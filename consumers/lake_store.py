@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -60,3 +62,55 @@ class LakeStore:
 
 def utc_now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class DirStore(LakeStore):
+    """The same interface over a local directory (bucket = the directory): benchmarks and offline runs."""
+
+    def __init__(self, root: str) -> None:
+        self.bucket = root
+        self.root = root
+
+    def _path(self, key: str) -> str:
+        return os.path.join(self.root, key)
+
+    def list(self, prefix: str) -> Iterator[dict[str, Any]]:
+        base = os.path.dirname(self._path(prefix))
+        found = []
+        for dirpath, _dirs, files in os.walk(base):
+            for f in files:
+                key = os.path.relpath(os.path.join(dirpath, f), self.root).replace(os.sep, "/")
+                if key.startswith(prefix):
+                    st = os.stat(os.path.join(dirpath, f))
+                    found.append({"Key": key, "Size": st.st_size, "ETag": f'"{st.st_size}-{st.st_mtime_ns}"'})
+        yield from sorted(found, key=lambda o: o["Key"])
+
+    def get(self, key: str) -> bytes:
+        with open(self._path(key), "rb") as f:
+            return f.read()
+
+    def get_json(self, key: str) -> Any | None:
+        return orjson.loads(self.get(key)) if os.path.exists(self._path(key)) else None
+
+    def put(self, key: str, body: bytes, content_type: str = "application/octet-stream") -> None:
+        os.makedirs(os.path.dirname(self._path(key)), exist_ok=True)
+        with open(self._path(key), "wb") as f:
+            f.write(body)
+
+    def upload(self, path: str, key: str) -> None:
+        os.makedirs(os.path.dirname(self._path(key)), exist_ok=True)
+        shutil.copyfile(path, self._path(key))
+
+    def download(self, key: str, path: str) -> None:
+        shutil.copyfile(self._path(key), path)
+
+    def copy(self, src: str, dst: str) -> None:
+        self.upload(self._path(src), dst)
+
+    def delete(self, keys: list[str]) -> None:
+        for k in keys:
+            if os.path.exists(self._path(k)):
+                os.remove(self._path(k))
+
+    def uri(self, key: str) -> str:
+        return "file://" + os.path.abspath(self._path(key))
