@@ -33,13 +33,15 @@ data "aws_iam_policy_document" "key" {
     }
   }
 
+  # CloudWatch alarms publishing to the encrypted alarm topic (SNS "compatibility with AWS services").
+  # CloudWatch passes aws:SourceAccount to KMS; EventBridge would not, so it is not granted here.
   statement {
     sid       = "AlarmsPublishToEncryptedTopic"
     actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
     resources = ["*"]
     principals {
       type        = "Service"
-      identifiers = ["cloudwatch.amazonaws.com", "events.amazonaws.com"]
+      identifiers = ["cloudwatch.amazonaws.com"]
     }
     condition {
       test     = "StringEquals"
