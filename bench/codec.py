@@ -126,33 +126,39 @@ class BaselineDecoder:
         return ticks
 
 
-def _rate(decoder: Any, snapshot: bytes, frames: list[bytes], rounds: int) -> tuple[float, list[dict]]:
-    decoder.on_frame(snapshot, 0)
-    best = 0.0
+def _pass(decoder: Any, frames: list[bytes]) -> tuple[float, list[dict]]:
+    t0 = time.perf_counter()
+    n = 0
     last: list[dict] = []
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        n = 0
-        for frame in frames:
-            last = decoder.on_frame(frame, 0)
-            n += len(last)
-        best = max(best, n / (time.perf_counter() - t0))
-    return best, last
+    for frame in frames:
+        last = decoder.on_frame(frame, 0)
+        n += len(last)
+    return n / (time.perf_counter() - t0), last
 
 
 def main() -> None:
     names, snapshot, frames = make_frames()
-    rounds = 5
-    feed_rate, feed_last = _rate(Feed(names, "bench"), snapshot, frames, rounds)
-    base_rate, base_last = _rate(BaselineDecoder(names, "bench"), snapshot, frames, rounds)
+    feed, base = Feed(names, "bench"), BaselineDecoder(names, "bench")
+    feed.on_frame(snapshot, 0)
+    base.on_frame(snapshot, 0)
+    rounds = 7
+    feed_rate = base_rate = 0.0
+    feed_last: list[dict] = []
+    base_last: list[dict] = []
+    # Interleaved rounds, best of each: other load on the machine hits both alike.
+    for _ in range(rounds):
+        rate, feed_last = _pass(feed, frames)
+        feed_rate = max(feed_rate, rate)
+        rate, base_last = _pass(base, frames)
+        base_rate = max(base_rate, rate)
     same = [{k: t[k] for k in t if k != "seq"} for t in feed_last] == \
            [{k: t[k] for k in t if k != "seq"} for t in base_last]
-    print(f"frames: {len(frames)} x {TOPICS} full-mode scrip updates (best of {rounds})")
+    print(f"frames: {len(frames)} x {TOPICS} full-mode scrip updates (best of {rounds} interleaved rounds)")
     print(f"baseline (per-field unpack into dicts): {base_rate:12,.0f} ticks/s")
     print(f"Feed.on_frame:                          {feed_rate:12,.0f} ticks/s   "
           f"{feed_rate / base_rate:.1f}x baseline")
-    print(f"target {TARGET:,} ticks/s: {'met' if feed_rate >= TARGET else 'NOT met'}; "
-          f"same ticks as baseline: {'yes' if same else 'NO'}")
+    print(f"target {TARGET:,} ticks/s on one core: {'met' if feed_rate >= TARGET else 'NOT met'} on this machine "
+          f"now; same ticks as baseline: {'yes' if same else 'NO'}")
 
 
 if __name__ == "__main__":

@@ -64,6 +64,8 @@ def _lanes(pattern: int, width: int) -> int:
 _SCRIP_WIDTH = len(codec.SCRIP_FIELDS)
 _LOW21, _HIGH21 = _lanes(0x7FFFFFFF, _SCRIP_WIDTH), _lanes(0x80000000, _SCRIP_WIDTH)
 _UNPACK21 = codec.values_struct(_SCRIP_WIDTH).unpack
+# A full-mode scrip update: type, topic id (LE), count, 21 big-endian int32 values as raw bytes.
+_FULL_BLOCK = struct.Struct(f"<BHB{4 * _SCRIP_WIDTH}s")
 
 
 @dataclass
@@ -107,20 +109,67 @@ class Feed:
         if len(frame) < codec.DATA_HEADER_SIZE or frame[2] != codec.T_DATA:
             raise FeedFrameError(f"not a data-feed frame ({len(frame)} bytes)", 0, [])
         count = codec.U16.unpack_from(frame, 7)[0]
-        offset = codec.DATA_HEADER_SIZE
         ticks: list[dict[str, Any]] = []
+        done = 0
+        if len(frame) - codec.DATA_HEADER_SIZE == count * _FULL_BLOCK.size:
+            done = self._full_updates(frame, ticks, rx_ms)
+        if done < count or not count:
+            self._blocks(frame, codec.DATA_HEADER_SIZE + done * _FULL_BLOCK.size, done, count, ticks, rx_ms)
+        else:
+            self.stats.frames += 1
+            self.stats.ticks += len(ticks)
+        return ticks
+
+    def _full_updates(self, frame: bytes, ticks: list[dict[str, Any]], rx_ms: int) -> int:
+        """The common frame: only full-mode updates of fast scrip topics. Returns the blocks handled.
+
+        The frame's size says every block may be a 21-value update; ``iter_unpack`` then walks them
+        in C. The first block that is anything else stops this loop and the general one takes over.
+        """
+        append = ticks.append
+        topics = self._topics
+        from_bytes = int.from_bytes
+        lo, hi, unpack = _LOW21, _HIGH21, _UNPACK21
+        version = SCHEMA_VERSION
+        source, pid = self.source, self.producer_id
+        seq = self._seq
+        for kind, tid, n, values in _FULL_BLOCK.iter_unpack(memoryview(frame)[codec.DATA_HEADER_SIZE :]):
+            t = topics.get(tid)
+            if kind != 85 or n != 21 or t is None or not t.fast:
+                break
+            # Lane-parallel merge on the big-endian bytes as one integer: a lane equal to 0x80000000
+            # (NO_VALUE) keeps the old value. About 2x faster than merging value by value.
+            upd = from_bytes(values)
+            x = upd ^ hi
+            raw = t.raw
+            raw = t.raw = raw ^ ((raw ^ upd) & ((((((x & lo) + lo) | x) & hi) >> 31) * 0xFFFFFFFF))
+            (ltp, vol, ltt, ts, bq, aq, bid, ask, ltq, tbq, tsq, atp, oi, dl, dh,
+             _yh, _yl, _lc, _uc, op, pc) = unpack(raw.to_bytes(84))
+            seq += 1
+            d = t.divisor
+            append({
+                "sym": t.sym, "ts": ts, "ltt": ltt, "ltp": ltp / d, "ltq": ltq, "vol": vol,
+                "atp": atp / d, "bid": bid / d, "ask": ask / d, "bq": bq, "aq": aq,
+                "tbq": tbq, "tsq": tsq, "oi": oi, "dh": dh / d, "dl": dl / d, "op": op / d,
+                "pc": pc / d, "src": source, "pid": pid, "seq": seq, "rx": rx_ms, "v": version,
+            })
+        self._seq = seq
+        return len(ticks)
+
+    def _blocks(self, frame: bytes, offset: int, first: int, count: int, ticks: list[dict[str, Any]],
+                rx_ms: int) -> None:
+        """Blocks ``first``.. of a frame, any kind, from ``offset``: the general path."""
         append = ticks.append
         topics = self._topics
         header = codec.UPDATE_HEADER.unpack_from
         from_bytes = int.from_bytes
         flen = len(frame)
-        lo21, hi21, unpack21 = _LOW21, _HIGH21, _UNPACK21
         version = SCHEMA_VERSION
         source, pid = self.source, self.producer_id
         seq = self._seq
-        i = 0
+        i = first
         try:
-            for i in range(count):  # noqa: B007 (i names the failing block)
+            for i in range(first, count):  # noqa: B007 (i names the failing block)
                 kind, tid, n = header(frame, offset)
                 if kind == 85:
                     end = offset + 4 + 4 * n
@@ -131,24 +180,13 @@ class Feed:
                         continue
                     if end > flen:
                         raise IndexError("update past end of frame")
-                    if n == t.width:
-                        # Lane-parallel merge on the big-endian bytes as one integer: a lane equal to
-                        # 0x80000000 (NO_VALUE) keeps the old value. About 2x faster than merging
-                        # value by value in a comprehension (bench/codec.py).
+                    if n == t.width:  # the lane-parallel merge of _full_updates, for any width
                         upd = from_bytes(frame[offset + 4 : end])
-                        if n == 21:
-                            x = upd ^ hi21
-                            keep_new = (((((x & lo21) + lo21) | x) & hi21) >> 31) * 0xFFFFFFFF
-                            raw = t.raw
-                            raw = t.raw = raw ^ ((raw ^ upd) & keep_new)
-                            st = unpack21(raw.to_bytes(84))
-                        else:
-                            hi, lo = t.high, t.low
-                            x = upd ^ hi
-                            keep_new = (((((x & lo) + lo) | x) & hi) >> 31) * 0xFFFFFFFF
-                            raw = t.raw
-                            raw = t.raw = raw ^ ((raw ^ upd) & keep_new)
-                            st = t.unpack(raw.to_bytes(t.nbytes))
+                        hi, lo = t.high, t.low
+                        x = upd ^ hi
+                        raw = t.raw
+                        raw = t.raw = raw ^ ((raw ^ upd) & ((((((x & lo) + lo) | x) & hi) >> 31) * 0xFFFFFFFF))
+                        st = t.unpack(raw.to_bytes(t.nbytes))
                     else:
                         st = _merge_uneven(t, codec.values_struct(n).unpack_from(frame, offset + 4))
                     offset = end
@@ -197,7 +235,6 @@ class Feed:
             self.stats.ticks += len(ticks)
         if offset != len(frame):
             raise FeedFrameError(f"{len(frame) - offset} trailing bytes after {count} data blocks", offset, ticks)
-        return ticks
 
     # -------------------------------------------------------------- the general path
 
@@ -219,7 +256,7 @@ class Feed:
         layout = codec.values_struct(width)
         t = _Topic(
             snap.topic, kind, kind == SCRIP, sym, width, int.from_bytes(layout.pack(*values)), divisor, decimals,
-            fast=divisor == 10**decimals and NV not in values, nbytes=layout.size, unpack=layout.unpack,
+            fast=kind == SCRIP and divisor == 10**decimals and NV not in values, nbytes=layout.size, unpack=layout.unpack,
             low=_lanes(0x7FFFFFFF, width), high=_lanes(0x80000000, width),
             tail=_lanes(0xFFFFFFFF, width - 1), first_shift=32 * (width - 1),
         )

@@ -149,3 +149,20 @@ def test_unmapped_topic_falls_back_to_the_snapshot_symbol():
     [t] = feed.on_frame(frame(snapshot(symbol="SBIN-EQ")), 0)
     assert t["sym"] == "NSE:SBIN-EQ"
     assert feed.stats.unmapped_topics == {TOPIC}
+
+
+def test_frame_mixing_fast_and_general_blocks_gives_every_tick_in_order():
+    # Three 21-value updates (the fast path's shape); the middle topic still lacks a bid, so the
+    # general path takes over from there.
+    topics = {f"sf|nse_cm|{i}": f"NSE:S{i}-EQ" for i in range(3)}
+    feed = Feed(topics, "p1")
+    incomplete = list(BASE)
+    incomplete[6] = NV
+    feed.on_frame(frame(*[snapshot(incomplete if i == 1 else BASE, topic_id=i, topic=f"sf|nse_cm|{i}")
+                          for i in range(3)]), 0)
+    update = [NV] * 21
+    update[0] = 90_000
+    ticks = feed.on_frame(frame(*[codec.FullUpdate(i, tuple(update)) for i in range(3)]), 0)
+    assert [(t["sym"], t["ltp"], t["seq"]) for t in ticks] == [
+        ("NSE:S0-EQ", 900.0, 4), ("NSE:S1-EQ", 900.0, 5), ("NSE:S2-EQ", 900.0, 6)]
+    assert ticks[1]["bid"] is None and ticks[2]["bid"] == 812.45
