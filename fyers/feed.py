@@ -7,9 +7,10 @@ tick record has no depth fields.
 
 Why it is shaped like this (measured in bench/codec.py): a topic's state is its values' big-endian
 bytes held as one integer, so an update merges all 21 values in a few integer operations instead of
-a Python loop; each topic's price divisor is fixed at snapshot time; a tick is built in one dict
-literal. The general path (missing values, multipliers other than 1, odd widths) stays out of the
-fast one.
+a Python loop; a frame made only of full-mode scrip updates (the common case) is walked by
+``struct.iter_unpack`` in C; each topic's price divisor is fixed at snapshot time; a tick is built
+in one dict literal. The general path (snapshots, lite updates, missing values, multipliers other
+than 1, odd widths) stays out of the fast one.
 """
 
 from __future__ import annotations
