@@ -3,7 +3,8 @@
 # dt (and hh), so no crawler and no MSCK REPAIR are ever needed.
 #
 # Columns follow the record contracts (market/tick.py FIELDS, the bar record) and the curated
-# Parquet schemas in consumers/lake_schema.py; tests/infra checks both and sql/.
+# Parquet schemas in consumers/lake_schema.py; the tables are the ones sql/ddl/*.sql creates for
+# DuckDB and Athena by hand. tests/infra checks all three.
 
 locals {
   glue_database = "tickpipe_${replace(var.env, "-", "_")}"
@@ -104,9 +105,8 @@ resource "aws_glue_catalog_table" "lake" {
       "storage.location.template"   = each.value.hourly ? "${local.lake_s3}${each.value.prefix}dt=$${dt}/hh=$${hh}/" : "${local.lake_s3}${each.value.prefix}dt=$${dt}/"
     },
     each.value.hourly ? {
-      "projection.hh.type"   = "integer"
-      "projection.hh.range"  = "0,23"
-      "projection.hh.digits" = "2"
+      "projection.hh.type"   = "enum"
+      "projection.hh.values" = "00,01,02,03,04,05,06,07,08,09,10,11,12,13,14,15,16,17,18,19,20,21,22,23"
     } : {},
     each.value.format == "parquet" ? { "parquet.compression" = "ZSTD" } : {},
   )

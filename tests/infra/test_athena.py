@@ -41,7 +41,7 @@ def test_tables_cover_raw_and_curated_with_their_prefixes(tf):
 def test_dt_is_projected_so_no_partition_is_ever_added_by_hand(tf):
     params = tf.resource("aws_glue_catalog_table", "lake")["parameters"]  # a merge(...) expression
     for setting in ('"projection.enabled" = "true"', '"projection.dt.type" = "date"',
-                    '"projection.dt.format" = "yyyy-MM-dd"', '"projection.hh.type" = "integer"'):
+                    '"projection.dt.format" = "yyyy-MM-dd"', '"projection.hh.type" = "enum"'):
         assert setting in params, f"missing {setting}"
     # $${dt} is Terraform's escape for the literal ${dt} Athena fills in.
     assert "dt=$${dt}/hh=$${hh}/" in params and "dt=$${dt}/\"" in params
