@@ -151,3 +151,16 @@ def test_login_url_carries_app_redirect_and_state():
     url = login_url("https://api-t1.fyers.in/", "APP-100", "https://me.test/cb", "s1")
     assert url == ("https://api-t1.fyers.in/api/v3/generate-authcode?client_id=APP-100&redirect_uri="
                    "https%3A%2F%2Fme.test%2Fcb&response_type=code&state=s1")
+
+
+def test_logged_in_token_from_ssm_drives_the_data_socket(fyers_sim, aws, socket_harness):
+    # The whole client story: browser login → token in SSM → the socket reads it from SSM and streams.
+    from tokens.store import FyersToken, TokenStore
+
+    sim = fyers_sim(speed=120)
+    auth, code = login(sim)
+    store = TokenStore(aws.client("ssm"), "/tickpipe/test/")
+    store.save(FyersToken.from_tokens(auth.exchange(code)))
+    h = socket_harness(sim, ["NSE:SBIN-EQ"], token=lambda: store.load().access_token)
+    h.wait_ticks(5)
+    assert {t["sym"] for t in list(h.ticks)} == {"NSE:SBIN-EQ"}
