@@ -1,0 +1,395 @@
+"""The whole pipeline on one machine: a simulated NSE session from Fyers to curated Parquet.
+
+moto server (127.0.0.1) as AWS, the Fyers simulator as Fyers. Every AWS-side step is the production
+code (producer, bars handler, compaction); only the runners that stand in for AWS services
+(Kinesis→Lambda poller, Firehose, EventBridge) are local. At the end the demo checks what a user
+would check — every tick sent is in the stream, in raw/ticks and in curated/ticks; every symbol
+has every 5-minute bar; the bars equal the exchange's (simulator's) candles — and writes a report.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import logging
+import sys
+import threading
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import orjson
+import requests
+
+from consumers.bars import BarsConsumer
+from consumers.compact import compact_all
+from fyers.auth import FyersAuth, auth_code_from_redirect, login_url, new_state
+from fyers.history import HistoryClient
+from fyers.rest import RestClient
+from fyers.sim import SimConfig, Simulator
+from local.firehose_pump import FirehoseDelivery, FirehosePump
+from local.kinesis_runner import KinesisRunner
+from local.moto_server import MotoServer, patched_environ
+from local.provision import provision
+from local.query import LocalEngine, query_file
+from local.report import render
+from market.session import IST, NseCalendar, Session, ist_datetime
+from producer.clock import Clock
+from producer.options import ProducerOptions
+from producer.service import ProducerStats, run_producer
+from tickpipe import names
+from tickpipe.config import Settings
+from tokens.store import FyersToken, TokenStore
+
+log = logging.getLogger(__name__)
+
+SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+REDIRECT_URI = "http://127.0.0.1/tickpipe/callback"
+SYMBOLS_KEY = "config/symbols.txt"
+
+
+class DemoError(RuntimeError):
+    """The demo could not run (a component failed to start or stopped); the message says which."""
+
+
+@dataclass
+class DemoOptions:
+    symbols: int = 20  # how many of the simulator's instruments (equities first, then indices, future)
+    day: dt.date | None = None  # None: the latest NSE session on or before today
+    speed: float = 400.0  # exchange seconds per wall second: 09:15–15:30 in about a minute
+    shards: int = 4
+    seed: int = 7
+    every_trade: bool = True  # exact comparison with the candles; False: realistic quote snapshots
+    out_dir: Path = Path("tickpipe-out")
+    env: str = "local"
+    progress: bool = True
+    charts: int = 4
+
+
+@dataclass
+class DemoResult:
+    figures: dict[str, Any] = field(default_factory=dict)
+    checks: dict[str, bool] = field(default_factory=dict)
+    bars_per_symbol: dict[str, int] = field(default_factory=dict)
+    sample_query: tuple[list[str], list[tuple[Any, ...]]] = ([], [])
+    report: Path | None = None
+    lake: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.checks) and all(self.checks.values())
+
+
+class SimulatedClock(Clock):
+    """The producer's clock reading the simulator's exchange time: it follows the NSE calendar as
+    it would on the real day, at the simulator's speed."""
+
+    def __init__(self, sim: Simulator) -> None:
+        self.sim = sim
+
+    def time(self) -> float:
+        return self.sim.clock.now()
+
+    def sleep(self, seconds: float, stop: threading.Event) -> bool:
+        return stop.wait(max(0.0, self.sim.clock.wall_seconds(seconds)))
+
+
+def choose_day(day: dt.date | None) -> Session:
+    cal = NseCalendar()
+    if day is None:
+        return cal.last_session_on_or_before(dt.datetime.now(IST).date())
+    session = cal.session(day)
+    if session is None:
+        raise DemoError(f"{day} is not an NSE trading day (weekend or exchange holiday); pick another --day")
+    return session
+
+
+def login(settings: Settings, sim: Simulator) -> FyersToken:
+    """The browser login, done by a program: open the login page, submit it, read the redirect."""
+    cfg = sim.config
+    state = new_state()
+    http = requests.Session()
+    url = login_url(settings.fyers_api_url, cfg.app_id, REDIRECT_URI, state)
+    http.get(url, timeout=10).raise_for_status()
+    form = {"client_id": cfg.app_id, "redirect_uri": REDIRECT_URI, "response_type": "code", "state": state,
+            "fy_id": cfg.fy_id, "pin": cfg.pin}
+    resp = http.post(f"{settings.fyers_api_url}/api/v3/generate-authcode", data=form, allow_redirects=False,
+                     timeout=10)
+    if resp.status_code != 302:
+        raise DemoError(f"the simulator's login page answered {resp.status_code}, not a redirect")
+    code = auth_code_from_redirect(resp.headers["Location"], state)
+    tokens = FyersAuth(RestClient(settings.fyers_api_url), cfg.app_id, cfg.secret_key).exchange(code)
+    return FyersToken.from_tokens(tokens)
+
+
+def store_credentials(settings: Settings, sim: Simulator, token: FyersToken) -> None:
+    """SSM parameters as Terraform lays them out, with the token the login produced."""
+    ssm = boto3.client("ssm", region_name=settings.region)
+    cfg = sim.config
+    for key, value, kind in ((names.SSM_APP_ID, cfg.app_id, "String"),
+                             (names.SSM_REDIRECT_URI, REDIRECT_URI, "String"),
+                             (names.SSM_SECRET_KEY, cfg.secret_key, "SecureString"),
+                             (names.SSM_PIN, cfg.pin, "SecureString")):
+        ssm.put_parameter(Name=settings.ssm_name(key), Value=value, Type=kind, Overwrite=True)
+    TokenStore(ssm, settings.ssm_prefix).save(token)
+
+
+class Progress:
+    """One status line, rewritten in place on a terminal and printed every few seconds elsewhere."""
+
+    def __init__(self, enabled: bool, stream: Any = sys.stdout) -> None:
+        self.enabled = enabled
+        self.stream = stream
+        self.tty = enabled and stream.isatty()
+        self._last = 0.0
+
+    def show(self, text: str, *, force: bool = False) -> None:
+        if not self.enabled:
+            return
+        if self.tty:
+            self.stream.write("\r\x1b[2K" + text)
+            self.stream.flush()
+        elif force or time.monotonic() - self._last >= 5:
+            self.stream.write(text + "\n")
+            self.stream.flush()
+            self._last = time.monotonic()
+
+    def done(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+
+
+def say(opts: DemoOptions, text: str) -> None:
+    if opts.progress:
+        print(text, flush=True)
+
+
+def run_demo(opts: DemoOptions) -> DemoResult:
+    """Run the whole pipeline for one simulated session and check it end to end."""
+    session = choose_day(opts.day)
+    opts.out_dir.mkdir(parents=True, exist_ok=True)
+    with ExitStack() as stack:
+        moto = stack.enter_context(MotoServer())
+        say(opts, f"moto server (AWS stand-in)   {moto.endpoint}")
+        stack.enter_context(patched_environ(moto.environ()))
+
+        probe = Simulator(SimConfig(seed=opts.seed, day=session.day))
+        symbols = probe.symbols[: opts.symbols] if opts.symbols < len(probe.symbols) else probe.symbols
+        sim = stack.enter_context(Simulator(SimConfig(
+            seed=opts.seed, symbols=symbols, day=session.day, speed=opts.speed, hold_clock=True,
+            every_trade=opts.every_trade)))
+        say(opts, f"Fyers simulator              {sim.api_url}  {sim.ws_url}")
+        say(opts, f"session                      {session} at {opts.speed:g}x, {len(symbols)} symbols, "
+                  f"{'every trade' if opts.every_trade else 'quote snapshots'}")
+
+        settings = Settings(env=opts.env, region=moto.region, fyers_api_url=sim.api_url, fyers_ws_url=sim.ws_url)
+        stack.enter_context(patched_environ(settings.environ()))
+        provision(settings, shards=opts.shards, buffer_seconds=10)
+        s3 = boto3.client("s3", region_name=settings.region)
+        s3.put_object(Bucket=settings.bucket, Key=SYMBOLS_KEY, Body="\n".join(symbols).encode())
+        settings = Settings(**{**settings.__dict__, "symbols": f"s3://{settings.bucket}/{SYMBOLS_KEY}"})
+        token = login(settings, sim)
+        store_credentials(settings, sim, token)
+        say(opts, f"provisioned                  stream {settings.stream} ({opts.shards} shards), "
+                  f"Firehose {settings.raw_firehose} + {settings.bars_firehose}, s3://{settings.bucket}, "
+                  f"token in SSM {settings.ssm_name(names.SSM_TOKEN)}")
+
+        return _run_pipeline(opts, settings, sim, session, symbols, stack)
+    raise AssertionError("unreachable")
+
+
+def _run_pipeline(opts: DemoOptions, settings: Settings, sim: Simulator, session: Session,
+                  symbols: list[str], stack: ExitStack) -> DemoResult:
+    t0 = time.monotonic()
+    consumer = BarsConsumer(settings)
+    runner = KinesisRunner(settings.stream, consumer.handle, batch_size=2000, batching_window_s=0.5,
+                           tumbling_window_s=30, bisect_on_error=True, max_retry_attempts=10)
+    pump = FirehosePump(settings)
+    bars_delivery = FirehoseDelivery(settings.bars_firehose)
+
+    stop_aws = threading.Event()
+    threads: list[threading.Thread] = []
+    errors: list[str] = []
+
+    def guarded(name: str, target: Callable[[], Any]) -> threading.Thread:
+        def body() -> None:
+            try:
+                target()
+            except Exception as exc:  # reported in the summary; the demo stops cleanly
+                log.exception("%s failed", name)
+                errors.append(f"{name}: {exc}")
+                stop_aws.set()
+        th = threading.Thread(target=body, name=name, daemon=True)
+        th.start()
+        threads.append(th)
+        return th
+
+    stop_producer = threading.Event()
+    stack.callback(stop_producer.set)
+    stack.callback(stop_aws.set)
+    stats_box: list[ProducerStats] = []
+    options = ProducerOptions.from_env(
+        journal_dir=str(opts.out_dir / "journal"), health_port=0, metrics_interval=10.0,
+        margin_after=60.0)
+    producer = guarded("producer", lambda: stats_box.append(run_producer(
+        settings, stop=stop_producer, options=options, clock=SimulatedClock(sim), sessions=1)))
+    guarded("bars-runner", lambda: runner.run(stop_aws))
+    guarded("firehose-pump", lambda: pump.run(stop_aws, interval=1.0))
+
+    progress = Progress(opts.progress)
+    while producer.is_alive() and not stop_aws.is_set():
+        now = sim.clock.now()
+        c = consumer.counters
+        progress.show(
+            f"{ist_datetime(min(now, session.close_ts)):%H:%M:%S} IST  ticks published {sim.published_ticks:>8,}  "
+            f"bars {c['bars_emitted']:>6,}  raw objects {pump.stats.objects:>4}  "
+            f"[{_bar(now, session)}]")
+        bars_delivery.flush()
+        producer.join(0.25)
+    progress.show(f"session over at {ist_datetime(sim.clock.now()):%H:%M:%S} IST; draining the pipeline",
+                  force=True)
+    progress.done()
+    if errors:
+        raise DemoError("; ".join(errors))
+
+    stop_aws.set()
+    for th in threads:
+        th.join(60)
+    runner.drain(finish_windows=True)
+    # The last bucket closes at 15:30 with no later tick to move the watermark past it.
+    for shard in runner.checkpoints():
+        consumer.flush(shard, upto_ts=session.close_ts)
+    bars_delivery.flush(force=True)
+    pump.drain()
+    say(opts, "compacting raw → curated Parquet ...")
+    reports = compact_all(settings)
+    elapsed = time.monotonic() - t0
+    return _summarize(opts, settings, sim, session, symbols, stats_box[0] if stats_box else ProducerStats(),
+                      consumer, runner, reports, elapsed)
+
+
+def _bar(now: float, session: Session, width: int = 24) -> str:
+    frac = min(max((now - session.open_ts) / (session.close_ts - session.open_ts), 0.0), 1.0)
+    filled = int(frac * width)
+    return "#" * filled + "." * (width - filled)
+
+
+def _raw_lines(s3: Any, bucket: str, prefix: str) -> int:
+    n = 0
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for obj in page.get("Contents", []):
+            body = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
+            if obj["Key"].endswith(".gz"):
+                body = gzip.decompress(body)
+            n += body.count(b"\n")
+    return n
+
+
+def _summarize(opts: DemoOptions, settings: Settings, sim: Simulator, session: Session, symbols: list[str],
+               stats: ProducerStats, consumer: BarsConsumer, runner: KinesisRunner, reports: list[Any],
+               elapsed: float) -> DemoResult:
+    s3 = boto3.client("s3", region_name=settings.region)
+    engine = LocalEngine(settings)
+    day = session.day.isoformat()
+    curated_ticks = engine.run(f"SELECT count(*) FROM ticks WHERE dt = '{day}'").rows[0][0]
+    bar_rows = engine.run(
+        f"SELECT sym, start, o, h, l, c, vol FROM bars_5m WHERE dt = '{day}' ORDER BY sym, start").rows
+    bars: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for sym, start, o, h, l_, c, vol in bar_rows:
+        bars[sym].append({"start": int(start), "o": o, "h": h, "l": l_, "c": c, "vol": vol})
+
+    # The exchange's candles, through the Fyers history API (the simulator builds them from every trade).
+    history = HistoryClient(RestClient(settings.fyers_api_url), sim.config.app_id,
+                            lambda: TokenStore(boto3.client("ssm"), settings.ssm_prefix).load().access_token)
+    matched = compared = 0
+    mismatches: list[str] = []
+    for sym in symbols:
+        candles = {c.start: c for c in history.candles(sym, 5, session.open_ts, session.close_ts - 1)}
+        for bar in bars.get(sym, []):
+            candle = candles.get(bar["start"])
+            compared += 1
+            same = candle is not None and (candle.open, candle.high, candle.low, candle.close) == (
+                bar["o"], bar["h"], bar["l"], bar["c"]) and int(candle.volume) == int(bar["vol"] or 0)
+            if same:
+                matched += 1
+            elif len(mismatches) < 5:
+                mismatches.append(f"{sym} {ist_datetime(bar['start']):%H:%M}: bar {bar} candle {candle}")
+        compared += len(set(candles) - {b["start"] for b in bars.get(sym, [])})
+
+    expected_bars = len(session.bucket_starts())
+    raw_ticks = _raw_lines(s3, settings.bucket, names.RAW_TICKS)
+    c = consumer.counters
+    stream_ticks = c["ticks"] + c["duplicates"]
+    query_path = SQL_DIR / "queries" / "daily_ohlcv.sql"
+    sample = query_file(engine, query_path, {"day": day})
+    per_symbol = {sym: len(bars.get(sym, [])) for sym in symbols}
+
+    figures: dict[str, Any] = {
+        "session": str(session),
+        "symbols": len(symbols),
+        "ticks published by the simulator": sim.published_ticks,
+        "ticks sent by the producer": stats.ticks_sent,
+        "ticks received by the bars handler": stream_ticks,
+        "ticks landed in raw/ticks": raw_ticks,
+        "ticks in curated/ticks": curated_ticks,
+        "Kinesis records (KPL aggregated)": stats.records_sent,
+        "PutRecords calls": stats.put_calls,
+        "bytes sent": stats.bytes_sent,
+        "ticks per Kinesis record": round(stats.ticks_sent / stats.records_sent, 1) if stats.records_sent else 0,
+        "bars emitted (incl. amendments)": c["bars_emitted"],
+        "late ticks / amendments": f"{c['late_ticks']} / {c['amendments']}",
+        "quarantined records": c["quarantined"],
+        "bars in curated/bars_5m": len(bar_rows),
+        "bars equal to the exchange candles": f"{matched} of {compared}",
+        "handler invocations": runner.counters.invocations if hasattr(runner.counters, "invocations") else "",
+        "curated files": sum(getattr(r, "files_written", 0) or 0 for r in reports),
+        "wall time (s)": round(elapsed, 1),
+    }
+    checks = {
+        "every tick the producer sent reached the bars handler": stats.ticks_sent == stream_ticks > 0,
+        "every tick landed in raw/ticks": raw_ticks == stats.ticks_sent,
+        "every tick is in curated/ticks, once": curated_ticks == stats.ticks_sent,
+        f"every symbol has all {expected_bars} bars": all(n == expected_bars for n in per_symbol.values()),
+        "bars equal the exchange's candles" if opts.every_trade else "bars compared with the candles":
+            (matched == compared > 0) if opts.every_trade else compared > 0,
+        "no record was quarantined": c["quarantined"] == 0,
+    }
+    result = DemoResult(figures=figures, checks=checks, bars_per_symbol=per_symbol,
+                        sample_query=(sample.columns, sample.rows), lake=f"s3://{settings.bucket}/")
+    charts = {sym: bars.get(sym, []) for sym in symbols[: opts.charts]}
+    report = opts.out_dir / "report.html"
+    report.write_text(render(f"tickpipe demo — {session}", figures, charts, checks))
+    result.report = report
+    (opts.out_dir / "summary.json").write_bytes(orjson.dumps(
+        {"figures": figures, "checks": checks, "bars_per_symbol": per_symbol, "mismatches": mismatches},
+        option=orjson.OPT_INDENT_2))
+    if mismatches:
+        log.warning("bars that differ from the candles (first %d): %s", len(mismatches), "; ".join(mismatches))
+    return result
+
+
+def print_summary(result: DemoResult, out: Any = sys.stdout) -> None:
+    w = max(len(k) for k in result.figures) + 2
+    print("\nSummary", file=out)
+    for k, v in result.figures.items():
+        print(f"  {k:<{w}} {v:,}" if isinstance(v, int) else f"  {k:<{w}} {v}", file=out)
+    counts = Counter(result.bars_per_symbol.values())
+    print(f"  {'bars per symbol':<{w}} " + ", ".join(f"{n} bars: {k} symbols" for n, k in sorted(counts.items())),
+          file=out)
+    print("\nChecks", file=out)
+    for name, ok in result.checks.items():
+        print(f"  {'PASS' if ok else 'FAIL'}  {name}", file=out)
+    cols, rows = result.sample_query
+    if cols:
+        print("\nSample query (sql/queries/daily_ohlcv.sql, first 5 rows)", file=out)
+        print("  " + " | ".join(cols), file=out)
+        for row in rows[:5]:
+            print("  " + " | ".join(str(v) for v in row), file=out)
+    print(f"\nLake (moto server, gone when the demo ends): {result.lake}", file=out)
+    if result.report:
+        print(f"Report: {result.report.resolve()}", file=out)
