@@ -15,16 +15,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from market import tick as tickmod
+from market.bars import BAR_FIELDS
+from market.session import BAR_SECONDS
 from tickpipe import names
 
-# The bar record's fields (DESIGN.md "Bar record"; the bars engineer's record, in wire order).
-BAR_FIELDS: Final = (
-    "sym", "start", "o", "h", "l", "c", "vol", "vwap", "n", "vol_cum", "first_ts", "last_ts", "oi", "rev", "v",
-)
 BAR_INT_FIELDS: Final = frozenset({"start", "vol", "n", "vol_cum", "first_ts", "last_ts", "oi", "rev", "v"})
 BAR_PRICE_FIELDS: Final = frozenset({"o", "h", "l", "c", "vwap"})
 BAR_REQUIRED: Final = ("sym", "start", "o", "h", "l", "c")
-BAR_SECONDS: Final = 300
 SECONDS_PER_DAY: Final = 86_400
 
 SYM_TYPE: Final = pa.dictionary(pa.int32(), pa.string())
@@ -162,7 +159,8 @@ BARS: Final = TableSpec(
     time_column="start",
     # An amended bar has a higher rev; the highest revision is the bar.
     dedup_keys=("sym", "start"),
-    prefer=(("rev", "descending"), ("last_ts", "descending"), ("n", "descending"), ("vol_cum", "descending")),
+    # market.bars.curated: the highest rev, then the most ticks.
+    prefer=(("rev", "descending"), ("n", "descending"), ("last_ts", "descending"), ("vol_cum", "descending")),
     order=(("sym", "ascending"), ("start", "ascending")),
     valid=_bar_valid,
     validate=validate_bar,

@@ -127,3 +127,15 @@ def factory() -> Factory:
 @pytest.fixture
 def raw(s3, lake) -> RawLander:
     return RawLander(s3, lake)
+
+
+@pytest.fixture(scope="module")
+def module_lake(moto_server):
+    """Like ``lake`` but shared by one module's tests (for modules that only read what they set up)."""
+    import boto3
+
+    moto_server.reset()
+    settings = Settings(env="test", region=moto_server.region)
+    provision(settings, shards=1)
+    s3 = boto3.session.Session(region_name=moto_server.region).client("s3")
+    return settings, RawLander(s3, settings), Factory(seed=11)

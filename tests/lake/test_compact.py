@@ -199,3 +199,20 @@ def test_unknown_table_name_is_a_clear_error(lake):
 
     with pytest.raises(ValueError, match="unknown table"):
         compact_all(lake, tables=["candles"])
+
+
+def test_bars_from_the_bar_builder_compact_to_what_market_bars_calls_curated(lake, s3, raw, factory):
+    from market.bars import build_bars
+    from market.bars import curated as curated_bars
+
+    ticks = factory.ticks(factory.symbols(4), 120, step=20)
+    late = ticks[5::17]  # late ticks amend bars that were already emitted
+    in_order = [t for t in ticks if t not in late]
+    emitted = build_bars(in_order + late)
+    assert any(b["rev"] > 0 for b in emitted), "the fixture should produce amendments"
+    raw.put("bars", lines(emitted[: len(emitted) // 2]), at=ARRIVAL)
+    raw.put("bars", lines(emitted[len(emitted) // 2 :]), at=ARRIVAL)
+    compactor(lake, BARS).run()
+    _, table = curated(s3, lake.bucket, names.partition(names.CURATED_BARS, DAY))
+    expected = sorted(curated_bars(emitted).values(), key=lambda b: (b["sym"], b["start"]))
+    assert table.to_pylist() == expected

@@ -24,9 +24,11 @@ def lines(records) -> bytes:
     return b"".join(orjson.dumps(r) + b"\n" for r in records)
 
 
-@pytest.fixture
-def data(lake, raw, factory):
-    """Two days of ticks (two symbols stop ticking on the second day) and a day of bars with gaps."""
+@pytest.fixture(scope="module")
+def world(module_lake):
+    """Two days of ticks (two symbols stop ticking on the second day) and a day of bars with gaps,
+    compacted once for the module."""
+    lake, raw, factory = module_lake
     syms = factory.symbols(14)
     prev = factory.ticks(syms, 8, start=OPEN - 86_400)
     today = factory.ticks(syms[:12], 25)
@@ -38,13 +40,17 @@ def data(lake, raw, factory):
     raw.put("bars", lines(bars), at=ARRIVAL)
     for spec in (TICKS, BARS):
         Compactor(lake, spec, store=LakeStore(lake.bucket), options=CompactOptions(), today=date(2026, 11, 26)).run()
-    return {"syms": syms, "prev": prev, "today": today, "bars": bars}
+    return lake, {"syms": syms, "prev": prev, "today": today, "bars": bars}
 
 
-@pytest.fixture
-def engine(lake, data):
-    return LocalEngine(lake)
+@pytest.fixture(scope="module")
+def data(world):
+    return world[1]
 
+
+@pytest.fixture(scope="module")
+def engine(world):
+    return LocalEngine(world[0])
 
 def last_tick(ticks, sym):
     return max((t for t in ticks if t["sym"] == sym), key=lambda t: t["ts"])
@@ -146,7 +152,8 @@ def test_a_parameter_cannot_inject_sql():
         render("SELECT 1 WHERE dt = '{{day}}'", {"day": "x' OR '1'='1"})
 
 
-def test_query_cli_prints_a_table(lake, data, capsys, monkeypatch):
+def test_query_cli_prints_a_table(world, capsys, monkeypatch):
+    lake = world[0]
     import argparse
 
     from local import query_cli
