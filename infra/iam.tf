@@ -7,25 +7,34 @@ locals {
   kms_use  = ["kms:Decrypt", "kms:GenerateDataKey"]
 }
 
-data "aws_iam_policy_document" "assume" {
-  for_each = {
-    firehose  = "firehose.amazonaws.com"
-    lambda    = "lambda.amazonaws.com"
-    scheduler = "scheduler.amazonaws.com"
-    ecs_tasks = "ecs-tasks.amazonaws.com"
+# Confused-deputy guards where the service documents one: Firehose passes sts:ExternalId = the
+# account id; Scheduler and ECS tasks pass aws:SourceAccount. Lambda's role is only usable by
+# functions someone with iam:PassRole in this account created, so it carries no condition.
+locals {
+  assume = {
+    firehose  = { service = "firehose.amazonaws.com", condition_key = "sts:ExternalId" }
+    lambda    = { service = "lambda.amazonaws.com", condition_key = "" }
+    scheduler = { service = "scheduler.amazonaws.com", condition_key = "aws:SourceAccount" }
+    ecs_tasks = { service = "ecs-tasks.amazonaws.com", condition_key = "aws:SourceAccount" }
   }
+}
+
+data "aws_iam_policy_document" "assume" {
+  for_each = local.assume
 
   statement {
     actions = ["sts:AssumeRole"]
     principals {
       type        = "Service"
-      identifiers = [each.value]
+      identifiers = [each.value.service]
     }
-    # Confused-deputy guard: only this account's resources may hand their role to the service.
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [local.account_id]
+    dynamic "condition" {
+      for_each = each.value.condition_key == "" ? [] : [each.value.condition_key]
+      content {
+        test     = "StringEquals"
+        variable = condition.value
+        values   = [local.account_id]
+      }
     }
   }
 }
