@@ -26,6 +26,7 @@ class FyersError(Exception):
         self.code = code
         self.message = message
         self.status = status
+        self.retry_after = 0.0  # seconds the server asked us to wait (Retry-After), if it did
 
 
 class TokenExpiredError(FyersError):

@@ -63,6 +63,7 @@ class RestClient:
                     raise
                 delay = min(self.backoff_max, self.backoff * 2**attempt)
                 delay = random.uniform(delay / 2, delay)
+                delay = max(delay, min(getattr(exc, "retry_after", 0.0), self.backoff_max))
                 attempt += 1
                 self.retried += 1
                 log.warning("%s %s failed (%s); retry %d/%d in %.2fs", method, path, exc, attempt,
@@ -91,4 +92,8 @@ class RestClient:
             return body
         code = body.get("code") if isinstance(body.get("code"), int) else 0
         message = str(body.get("message") or f"{method} {path} answered s={status!r}")
-        raise error_for(code, message, resp.status_code if resp.status_code >= 400 else None)
+        exc = error_for(code, message, resp.status_code if resp.status_code >= 400 else None)
+        retry_after = resp.headers.get("Retry-After", "")
+        if retry_after.isdigit():
+            exc.retry_after = float(retry_after)  # honoured (up to backoff_max) before the retry
+        raise exc

@@ -89,3 +89,38 @@ def test_rest_clients_share_one_limiter_by_default():
     from fyers.rest import RestClient
 
     assert RestClient("http://127.0.0.1:1").limiter is RestClient("http://127.0.0.1:2").limiter
+
+
+def test_retry_after_from_a_429_is_honoured():
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from fyers.rest import RestClient
+
+    answers = [(429, {"Retry-After": "3"}, b'{"s":"error","code":-429,"message":"slow down"}'),
+               (200, {}, b'{"s":"ok","code":200}')]
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - stdlib name
+            status, headers, body = answers.pop(0)
+            self.send_response(status)
+            for k, v in headers.items():
+                self.send_header(k, v)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        waits: list[float] = []
+        rest = RestClient(f"http://127.0.0.1:{server.server_address[1]}", RateLimiter(), backoff=0.01,
+                          backoff_max=5, sleep=waits.append)
+        assert rest.request("GET", "/x") == {"s": "ok", "code": 200}
+        assert waits == [3.0]
+    finally:
+        server.shutdown()
+        server.server_close()
