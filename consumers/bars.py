@@ -216,7 +216,7 @@ class BarsConsumer:
             self.log.error("cannot restore bar state of %s: %s", shard, exc)
             return self._failed(records, 0, state_in)
         before = self._snapshot_counts(builder)
-        bars, poison, seq = self._fold(builder, records, seq0, shard, until=len(records))
+        bars, poison, seq = self.fold(builder, records, seq0, shard, until=len(records))
         fail_at = self._write(shard, records, bars, poison)
         if fail_at is not None:
             self._warm.pop(shard, None)
@@ -226,7 +226,7 @@ class BarsConsumer:
                 redo, _ = self._restore(shard, state_in)
             except (TransientError, BarStateError):
                 return self._failed(records, 0, state_in)
-            _, _, seq_r = self._fold(redo, records, seq0, shard, until=fail_at)
+            _, _, seq_r = self.fold(redo, records, seq0, shard, until=fail_at)
             redo.take()
             redo.take_too_late()
             state = self._inline_state(redo, seq_r)
@@ -254,7 +254,7 @@ class BarsConsumer:
         return {"state": dict(state),
                 "batchItemFailures": [{"itemIdentifier": records[index]["kinesis"]["sequenceNumber"]}]}
 
-    def _fold(self, builder: BarBuilder, records: list, seq0: int, shard: str,
+    def fold(self, builder: BarBuilder, records: list, seq0: int, shard: str,
               until: int) -> tuple[list[tuple[int, bytes]], list[tuple[int, str, int, bytes, str, str]], int]:
         """Fold records[:until] into ``builder``. Returns (bar lines with their record index,
         quarantine items (record index, seq, sub, data, reason, kind), last sequence folded)."""

@@ -141,7 +141,8 @@ class BarBuilder:
         self._amended: list[tuple[str, list]] = []
         self._sessions: dict[int, tuple[int, int]] = {}
         self._day = -1
-        self._open_b = self._preopen = 0
+        self._lo = self._hi = 0  # session buckets of self._day: [first bucket, end of the IST day)
+        self._ring_max = self.config.dedup_keys
 
     # ----- sessions -------------------------------------------------------------------------
     def session_bounds(self, day: int) -> tuple[int, int]:
@@ -162,12 +163,13 @@ class BarBuilder:
 
     def add(self, t: dict[str, Any]) -> None:
         """Fold one tick in. Raises TickError (nothing changed) when a field it reads is wrong."""
-        if type(t) is not dict:
-            raise TickError(f"expected a JSON object, got {type(t).__name__}")
-        sym = t.get("sym")
-        ts = t.get("ts")
-        et = t.get("ltt")
-        ltp = t.get("ltp")
+        try:
+            sym = t["sym"]
+            ts = t["ts"]
+            ltp = t["ltp"]
+            et = t.get("ltt")
+        except (KeyError, TypeError, AttributeError, IndexError):
+            raise TickError(_why_bad(t)) from None
         vol = t.get("vol")
         atp = t.get("atp")
         dh = t.get("dh")
@@ -177,28 +179,32 @@ class BarBuilder:
         if (type(sym) is not str or type(ts) is not int or (et is not None and type(et) is not int)
                 or type(ltp) not in _NUM or (vol is not None and type(vol) is not int)
                 or type(atp) not in _NUM_OR_NONE or type(dh) not in _NUM_OR_NONE
-                or type(dl) not in _NUM_OR_NONE or (oi is not None and type(oi) is not int)):
+                or type(dl) not in _NUM_OR_NONE or (oi is not None and type(oi) is not int)
+                or ts < 0):
             raise TickError(_why_bad(t))
         if et is None:
             et = ts
-        kv = -1 if vol is None else vol
-        if kv < -1 or ts < 0 or ":" not in sym:
+        if vol is None:
+            kv = -1
+        elif vol >= 0:
+            kv = vol
+        else:
             raise TickError(_why_bad(t))
-        self.ticks += 1
-        if ts > self.wm:
-            self.wm = ts
         b = et - et % BAR_SECONDS
-        day = (b + IST_OFFSET) // DAY
-        if day != self._day:
-            self._set_day(day)
-        if b < self._open_b and et >= self._preopen and sym.startswith(PREOPEN_EXCHANGES):
-            b = self._open_b  # pre-open auction ticks belong to the first bucket
-
+        if self._lo <= b < self._hi:  # the usual: a bucket of the session day seen last
+            day = self._day
+        else:
+            b, day = self._bucket(sym, et, b)
         s = self.syms.get(sym)
         if s is None:
+            if ":" not in sym:
+                raise TickError(_why_bad(t))
             s = self.syms[sym] = [day, -2, 0, None, None, 0, NEVER, [], []]
         elif day > s[S_DAY]:
             self._new_day(sym, s, day)
+        self.ticks += 1
+        if ts > self.wm:
+            self.wm = ts
         # duplicates: newer than everything seen is new; otherwise look the key up
         key = (et, kv, ltp)
         ring = s[S_RING]
@@ -214,7 +220,7 @@ class BarBuilder:
                 self._close_sessions()
             return
         ring.append(key)
-        if len(ring) > self.config.dedup_keys:
+        if len(ring) > self._ring_max:
             del ring[0]
 
         bars = s[S_BARS]
@@ -279,11 +285,18 @@ class BarBuilder:
         elif self.wm >= self.close_due:
             self._close_sessions()
 
-    def _set_day(self, day: int) -> None:
+    def _bucket(self, sym: str, et: int, b: int) -> tuple[int, int]:
+        """(bucket, IST day) of a tick outside the last seen day's session buckets: another day,
+        or before the open (pre-open ticks of NSE/BSE symbols belong to the first bucket)."""
+        day = (b + IST_OFFSET) // DAY
         open_ts = self.session_bounds(day)[0]
-        self._day = day
-        self._open_b = open_ts - open_ts % BAR_SECONDS
-        self._preopen = open_ts - PREOPEN_SECONDS
+        first = open_ts - open_ts % BAR_SECONDS
+        if day != self._day:
+            self._day = day
+            self._lo, self._hi = first, (day + 1) * DAY - IST_OFFSET
+        if b < first and et >= open_ts - PREOPEN_SECONDS and sym.startswith(PREOPEN_EXCHANGES):
+            b = first
+        return b, day
 
     # ----- the rare paths -------------------------------------------------------------------
     def _new_day(self, sym: str, s: list, day: int) -> None:
