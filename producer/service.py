@@ -27,16 +27,18 @@ import boto3
 import orjson
 from botocore.config import Config
 
+from fyers.socket import MAX_SYMBOLS
 from market.session import NseCalendar, ist_datetime
 from producer.aggregator import AggRecord, iter_user_records
 from producer.clock import Clock
+from producer.errors import UniverseError
 from producer.gaps import GapRecorder
 from producer.health import HealthServer
 from producer.journal import Journal
 from producer.metrics import Metrics, MetricsPublisher
 from producer.options import ProducerOptions
 from producer.pipeline import Pipeline
-from producer.token_source import TokenSource
+from producer.token_source import TokenSource, TokenUnavailable
 from producer.universe import load_universe, parse_slice, take_slice
 from tickpipe.config import Settings
 
@@ -105,6 +107,9 @@ class Producer:
             universe = list(symbols)
             if self.options.slice:
                 universe = take_slice(universe, *parse_slice(self.options.slice))
+        if len(universe) > MAX_SYMBOLS:
+            raise UniverseError(f"{len(universe)} symbols, but one socket connection carries at most {MAX_SYMBOLS}: "
+                                f"run {-(-len(universe) // MAX_SYMBOLS)} or more producers with --slice K/N")
         self.symbols = universe
         self.metrics = Metrics()
         self.state = _State()
@@ -224,7 +229,8 @@ class Producer:
             return
         self.metrics.set("JournalDepth", self.journal.pending_entries)
         self.metrics.set("Pending", p.sender.pending_records)
-        self.metrics.set("AuthFailing", 1 if self.state.auth_failing else 0)
+        waiting = bool(self.tokens and self.tokens.waiting)
+        self.metrics.set("AuthFailing", 1 if self.state.auth_failing or waiting else 0)
         if p.last_tick_at:
             self.metrics.set("LastTickAge", time.monotonic() - p.last_tick_at)
         self.gaps.retry()
@@ -313,20 +319,43 @@ class Producer:
     def _run_session(self, end_at: float | None) -> None:
         self.state.state = "connecting"
         self._session_started = time.monotonic()
+        while not self.stop.is_set() and not self._session_over(end_at):
+            if self._run_socket(end_at):
+                break
+            log.error("the socket loop ended by itself; starting a new one in 1 s")
+            self.stop.wait(1.0)
+        self.gaps.close("disconnect")
+        self._collect()
+
+    def _session_over(self, end_at: float | None) -> bool:
+        return end_at is not None and self.clock.time() >= end_at
+
+    def _run_socket(self, end_at: float | None) -> bool:
+        """One socket loop until stop or the session's end (True), or until it dies by itself (False)."""
         self._closing_socket = False
         sock = self._make_socket(self.pipeline.on_ticks)
         sock_stop = threading.Event()
-        thread = threading.Thread(target=sock.run, args=(sock_stop,), name="fyers-socket", daemon=True)
+        died: list[BaseException] = []
+
+        def body() -> None:
+            try:
+                sock.run(sock_stop)
+            except TokenUnavailable:
+                pass  # stopped while waiting for a token
+            except BaseException as exc:  # noqa: BLE001 - reported and restarted by the session loop
+                log.exception("socket loop failed")
+                died.append(exc)
+
+        thread = threading.Thread(target=body, name="fyers-socket", daemon=True)
         thread.start()
         try:
             while not self.stop.is_set() and thread.is_alive():
-                if end_at is not None and self.clock.time() >= end_at:
+                if self._session_over(end_at):
                     log.info("session over; disconnecting")
-                    break
+                    return True
                 self._heartbeat(in_session=True)
                 self.stop.wait(0.2)
-            if not thread.is_alive() and not self.stop.is_set():
-                log.error("the socket loop ended by itself; restarting it")
+            return self.stop.is_set()
         finally:
             self._closing_socket = True
             sock_stop.set()  # stop reading first, then flush (in run's finally)
@@ -334,9 +363,7 @@ class Producer:
             if close:
                 close()
             thread.join(timeout=5)
-            self.gaps.close("disconnect")
             self.state.connected = self.state.subscribed = False
-            self._collect()
 
     def _collect(self) -> None:
         s, st = self.pipeline.sender.stats, self.stats

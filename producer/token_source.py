@@ -37,6 +37,7 @@ class TokenSource:
         self._rejected: str | None = None
         self._last: str | None = None
         self.reads = 0
+        self.waiting = False  # True while no usable token is in SSM (the AuthFailing gauge follows it)
 
     def failed(self) -> None:
         """The socket rejected the last token (expired/invalid)."""
@@ -62,9 +63,12 @@ class TokenSource:
             token = self._read()
             if token and (token != self._rejected or time.monotonic() - start >= self.retry_same_after):
                 self._last = token
+                self.waiting = False
                 return token
+            self.waiting = True
             self.metrics.set("AuthFailing", 1)
             log.warning("no new access token in SSM yet; re-reading in %.0f s", delay)
             if self.stop.wait(delay):
+                self.waiting = False
                 raise TokenUnavailable("stopped while waiting for a new access token")
             delay = min(self.retry_cap, delay * 2)

@@ -71,3 +71,13 @@ def test_a_symbols_slice_does_not_depend_on_the_others():
 def test_bad_slices_are_rejected(bad):
     with pytest.raises(UniverseError, match="slice"):
         parse_slice(bad)
+
+
+def test_more_symbols_than_one_connection_carries_asks_for_slices(moto_server, tmp_path):
+    from producer.options import ProducerOptions
+    from producer.service import Producer
+    from tickpipe.config import Settings
+
+    symbols = [f"NSE:S{i}-EQ" for i in range(5001)]
+    with pytest.raises(UniverseError, match="at most 5000.*run 2 or more producers with --slice"):
+        Producer(Settings(env="test"), stop=None, symbols=symbols, options=ProducerOptions(journal_dir=str(tmp_path)))
