@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from producer.errors import JournalError
 from producer.journal import Journal
@@ -88,3 +93,24 @@ def test_append_refuses_past_the_bound_and_writes_nothing(tmp_path):
 def test_unknown_fsync_policy_is_rejected(tmp_path):
     with pytest.raises(JournalError, match="fsync policy"):
         Journal(tmp_path, fsync="sometimes")
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.binary(max_size=300), min_size=1, max_size=40), st.integers(min_value=0, max_value=1 << 20),
+       st.integers(min_value=256, max_value=4096))
+def test_a_crash_at_any_byte_leaves_a_readable_prefix(payloads, cut, segment_bytes):
+    with tempfile.TemporaryDirectory() as d:
+        j = Journal(d, segment_bytes=segment_bytes)
+        for p in payloads:
+            j.append(p)
+        j.close()
+        last = sorted(Path(d).glob("seg-*.log"))[-1]
+        size = last.stat().st_size
+        with last.open("r+b") as f:
+            f.truncate(cut % (size + 1))  # the crash tore the last segment somewhere
+        recovered = Journal(d, segment_bytes=segment_bytes)
+        got, _ = recovered.read(max_entries=1000, max_bytes=1 << 30)
+        assert got == payloads[: len(got)]
+        recovered.append(b"next")
+        again, _ = recovered.read()
+        assert again == [b"next"]

@@ -43,11 +43,11 @@ def assert_in_order_and_complete(kinesis, stream, ticks):
 def test_every_tick_arrives_in_order_per_symbol_on_a_multi_shard_stream(kinesis, make_stream):
     stream = make_stream(shards=4)
     sender, agg = pipeline(kinesis, stream)
-    ticks = make_ticks(3000)
+    ticks = make_ticks(1500)
     agg.add_ticks(ticks)
     agg.flush()
     assert sender.drain(30)
-    assert sender.stats.ticks_sent == 3000
+    assert sender.stats.ticks_sent == 1500
     assert_in_order_and_complete(kinesis, stream, ticks)
 
 
@@ -55,7 +55,7 @@ def test_failed_records_are_retried_without_being_overtaken(kinesis, make_stream
     stream = make_stream(shards=4)
     flaky = FlakyKinesis(kinesis, lambda call, i, e: (call + i) % 3 == 0)
     sender, agg = pipeline(flaky, stream)
-    ticks = make_ticks(3000)
+    ticks = make_ticks(1500)
     agg.add_ticks(ticks)
     agg.flush()
     assert sender.drain(60)
