@@ -95,6 +95,7 @@ class Sender:
         self._replay_agg = Aggregator(shard_map, self._enqueue, max_bytes=record_bytes, max_age=0, clock=clock)
         self._next_refresh = clock() + map_refresh
         self._refresh_wanted = False
+        self._last_refresh = clock()
         self.spilling = bool(journal and journal.unread) or not shard_map.known
         if not shard_map.known:
             self._next_refresh = clock() + 2.0
@@ -210,7 +211,8 @@ class Sender:
             self._next_refresh = self.clock() + min(self.map_refresh, 2.0 if not self.shard_map.known else 5.0)
             return
         self._refresh_wanted = False
-        self._next_refresh = self.clock() + (self.map_refresh if new_map.known else 2.0)
+        self._last_refresh = self.clock()
+        self._next_refresh = self._last_refresh + (self.map_refresh if new_map.known else 2.0)
         self._set_map(new_map)
 
     def _backoff(self, attempt: int) -> float:
@@ -297,8 +299,8 @@ class Sender:
         """One round: take input, maybe spill/replay/refresh, make at most one call. True if it called."""
         self._take_inbox()
         now = self.clock()
-        if self._refresh_wanted or now >= self._next_refresh:
-            self.refresh_map()
+        if now >= self._next_refresh or (self._refresh_wanted and now - self._last_refresh >= 1.0):
+            self.refresh_map()  # a wanted refresh waits 1 s after the last, so a stale map costs one ListShards/s
         self._maybe_spill(now)
         self._replay()
         if self.journal:
