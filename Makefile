@@ -38,7 +38,7 @@ ARCH          ?= arm64
 
 $(CHECKOV_STAMP): infra/requirements-checkov.txt
 	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
-	@echo "installing checkov into $(CHECKOV_VENV) (about a minute) ..."
+	@echo "installing checkov into $(CHECKOV_VENV) (1-2 minutes, ~290 MB) ..."
 	@$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r infra/requirements-checkov.txt
 	@touch $@
 
