@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from datetime import date
 from typing import Any
 
 from consumers.compact import CompactOptions, MiB, compact_all
@@ -41,6 +42,14 @@ class ProgressLine:
             self.stream.write("\n")
 
 
+def day(value: str) -> str:
+    """A UTC date as yyyy-MM-dd (the raw partition format), or a clear argparse error."""
+    try:
+        return date.fromisoformat(value).isoformat()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date like 2026-11-26") from None
+
+
 def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "compact",
@@ -49,9 +58,10 @@ def add_parser(subparsers: Any) -> None:
         "Parquet partitions of their event day and switch each day's manifest. Idempotent.",
     )
     p.add_argument("--table", action="append", choices=sorted(TABLES), help="only this table (repeatable)")
-    p.add_argument("--raw-day", action="append", metavar="YYYY-MM-DD",
+    p.add_argument("--raw-day", action="append", metavar="YYYY-MM-DD", type=day,
                    help="scan these raw partitions (default: today and --lookback-days back)")
-    p.add_argument("--lookback-days", type=int, default=CompactOptions.lookback_days)
+    p.add_argument("--lookback-days", type=int, default=CompactOptions.lookback_days,
+                   help="raw partitions scanned before today (default 3)")
     p.add_argument("--target-mb", type=float, default=CompactOptions.target_file_bytes / MiB,
                    help="curated file size to aim for (default 128)")
     p.set_defaults(func=run)
