@@ -11,13 +11,16 @@ from market.tick import encode
 from tickpipe import names
 
 
-def kpl_records(ticks: list[dict[str, Any]], per_record: int = 40) -> list[tuple[str, bytes]]:
-    """(partition key, data) records: runs of one symbol's consecutive ticks, KPL-aggregated with
-    aws-kinesis-agg (an independent writer of the format the handler reads)."""
-    return [(pk, data) for pk, data, _ in kpl_runs(ticks, per_record)]
+def kpl_records(ticks: list[dict[str, Any]], per_record: int = 40, *,
+                mix_symbols: bool = False) -> list[tuple[str, bytes]]:
+    """(partition key, data) records: runs of one symbol's consecutive ticks (or of any symbols, for a
+    one-shard stream, as the producer packs a shard's records), KPL-aggregated with aws-kinesis-agg
+    (an independent writer of the format the handler reads)."""
+    return [(pk, data) for pk, data, _ in kpl_runs(ticks, per_record, mix_symbols=mix_symbols)]
 
 
-def kpl_runs(ticks: list[dict[str, Any]], per_record: int = 40) -> list[tuple[str, bytes, list[dict[str, Any]]]]:
+def kpl_runs(ticks: list[dict[str, Any]], per_record: int = 40, *,
+             mix_symbols: bool = False) -> list[tuple[str, bytes, list[dict[str, Any]]]]:
     """Like kpl_records, with the ticks each record holds."""
     out: list[tuple[str, bytes, list[dict[str, Any]]]] = []
     run: list[dict[str, Any]] = []
@@ -32,7 +35,7 @@ def kpl_runs(ticks: list[dict[str, Any]], per_record: int = 40) -> list[tuple[st
             run.clear()
 
     for t in ticks:
-        if run and (run[0]["sym"] != t["sym"] or len(run) >= per_record):
+        if run and ((not mix_symbols and run[0]["sym"] != t["sym"]) or len(run) >= per_record):
             close()
         run.append(t)
     close()
@@ -40,11 +43,17 @@ def kpl_runs(ticks: list[dict[str, Any]], per_record: int = 40) -> list[tuple[st
 
 
 def put(kinesis: Any, stream: str, records: list[tuple[str, bytes]]) -> None:
-    """PutRecords in order (a shard keeps a request's order), 500 at a time."""
-    for i in range(0, len(records), 500):
+    """PutRecords in order (a shard keeps a request's order), within 500 records and 5 MiB a call."""
+    i = 0
+    while i < len(records):
+        j, size = i, 0
+        while j < len(records) and j - i < 500 and size + len(records[j][1]) + len(records[j][0]) <= 5 * 2**20:
+            size += len(records[j][1]) + len(records[j][0])
+            j += 1
         resp = kinesis.put_records(StreamName=stream, Records=[
-            {"PartitionKey": pk, "Data": data} for pk, data in records[i:i + 500]])
+            {"PartitionKey": pk, "Data": data} for pk, data in records[i:j]])
         assert not resp.get("FailedRecordCount")
+        i = j
 
 
 def lake_bars(s3: Any, bucket: str) -> list[dict[str, Any]]:

@@ -33,7 +33,7 @@ def curated_lake(settings):
 
 def test_bars_across_batches_and_windows_equal_the_reference(lake):
     ticks = synthetic_day(11, symbols=3, trades=150, span=1800)
-    put(boto3.client("kinesis"), lake.stream, kpl_records(ticks, per_record=15))
+    put(boto3.client("kinesis"), lake.stream, kpl_records(ticks, per_record=15, mix_symbols=True))
     consumer = BarsConsumer(lake)
     runner = run(lake, consumer)
     assert runner.counters.invocations > 5  # state crossed many invocations
@@ -44,7 +44,7 @@ def test_bars_across_batches_and_windows_equal_the_reference(lake):
 def test_plain_records_are_accepted_beside_aggregates(lake):
     ticks = synthetic_day(12, symbols=2, trades=40, span=900, with_index=False)
     kinesis = boto3.client("kinesis")
-    put(kinesis, lake.stream, kpl_records(ticks[:40]))
+    put(kinesis, lake.stream, kpl_records(ticks[:40], mix_symbols=True))
     put(kinesis, lake.stream, [(t["sym"], orjson.dumps(t) + b"\n") for t in ticks[40:]])
     run(lake, BarsConsumer(lake))
     assert curated_lake(lake) == reference_bars(ticks)
@@ -52,7 +52,7 @@ def test_plain_records_are_accepted_beside_aggregates(lake):
 
 def test_state_larger_than_the_budget_is_carried_in_the_lake(lake):
     ticks = synthetic_day(13, symbols=3, trades=100, span=1500)
-    put(boto3.client("kinesis"), lake.stream, kpl_records(ticks, per_record=10))
+    put(boto3.client("kinesis"), lake.stream, kpl_records(ticks, per_record=10, mix_symbols=True))
     consumer = BarsConsumer(lake, state_budget=1_000)
     states = []
 
@@ -69,7 +69,7 @@ def test_state_larger_than_the_budget_is_carried_in_the_lake(lake):
 
 def test_poison_is_quarantined_with_its_reason_and_the_shard_goes_on(lake):
     ticks = synthetic_day(14, symbols=2, trades=60, span=1200, with_index=False)
-    runs = kpl_runs(ticks, per_record=20)
+    runs = kpl_runs(ticks, per_record=20, mix_symbols=True)
     good = [(pk, data) for pk, data, _ in runs]
     pk, data = good[1]
     corrupt = data[:-1] + bytes([data[-1] ^ 0xFF])  # md5 no longer matches
@@ -90,7 +90,7 @@ def test_poison_is_quarantined_with_its_reason_and_the_shard_goes_on(lake):
 
 def test_unreachable_firehose_gives_a_partial_batch_response_and_nothing_is_lost(lake):
     ticks = synthetic_day(15, symbols=2, trades=120, span=1800)
-    put(boto3.client("kinesis"), lake.stream, kpl_records(ticks, per_record=10))
+    put(boto3.client("kinesis"), lake.stream, kpl_records(ticks, per_record=10, mix_symbols=True))
     firehose = boto3.client("firehose")
     firehose.delete_delivery_stream(DeliveryStreamName=lake.bars_firehose)
     consumer = BarsConsumer(lake)
@@ -112,7 +112,7 @@ def test_unreachable_firehose_gives_a_partial_batch_response_and_nothing_is_lost
 
 def test_crash_between_emitting_bars_and_saving_state_gives_the_same_curated_bars(lake):
     ticks = synthetic_day(16, symbols=2, trades=120, span=1800)
-    put(boto3.client("kinesis"), lake.stream, kpl_records(ticks, per_record=10))
+    put(boto3.client("kinesis"), lake.stream, kpl_records(ticks, per_record=10, mix_symbols=True))
     consumer = BarsConsumer(lake)
     crashed = []
 
@@ -151,12 +151,12 @@ class FailingStatePuts:
 def test_failed_window_checkpoint_is_retried_and_changes_no_bar(lake):
     ticks = synthetic_day(17, symbols=2, trades=120, span=1800)
     kinesis = boto3.client("kinesis")
-    put(kinesis, lake.stream, kpl_records(ticks[:150], per_record=10))
+    put(kinesis, lake.stream, kpl_records(ticks[:150], per_record=10, mix_symbols=True))
     consumer = BarsConsumer(lake, s3=FailingStatePuts(boto3.client("s3"), 2))
     runner = KinesisRunner(lake.stream, consumer.handle, batch_size=7, tumbling_window_s=60)
     runner.drain()  # the window's final invoke fails twice, then lands its checkpoint
     assert runner.counters.failed_invocations == 2
-    put(kinesis, lake.stream, kpl_records(ticks[150:], per_record=10))
+    put(kinesis, lake.stream, kpl_records(ticks[150:], per_record=10, mix_symbols=True))
     runner.drain()  # a new window starts from the checkpoint
     consumer.flush("shardId-000000000000")
     assert curated_lake(lake) == reference_bars(ticks)
@@ -164,7 +164,7 @@ def test_failed_window_checkpoint_is_retried_and_changes_no_bar(lake):
 
 def test_replay_of_the_shard_from_trim_horizon_gives_the_same_curated_bars(lake):
     ticks = synthetic_day(18, symbols=3, trades=100, span=1500)
-    put(boto3.client("kinesis"), lake.stream, kpl_records(ticks, per_record=10))
+    put(boto3.client("kinesis"), lake.stream, kpl_records(ticks, per_record=10, mix_symbols=True))
     run(lake, BarsConsumer(lake))
     first = curated_lake(lake)
     # the same state: a new event source mapping from TRIM_HORIZON adds nothing
@@ -186,12 +186,12 @@ def test_late_tick_lands_as_an_amendment(lake):
     last_bucket = ticks[-1]["ltt"] // 300 * 300
     late = ticks.pop(max(i for i, t in enumerate(ticks) if t["ltt"] < last_bucket))  # the last bar's last
     kinesis = boto3.client("kinesis")
-    put(kinesis, lake.stream, kpl_records(ticks))
+    put(kinesis, lake.stream, kpl_records(ticks, mix_symbols=True))
     consumer = BarsConsumer(lake)
     runner = KinesisRunner(lake.stream, consumer.handle, batch_size=5, tumbling_window_s=60)
     runner.drain()
     late = dict(late, ts=ticks[-1]["ts"])  # traded in the last bar but one, arrives at the end
-    put(kinesis, lake.stream, kpl_records([late]))
+    put(kinesis, lake.stream, kpl_records([late], mix_symbols=True))
     runner.drain()
     consumer.flush("shardId-000000000000")
     raw = lake_bars(boto3.client("s3"), lake.bucket)
@@ -204,9 +204,9 @@ def test_late_tick_lands_as_an_amendment(lake):
 def test_tick_beyond_the_amend_horizon_is_quarantined_as_late(lake):
     ticks = synthetic_day(20, symbols=1, trades=80, span=3000, with_index=False, quote_dups=False)
     kinesis = boto3.client("kinesis")
-    put(kinesis, lake.stream, kpl_records(ticks))
+    put(kinesis, lake.stream, kpl_records(ticks, mix_symbols=True))
     old = dict(ticks[0], ltp=1.0, vol=1, ts=ticks[-1]["ts"])
-    put(kinesis, lake.stream, kpl_records([old]))
+    put(kinesis, lake.stream, kpl_records([old], mix_symbols=True))
     consumer = BarsConsumer(lake)
     run(lake, consumer)
     (doc,) = lake_objects(boto3.client("s3"), lake.bucket, QUARANTINE + "late/").values()
