@@ -343,8 +343,12 @@ class BarsConsumer:
         c["quarantined"] += quarantined
         c["too_late_ticks"] += too_late
         lag = time.time() - builder.wm if builder.wm else 0.0
-        self.log.debug("shard %s: %d records, %d ticks, %d bars, %d late, %d quarantined, state %d B",
-                       shard, len(records), ticks, len(bars), late, quarantined, c["state_bytes"])
+        summary = {"shard": shard, "records": len(records), "ticks": ticks, "bars_emitted": len(bars),
+                   "late_ticks": late, "amendments": amended, "duplicates": dups, "quarantined": quarantined,
+                   "too_late_ticks": too_late, "watermark_lag_s": round(lag, 3), "state_bytes": c["state_bytes"]}
+        # one structured line per invocation in Lambda; debug locally, where the runner calls often
+        self.log.log(logging.INFO if self.metrics is not None else logging.DEBUG, "bars invocation",
+                     extra=summary)
         if self.metrics is not None:
             from aws_lambda_powertools.metrics import MetricUnit
 

@@ -269,3 +269,22 @@ def test_after_resharding_children_continue_their_parents_bars(lake, moto_reshar
     for shard in children:
         consumer.flush(shard)
     assert curated_lake(lake) == reference_bars(ticks)
+
+
+def test_lambda_entry_point_logs_and_publishes_metrics(lake, monkeypatch, capsys):
+    import consumers.bars as bars_module
+
+    monkeypatch.setattr(bars_module, "_CONSUMER", None)
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    ticks = synthetic_day(22, symbols=1, trades=60, span=900, with_index=False)
+    put(boto3.client("kinesis"), lake.stream, kpl_records(ticks, mix_symbols=True))
+    runner = KinesisRunner(lake.stream, bars_module.handler, batch_size=100, tumbling_window_s=60)
+    runner.drain()
+    lines = [orjson.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    emf = [doc for doc in lines if "_aws" in doc]
+    logs = [doc for doc in lines if doc.get("message") == "bars invocation"]
+    emitted = [v for doc in emf for v in (doc["BarsEmitted"] if isinstance(doc["BarsEmitted"], list)
+                                          else [doc["BarsEmitted"]])]
+    assert sum(emitted) == bars_module._CONSUMER.counters["bars_emitted"] > 0
+    assert {"TicksProcessed", "LateTicks", "Amendments", "QuarantinedRecords", "WatermarkLag"} <= set(emf[0])
+    assert logs and logs[0]["service"] == "bars" and logs[0]["ticks"] == len(ticks)
