@@ -63,9 +63,13 @@ def candlestick_svg(symbol: str, bars: Sequence[Mapping[str, Any]]) -> str:
     return "".join(parts)
 
 
+def _figure(value: Any) -> str:
+    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
+
+
 def figures_table(figures: Mapping[str, Any]) -> str:
     rows = "".join(
-        f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>" for k, v in figures.items()
+        f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(_figure(v))}</td></tr>" for k, v in figures.items()
     )
     return f"<table>{rows}</table>"
 
