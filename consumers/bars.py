@@ -261,7 +261,7 @@ class BarsConsumer:
         bars: list[tuple[int, bytes]] = []
         poison: list[tuple[int, str, int, bytes, str, str]] = []
         seq = seq0
-        add = builder.add
+        add = builder.add_fields
         b64 = base64.b64decode
         skipped = 0
         for i in range(until):
@@ -281,16 +281,17 @@ class BarsConsumer:
             values, bad = parse_ticks(users)
             for p in bad:
                 poison.append((i, seq_s, p.sub, p.data, p.reason, "poison"))
-            for j, value in enumerate(values):
-                if value is NOT_PARSED:
+            for j, v in enumerate(values):
+                if v is NOT_PARSED:
                     continue
                 try:
-                    add(value)
+                    add(v.sym, v.ts, v.ltt, v.ltp, v.vol, v.atp, v.dh, v.dl, v.oi, v.v, v)
                 except TickError as exc:
                     poison.append((i, seq_s, j, users[j], str(exc), "poison"))
             if builder.too_late:
-                for k, (t, reason) in enumerate(builder.take_too_late()):
-                    poison.append((i, seq_s, k, orjson.dumps(t) + b"\n", reason, "late"))
+                for t, reason in builder.take_too_late():
+                    j = next(k for k, v in enumerate(values) if v is t)
+                    poison.append((i, seq_s, j, users[j], reason, "late"))
             if builder.has_output():
                 bars.extend((i, orjson.dumps(b) + b"\n") for b in builder.take())
             seq = n

@@ -6,9 +6,10 @@ accepted. The protobuf is parsed with aws-kinesis-agg's ``messages_pb2`` directl
 generator builds a dict per user record and re-encodes data as base64, several times slower),
 with the same magic and md5 checks as its deaggregator.
 
-Speed: the user records of one aggregated record are parsed by one ``orjson.loads`` of
-``[rec,rec,…]`` (each record is a JSON object ending in a newline, which JSON allows as whitespace).
-Only when that fails, or yields a different count, is each record parsed alone to find the bad one.
+Speed: the user records of one aggregated record are decoded by one msgspec call on
+``[rec,rec,…]`` (each record is a JSON object ending in a newline, which JSON allows as whitespace)
+into structs holding only the fields the bars read, their types checked by msgspec. Only when that
+fails, or yields a different count, is each record decoded alone to find the bad one.
 """
 
 from __future__ import annotations
@@ -17,13 +18,21 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any, Final
 
-import orjson
+import msgspec
 from aws_kinesis_agg import DIGEST_SIZE, MAGIC
 from aws_kinesis_agg import deaggregator as _deaggregator  # noqa: F401 - puts messages_pb2's imports on sys.path
 from aws_kinesis_agg.messages_pb2 import AggregatedRecord
 from google.protobuf.message import DecodeError
 
-from market.tick import MAX_RECORD_BYTES, TickError
+from market.tick import (
+    INT_FIELDS,
+    MAX_RECORD_BYTES,
+    REQUIRED,
+    SCHEMA_VERSION,
+    STR_FIELDS,
+    TickError,
+    decode,
+)
 
 _MAGIC_LEN: Final = len(MAGIC)
 
@@ -58,36 +67,63 @@ def user_records(data: bytes) -> list[bytes]:
     return [r.data for r in agg.records]
 
 
+# The tick fields the bars read, typed from market.tick's field sets (one place for the schema):
+# msgspec decodes a record straight into them, checking types and skipping the other fields,
+# about twice as fast as building the whole dict.
+BAR_INPUT_FIELDS: Final = ("sym", "ts", "ltt", "ltp", "vol", "atp", "dh", "dl", "oi")
+
+
+def _field_type(name: str) -> type:
+    if name in STR_FIELDS:
+        return str
+    return int if name in INT_FIELDS else float
+
+
+TickFields = msgspec.defstruct(
+    "TickFields",
+    [(n, _field_type(n)) if n in REQUIRED else (n, _field_type(n) | None, None) for n in BAR_INPUT_FIELDS]
+    + [("v", int, SCHEMA_VERSION)],
+    kw_only=True,
+)
+_MANY = msgspec.json.Decoder(list[TickFields])
+_ONE = msgspec.json.Decoder(TickFields)
+
 # Stands in the values list for a user record that did not parse (listed in the poison).
 NOT_PARSED: Final = object()
 
 
 def parse_ticks(records: list[bytes]) -> tuple[list[Any], list[Poison]]:
-    """Parse user records as JSON. Returns (one value per record, poison); a poison record's value
-    is NOT_PARSED. Values are not yet validated: the bar builder checks the fields it reads."""
-    if len(records) == 1:
-        return _parse_each(records)
-    try:
-        values = orjson.loads(b"[" + b",".join(records) + b"]")
-    except orjson.JSONDecodeError:
-        return _parse_each(records)
-    if len(values) != len(records) or max(map(len, records)) > MAX_RECORD_BYTES:
-        return _parse_each(records)
-    return values, []
+    """Decode user records into TickFields. Returns (one value per record, poison); a poison
+    record's value is NOT_PARSED and its reason is market.tick's own message."""
+    if len(records) > 1 and max(map(len, records)) <= MAX_RECORD_BYTES:
+        try:
+            values = _MANY.decode(b"[" + b",".join(records) + b"]")
+        except msgspec.DecodeError:  # also a validation error: find the bad record(s) one by one
+            pass
+        else:
+            if len(values) == len(records):
+                return values, []
+    return _parse_each(records)
 
 
 def _parse_each(records: list[bytes]) -> tuple[list[Any], list[Poison]]:
     values: list[Any] = []
     poison: list[Poison] = []
     for i, rec in enumerate(records):
-        if len(rec) > MAX_RECORD_BYTES:
-            values.append(NOT_PARSED)
-            poison.append(Poison(i, rec, str(TickError(f"record of {len(rec)} bytes exceeds {MAX_RECORD_BYTES}; "
-                                                       "not a tick"))))
-            continue
         try:
-            values.append(orjson.loads(rec))
-        except orjson.JSONDecodeError as exc:
+            if len(rec) > MAX_RECORD_BYTES:
+                raise msgspec.DecodeError(f"record of {len(rec)} bytes")
+            values.append(_ONE.decode(rec))
+        except msgspec.DecodeError as exc:
             values.append(NOT_PARSED)
-            poison.append(Poison(i, rec, f"not JSON: {exc}"))
+            poison.append(Poison(i, rec, _reason(rec, exc)))
     return values, poison
+
+
+def _reason(rec: bytes, exc: Exception) -> str:
+    """Why a record is not a tick, in market.tick's words when it has them."""
+    try:
+        decode(rec)
+    except TickError as err:
+        return str(err)
+    return f"not a tick: {exc}"

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from market.session import BAR_SECONDS, Session, normal_session, parse_overrides
-from market.tick import TickError, validate
+from market.tick import SCHEMA_VERSION, TickError, validate
 
 # Bar record fields, in DESIGN.md order ("Bar record"). One place; writers and readers import it.
 BAR_FIELDS: Final[tuple[str, ...]] = (
@@ -162,7 +162,8 @@ class BarBuilder:
             add(t)
 
     def add(self, t: dict[str, Any]) -> None:
-        """Fold one tick in. Raises TickError (nothing changed) when a field it reads is wrong."""
+        """Fold one tick (a dict per market.tick) in. Raises TickError, changing nothing, when a
+        field the bars read is missing or of the wrong type (market.tick.validate checks them all)."""
         try:
             sym = t["sym"]
             ts = t["ts"]
@@ -175,13 +176,22 @@ class BarBuilder:
         dh = t.get("dh")
         dl = t.get("dl")
         oi = t.get("oi")
-        # the fields read here, checked before anything changes (market.tick.validate checks all)
         if (type(sym) is not str or type(ts) is not int or (et is not None and type(et) is not int)
                 or type(ltp) not in _NUM or (vol is not None and type(vol) is not int)
                 or type(atp) not in _NUM_OR_NONE or type(dh) not in _NUM_OR_NONE
-                or type(dl) not in _NUM_OR_NONE or (oi is not None and type(oi) is not int)
-                or ts < 0):
+                or type(dl) not in _NUM_OR_NONE or (oi is not None and type(oi) is not int)):
             raise TickError(_why_bad(t))
+        self.add_fields(sym, ts, et, ltp, vol, atp, dh, dl, oi, t.get("v", SCHEMA_VERSION), t)
+
+    def add_fields(self, sym: str, ts: int, et: int | None, ltp: float, vol: int | None, atp: float | None,
+                   dh: float | None, dl: float | None, oi: int | None, v: int, t: Any) -> None:
+        """Fold one tick in, given the fields the bars read, already of the right types (``ltt`` as
+        ``et``; ``t`` is the tick itself, handed back in :attr:`too_late` if it comes too late).
+        Checks the values (ts, vol, schema version, a new symbol's name) and raises TickError."""
+        if ts < 0:
+            raise TickError(f"field 'ts' must be epoch seconds, got {ts!r}")
+        if v != SCHEMA_VERSION:
+            raise TickError(f"unsupported schema version {v!r} (this reader knows {SCHEMA_VERSION})")
         if et is None:
             et = ts
         if vol is None:
@@ -189,7 +199,7 @@ class BarBuilder:
         elif vol >= 0:
             kv = vol
         else:
-            raise TickError(_why_bad(t))
+            raise TickError(f"field 'vol' must not be negative, got {vol!r}")
         b = et - et % BAR_SECONDS
         if self._lo <= b < self._hi:  # the usual: a bucket of the session day seen last
             day = self._day
@@ -198,7 +208,7 @@ class BarBuilder:
         s = self.syms.get(sym)
         if s is None:
             if ":" not in sym:
-                raise TickError(_why_bad(t))
+                raise TickError(f"field 'sym' must look like 'EXCHANGE:NAME', got {sym!r}")
             s = self.syms[sym] = [day, -2, 0, None, None, 0, NEVER, [], []]
         elif day > s[S_DAY]:
             self._new_day(sym, s, day)

@@ -1,0 +1,71 @@
+"""consumers.bars_decode: KPL aggregates and plain records in, tick fields and poison out."""
+
+from __future__ import annotations
+
+import hashlib
+
+import orjson
+import pytest
+from aws_kinesis_agg import MAGIC
+from bars_stream import kpl_records
+from hypothesis import given
+from hypothesis import strategies as st
+
+from consumers.bars_decode import BAR_INPUT_FIELDS, NOT_PARSED, AggregateError, parse_ticks, user_records
+from market.tick import FIELDS, TickError, decode, encode, make
+
+
+def ticks(n=5):
+    return [make("NSE:SBIN-EQ", 1_700_000_000 + i, 800.0 + i, ltt=1_700_000_000 + i, vol=10 * i, atp=800.5,
+                 dh=810.0, dl=790.0, oi=None, src="ws", pid="p", seq=i) for i in range(n)]
+
+
+def test_aggregate_gives_back_its_user_records_in_order():
+    ts = ticks(7)
+    ((_, data),) = kpl_records(ts, per_record=10)
+    assert data.startswith(MAGIC)
+    assert user_records(data) == [encode(t) for t in ts]
+
+
+def test_plain_record_is_its_own_user_record():
+    data = encode(ticks(1)[0])
+    assert user_records(data) == [data]
+
+
+@pytest.mark.parametrize("damage, why", [
+    (lambda d: d[:-1] + bytes([d[-1] ^ 1]), "md5"),
+    (lambda d: d[: len(MAGIC) + 10], "too short|md5"),
+    (lambda d: MAGIC + b"\xff\xff\xff" + hashlib.md5(b"\xff\xff\xff").digest(), "protobuf"),
+])
+def test_broken_aggregate_is_refused_with_the_reason(damage, why):
+    ((_, data),) = kpl_records(ticks(3))
+    with pytest.raises(AggregateError, match=why):
+        user_records(damage(data))
+
+
+def test_bad_user_records_are_poison_with_market_ticks_reason_and_the_rest_parse():
+    good = [encode(t) for t in ticks(3)]
+    bad_type = orjson.dumps(dict(ticks(1)[0], vol="ten")) + b"\n"
+    records = [good[0], b"{not json\n", bad_type, good[1], b"[1,2]\n", good[2]]
+    values, poison = parse_ticks(records)
+    assert [v is NOT_PARSED for v in values] == [False, True, True, False, True, False]
+    for p in poison:
+        with pytest.raises(TickError) as exc:
+            decode(records[p.sub])
+        assert p.reason == str(exc.value) and p.data == records[p.sub]
+    assert [v.ltp for v in values if v is not NOT_PARSED] == [800.0, 801.0, 802.0]
+
+
+def test_bar_input_fields_are_tick_fields():
+    assert set(BAR_INPUT_FIELDS) <= set(FIELDS)
+
+
+@given(st.lists(st.tuples(st.integers(0, 2**40), st.floats(0.05, 1e6, allow_nan=False),
+                          st.none() | st.integers(0, 2**50), st.none() | st.integers(0, 2**31)), min_size=1,
+                max_size=30))
+def test_decoded_fields_equal_the_ticks_fields(rows):
+    ts = [make("NSE:X-EQ", t, p, ltt=t, vol=v, atp=p, oi=oi) for t, p, v, oi in rows]
+    values, poison = parse_ticks([encode(t) for t in ts])
+    assert not poison
+    for t, v in zip(ts, values, strict=True):
+        assert {f: getattr(v, f) for f in BAR_INPUT_FIELDS} == {f: t[f] for f in BAR_INPUT_FIELDS}
