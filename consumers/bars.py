@@ -229,7 +229,11 @@ class BarsConsumer:
             _, _, seq_r = self.fold(redo, records, seq0, shard, until=fail_at)
             redo.take()
             redo.take_too_late()
-            state = self._inline_state(redo, seq_r)
+            try:
+                state = self._state_out(shard, redo, seq_r, final=False)  # spills if too big to carry
+            except TransientError:
+                self._warm.pop(shard, None)
+                return self._failed(records, 0, state_in)
             return {"state": state,
                     "batchItemFailures": [{"itemIdentifier": records[fail_at]["kinesis"]["sequenceNumber"]}]}
         try:
@@ -243,9 +247,6 @@ class BarsConsumer:
             return self._failed(records, 0, state_in)
         self._account(builder, before, records, poison, bars, shard)
         return {"state": state, "batchItemFailures": []}
-
-    def _inline_state(self, builder: BarBuilder, seq: int) -> dict[str, Any]:
-        return {"v": CONSUMER_STATE_VERSION, "seq": str(seq), "tok": None, "b": builder.to_state()}
 
     @staticmethod
     def _failed(records: list, index: int, state: Mapping[str, Any]) -> dict[str, Any]:
