@@ -102,7 +102,9 @@ def parse_ddl(text: str, *, source: str = "DDL") -> TableDef:
 def s3_filesystem(region: str) -> pafs.S3FileSystem:
     """pyarrow's S3 client, pointed at AWS_ENDPOINT_URL (the moto server) when it is set."""
     endpoint = os.environ.get("AWS_ENDPOINT_URL")
-    kwargs: dict[str, Any] = {"region": region}
+    # Generous timeouts: a busy local moto server answers slowly, and pyarrow's default gives up
+    # on a request that sends nothing for 3 s.
+    kwargs: dict[str, Any] = {"region": region, "connect_timeout": 10, "request_timeout": 60}
     if endpoint:
         url = urlparse(endpoint)
         kwargs.update(endpoint_override=url.netloc, scheme=url.scheme or "http")
