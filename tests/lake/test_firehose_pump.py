@@ -133,3 +133,16 @@ def test_bars_delivery_stream_lands_like_firehose_after_direct_puts(lake, aws, f
     body = gzip.decompress(s3.get_object(Bucket=lake.bucket, Key=key)["Body"].read())
     # moto names staged objects to the second, so two puts in one second may swap: compare as lines.
     assert sorted(body.splitlines()) == sorted(d.rstrip(b"\n") for d in data)
+
+
+def test_pump_follows_a_reshard_and_still_lands_every_tick_once(lake, aws, factory):
+    kinesis, s3 = aws.client("kinesis"), aws.client("s3")
+    before, after = factory.ticks(factory.symbols(8), 10), factory.ticks(factory.symbols(8), 10, start=10**9 + 3600)
+    put_aggregated(kinesis, lake.stream, before)
+    pump = FirehosePump(lake, session=aws)
+    pump.poll()
+    kinesis.update_shard_count(StreamName=lake.stream, TargetShardCount=4, ScalingType="UNIFORM_SCALING")
+    put_aggregated(kinesis, lake.stream, after)  # lands on the child shards
+    pump.drain()
+    got = sorted(line + b"\n" for body in landed(s3, lake.bucket).values() for line in body.splitlines())
+    assert got == sorted(tickmod.encode(t) for t in before + after)
