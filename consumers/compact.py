@@ -45,6 +45,7 @@ from consumers.lake_errors import CorruptObjectError, ManifestError
 from consumers.lake_runs import MemRun, Run, RunWriter, read_ranges, spill
 from consumers.lake_schema import SECONDS_PER_DAY, TABLES, RecordError, TableSpec
 from consumers.lake_store import LakeStore, utc_now
+from tickpipe import names
 from tickpipe.config import Settings
 
 log = logging.getLogger(__name__)
@@ -520,6 +521,30 @@ def compact_all(
     ]
 
 
+# CloudWatch metrics per table (EMF lines on stdout; Lambda turns them into metrics).
+METRICS = {
+    "RawObjectsCompacted": "raw_objects_new",
+    "RowsCompacted": "rows_in",
+    "RowsQuarantined": "rows_bad",
+    "ObjectsQuarantined": "objects_quarantined",
+    "CuratedBytesWritten": "bytes_out",
+}
+
+
+def emit_metrics(reports: Sequence[TableReport]) -> None:
+    from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+    for r in reports:
+        for name, attr in METRICS.items():
+            unit = MetricUnit.Bytes if "Bytes" in name else MetricUnit.Count
+            with single_metric(name=name, unit=unit, value=getattr(r, attr), namespace=names.METRIC_NAMESPACE,
+                               default_dimensions={"table": r.table}):
+                pass
+        with single_metric(name="CompactSeconds", unit=MetricUnit.Seconds, value=r.seconds,
+                           namespace=names.METRIC_NAMESPACE, default_dimensions={"table": r.table}):
+            pass
+
+
 def handler(event: dict[str, Any] | None, context: Any = None) -> dict[str, Any]:
     """Lambda entry point. The EventBridge schedule sends its own event; a manual invoke may pass
     ``{"tables": ["ticks"], "raw_days": ["2026-11-26"]}`` to compact chosen raw partitions."""
@@ -531,6 +556,7 @@ def handler(event: dict[str, Any] | None, context: Any = None) -> dict[str, Any]
         raw_days=event.get("raw_days"),
         options=CompactOptions(),  # spills under the temp dir: Lambda's /tmp (ephemeral storage)
     )
+    emit_metrics(reports)
     result = {"tables": [asdict(r) for r in reports]}
     log.info("compaction: %s", orjson.dumps(result).decode())
     return result

@@ -47,7 +47,7 @@ def test_a_failing_run_is_counted_and_the_schedule_goes_on():
     assert job.runs == 3 and job.failures == 3
 
 
-def test_the_handler_takes_the_scheduled_event_and_compacts(lake, raw, factory, monkeypatch):
+def test_the_handler_takes_the_scheduled_event_and_compacts(lake, raw, factory, monkeypatch, capsys):
     monkeypatch.setenv("TICKPIPE_ENV", lake.env)
     now = datetime.now(UTC)
     ticks = factory.ticks(factory.symbols(2), 5, start=int(now.timestamp()) - 600)
@@ -55,6 +55,9 @@ def test_the_handler_takes_the_scheduled_event_and_compacts(lake, raw, factory, 
     result = handler(scheduled_event("compact"), None)
     by_table = {r["table"]: r for r in result["tables"]}
     assert by_table["ticks"]["rows_out"] == len(ticks) and by_table["bars_5m"]["raw_objects_new"] == 0
+    emf = [orjson.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    rows = {m["table"]: m["RowsCompacted"] for m in emf if "RowsCompacted" in m}
+    assert rows == {"ticks": [float(len(ticks))], "bars_5m": [0.0]}
 
 
 def test_compact_cli_reports_what_it_did(lake, raw, factory, monkeypatch, capsys):
