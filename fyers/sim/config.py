@@ -65,6 +65,8 @@ class SimConfig:
             raise SimConfigError(f"ack_count must be 0 (no acks) or more, got {self.ack_count}")
         if not (len(self.pin) == 4 and self.pin.isdigit()):
             raise SimConfigError("pin must be 4 digits")
+        if self.real_clock and self.day is not None and self.day != dt.datetime.now(IST).date():
+            raise SimConfigError(f"day={self.day} needs a simulated clock (speed > 0); the real clock runs today")
         if self.symbols is not None and not self.symbols:
             raise SimConfigError("symbols must not be empty (None means the default universe)")
 

@@ -99,7 +99,7 @@ class Credentials:
         return {
             "iss": "api.fyers.in", "aud": ["d:1", "d:2", "x:0", "x:1"], "sub": sub,
             "iat": int(now), "nbf": int(now), "exp": int(now + ttl), "fy_id": self.account.fy_id,
-            "appType": 100, "jti": f"{seq}-{secrets.token_hex(4)}", "iat_ms": now, **extra,
+            "appType": 100, "jti": f"{seq}-{secrets.token_hex(4)}", "iat_exact": now, **extra,
         }
 
     def issue_auth_code(self, app_id: str) -> str:
@@ -126,13 +126,13 @@ class Credentials:
         payload = decode_jwt(token, self._key)
         if payload.get("sub") != sub:
             raise CredentialError(errors.INVALID_TOKEN, f"Could not authenticate the user: not an {sub}")
-        if payload["exp"] <= time.time() or payload.get("iat_ms", 0) <= self._expired_before:
+        if payload["exp"] <= time.time() or payload.get("iat_exact", 0) <= self._expired_before:
             raise CredentialError(expired_code, expired_text)
         return payload
 
     def is_live(self, payload: dict[str, Any]) -> bool:
         """Whether a verified token payload is still unexpired (cheap: no signature check)."""
-        return payload["exp"] > time.time() and payload.get("iat_ms", 0) > self._expired_before
+        return payload["exp"] > time.time() and payload.get("iat_exact", 0) > self._expired_before
 
     def check_app_hash(self, given: str) -> None:
         want = app_id_hash(self.account.app_id, self.account.secret_key)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from fyers.sim import SimConfig, SimConfigError, Simulator
@@ -11,6 +13,7 @@ from fyers.sim.instruments import UnknownSymbolError
 @pytest.mark.parametrize(("settings", "names"), [
     ({"speed": -1}, "speed"), ({"snapshot_interval": 0}, "snapshot_interval"), ({"ack_count": -1}, "ack_count"),
     ({"pin": "12"}, "pin"), ({"symbols": []}, "symbols"),
+    ({"speed": 0, "day": dt.date(2020, 1, 1)}, "day"),
 ])
 def test_bad_settings_are_refused_by_name(settings, names):
     with pytest.raises(SimConfigError, match=names):
