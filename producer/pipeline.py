@@ -48,6 +48,7 @@ class Pipeline:
         self.aggregator = Aggregator(shard_map, self._emit, max_bytes=record_bytes, max_age=max_buffer_ms / 1000)
         self.ticks_read = 0
         self.last_tick_at: float | None = None  # monotonic
+        self.last_tick_ts = 0  # exchange time (epoch s) of the latest tick
         self._stop = threading.Event()
         self._stop_sending = threading.Event()
         self._drain_until = 0.0
@@ -72,8 +73,12 @@ class Pipeline:
         self.last_tick_at = time.monotonic()
         self.metrics.add("Ticks", n)
         last = ticks[-1]
-        if last.get("rx") and last.get("ts"):
-            self.metrics.observe("FeedLag", last["rx"] - last["ts"] * 1000, n)
+        ts = last.get("ts")
+        if ts:
+            if ts > self.last_tick_ts:
+                self.last_tick_ts = ts
+            if last.get("rx"):
+                self.metrics.observe("FeedLag", last["rx"] - ts * 1000, n)
 
     def _flush_loop(self) -> None:
         while not self._stop.is_set():

@@ -49,6 +49,8 @@ KINESIS_CONFIG = Config(retries={"total_max_attempts": 1}, connect_timeout=2, re
                         max_pool_connections=4)
 HEARTBEAT_FILE = "producer.heartbeat"
 HEARTBEAT_EVERY = 5.0
+QUIET_AFTER_CLOSE = 2.0  # wall s without a tick after the session's end before disconnecting
+CLOSE_GRACE = 60.0  # wall s after the session's end at most
 
 
 @dataclass
@@ -349,10 +351,18 @@ class Producer:
         thread = threading.Thread(target=body, name="fyers-socket", daemon=True)
         thread.start()
         try:
+            over_since: float | None = None
             while not self.stop.is_set() and thread.is_alive():
                 if self._session_over(end_at):
-                    log.info("session over; disconnecting")
-                    return True
+                    # A feed running behind the clock still carries the session's last ticks: read on
+                    # until its ticks reach the end, it goes quiet, or CLOSE_GRACE s have passed.
+                    over_since = over_since or time.monotonic()
+                    p = self.pipeline
+                    quiet = p is None or p.last_tick_at is None or time.monotonic() - p.last_tick_at >= QUIET_AFTER_CLOSE
+                    caught_up = p is not None and p.last_tick_ts >= end_at  # type: ignore[operator]
+                    if quiet or caught_up or time.monotonic() - over_since >= CLOSE_GRACE:
+                        log.info("session over; disconnecting")
+                        return True
                 self._heartbeat(in_session=True)
                 self.stop.wait(0.2)
             return self.stop.is_set()
