@@ -352,13 +352,15 @@ class Producer:
         thread.start()
         try:
             over_since: float | None = None
+            started = time.monotonic()
             while not self.stop.is_set() and thread.is_alive():
                 if self._session_over(end_at):
                     # A feed running behind the clock still carries the session's last ticks: read on
                     # until its ticks reach the end, it goes quiet, or CLOSE_GRACE s have passed.
                     over_since = over_since or time.monotonic()
                     p = self.pipeline
-                    quiet = p is None or p.last_tick_at is None or time.monotonic() - p.last_tick_at >= QUIET_AFTER_CLOSE
+                    heard = max(started, p.last_tick_at or 0.0) if p else started
+                    quiet = time.monotonic() - heard >= QUIET_AFTER_CLOSE
                     caught_up = p is not None and p.last_tick_ts >= end_at  # type: ignore[operator]
                     if quiet or caught_up or time.monotonic() - over_since >= CLOSE_GRACE:
                         log.info("session over; disconnecting")

@@ -8,9 +8,10 @@ import time
 import orjson
 import pytest
 
+from producer.clock import Clock
 from producer.journal import Journal
 from producer.options import ProducerOptions
-from producer.service import Producer
+from producer.service import Producer, run_producer
 from producer.testing import read_user_records, ticks_by_symbol
 from producer.universe import slice_of
 from tickpipe import names
@@ -153,3 +154,35 @@ def test_a_full_journal_is_reported_as_a_gap_not_corruption(env, aws, start, bot
     reopened = Journal(boto_dead_kinesis.journal)  # what was kept is intact
     entries, _ = reopened.read(max_entries=10_000)
     assert reopened.truncated_bytes == 0 and entries
+
+
+class SimClock(Clock):
+    """The simulator's exchange clock: the producer follows the calendar at the simulator's speed."""
+
+    def __init__(self, sim) -> None:
+        self.sim = sim
+
+    def time(self) -> float:
+        return self.sim.clock.now()
+
+    def sleep(self, seconds, stop):
+        return stop.wait(max(0.0, self.sim.clock.wall_seconds(seconds)))
+
+
+def test_the_session_ends_after_its_last_ticks_are_read(aws, make_stream, fyers_sim, kinesis, tmp_path):
+    import datetime as dt
+
+    from market.session import CLOSE, epoch
+
+    sim = fyers_sim(speed=30, start_time=dt.time(15, 28), snapshot_interval=0.5, hold_clock=True)
+    stream = make_stream("tickpipe-test-ticks", shards=2)
+    aws.client("s3").create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": aws.region_name})
+    settings = Settings(env="test", stream=stream, bucket=BUCKET, fyers_api_url=sim.api_url, fyers_ws_url=sim.ws_url)
+    save_token(aws.client("ssm"), settings, sim.issue_tokens()["access_token"])
+    options = ProducerOptions(journal_dir=str(tmp_path / "j"), health_port=-1, metrics_interval=3600, margin_after=0)
+    stats = run_producer(settings, stop=threading.Event(), symbols=sim.symbols, options=options, clock=SimClock(sim),
+                         sessions=1)
+    close = epoch(sim.config.session_day(), CLOSE)
+    ticks = [t for v in ticks_by_symbol(read_user_records(kinesis, stream)).values() for t in v]
+    assert stats.sessions == 1 and len(ticks) == stats.ticks_read > 0
+    assert max(t["ts"] for t in ticks) >= close - 1  # it read the feed up to the close, not just the clock
