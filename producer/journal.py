@@ -22,6 +22,7 @@ not fit; the caller records the gap. The journal never overwrites unread entries
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import struct
@@ -59,6 +60,14 @@ class Journal:
             self.dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise JournalError(f"cannot create journal directory {self.dir}: {exc}") from None
+        # One writer per directory: two producers sharing a journal would interleave and lose entries.
+        self._lock_file = (self.dir / "lock").open("a")
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock_file.close()
+            raise JournalError(f"journal directory {self.dir} is in use by another producer; give each producer "
+                               "its own TICKPIPE_PRODUCER_JOURNAL_DIR") from None
         self.max_bytes = max_bytes
         self.segment_bytes = segment_bytes
         self.fsync = fsync
@@ -282,8 +291,12 @@ class Journal:
 
     def close(self) -> None:
         with self._lock:
+            if self._wf.closed:
+                return
             self.sync()
             self._wf.close()
             if self._rf:
                 self._rf.close()
                 self._rf = None
+            fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+            self._lock_file.close()

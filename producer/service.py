@@ -265,10 +265,14 @@ class Producer:
         opts = self.options
         log.info("producer %s: %d symbols → stream %s (%s)", self.settings.producer_id, len(self.symbols),
                  self.settings.stream, f"slice {opts.slice}" if opts.slice else "whole universe")
-        self.pipeline = Pipeline(self.kinesis, self.settings.stream, journal=self.journal, metrics=self.metrics,
-                                 max_buffer_ms=opts.max_buffer_ms, record_bytes=opts.record_bytes,
-                                 max_pending_bytes=opts.max_pending_bytes, spill_after=opts.spill_after,
-                                 map_refresh=opts.map_refresh, on_dropped=self._on_dropped).start()
+        try:
+            self.pipeline = Pipeline(self.kinesis, self.settings.stream, journal=self.journal, metrics=self.metrics,
+                                     max_buffer_ms=opts.max_buffer_ms, record_bytes=opts.record_bytes,
+                                     max_pending_bytes=opts.max_pending_bytes, spill_after=opts.spill_after,
+                                     map_refresh=opts.map_refresh, on_dropped=self._on_dropped).start()
+        except BaseException:
+            self.journal.close()  # e.g. the stream does not exist: release the directory for the next try
+            raise
         health = HealthServer(self.status, opts.health_host, opts.health_port).start() if opts.health_port >= 0 else None
         if health:
             log.info("health endpoint on %s", health.url)

@@ -43,3 +43,13 @@ def test_help_lists_the_flags(capsys):
         assert exc.code == 0
     out = capsys.readouterr().out
     assert "--slice" in out and "--stop-timeout" in out and "TICKPIPE_PRODUCER_" in out
+
+
+def test_missing_stream_names_the_variable(monkeypatch, capsys, aws, tmp_path):
+    universe = tmp_path / "u.txt"
+    universe.write_text("NSE:SBIN-EQ\n")
+    monkeypatch.setenv("TICKPIPE_PRODUCER_JOURNAL_DIR", str(tmp_path / "j"))
+    monkeypatch.setenv("TICKPIPE_PRODUCER_HEALTH_PORT", "-1")
+    monkeypatch.setenv("TICKPIPE_STREAM", "no-such-stream")
+    assert main(["produce", "--symbols", str(universe), "--session", "always"]) == 2
+    assert "TICKPIPE_STREAM" in capsys.readouterr().err

@@ -114,3 +114,11 @@ def test_a_crash_at_any_byte_leaves_a_readable_prefix(payloads, cut, segment_byt
         recovered.append(b"next")
         again, _ = recovered.read()
         assert again == [b"next"]
+
+
+def test_a_journal_directory_has_one_writer(tmp_path):
+    first = Journal(tmp_path)
+    with pytest.raises(JournalError, match="in use by another producer"):
+        Journal(tmp_path)
+    first.close()
+    Journal(tmp_path).close()
