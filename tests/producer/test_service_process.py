@@ -38,9 +38,9 @@ def env(aws, moto_server, make_stream, fyers_sim, tmp_path):
     settings = Settings(env="test", stream=stream, bucket=BUCKET, fyers_api_url=sim.api_url, fyers_ws_url=sim.ws_url,
                         producer_id="proc-producer", symbols=str(symbols))
     now = int(time.time())
-    TokenStore(aws.client("ssm"), settings.ssm_prefix).save(FyersToken(
-        sim.issue_tokens()["access_token"], "r", now, now + 86400, now + 15 * 86400))
-    return sim, settings, moto_server
+    token = sim.issue_tokens()["access_token"]
+    TokenStore(aws.client("ssm"), settings.ssm_prefix).save(FyersToken(token, "r", now, now + 86400, now + 15 * 86400))
+    return sim, settings, moto_server, token
 
 
 @pytest.fixture
@@ -80,9 +80,11 @@ def health_until(proc, url: str, condition, timeout: float = 60.0) -> dict:
 
 
 def test_sigterm_stops_reading_flushes_and_every_tick_read_is_in_the_stream(env, spawn, kinesis):
-    sim, settings, moto = env
+    sim, settings, moto, token = env
     proc, url = spawn(settings, moto)
-    health_until(proc, url, lambda h: h["ticks_read"] > 200 and h["ready"])
+    health = health_until(proc, url, lambda h: h["ticks_read"] > 200)
+    assert health["ready"] and health["connected"] and health["subscribed"] and health["state"] == "streaming"
+    assert health["last_tick_age_s"] is not None and health["journal_depth"] == 0
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
@@ -91,10 +93,11 @@ def test_sigterm_stops_reading_flushes_and_every_tick_read_is_in_the_stream(env,
     assert sum(map(len, got.values())) == summary["ticks_read"] == summary["ticks_sent"]
     assert summary["delivered_at_stop"] is True
     assert all(orjson.loads(line)["level"] for line in err.strip().splitlines())  # JSON log lines
+    assert token not in err and token.split(".")[1] not in err  # no secret in any log line
 
 
 def test_after_a_crash_the_journal_is_replayed_at_the_next_start(env, spawn, kinesis, tmp_path):
-    sim, settings, moto = env
+    sim, settings, moto, _ = env
     dead = f"http://127.0.0.1:{free_port()}"  # Kinesis unreachable: the producer journals what it reads
     proc, url = spawn(settings, moto, AWS_ENDPOINT_URL_KINESIS=dead)
     health_until(proc, url, lambda h: h["journal_depth"] >= 5)
