@@ -31,7 +31,7 @@ from fyers.socket import MAX_SYMBOLS
 from market.session import NseCalendar, ist_datetime
 from producer.aggregator import AggRecord, iter_user_records
 from producer.clock import Clock
-from producer.errors import UniverseError
+from producer.errors import ProducerError, UniverseError
 from producer.gaps import GapRecorder
 from producer.health import HealthServer
 from producer.journal import Journal
@@ -273,14 +273,19 @@ class Producer:
         except BaseException:
             self.journal.close()  # e.g. the stream does not exist: release the directory for the next try
             raise
-        health = HealthServer(self.status, opts.health_host, opts.health_port).start() if opts.health_port >= 0 else None
-        if health:
-            log.info("health endpoint on %s", health.url)
-            self.health_url = health.url
+        health: HealthServer | None = None
         publisher = MetricsPublisher(self.metrics, self.cloudwatch, self.settings.producer_id,
                                      interval=opts.metrics_interval, refresh=self._refresh_gauges).start()
-        self._check_previous_run()
         try:
+            if opts.health_port >= 0:
+                try:
+                    health = HealthServer(self.status, opts.health_host, opts.health_port).start()
+                except OSError as exc:
+                    raise ProducerError(f"cannot serve health on {opts.health_host}:{opts.health_port} ({exc}); "
+                                        "set TICKPIPE_PRODUCER_HEALTH_PORT (0 = any free port, -1 = none)") from None
+                log.info("health endpoint on %s", health.url)
+                self.health_url = health.url
+            self._check_previous_run()
             while not self.stop.is_set():
                 end_at = None
                 if opts.session == "calendar":

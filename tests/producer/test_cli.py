@@ -53,3 +53,18 @@ def test_missing_stream_names_the_variable(monkeypatch, capsys, aws, tmp_path):
     monkeypatch.setenv("TICKPIPE_STREAM", "no-such-stream")
     assert main(["produce", "--symbols", str(universe), "--session", "always"]) == 2
     assert "TICKPIPE_STREAM" in capsys.readouterr().err
+
+
+def test_a_busy_health_port_names_the_variable(monkeypatch, capsys, aws, make_stream, tmp_path):
+    import socket
+
+    universe = tmp_path / "u.txt"
+    universe.write_text("NSE:SBIN-EQ\n")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        monkeypatch.setenv("TICKPIPE_PRODUCER_JOURNAL_DIR", str(tmp_path / "j"))
+        monkeypatch.setenv("TICKPIPE_PRODUCER_HEALTH_PORT", str(busy.getsockname()[1]))
+        monkeypatch.setenv("TICKPIPE_STREAM", make_stream(shards=1))
+        assert main(["produce", "--symbols", str(universe), "--session", "always"]) == 2
+    assert "TICKPIPE_PRODUCER_HEALTH_PORT" in capsys.readouterr().err
