@@ -13,6 +13,7 @@ Parameters are written ``{{name}}`` in the SQL (e.g. ``WHERE dt = '{{day}}'``) a
 
 from __future__ import annotations
 
+import gzip
 import logging
 import os
 import re
@@ -42,6 +43,7 @@ logging.getLogger("sqlglot").setLevel(logging.ERROR)  # it warns about Hive SERD
 SQL_DIR: Final = Path(__file__).resolve().parents[1] / "sql"
 DDL_DIR: Final = SQL_DIR / "ddl"
 QUERY_DIR: Final = SQL_DIR / "queries"
+_HIVE = re.compile(r"([A-Za-z_]+)=([^/]+)/")
 _PARAM = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _SAFE_VALUE = re.compile(r"^[A-Za-z0-9_.:\- ]*$")
 _DUCK_TYPES = {"TEXT": "VARCHAR", "VARCHAR": "VARCHAR", "BIGINT": "BIGINT", "INT": "INTEGER", "DOUBLE": "DOUBLE"}
@@ -134,12 +136,10 @@ class LocalEngine:
     def create(self, ddl: str, *, source: str = "DDL") -> TableDef:
         """Run one DDL statement locally: a view with the DDL's columns over the lake."""
         table = parse_ddl(ddl, source=source)
-        dataset: ds.Dataset | pa.Table = self._dataset(table)
-        if table.fmt == "json":
-            # Read raw JSON eagerly: DuckDB pulling a lazy JSON scan holds the GIL while pyarrow waits on S3,
-            # which stalls an in-process moto server. Raw tables are for inspection; curated ones stay lazy.
-            dataset = dataset.to_table()
-        self.db.register(f"_src_{table.name}", dataset)
+        # Raw JSON is read eagerly through boto3: pyarrow's S3 reads of gzip JSON stall against a moto
+        # server running in the same process (tests, the demo). Raw tables are for inspection.
+        source = self._raw_table(table) if table.fmt == "json" else self._dataset(table)
+        self.db.register(f"_src_{table.name}", source)
         cols = ", ".join(f'CAST("{c}" AS {t}) AS "{c}"' for c, t in table.columns)
         parts = "".join(f', "{p}"' for p in table.partitions)
         self.db.execute(f'CREATE OR REPLACE VIEW "{table.name}" AS SELECT {cols}{parts} FROM "_src_{table.name}"')
@@ -150,27 +150,42 @@ class LocalEngine:
         return next((s for s in TABLES.values() if s.curated_prefix == table.prefix), None)
 
     def _dataset(self, table: TableDef) -> ds.Dataset:
+        """A lazy Parquet dataset through pyarrow's S3 filesystem: the manifests' files for curated tables."""
         bucket = self.settings.bucket
         part_schema = pa.schema([(p, pa.string()) for p in table.partitions])
-        partitioning = ds.partitioning(part_schema, flavor="hive")
-        if table.fmt == "parquet":
-            spec = self._spec(table)
-            files = self._manifest_files(spec) if spec else self._listed(table.prefix, ".parquet")
-            schema = spec.schema if spec else None
-            fmt: ds.FileFormat = ds.ParquetFileFormat()
-        else:
-            files = self._listed(table.prefix, "")
-            schema = next((s.read_schema for s in TABLES.values() if s.raw_prefix == table.prefix), None)
-            if schema is None:
-                raise QueryError(f"no raw schema for {table.prefix}")
-            fmt = ds.JsonFileFormat(parse_options=pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore"))
-        if schema is None:
-            raise QueryError(f"no schema known for {table.name}")
-        full = pa.schema(list(schema) + list(part_schema))
+        spec = self._spec(table)
+        if spec is None:
+            raise QueryError(f"{table.name}: no curated table lives at {table.prefix}")
         return ds.dataset(
-            [f"{bucket}/{k}" for k in files], schema=full, format=fmt, filesystem=self.fs,
-            partitioning=partitioning, partition_base_dir=f"{bucket}/{table.prefix}".rstrip("/"),
+            [f"{bucket}/{k}" for k in self._manifest_files(spec)],
+            schema=pa.schema(list(spec.schema) + list(part_schema)),
+            format=ds.ParquetFileFormat(),
+            filesystem=self.fs,
+            partitioning=ds.partitioning(part_schema, flavor="hive"),
+            partition_base_dir=f"{bucket}/{table.prefix}".rstrip("/"),
         )
+
+    def _raw_table(self, table: TableDef) -> pa.Table:
+        spec = next((s for s in TABLES.values() if s.raw_prefix == table.prefix), None)
+        if spec is None:
+            raise QueryError(f"no raw schema for {table.prefix}")
+        options = pj.ParseOptions(explicit_schema=spec.read_schema, unexpected_field_behavior="ignore")
+        parts = []
+        for key in self._listed(table.prefix, ""):
+            body = self.s3.get_object(Bucket=self.settings.bucket, Key=key)["Body"].read()
+            data = gzip.decompress(body) if body[:2] == b"\x1f\x8b" else body
+            t = pj.read_json(pa.BufferReader(data), parse_options=options) if data.strip() else spec.read_schema.empty_table()
+            m = _HIVE.findall(key[len(table.prefix):])
+            values = dict(m)
+            for p in table.partitions:
+                t = t.append_column(p, pa.array([values.get(p)] * t.num_rows, pa.string()))
+            parts.append(t)
+        if not parts:
+            empty = spec.read_schema.empty_table()
+            for p in table.partitions:
+                empty = empty.append_column(p, pa.array([], pa.string()))
+            return empty
+        return pa.concat_tables(parts)
 
     def _listed(self, prefix: str, suffix: str) -> list[str]:
         keys = []
