@@ -28,10 +28,10 @@ import orjson
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
-import pyarrow.json as pj
 import sqlglot
 from sqlglot import exp
 
+from consumers.compact import parse
 from consumers.lake_errors import QueryError
 from consumers.lake_schema import TABLES, TableSpec
 from tickpipe import names
@@ -169,12 +169,12 @@ class LocalEngine:
         spec = next((s for s in TABLES.values() if s.raw_prefix == table.prefix), None)
         if spec is None:
             raise QueryError(f"no raw schema for {table.prefix}")
-        options = pj.ParseOptions(explicit_schema=spec.read_schema, unexpected_field_behavior="ignore")
         parts = []
         for key in self._listed(table.prefix, ""):
             body = self.s3.get_object(Bucket=self.settings.bucket, Key=key)["Body"].read()
             data = gzip.decompress(body) if body[:2] == b"\x1f\x8b" else body
-            t = pj.read_json(pa.BufferReader(data), parse_options=options) if data.strip() else spec.read_schema.empty_table()
+            # Compaction's parser: malformed lines are left out, as Athena's ignore.malformed.json would.
+            t = parse(spec, data)[0] if data.strip() else spec.read_schema.empty_table()
             m = _HIVE.findall(key[len(table.prefix):])
             values = dict(m)
             for p in table.partitions:
