@@ -255,14 +255,15 @@ def candle_start(ts: int, minutes: int, session: Session) -> int:
 
 
 def candles(tl: Timeline, resolution: int | str = 5, start: float | None = None,
-            end: float | None = None) -> list[list[float | int]]:
+            end: float | None = None, until: float | None = None) -> list[list[float | int]]:
     """OHLCV candles ``[epoch, o, h, l, c, vol]`` built from every trade in [start, end].
 
     Only candles in which something traded exist. ``resolution`` is minutes or ``"D"`` (the day's
-    candle, stamped at IST midnight). A candle is included when its start lies in [start, end];
-    trades after ``end`` are not counted (the history endpoint passes the clock's now as ``end``).
+    candle, stamped at IST midnight). A candle is included when its start lies in [start, end], as
+    Fyers selects candles by their timestamp; trades after ``until`` are not counted (the history
+    endpoint passes the clock's now: it cannot see the future).
     """
-    n = len(tl.times) if end is None else tl.index_at(end) + 1
+    n = len(tl.times) if until is None else tl.index_at(until) + 1
     if n == 0:
         return []
     d = 10**tl.instrument.precision

@@ -278,8 +278,7 @@ class _Handler(BaseHTTPRequestHandler):
             raise _bad(f"Invalid input: range_from to range_to spans more than {cap} days for resolution "
                        f"{resolution}; split the range")
         # Nothing after the clock's now: the history endpoint cannot see the future.
-        until = min(end, self.sim.clock.now())
-        rows = candles(market.timeline(symbol), resolution, start, until)
+        rows = candles(market.timeline(symbol), resolution, start, end, until=self.sim.clock.now())
         self._json(200, {"s": "ok" if rows else "no_data", "code": 200, "message": "", "candles": rows})
 
     def market_status(self, query: dict[str, str]) -> None:

@@ -133,6 +133,6 @@ def test_daily_candle_is_stamped_at_ist_midnight():
 def test_candles_until_a_time_leave_out_later_trades():
     tl = generate(instrument("NSE:SBIN-EQ"), DAY, 1)
     cut = normal_session(DAY).open_ts + 3600
-    partial = candles(tl, 5, end=cut)
+    partial = candles(tl, 5, until=cut)
     assert partial[-1][0] <= cut
     assert sum(c[5] for c in partial) == tl.cum_vol[tl.index_at(cut)]

@@ -170,6 +170,16 @@ def test_history_returns_the_candles_of_every_trade_so_far(fyers_sim):
     assert len(body["candles"]) == 75
 
 
+def test_history_selects_candles_by_their_start_not_trades_by_range_to(fyers_sim):
+    # Fyers picks candles whose timestamp lies in the range: a range ending one second into the
+    # last candle still returns that whole candle, with every trade in it.
+    sim = fyers_sim(symbols=[SBIN], start_time=dt.time(15, 30), speed=400)
+    s = sim.market.session
+    last_start = s.close_ts - 300
+    body = _history(sim, range_from=last_start, range_to=last_start + 1).json()
+    assert body["candles"] == [sim.candles(SBIN, 5)[-1]]
+
+
 def test_history_never_shows_the_future(sim):
     s = sim.market.session
     candles = _history(sim, range_from=s.open_ts, range_to=s.close_ts).json()["candles"]
