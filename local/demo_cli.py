@@ -39,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.verbose:
         # Components log their own progress; the demo's display is the progress line.
         logging.getLogger().setLevel(logging.WARNING)
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
     opts = DemoOptions(symbols=args.symbols, day=args.day, speed=args.speed, shards=args.shards, seed=args.seed,
                        every_trade=not args.snapshots, out_dir=args.out, progress=not args.quiet)
     try:

@@ -1,13 +1,38 @@
-"""A moto server on 127.0.0.1 standing in for AWS, with the environment that points boto3 at it."""
+"""A moto server on 127.0.0.1 standing in for AWS, with the environment that points boto3 at it.
+
+The server runs in a child process: the pipeline's threads, pyarrow and DuckDB then never wait
+for the GIL on moto's behalf (an in-process server stalls a DuckDB scan that reads from it), and
+moto gets a core of its own. The child is told to die with its parent (``PR_SET_PDEATHSIG``), so
+it stops by itself even when the parent is killed.
+"""
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
 import socket
+import subprocess
+import sys
+import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import requests
+
+_PR_SET_PDEATHSIG = 1
+
+
+class MotoServerError(RuntimeError):
+    """The moto server did not start; the message carries its output."""
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:
+        pass  # not Linux: stop() and the context manager still end it
 
 LOCAL_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -23,16 +48,15 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 class MotoServer:
-    """moto's threaded server bound to loopback on a free port. Stops with ``stop()`` or the context."""
+    """moto's server in a child process bound to loopback on a free port. Stops with ``stop()``,
+    the context manager, or the parent's death."""
 
-    def __init__(self, port: int | None = None, region: str = "ap-south-1") -> None:
-        from moto.server import ThreadedMotoServer
-
+    def __init__(self, port: int | None = None, region: str = "ap-south-1", start_timeout: float = 60.0) -> None:
         self.host = "127.0.0.1"
         self.port = port or free_port()
         self.region = region
-        self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
-        self._running = False
+        self.start_timeout = start_timeout
+        self._proc: subprocess.Popen[bytes] | None = None
 
     @property
     def endpoint(self) -> str:
@@ -48,14 +72,45 @@ class MotoServer:
         }
 
     def start(self) -> MotoServer:
-        self._server.start()
-        self._running = True
-        return self
+        if self._proc is not None:
+            return self
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
+        # moto logs every request on stderr: a file takes it without ever blocking the server.
+        self._log = tempfile.TemporaryFile()
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)],
+            stdout=subprocess.DEVNULL, stderr=self._log, env=env,
+            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+        )
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            code = self._proc.poll()
+            if code is not None:
+                self._proc = None
+                raise MotoServerError(f"moto server exited at start (code {code}): {self._log_tail()}")
+            try:
+                requests.get(f"{self.endpoint}/moto-api/", timeout=2)
+                return self
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        self.stop()
+        raise MotoServerError(f"moto server did not answer on {self.endpoint} within {self.start_timeout:.0f} s")
+
+    def _log_tail(self, limit: int = 2000) -> str:
+        self._log.seek(0)
+        return self._log.read().decode(errors="replace")[-limit:]
 
     def stop(self) -> None:
-        if self._running:
-            self._server.stop()
-            self._running = False
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+        self._log.close()
 
     def reset(self) -> None:
         """Forget every resource (moto's reset API), so tests start from an empty account."""
