@@ -1,0 +1,54 @@
+"""The demo is the end-to-end test: a whole simulated session through every component.
+
+A shorter run than `make demo` (fewer symbols, faster clock), with the same checks: every tick the
+producer sent is in the stream, raw/ticks and curated/ticks; every symbol has every bar of the
+session; in every-trade mode the bars equal the exchange's candles.
+"""
+
+import datetime as dt
+
+import pytest
+
+from local.demo import DemoError, DemoOptions, run_demo
+from market.session import BARS_PER_NORMAL_SESSION
+
+DAY = dt.date(2026, 11, 20)  # a Friday session in the XBOM calendar
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    return run_demo(DemoOptions(symbols=5, day=DAY, speed=2500, shards=2, progress=False, out_dir=out))
+
+
+def test_every_tick_sent_lands_in_stream_raw_and_curated(demo):
+    f = demo.figures
+    sent = f["ticks sent by the producer"]
+    assert sent > 1000
+    assert f["ticks received by the bars handler"] == sent
+    assert f["ticks landed in raw/ticks"] == sent
+    assert f["ticks in curated/ticks"] == sent
+
+
+def test_every_symbol_has_every_bar_of_the_session(demo):
+    assert demo.bars_per_symbol and set(demo.bars_per_symbol.values()) == {BARS_PER_NORMAL_SESSION}
+
+
+def test_bars_equal_the_exchange_candles_in_every_trade_mode(demo):
+    assert demo.checks["bars equal the exchange's candles"], demo.figures["bars equal to the exchange candles"]
+
+
+def test_all_checks_pass_and_the_report_is_written(demo):
+    assert demo.ok, demo.checks
+    html = demo.report.read_text()
+    assert "<svg" in html and "NSE:" in html
+
+
+def test_sample_query_returns_daily_ohlcv(demo):
+    columns, rows = demo.sample_query
+    assert columns and len(rows) == len(demo.bars_per_symbol)
+
+
+def test_a_holiday_is_refused_with_a_clear_error(tmp_path):
+    with pytest.raises(DemoError, match="not an NSE trading day"):
+        run_demo(DemoOptions(day=dt.date(2026, 11, 24), out_dir=tmp_path, progress=False))
