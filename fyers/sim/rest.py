@@ -118,11 +118,20 @@ class _Handler(BaseHTTPRequestHandler):
     def _error(self, exc: RestError) -> None:
         self._json(exc.status, {"s": "error", "code": exc.code, "message": exc.message})
 
-    def _body(self) -> bytes:
+    def _read_body(self) -> None:
+        """Read the whole request body before anything can answer: an answer (a fault, a bad token)
+        that leaves the body unread would have it parsed as the next request on a kept-alive
+        connection."""
+        self._raw_body = b""
         length = int(self.headers.get("Content-Length") or 0)
         if length > MAX_BODY:
+            self.close_connection = True  # the unread body cannot be skipped safely
             raise _bad(f"request body of {length} bytes is too large")
-        return self.rfile.read(length) if length else b""
+        if length:
+            self._raw_body = self.rfile.read(length)
+
+    def _body(self) -> bytes:
+        return self._raw_body
 
     def _json_body(self) -> dict[str, Any]:
         raw = self._body()
@@ -140,6 +149,7 @@ class _Handler(BaseHTTPRequestHandler):
         query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
         route = ROUTES.get((method, path))
         try:
+            self._read_body()
             if route is None:
                 known = any(p == path for _, p in ROUTES)
                 raise RestError(405 if known else 404, INVALID_INPUT,

@@ -255,3 +255,14 @@ def test_rate_limits_when_enabled_answer_429_over_http(fyers_sim):
     while 429 not in codes and len(codes) < 250:  # 10/s trips first; 200/min bounds a slow machine
         codes.append(requests.get(f"{sim.api_url}/api/v3/marketStatus", headers=headers, timeout=10).status_code)
     assert codes[0] == 200 and codes[-1] == 429
+
+
+def test_a_fault_answered_before_the_body_is_read_leaves_a_kept_alive_connection_usable(sim):
+    http = requests.Session()  # one kept-alive connection for both calls
+    url = f"{sim.api_url}/data/symbol-token"
+    token = sim.issue_tokens()["access_token"]
+    sim.faults.http_5xx(1, 503)
+    first = http.post(url, json={"symbols": [SBIN]}, headers={"Authorization": token}, timeout=10)
+    second = http.post(url, json={"symbols": [SBIN]}, headers={"Authorization": token}, timeout=10)
+    assert first.status_code == 503
+    assert second.status_code == 200 and SBIN in second.json()["validSymbol"]
