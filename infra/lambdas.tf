@@ -161,6 +161,10 @@ resource "aws_lambda_function" "compact" {
   layers                         = [aws_lambda_layer_version.deps.arn]
   kms_key_arn                    = aws_kms_key.main.arn
 
+  ephemeral_storage {
+    size = var.compact_ephemeral_storage_mb
+  }
+
   environment {
     variables = local.lambda_env.compact
   }

@@ -317,13 +317,24 @@ variable "compact_schedule_timezone" {
 }
 
 variable "compact_memory_mb" {
-  description = "Compact function memory: it holds one partition's rows while writing Parquet."
+  description = "Compact function memory: it sorts one range of a day's rows at a time (peak about 1.5 GiB at the default range size, docs/lake.md)."
   type        = number
-  default     = 2048
+  default     = 3008
 
   validation {
     condition     = var.compact_memory_mb >= 512 && var.compact_memory_mb <= 10240
     error_message = "compact_memory_mb must be 512 to 10240."
+  }
+}
+
+variable "compact_ephemeral_storage_mb" {
+  description = "Compact function /tmp size: the external sort spills a day's sorted runs there (about twice the day's curated size plus 1 GiB)."
+  type        = number
+  default     = 4096
+
+  validation {
+    condition     = var.compact_ephemeral_storage_mb >= 512 && var.compact_ephemeral_storage_mb <= 10240
+    error_message = "compact_ephemeral_storage_mb must be 512 to 10240."
   }
 }
 
@@ -339,7 +350,7 @@ variable "compact_timeout_seconds" {
 }
 
 variable "reserved_concurrency" {
-  description = "Reserved concurrency per function, -1 for none. Bars needs shards x parallelization_factor; new accounts (quota 10) cannot reserve."
+  description = "Reserved concurrency per function, -1 for none. Bars needs shards x parallelization_factor. compact = 1 is recommended where the account's quota allows (two runs must not rewrite the same day; the schedule alone never overlaps, a manual invoke can); new accounts (quota 10) cannot reserve."
   type        = object({ bars = number, compact = number })
   default     = { bars = -1, compact = -1 }
 
