@@ -223,3 +223,16 @@ def test_curated_keeps_the_highest_rev():
 
 def test_reference_helper_buckets_preopen_like_the_exchange():
     assert bucket_of(tick(OPEN - 60, 1.0, 1)) == OPEN
+
+
+def test_a_larger_amend_horizon_takes_a_tick_hours_late():
+    ticks = synthetic_day(5, symbols=1, trades=400, span=4 * 3600, with_index=False, quote_dups=False)
+    late = ticks.pop(20)
+    stream = [*ticks, dict(late, ts=ticks[-1]["ts"])]  # delivered at the end, hours after its bar closed
+    config = BarConfig(amend_bars=80)
+    b = BarBuilder(config)
+    b.add_many(stream)
+    b.close_all()
+    assert b.take_too_late() == []
+    assert final(stream, config) == reference_bars(stream)
+    assert final(stream, BarConfig(amend_bars=2)) != reference_bars(stream)  # the default keeps 10 minutes
