@@ -95,7 +95,7 @@ resource "aws_ecs_task_definition" "producer" {
     name                   = "producer"
     image                  = var.producer_image
     essential              = true
-    command                = local.producer_command
+    entryPoint             = local.producer_command
     readonlyRootFilesystem = true
     stopTimeout            = var.producer_stop_timeout_seconds
     environment            = [for k, v in merge(each.value.environment, local.container_env) : { name = k, value = v }]

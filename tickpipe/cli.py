@@ -13,17 +13,32 @@ import sys
 
 from tickpipe import __version__
 
-# (module, purpose). A module that fails to import is reported, not fatal for the other commands.
-COMMANDS: list[str] = [
-    "local.demo_cli",
-    "fyers.sim.cli",
-    "producer.cli",
-    "consumers.compact_cli",
-    "local.query_cli",
-    "tickpipe.bench_cli",
-]
+# command -> module that registers it. A command whose module needs a package this installation
+# lacks (the producer image has no `local` extra) stays listed and explains what to install.
+COMMANDS: dict[str, str] = {
+    "demo": "local.demo_cli",
+    "sim": "fyers.sim.cli",
+    "produce": "producer.cli",
+    "compact": "consumers.compact_cli",
+    "query": "local.query_cli",
+    "bench": "tickpipe.bench_cli",
+}
 
+_OWN_PACKAGES = {"tickpipe", "market", "fyers", "producer", "consumers", "tokens", "local", "bench"}
+EXIT_FAILURE = 1
 EXIT_USAGE = 2
+
+
+def _unavailable(sub: argparse._SubParsersAction, command: str, missing: str) -> None:
+    message = (f"'tickpipe {command}' needs the Python package {missing!r}, which is not installed here; "
+               "install the local tools with: pip install 'tickpipe[local]'")
+    p = sub.add_parser(command, help=f"(unavailable: needs {missing})", description=message)
+
+    def run(args: argparse.Namespace) -> int:
+        print(f"error: {message}", file=sys.stderr)
+        return EXIT_FAILURE
+
+    p.set_defaults(func=run)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,13 +49,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"tickpipe {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in COMMANDS:
+    for command, module in COMMANDS.items():
         try:
             importlib.import_module(module).add_parser(sub)
         except ModuleNotFoundError as exc:
-            if exc.name and module.startswith(exc.name):
-                continue  # command not built yet
-            raise
+            if not exc.name or exc.name.split(".")[0] in _OWN_PACKAGES:
+                raise  # our own code is broken: say so loudly
+            _unavailable(sub, command, exc.name.split(".")[0])
     return parser
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-DOCKERFILE = ROOT / "infra" / "producer.Dockerfile"
+DOCKERFILE = ROOT / "producer" / "Dockerfile"
 
 
 @pytest.fixture(scope="module")
@@ -46,19 +46,22 @@ def test_market_hours_schedule_runs_in_ist_around_the_session(tf):
     assert (h_stop, m_stop) > (15, 30)  # after the close
 
 
-def dockerfile_cmd() -> list[str]:
-    (line,) = [ln for ln in DOCKERFILE.read_text().splitlines() if ln.startswith("CMD ")]
-    return json.loads(line[4:])
+def dockerfile_entrypoint() -> list[str]:
+    (line,) = [ln for ln in DOCKERFILE.read_text().splitlines() if ln.startswith("ENTRYPOINT ")]
+    return json.loads(line[len("ENTRYPOINT "):])
 
 
-def test_image_runs_the_command_terraform_sets(tf):
-    assert dockerfile_cmd() == tf.locals["producer_command"]
+def test_image_runs_the_command_terraform_sets(tf, container):
+    # Terraform sets the entry point, not the command: a command would be appended to the image's
+    # ENTRYPOINT as arguments.
+    assert dockerfile_entrypoint() == tf.locals["producer_command"]
+    assert "entryPoint" in container and "command " not in container.split("healthCheck")[0]
 
 
 def test_image_holds_every_package_the_producer_imports(closure_of):
     copied = set(re.findall(r"^COPY (\w+) \./\1$", DOCKERFILE.read_text(), re.M))
     needed = {m.split(".")[0] for m in closure_of("producer.cli").files}
-    assert needed <= copied, f"infra/producer.Dockerfile does not copy {sorted(needed - copied)}"
+    assert needed <= copied, f"producer/Dockerfile does not copy {sorted(needed - copied)}"
 
 
 def test_image_prepares_the_journal_directory(tf):

@@ -1,0 +1,54 @@
+"""The tickpipe command: one entry point, --help everywhere, clear errors, conventional exit codes."""
+
+import subprocess
+import sys
+
+import pytest
+
+from tickpipe import cli
+
+
+def test_every_command_is_listed_in_the_help(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    for command in cli.COMMANDS:
+        assert command in out
+
+
+@pytest.mark.parametrize("command", list(cli.COMMANDS))
+def test_every_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main([command, "--help"])
+    assert exit_.value.code == 0
+    assert "usage: tickpipe " + command in capsys.readouterr().out
+
+
+def test_no_command_prints_help_and_exits_2(capsys):
+    assert cli.main([]) == cli.EXIT_USAGE
+    assert "COMMAND" in capsys.readouterr().out
+
+
+def test_an_unknown_command_is_a_usage_error():
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["nonsense"])
+    assert exit_.value.code == 2
+
+
+def test_a_command_whose_optional_package_is_missing_says_what_to_install(monkeypatch, capsys):
+    # As in the producer image, which installs no `local` extra: the simulator needs websockets.
+    for name in [m for m in sys.modules if m == "websockets" or m.startswith(("websockets.", "fyers.sim"))]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "websockets", None)  # makes `import websockets` fail
+    assert cli.main(["sim"]) == cli.EXIT_FAILURE
+    err = capsys.readouterr().err
+    assert "websockets" in err and "pip install 'tickpipe[local]'" in err
+    # ...and every other command still works
+    assert cli.build_parser().parse_args(["produce", "--slice", "1/2"]).func is not None
+
+
+def test_python_dash_m_tickpipe_runs():
+    out = subprocess.run([sys.executable, "-m", "tickpipe", "--version"], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0 and out.stdout.startswith("tickpipe ")
