@@ -8,11 +8,11 @@ as a first implementation (or the SDK) would. Target: Feed sustains >= 300,000 t
 
 from __future__ import annotations
 
-import random
 import struct
 import time
 from typing import Any
 
+from bench._frames import make_frames as synthetic_frames
 from fyers import codec
 from fyers.feed import Feed
 
@@ -23,37 +23,7 @@ NV = codec.NO_VALUE
 
 
 def make_frames(seed: int = 7) -> tuple[dict[str, str], bytes, list[bytes]]:
-    rng = random.Random(seed)
-    names = {f"sf|nse_cm|{1000 + i}": f"NSE:SYM{i}-EQ" for i in range(TOPICS)}
-    states = []
-    snaps = []
-    for i, topic in enumerate(names):
-        price = rng.randint(5_000, 500_000)
-        values = [price, 1_000, 1_764_130_000, 1_764_130_000, 10, 12, price - 5, price + 5, 1, 5_000,
-                  6_000, price, 0, price - 100, price + 100, price + 900, price - 900, price - 5_000,
-                  price + 5_000, price - 50, price - 20]
-        states.append(values)
-        snaps.append(codec.Snapshot(i, topic, tuple(values), 1, 2, "NSE", topic.rsplit("|", 1)[1], names[topic]))
-    snapshot = codec.encode_data(0, snaps)
-    frames = []
-    for n in range(1, FRAMES + 1):
-        blocks = []
-        for i, st in enumerate(states):
-            upd = [NV] * len(st)
-            st[0] += rng.randint(-10, 10)  # ltp
-            st[1] += rng.randint(1, 50)  # volume
-            st[2] = st[3] = st[2] + rng.randint(0, 2)  # ltt, feed time
-            st[6], st[7] = st[0] - 5, st[0] + 5  # bid, ask
-            st[8] = rng.randint(1, 50)  # ltq
-            for k in (0, 1, 2, 3, 6, 7, 8):
-                upd[k] = st[k]
-            if rng.random() < 0.3:
-                st[9] += 1
-                st[10] += 1
-                upd[9], upd[10] = st[9], st[10]
-            blocks.append(codec.FullUpdate(i, tuple(upd)))
-        frames.append(codec.encode_data(n, blocks))
-    return names, snapshot, frames
+    return synthetic_frames(FRAMES, topics=TOPICS, seed=seed)
 
 
 class BaselineDecoder:

@@ -12,7 +12,6 @@ Figures, all measured in this run:
 
 from __future__ import annotations
 
-import random
 import statistics
 import threading
 import time
@@ -20,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from fyers import codec
+from bench._frames import make_frames as synthetic_frames
 from fyers.feed import Feed
 from producer.aggregator import PUT_UNIT_BYTES, iter_user_records
 from producer.metrics import Metrics
@@ -35,7 +34,6 @@ BUFFER_MS = 100
 TARGET_RATE = 100_000
 LATENCY_RATE = 1_000
 LATENCY_SECONDS = 5.0
-NV = codec.NO_VALUE
 
 
 def shard_map(n: int = SHARDS) -> ShardMap:
@@ -71,31 +69,7 @@ class FakeSink:
 
 
 def make_frames(frames: int, blocks: int, seed: int = 11) -> tuple[dict[str, str], bytes, list[bytes]]:
-    rng = random.Random(seed)
-    topics = {f"sf|nse_cm|{1000 + i}": f"NSE:SYM{i}-EQ" for i in range(TOPICS)}
-    states, snaps = [], []
-    for i, topic in enumerate(topics):
-        p = rng.randint(5_000, 500_000)
-        values = [p, 1_000, 1_795_700_000, 1_795_700_000, 10, 12, p - 5, p + 5, 1, 5_000, 6_000, p, 0,
-                  p - 100, p + 100, p + 900, p - 900, p - 5_000, p + 5_000, p - 50, p - 20]
-        states.append(values)
-        snaps.append(codec.Snapshot(i, topic, tuple(values), 1, 2, "NSE", topic.rsplit("|", 1)[1], topics[topic]))
-    snapshot = codec.encode_data(0, snaps)
-    out = []
-    for n in range(1, frames + 1):
-        bl = []
-        for i in rng.sample(range(TOPICS), blocks):
-            st = states[i]
-            upd = [NV] * len(st)
-            st[0] += rng.randint(-10, 10)
-            st[1] += rng.randint(1, 50)
-            st[2] = st[3] = st[2] + rng.randint(0, 1)
-            st[6], st[7], st[8] = st[0] - 5, st[0] + 5, rng.randint(1, 50)
-            for k in (0, 1, 2, 3, 6, 7, 8):
-                upd[k] = st[k]
-            bl.append(codec.FullUpdate(i, tuple(upd)))
-        out.append(codec.encode_data(n, bl))
-    return topics, snapshot, out
+    return synthetic_frames(frames, topics=TOPICS, blocks=blocks, seed=seed)
 
 
 def run_pipeline(sink: FakeSink, topics: dict[str, str], snapshot: bytes, frames: list[bytes],
