@@ -215,14 +215,21 @@ def test_tick_beyond_the_amend_horizon_is_quarantined_as_late(lake):
 
 
 @pytest.fixture
-def moto_reshards_like_kinesis(moto_server):
-    """moto 5.x differs from Kinesis in two ways that matter here: its shard lookup ignores whether a
+def resharding_lake():
+    """A lake on a moto server of this test's own, in this process, made to reshard like Kinesis.
+
+    moto 5.x differs from Kinesis in two ways that matter here: its shard lookup ignores whether a
     shard is open (puts after a split land on the closed parent), and SplitShard moves the parent's
     records into the children. Kinesis keeps them in the parent (readable until retention ends) and
-    routes new puts to the children. Make the stand-in do what Kinesis does."""
+    routes new puts to the children. The session's moto server runs in a child process, so this
+    test starts one in-process (127.0.0.1, stopped at teardown) where the stand-in can be fixed."""
     from collections import OrderedDict
 
     from moto.kinesis.models import Stream
+    from moto.server import ThreadedMotoServer
+
+    from local.moto_server import LOCAL_CREDENTIALS, free_port, patched_environ
+    from tickpipe.config import Settings
 
     original_lookup, original_split = Stream.get_shard_for_key, Stream.split_shard
 
@@ -244,11 +251,23 @@ def moto_reshards_like_kinesis(moto_server):
         parent.records = kept
 
     Stream.get_shard_for_key, Stream.split_shard = open_shard_for_key, split_keeping_history
-    yield
-    Stream.get_shard_for_key, Stream.split_shard = original_lookup, original_split
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    env = {**LOCAL_CREDENTIALS, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_REGION": "ap-south-1",
+           "AWS_DEFAULT_REGION": "ap-south-1"}
+    try:
+        with patched_environ(env):
+            settings = Settings.from_env()
+            provision(settings, shards=1)
+            yield settings
+    finally:
+        server.stop()
+        Stream.get_shard_for_key, Stream.split_shard = original_lookup, original_split
 
 
-def test_after_resharding_children_continue_their_parents_bars(lake, moto_reshards_like_kinesis):
+def test_after_resharding_children_continue_their_parents_bars(resharding_lake):
+    lake = resharding_lake
     ticks = synthetic_day(21, symbols=4, trades=100, span=1800)
     kinesis = boto3.client("kinesis")
     half = len(ticks) // 2
