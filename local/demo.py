@@ -173,6 +173,13 @@ def run_demo(opts: DemoOptions) -> DemoResult:
     """Run the whole pipeline for one simulated session and check it end to end."""
     session = choose_day(opts.day)
     opts.out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        return _run_demo(opts, session)
+    finally:
+        logging.disable(logging.NOTSET)
+
+
+def _run_demo(opts: DemoOptions, session: Session) -> DemoResult:
     with ExitStack() as stack:
         moto = stack.enter_context(MotoServer())
         say(opts, f"moto server (AWS stand-in)   {moto.endpoint}")
@@ -230,8 +237,8 @@ def _run_pipeline(opts: DemoOptions, settings: Settings, sim: Simulator, session
         return th
 
     stop_producer = threading.Event()
-    stack.callback(stop_producer.set)
-    stack.callback(stop_aws.set)
+    # Unwinds first (on Ctrl-C too): stop the workers before the simulator and moto go away.
+    stack.callback(_stop_workers, threads, stop_producer, stop_aws)
     stats_box: list[ProducerStats] = []
     options = ProducerOptions.from_env(
         journal_dir=str(opts.out_dir / "journal"), health_port=0, metrics_interval=10.0,
@@ -271,6 +278,18 @@ def _run_pipeline(opts: DemoOptions, settings: Settings, sim: Simulator, session
     elapsed = time.monotonic() - t0
     return _summarize(opts, settings, sim, session, symbols, stats_box[0] if stats_box else ProducerStats(),
                       consumer, runner, reports, elapsed)
+
+
+def _stop_workers(threads: list[threading.Thread], *events: threading.Event, budget: float = 5.0) -> None:
+    """Ask every worker to stop and wait a little; a worker still busy after that is cut off with
+    the process, so its complaints about the vanished moto server are not shown to the user."""
+    for event in events:
+        event.set()
+    deadline = time.monotonic() + budget
+    for th in threads:
+        th.join(max(0.0, deadline - time.monotonic()))
+    if any(th.is_alive() for th in threads):
+        logging.disable(logging.CRITICAL)
 
 
 def _bar(now: float, session: Session, width: int = 24) -> str:
