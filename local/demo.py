@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import logging
+import shutil
 import sys
 import threading
 import time
@@ -309,6 +310,19 @@ def _raw_lines(s3: Any, bucket: str, prefix: str) -> int:
     return n
 
 
+def _copy_curated(s3: Any, bucket: str, dest: Path) -> int:
+    """The curated Parquet, out of the moto server (which ends with the demo) onto the disk."""
+    n = 0
+    for prefix in (names.CURATED_TICKS, names.CURATED_BARS):
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            for obj in page.get("Contents", []):
+                target = dest / obj["Key"]
+                target.parent.mkdir(parents=True, exist_ok=True)
+                s3.download_file(bucket, obj["Key"], str(target))
+                n += 1
+    return n
+
+
 def _summarize(opts: DemoOptions, settings: Settings, sim: Simulator, session: Session, symbols: list[str],
                stats: ProducerStats, consumer: BarsConsumer, runner: KinesisRunner, reports: list[Any],
                elapsed: float) -> DemoResult:
@@ -378,8 +392,12 @@ def _summarize(opts: DemoOptions, settings: Settings, sim: Simulator, session: S
             (matched == compared > 0) if opts.every_trade else compared > 0,
         "no record was quarantined": c["quarantined"] == 0,
     }
+    lake = opts.out_dir / "lake"
+    if lake.exists():
+        shutil.rmtree(lake)  # a previous run's files would mix with this one's
+    _copy_curated(s3, settings.bucket, lake)
     result = DemoResult(figures=figures, checks=checks, bars_per_symbol=per_symbol,
-                        sample_query=(sample.columns, sample.rows), lake=f"s3://{settings.bucket}/")
+                        sample_query=(sample.columns, sample.rows), lake=str(lake))
     charts = {sym: bars.get(sym, []) for sym in symbols[: opts.charts]}
     report = opts.out_dir / "report.html"
     report.write_text(render(f"tickpipe demo — {session}", figures, charts, checks))
@@ -409,6 +427,9 @@ def print_summary(result: DemoResult, out: Any = sys.stdout) -> None:
         print("  " + " | ".join(cols), file=out)
         for row in rows[:5]:
             print("  " + " | ".join(str(v) for v in row), file=out)
-    print(f"\nLake (moto server, gone when the demo ends): {result.lake}", file=out)
+    print(f"\nLake: {result.lake}/curated/ (Parquet, copied out of the moto server, which ended with the demo)",
+          file=out)
+    print(f"  in Python: duckdb.sql(\"SELECT * FROM '{result.lake}/curated/bars_5m/*/*.parquet' LIMIT 5\")",
+          file=out)
     if result.report:
         print(f"Report: {result.report.resolve()}", file=out)

@@ -52,3 +52,10 @@ def test_sample_query_returns_daily_ohlcv(demo):
 def test_a_holiday_is_refused_with_a_clear_error(tmp_path):
     with pytest.raises(DemoError, match="not an NSE trading day"):
         run_demo(DemoOptions(day=dt.date(2026, 11, 24), out_dir=tmp_path, progress=False))
+
+
+def test_the_curated_lake_outlives_the_moto_server_on_disk(demo):
+    import pyarrow.dataset as ds
+
+    bars = ds.dataset(f"{demo.lake}/curated/bars_5m", format="parquet", partitioning="hive").to_table()
+    assert bars.num_rows == sum(demo.bars_per_symbol.values())
