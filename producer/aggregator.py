@@ -32,8 +32,6 @@ PUT_UNIT_BYTES: Final = 25 * 1024
 MAX_RECORD_BYTES: Final = 1024 * 1024  # Kinesis per-record limit (data + partition key)
 _OVERHEAD: Final = len(MAGIC) + DIGEST_SIZE
 
-_VARINT: list[bytes] = []
-
 
 def varint(value: int) -> bytes:
     out = bytearray()
@@ -44,11 +42,19 @@ def varint(value: int) -> bytes:
     return bytes(out)
 
 
-_VARINT = [varint(i) for i in range(1 << 14)]  # every length a tick or a 25 KiB record can have
+_VARINT: Final = [varint(i) for i in range(1 << 14)]  # every length a tick or a 25 KiB record can have
+# A user record's head: the Record tag (3, bytes) and its length, precomputed for each length.
+_RECORD_TAG: Final = [b"\x1a" + v for v in _VARINT]
+# A user record's fields before its data: partition_key_index = i, then the data tag (3, bytes).
+_PREFIX: Final = [b"\x08" + v + b"\x1a" for v in _VARINT]
 
 
 def _v(value: int) -> bytes:
     return _VARINT[value] if value < 16384 else varint(value)
+
+
+def _prefix(index: int) -> bytes:
+    return _PREFIX[index] if index < 16384 else b"\x08" + varint(index) + b"\x1a"
 
 
 class AggRecord:
@@ -79,34 +85,28 @@ class AggRecord:
 
 
 class _Buffer:
-    """User records for one shard, as protobuf pieces, with the exact serialised size."""
+    """User records for one shard, as protobuf pieces: ``pk_table`` entries and ``parts`` (one per
+    user record, so their count is ``len(parts)``). ``room`` is what the budget still allows once
+    the buffer holds a record: max bytes − overhead − the record's partition key − body so far."""
 
-    __slots__ = ("shard", "pk_table", "prefixes", "parts", "size", "count", "created", "first_pk", "first_pk_len")
+    __slots__ = ("shard", "pk_table", "prefixes", "parts", "room", "created", "first_pk")
 
     def __init__(self, shard: Shard) -> None:
         self.shard = shard
-        self.pk_table: list[bytes] = []
-        self.prefixes: dict[str, bytes] = {}
-        self.parts: list[bytes] = []
-        self.size = 0  # protobuf body bytes
-        self.count = 0
         self.created = 0.0
-        self.first_pk = ""
-        self.first_pk_len = 0
+        self.reset()
 
     def reset(self) -> None:
-        self.pk_table = []
-        self.prefixes = {}
-        self.parts = []
-        self.size = 0
-        self.count = 0
+        self.pk_table: list[bytes] = []
+        self.prefixes: dict[str, bytes] = {}  # partition key -> its user records' prefix (table index)
+        self.parts: list[bytes] = []
+        self.room = 0
         self.first_pk = ""
-        self.first_pk_len = 0
 
     def build(self) -> AggRecord:
         body = b"".join(self.pk_table) + b"".join(self.parts)
         data = MAGIC + body + hashlib.md5(body).digest()
-        rec = AggRecord(self.shard.shard_id, self.shard.explicit_hash_key, self.first_pk, data, self.count,
+        rec = AggRecord(self.shard.shard_id, self.shard.explicit_hash_key, self.first_pk, data, len(self.parts),
                         self.created)
         self.reset()
         return rec
@@ -134,7 +134,8 @@ class Aggregator:
     def _set_map(self, shard_map: ShardMap) -> None:
         self.shard_map = shard_map
         self._buffers = {s.shard_id: _Buffer(s) for s in shard_map.shards}
-        self._route: dict[str, _Buffer] = {}  # partition key -> buffer; md5 once per symbol
+        # partition key -> (its shard's buffer, its partition_key_table entry): md5 once per key and map
+        self._route: dict[str, tuple[_Buffer, bytes]] = {}
 
     def set_shard_map(self, shard_map: ShardMap) -> None:
         """Switch to a new map: what is buffered for the old shards is emitted first (keeps order)."""
@@ -143,99 +144,112 @@ class Aggregator:
         self.flush()
         self._set_map(shard_map)
 
-    def _buffer_for(self, pk: str) -> _Buffer:
-        buf = self._buffers[self.shard_map.shard_for(pk).shard_id]
+    def _slot(self, pk: str) -> tuple[_Buffer, bytes]:
+        pkb = pk.encode()
+        slot = (self._buffers[self.shard_map.shard_for(pk).shard_id], b"\x0a" + _v(len(pkb)) + pkb)
         if len(self._route) > 100_000:  # a bound in case keys are not a finite symbol set
             self._route.clear()
-        self._route[pk] = buf
-        return buf
+        self._route[pk] = slot
+        return slot
 
     def add(self, pk: str, data: bytes) -> None:
         """Add one user record (partition key, bytes)."""
-        buf = self._route.get(pk) or self._buffer_for(pk)
-        prefix = buf.prefixes.get(pk)
-        n = len(data)
-        if prefix is not None:
-            head_len = len(prefix) + len(_v(n))
-            added = 1 + len(_v(head_len + n)) + head_len + n
-            extra = 0
-        else:
-            pkb = pk.encode()
-            idx = len(buf.pk_table)
-            prefix = b"\x08" + _v(idx) + b"\x1a"
-            head_len = len(prefix) + len(_v(n))
-            added = 1 + len(_v(head_len + n)) + head_len + n
-            extra = 1 + len(_v(len(pkb))) + len(pkb)
-        if buf.count:
-            if _OVERHEAD + buf.size + added + extra + buf.first_pk_len > self.max_bytes:
-                self.emit(buf.build())
-                self.add(pk, data)  # starts a fresh buffer; the key gets index 0 there
-                return
-        if not buf.count:
-            buf.first_pk = pk
-            buf.first_pk_len = len(pk.encode())
-            buf.created = self.clock()
-        if extra:
-            buf.pk_table.append(b"\x0a" + _v(len(pkb)) + pkb)
-            buf.prefixes[pk] = prefix
-            buf.size += extra
-        buf.parts.append(b"\x1a" + _v(head_len + n) + prefix + _v(n) + data)
-        buf.size += added
-        buf.count += 1
+        self._add(pk, data)
         self.user_records += 1
+
+    def _add(self, pk: str, data: bytes) -> None:
+        buf, entry = self._route.get(pk) or self._slot(pk)
+        prefix = buf.prefixes.get(pk)
+        extra = 0
+        if prefix is None:
+            prefix = _prefix(len(buf.pk_table))
+            extra = len(entry)
+        n = len(data)
+        inner = len(prefix) + len(_v(n)) + n
+        added = 1 + len(_v(inner)) + inner + extra
+        if buf.parts:
+            if added > buf.room:
+                self.emit(buf.build())
+                self._add(pk, data)  # starts a fresh buffer; the key gets index 0 there
+                return
+            buf.room -= added
+        else:
+            buf.first_pk = pk
+            buf.created = self.clock()
+            buf.room = self.max_bytes - _OVERHEAD - len(pk.encode()) - added
+        if extra:
+            buf.pk_table.append(entry)
+            buf.prefixes[pk] = prefix
+        buf.parts.append(b"\x1a" + _v(inner) + prefix + _v(n) + data)
 
     def add_ticks(self, ticks: list[dict[str, Any]]) -> None:
         """Add ticks, each encoded as in market.tick.encode (JSON + newline), keyed by ``sym``.
 
-        The hot path: :meth:`add` inlined for a key its shard's buffer has seen, which is almost
-        every tick; anything else (new key, full buffer) takes :meth:`add`.
+        The hot path: :meth:`add` inlined for a key whose shard is known and whose shard's buffer
+        already holds a record and has room, which is almost every tick; anything else (a new key,
+        the first record of a buffer, a full buffer, a huge tick) takes :meth:`_add`. Same bytes.
         """
         dumps, nl = orjson.dumps, orjson.OPT_APPEND_NEWLINE
-        V = _VARINT  # noqa: N806
+        V, P, R = _VARINT, _PREFIX, _RECORD_TAG  # noqa: N806
         route = self._route
-        max_bytes = self.max_bytes - _OVERHEAD
-        fast = 0
         for t in ticks:
             pk = t["sym"]
             data = dumps(t, option=nl)
-            buf = route.get(pk)
-            if buf is not None:
-                prefix = buf.prefixes.get(pk)
+            slot = route.get(pk)
+            if slot is not None:
                 n = len(data)
-                if prefix is not None and n < 8192:
+                if n < 8192:
+                    buf, entry = slot
+                    prefixes = buf.prefixes
+                    prefix = prefixes.get(pk)
                     vn = V[n]
-                    inner = len(prefix) + len(vn) + n
-                    hdr = V[inner]
-                    added = 1 + len(hdr) + inner
-                    if buf.size + added + buf.first_pk_len <= max_bytes:
-                        buf.parts.append(b"\x1a" + hdr + prefix + vn + data)
-                        buf.size += added
-                        buf.count += 1
-                        fast += 1
-                        continue
-            self.add(pk, data)
-        self.user_records += fast
+                    if prefix is None:
+                        table = buf.pk_table
+                        idx = len(table)
+                        if 0 < idx < 16384:  # the buffer holds records (an empty one has an empty table)
+                            prefix = P[idx]
+                            inner = len(prefix) + len(vn) + n
+                            head = R[inner]
+                            added = len(head) + inner + len(entry)
+                            room = buf.room
+                            if added <= room:
+                                buf.room = room - added
+                                table.append(entry)
+                                prefixes[pk] = prefix
+                                buf.parts.append(head + prefix + vn + data)
+                                continue
+                    else:
+                        inner = len(prefix) + len(vn) + n
+                        head = R[inner]
+                        added = len(head) + inner
+                        room = buf.room
+                        if added <= room:
+                            buf.room = room - added
+                            buf.parts.append(head + prefix + vn + data)
+                            continue
+            self._add(pk, data)
+        self.user_records += len(ticks)
 
     def flush_due(self, now: float | None = None) -> int:
         """Emit every buffer whose first record is older than ``max_age``. Returns records emitted."""
         now = self.clock() if now is None else now
         n = 0
         for buf in self._buffers.values():
-            if buf.count and now - buf.created >= self.max_age:
+            if buf.parts and now - buf.created >= self.max_age:
                 self.emit(buf.build())
                 n += 1
         return n
 
     def next_due(self) -> float | None:
         """Monotonic time the oldest buffer falls due, or None when all are empty."""
-        times = [b.created for b in self._buffers.values() if b.count]
+        times = [b.created for b in self._buffers.values() if b.parts]
         return min(times) + self.max_age if times else None
 
     def flush(self) -> int:
         """Emit every non-empty buffer."""
         n = 0
         for buf in self._buffers.values():
-            if buf.count:
+            if buf.parts:
                 self.emit(buf.build())
                 n += 1
         return n
@@ -243,7 +257,7 @@ class Aggregator:
     @property
     def buffered(self) -> int:
         """User records waiting in buffers."""
-        return sum(b.count for b in self._buffers.values())
+        return sum(len(b.parts) for b in self._buffers.values())
 
 
 class AggFormatError(ValueError):
