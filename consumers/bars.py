@@ -21,7 +21,6 @@ retry starts there and produces the same bars (same ``rev``): idempotent at the 
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import hashlib
 import logging
@@ -34,7 +33,7 @@ from typing import Any, Final
 import boto3
 import orjson
 
-from consumers.bars_decode import NOT_PARSED, AggregateError, parse_ticks, user_records
+from consumers.bars_decode import NOT_PARSED, AggregateError, b64decode, parse_ticks, user_records
 from consumers.bars_errors import ConfigError, TransientError
 from consumers.bars_io import AWS_ERRORS, BarSink, Lake
 from market.bars import BarBuilder, BarConfig, BarStateError
@@ -263,7 +262,7 @@ class BarsConsumer:
         poison: list[tuple[int, str, int, bytes, str, str]] = []
         seq = seq0
         add = builder.add_fields
-        b64 = base64.b64decode
+        b64 = b64decode
         skipped = 0
         for i in range(until):
             kin = records[i]["kinesis"]

@@ -9,13 +9,18 @@ with the same magic and md5 checks as its deaggregator.
 Speed: the user records of one aggregated record are decoded by one msgspec call on
 ``[rec,rec,…]`` (each record is a JSON object ending in a newline, which JSON allows as whitespace)
 into structs holding only the fields the bars read, their types checked by msgspec. Only when that
-fails, or yields a different count, is each record decoded alone to find the bad one.
+fails, or yields a different count, is each record decoded alone to find the bad one. The structs
+are not tracked by the garbage collector (scalars only). Record data is base64-decoded by pybase64
+(SIMD) when it is strict base64, by the standard library otherwise (same bytes, same errors).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any, Final
 
 import msgspec
@@ -34,7 +39,23 @@ from market.tick import (
     decode,
 )
 
+try:  # SIMD base64, ~4x the standard library's; a dependency, optional so that a bare install still works
+    from pybase64 import b64decode as _b64_strict
+except ImportError:  # pragma: no cover - pybase64 is a dependency
+    _b64_strict = None
+
 _MAGIC_LEN: Final = len(MAGIC)
+
+
+def b64decode(data: str | bytes) -> bytes:
+    """``base64.b64decode(data)``, the same bytes and the same errors for any input, faster: strict
+    base64 (what Lambda sends) decodes with pybase64; anything else goes to the standard library."""
+    if _b64_strict is not None:
+        try:
+            return _b64_strict(data, validate=True)
+        except (binascii.Error, ValueError):
+            pass
+    return base64.b64decode(data)
 
 
 @dataclass(frozen=True)
@@ -56,7 +77,7 @@ def user_records(data: bytes) -> list[bytes]:
         return [data]
     if len(data) <= _MAGIC_LEN + DIGEST_SIZE:
         raise AggregateError(f"KPL aggregate of {len(data)} bytes is too short for magic + md5")
-    body = data[_MAGIC_LEN:-DIGEST_SIZE]
+    body = memoryview(data)[_MAGIC_LEN:-DIGEST_SIZE]  # no copy of the ~25 KiB body
     if hashlib.md5(body).digest() != data[-DIGEST_SIZE:]:
         raise AggregateError("KPL aggregate md5 does not match its protobuf (corrupt record)")
     agg = AggregatedRecord()
@@ -64,7 +85,10 @@ def user_records(data: bytes) -> list[bytes]:
         agg.ParseFromString(body)
     except DecodeError as exc:
         raise AggregateError(f"KPL aggregate protobuf does not parse: {exc}") from None
-    return [r.data for r in agg.records]
+    return list(map(_DATA, agg.records))
+
+
+_DATA: Final = attrgetter("data")
 
 
 # The tick fields the bars read, typed from market.tick's field sets (one place for the schema):
@@ -84,6 +108,7 @@ TickFields = msgspec.defstruct(
     [(n, _field_type(n)) if n in REQUIRED else (n, _field_type(n) | None, None) for n in BAR_INPUT_FIELDS]
     + [("v", int, SCHEMA_VERSION)],
     kw_only=True,
+    gc=False,  # scalars only, so no cycles: 400k structs a batch need not be tracked by the GC
 )
 _MANY = msgspec.json.Decoder(list[TickFields])
 _ONE = msgspec.json.Decoder(TickFields)
@@ -97,7 +122,7 @@ def parse_ticks(records: list[bytes]) -> tuple[list[Any], list[Poison]]:
     record's value is NOT_PARSED and its reason is market.tick's own message."""
     if len(records) > 1 and max(map(len, records)) <= MAX_RECORD_BYTES:
         try:
-            values = _MANY.decode(b"[" + b",".join(records) + b"]")
+            values = _MANY.decode(b"[%b]" % b",".join(records))
         except msgspec.DecodeError:  # also a validation error: find the bad record(s) one by one
             pass
         else:

@@ -201,11 +201,70 @@ class BarBuilder:
         else:
             raise TickError(f"field 'vol' must not be negative, got {vol!r}")
         b = et - et % BAR_SECONDS
+        s = self.syms.get(sym)
         if self._lo <= b < self._hi:  # the usual: a bucket of the session day seen last
             day = self._day
+            # Fast path, nearly every tick: newer than every tick of its symbol (no duplicate lookup),
+            # same day, for the symbol's latest bar, open and already holding ticks (no new bar, no
+            # cascade, no amendment). The general path's steps for that case, with the list positions
+            # written as numbers (named in the comments; checked by tests/bars/test_bar_math.py):
+            # constants are cheaper than module globals in the loop that folds every tick.
+            if s is not None and s[0] == day:  # S_DAY
+                lv = s[1]  # S_LV
+                if kv > lv or (kv == lv and et > s[2]):  # S_LT
+                    bars = s[8]  # S_BARS
+                    bar = bars[-1] if bars else None
+                    if bar is not None and bar[0] == b and bar[7] and not bar[18]:  # B_START, B_N, B_EMIT
+                        self.ticks += 1
+                        if ts > self.wm:
+                            self.wm = ts
+                        s[1] = kv  # S_LV
+                        s[2] = et  # S_LT
+                        ring = s[7]  # S_RING
+                        ring.append((et, kv, ltp))
+                        if len(ring) > self._ring_max:
+                            del ring[0]
+                        if ltp > bar[2]:  # B_H
+                            bar[2] = ltp
+                        elif ltp < bar[3]:  # B_L
+                            bar[3] = ltp
+                        ct = bar[16]  # B_CT
+                        if et > ct or (et == ct and kv >= bar[17]):  # B_CV
+                            bar[4] = ltp  # B_C
+                            bar[16] = et  # B_CT
+                            bar[17] = kv  # B_CV
+                            if oi is not None:
+                                bar[10] = oi  # B_OI
+                        elif et < bar[14] or (et == bar[14] and kv < bar[15]):  # B_OT, B_OV
+                            bar[1] = ltp  # B_O
+                            bar[14] = et  # B_OT
+                            bar[15] = kv  # B_OV
+                        if ts < bar[8]:  # B_FTS
+                            bar[8] = ts
+                        elif ts > bar[9]:  # B_LTS
+                            bar[9] = ts
+                        bar[7] += 1  # B_N
+                        if dh is not None and (s[3] is None or dh > s[3]):  # S_DH
+                            if dh > bar[2]:  # B_H
+                                bar[2] = dh
+                            s[3] = dh
+                        if dl is not None and (s[4] is None or dl < s[4]):  # S_DL
+                            if dl < bar[3]:  # B_L
+                                bar[3] = dl
+                            s[4] = dl
+                        if kv > bar[5]:  # B_VCUM
+                            bar[5] = kv
+                            bar[6] = atp * kv if atp is not None else 0.0  # B_TCUM
+                        w = s[5]  # S_WM
+                        if ts > w:
+                            s[5] = w = ts
+                        if w >= s[6]:  # S_DUE
+                            self._advance(sym, s, w)
+                        elif self.wm >= self.close_due:
+                            self._close_sessions()
+                        return
         else:
             b, day = self._bucket(sym, et, b)
-        s = self.syms.get(sym)
         if s is None:
             if ":" not in sym:
                 raise TickError(f"field 'sym' must look like 'EXCHANGE:NAME', got {sym!r}")

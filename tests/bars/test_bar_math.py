@@ -236,3 +236,58 @@ def test_a_larger_amend_horizon_takes_a_tick_hours_late():
     assert b.take_too_late() == []
     assert final(stream, config) == reference_bars(stream)
     assert final(stream, BarConfig(amend_bars=2)) != reference_bars(stream)  # the default keeps 10 minutes
+
+
+# ----- the fast path (BarBuilder.add_fields) against the general path ----------------------------
+
+class GeneralPathOnly(BarBuilder):
+    """A builder whose every tick takes the general path: forgetting the session day's bucket range
+    after each look-up keeps add_fields off its fast path (which needs it), changing nothing else."""
+
+    def _bucket(self, sym, et, b):
+        got = super()._bucket(sym, et, b)
+        self._lo = self._hi = 0
+        return got
+
+
+def test_fast_path_positions_are_the_named_ones():
+    # add_fields' fast path writes these positions as numbers
+    import market.bars as mb
+
+    assert (mb.S_DAY, mb.S_LV, mb.S_LT, mb.S_DH, mb.S_DL, mb.S_WM, mb.S_DUE, mb.S_RING, mb.S_BARS) == tuple(range(9))
+    assert (mb.B_START, mb.B_O, mb.B_H, mb.B_L, mb.B_C, mb.B_VCUM, mb.B_TCUM, mb.B_N, mb.B_FTS, mb.B_LTS, mb.B_OI,
+            mb.B_CV, mb.B_CT, mb.B_OT, mb.B_OV, mb.B_EMIT, mb.OPEN) == (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 17, 16, 14,
+                                                                         15, 18, 0)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), moves=st.integers(0, 30), dups=st.integers(0, 30), days=st.integers(1, 2))
+def test_fast_path_gives_what_the_general_path_gives(seed, moves, dups, days):
+    ticks = []
+    for d in range(days):  # a second day: new-day resets, yesterday's bars closed
+        ticks += synthetic_day(seed + d, symbols=3, trades=150, start=OPEN + d * 86_400, span=1800)
+    rng = random.Random(seed)
+    for _ in range(moves):  # late and out-of-order ticks
+        i = rng.randrange(len(ticks))
+        ticks.insert(min(len(ticks) - 1, i + rng.randint(1, 200)), ticks.pop(i))
+    for _ in range(dups):  # reconnect snapshots
+        i = rng.randrange(len(ticks))
+        ticks.insert(i + 1, dict(ticks[i], rx=1))
+    config = BarConfig(amend_bars=1)  # some ticks too late as well
+    fast, general = BarBuilder(config), GeneralPathOnly(config)
+    out_fast, out_general = [], []
+    for i, t in enumerate(ticks):
+        fast.add(t)
+        general.add(t)
+        if i % 97 == 0:  # batches, as the handler takes them
+            out_fast += fast.take()
+            out_general += general.take()
+            assert fast.take_too_late() == general.take_too_late()
+    assert out_fast == out_general
+    assert fast.take() == general.take() and fast.too_late == general.too_late
+    assert fast.to_state() == general.to_state()
+    assert ((fast.ticks, fast.duplicates, fast.late, fast.amended, fast.emitted)
+            == (general.ticks, general.duplicates, general.late, general.amended, general.emitted))
+    fast.close_all()
+    general.close_all()
+    assert fast.take() == general.take()

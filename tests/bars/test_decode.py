@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 
 import orjson
@@ -11,7 +12,14 @@ from bars_stream import kpl_records
 from hypothesis import given
 from hypothesis import strategies as st
 
-from consumers.bars_decode import BAR_INPUT_FIELDS, NOT_PARSED, AggregateError, parse_ticks, user_records
+from consumers.bars_decode import (
+    BAR_INPUT_FIELDS,
+    NOT_PARSED,
+    AggregateError,
+    b64decode,
+    parse_ticks,
+    user_records,
+)
 from market.tick import FIELDS, TickError, decode, encode, make
 
 
@@ -69,3 +77,38 @@ def test_decoded_fields_equal_the_ticks_fields(rows):
     assert not poison
     for t, v in zip(ts, values, strict=True):
         assert {f: getattr(v, f) for f in BAR_INPUT_FIELDS} == {f: t[f] for f in BAR_INPUT_FIELDS}
+
+
+def _std_b64(data):
+    try:
+        return base64.b64decode(data)
+    except ValueError as exc:  # binascii.Error, or a str that is not ASCII
+        return (type(exc), str(exc))
+
+
+def _our_b64(data):
+    try:
+        return b64decode(data)
+    except ValueError as exc:  # binascii.Error, or a str that is not ASCII
+        return (type(exc), str(exc))
+
+
+@given(st.binary(max_size=200), st.lists(st.tuples(st.integers(0, 300), st.sampled_from(" \n=!-_*\u00e9"))),
+       st.integers(0, 3))
+def test_b64decode_is_the_standard_librarys_for_any_input(raw, junk, cut):
+    good = base64.b64encode(raw).decode()
+    bad = list(good[: len(good) - cut])
+    for pos, ch in junk:  # characters outside the alphabet, padding in the middle, cut ends
+        bad.insert(min(pos, len(bad)), ch)
+    for data in (good, good.encode(), "".join(bad), "".join(bad).encode()):
+        assert _our_b64(data) == _std_b64(data)
+
+
+def test_one_bad_record_in_a_batch_is_poison_alone():
+    # the whole-batch decode fails on it; each record is then decoded alone
+    good = [encode(t) for t in ticks(40)]
+    records = good[:17] + [b'{"sym":"NSE:X-EQ","ts":1,"ltp":"1.0"}\n'] + good[17:]
+    values, poison = parse_ticks(records)
+    assert [p.sub for p in poison] == [17] and "ltp" in poison[0].reason
+    assert values[17] is NOT_PARSED
+    assert [v.ts for v in values[:17] + values[18:]] == [t["ts"] for t in ticks(40)]
