@@ -192,6 +192,7 @@ class Aggregator:
         dumps, nl = orjson.dumps, orjson.OPT_APPEND_NEWLINE
         V, P, R = _VARINT, _PREFIX, _RECORD_TAG  # noqa: N806
         route = self._route
+        join = b"".join
         for t in ticks:
             pk = t["sym"]
             data = dumps(t, option=nl)
@@ -216,7 +217,7 @@ class Aggregator:
                                 buf.room = room - added
                                 table.append(entry)
                                 prefixes[pk] = prefix
-                                buf.parts.append(head + prefix + vn + data)
+                                buf.parts.append(join((head, prefix, vn, data)))
                                 continue
                     else:
                         inner = len(prefix) + len(vn) + n
@@ -225,7 +226,7 @@ class Aggregator:
                         room = buf.room
                         if added <= room:
                             buf.room = room - added
-                            buf.parts.append(head + prefix + vn + data)
+                            buf.parts.append(join((head, prefix, vn, data)))
                             continue
             self._add(pk, data)
         self.user_records += len(ticks)
