@@ -11,15 +11,16 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def cli_commands() -> list[str]:
-    """tickpipe/cli.py COMMANDS, read from the source (importing the CLI would import every command)."""
+def cli_commands() -> dict[str, str]:
+    """tickpipe/cli.py COMMANDS (command -> module), read from the source (importing the CLI would
+    import every command)."""
     tree = ast.parse((ROOT / "tickpipe" / "cli.py").read_text())
     for node in tree.body:
         if isinstance(node, ast.AnnAssign | ast.Assign):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             if any(isinstance(t, ast.Name) and t.id == "COMMANDS" for t in targets):
-                return list(ast.literal_eval(node.value))
-    raise AssertionError("tickpipe/cli.py has no COMMANDS list")
+                return dict(ast.literal_eval(node.value))
+    raise AssertionError("tickpipe/cli.py has no COMMANDS table")
 
 
 def lambda_entry(tf, name: str) -> tuple[str, set[str]]:
@@ -35,16 +36,14 @@ def command_module(command: list[str]) -> str:
     if command[:2] == ["python", "-m"]:
         return command[2]
     assert command[0] == "tickpipe", f"unexpected container command {command}"
-    for module in cli_commands():
-        path = ROOT.joinpath(*module.split(".")).with_suffix(".py")
-        if not path.exists():
-            continue
-        tree = ast.parse(path.read_text())
-        for node in ast.walk(tree):
-            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "add_parser"
-                    and node.args and isinstance(node.args[0], ast.Constant) and node.args[0].value == command[1]):
-                return module
-    raise AssertionError(f"no module in tickpipe.cli.COMMANDS registers `tickpipe {command[1]}`")
+    module = cli_commands().get(command[1])
+    assert module, f"tickpipe.cli.COMMANDS has no `tickpipe {command[1]}`"
+    tree = ast.parse(ROOT.joinpath(*module.split(".")).with_suffix(".py").read_text())
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "add_parser"
+                and node.args and isinstance(node.args[0], ast.Constant) and node.args[0].value == command[1]):
+            return module
+    raise AssertionError(f"{module} (tickpipe.cli.COMMANDS) does not register `tickpipe {command[1]}`")
 
 
 def producer_entry(tf) -> tuple[str, set[str]]:
