@@ -66,6 +66,9 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose:
+        for chatty in NOISY_LOGGERS:
+            logging.getLogger(chatty).setLevel(logging.WARNING)
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE
@@ -74,3 +77,24 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # the user sees one line; -v shows the traceback
+        if args.verbose:
+            raise
+        print(f"error: {describe(exc)}", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+# Libraries that log every request at INFO.
+NOISY_LOGGERS = ("botocore", "boto3", "urllib3", "s3transfer", "websockets", "werkzeug")
+
+
+def describe(exc: BaseException) -> str:
+    """One line for a user: what failed, and for AWS access problems, what to check."""
+    name = type(exc).__name__
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else name
+    hint = ""
+    if type(exc).__module__.startswith("botocore"):
+        hint = (" (check the AWS credentials and region; for local mode start a moto server, "
+                "`.venv/bin/python -m moto.server -H 127.0.0.1 -p 5000`, and set "
+                "AWS_ENDPOINT_URL=http://127.0.0.1:5000)")
+    return f"{text} [{name}]{hint} (run with -v for details)"

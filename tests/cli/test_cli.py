@@ -52,3 +52,26 @@ def test_python_dash_m_tickpipe_runs():
     out = subprocess.run([sys.executable, "-m", "tickpipe", "--version"], capture_output=True, text=True,
                          timeout=60)
     assert out.returncode == 0 and out.stdout.startswith("tickpipe ")
+
+
+def test_an_unexpected_failure_is_one_line_not_a_traceback(monkeypatch, capsys):
+    from botocore.exceptions import NoCredentialsError
+
+    def fails(args):
+        raise NoCredentialsError()
+
+    parser = cli.build_parser()
+    monkeypatch.setattr(cli, "build_parser", lambda: parser)
+    parser.set_defaults(func=fails)
+    assert cli.main([]) == cli.EXIT_FAILURE
+    err = capsys.readouterr().err
+    assert err.startswith("error: Unable to locate credentials") and "AWS_ENDPOINT_URL" in err
+    assert "Traceback" not in err
+
+
+def test_verbose_shows_the_traceback(monkeypatch):
+    parser = cli.build_parser()
+    monkeypatch.setattr(cli, "build_parser", lambda: parser)
+    parser.set_defaults(func=lambda args: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        cli.main(["-v"])
