@@ -27,21 +27,25 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "(bars then differ from candles where the socket missed trades)")
     p.add_argument("--out", type=Path, default=Path("tickpipe-out"), help="report folder (default tickpipe-out)")
     p.add_argument("--quiet", action="store_true", help="no progress display")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, parser=p)
 
 
 def run(args: argparse.Namespace) -> int:
-    from local.demo import DemoError, DemoOptions, print_summary, run_demo
+    from local.demo import DemoError, DemoOptions, choose_day, print_summary, run_demo
 
-    if args.symbols < 1 or args.shards < 1 or args.speed <= 0:
-        print("error: --symbols and --shards must be at least 1 and --speed positive")
-        return 2
+    for flag, value in (("--symbols", args.symbols), ("--shards", args.shards), ("--speed", args.speed)):
+        if value <= 0:
+            args.parser.error(f"{flag} must be positive, got {value:g}")
     if not args.verbose:
         # Components log their own progress; the demo's display is the progress line.
         logging.getLogger().setLevel(logging.WARNING)
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
     opts = DemoOptions(symbols=args.symbols, day=args.day, speed=args.speed, shards=args.shards, seed=args.seed,
                        every_trade=not args.snapshots, out_dir=args.out, progress=not args.quiet)
+    try:
+        choose_day(args.day)
+    except DemoError as exc:
+        args.parser.error(str(exc))
     try:
         result = run_demo(opts)
     except DemoError as exc:
