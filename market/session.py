@@ -140,10 +140,12 @@ class NseCalendar:
         if day.weekday() >= 5:
             return False
         cal = self._xbom
-        if not (cal.first_session.date() <= day <= cal.last_session.date()):
+        first, last = cal.first_session.date(), cal.last_session.date()
+        if not first <= day <= last:
             if not self._warned:
-                log.warning("XBOM holiday calendar ends %s; treating %s as a weekday session. "
-                            "Upgrade exchange-calendars or add overrides.", cal.last_session.date(), day)
+                advice = "Upgrade exchange-calendars or add overrides." if day > last else "Add overrides."
+                log.warning("the XBOM holiday calendar covers %s to %s; treating %s as a weekday session. %s",
+                            first, last, day, advice)
                 self._warned = True
             return True
         return bool(cal.is_session(day.isoformat()))

@@ -49,3 +49,10 @@ def test_next_session_skips_weekend_and_holiday():
 def test_bad_overrides_name_the_entry(bad):
     with pytest.raises(CalendarError, match="override"):
         NseCalendar(bad)
+
+
+def test_a_day_outside_the_holiday_calendar_is_a_weekday_session_with_a_warning(caplog):
+    cal = NseCalendar()
+    with caplog.at_level("WARNING"):
+        assert cal.session(dt.date(1990, 1, 2)) is not None  # a Tuesday before XBOM's first session
+    assert "covers" in caplog.text and "1990-01-02" in caplog.text
