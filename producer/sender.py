@@ -99,8 +99,10 @@ class Sender:
         self.spilling = bool(journal and journal.unread) or not shard_map.known
         if not shard_map.known:
             self._next_refresh = clock() + 2.0
-        if self.spilling:
+        if journal and journal.unread:
             log.warning("journal holds %d entries from an earlier run: replaying them first", journal.unread)
+        elif not shard_map.known:
+            log.warning("the stream's shard map is not known yet (Kinesis unreachable?): journaling until it is")
 
     # -- input (any thread) -------------------------------------------------------------------
     def submit(self, rec: AggRecord) -> None:
