@@ -70,6 +70,7 @@ class DemoOptions:
     env: str = "local"
     progress: bool = True
     charts: int = 4
+    keep: bool = False  # after the summary, keep moto and the simulator running until Ctrl-C
 
 
 @dataclass
@@ -80,6 +81,7 @@ class DemoResult:
     sample_query: tuple[list[str], list[tuple[Any, ...]]] = ([], [])
     report: Path | None = None
     lake: str = ""
+    printed: bool = False  # the summary was already shown (--keep)
 
     @property
     def ok(self) -> bool:
@@ -209,7 +211,10 @@ def _run_demo(opts: DemoOptions, session: Session) -> DemoResult:
                   f"Firehose {settings.raw_firehose} + {settings.bars_firehose}, s3://{settings.bucket}, "
                   f"token in SSM {settings.ssm_name(names.SSM_TOKEN)}")
 
-        return _run_pipeline(opts, settings, sim, session, symbols, stack)
+        result = _run_pipeline(opts, settings, sim, session, symbols, stack)
+        if opts.keep:
+            _serve(result, {**moto.environ(), **settings.environ()})
+        return result
     raise AssertionError("unreachable")
 
 
@@ -418,6 +423,22 @@ def _summarize(opts: DemoOptions, settings: Settings, sim: Simulator, session: S
     if mismatches:
         log.warning("bars that differ from the candles (first %d): %s", len(mismatches), "; ".join(mismatches))
     return result
+
+
+def _serve(result: DemoResult, environ: dict[str, str], out: Any = sys.stdout) -> None:
+    """Show the summary, then keep AWS (moto) and Fyers (the simulator) up for the user's own commands."""
+    print_summary(result, out)
+    result.printed = True
+    print("\nStill running, so you can use the lake and the simulator from another terminal:", file=out)
+    for key, value in sorted(environ.items()):
+        print(f"  export {key}={value}", file=out)
+    day = result.figures["session"].split()[0]
+    print(f"  .venv/bin/tickpipe query daily_ohlcv --param day={day}", file=out)
+    print("Press Ctrl-C to stop.", file=out, flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        print("stopping", file=out)
 
 
 def print_summary(result: DemoResult, out: Any = sys.stdout) -> None:

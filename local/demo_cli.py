@@ -27,6 +27,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "(bars then differ from candles where the socket missed trades)")
     p.add_argument("--out", type=Path, default=Path("tickpipe-out"), help="report folder (default tickpipe-out)")
     p.add_argument("--quiet", action="store_true", help="no progress display")
+    p.add_argument("--keep", action="store_true",
+                   help="after the summary keep the moto server and the simulator running (until Ctrl-C) and "
+                        "print the environment that points tickpipe query/compact/produce at them")
     p.set_defaults(func=run, parser=p)
 
 
@@ -41,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
         logging.getLogger().setLevel(logging.WARNING)
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
     opts = DemoOptions(symbols=args.symbols, day=args.day, speed=args.speed, shards=args.shards, seed=args.seed,
-                       every_trade=not args.snapshots, out_dir=args.out, progress=not args.quiet)
+                       every_trade=not args.snapshots, out_dir=args.out, progress=not args.quiet,
+                       keep=args.keep)
     try:
         choose_day(args.day)
     except DemoError as exc:
@@ -51,5 +55,6 @@ def run(args: argparse.Namespace) -> int:
     except DemoError as exc:
         print(f"error: {exc}")
         return 1
-    print_summary(result)
+    if not result.printed:
+        print_summary(result)
     return 0 if result.ok else 1
