@@ -72,3 +72,15 @@ def test_compact_cli_reports_what_it_did(lake, raw, factory, monkeypatch, capsys
     captured = capsys.readouterr()
     assert f"bars_5m: 1 new of 1 raw objects, {len(bars)} rows in" in captured.out
     assert "read bars_5m" in captured.err  # the progress display
+
+
+def test_compact_cli_refuses_a_negative_lookback_and_a_zero_file_size(capsys):
+    import pytest
+
+    parser = argparse.ArgumentParser()
+    compact_cli.add_parser(parser.add_subparsers())
+    for bad in (["compact", "--lookback-days", "-5"], ["compact", "--target-mb", "0"]):
+        with pytest.raises(SystemExit) as exit_:
+            parser.parse_args(bad)
+        assert exit_.value.code == 2
+    assert "must be at least" in capsys.readouterr().err
