@@ -15,13 +15,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from market import tick as tickmod
-from market.bars import BAR_FIELDS
+from market.bars import BAR_FIELDS, BAR_INT_FIELDS, BAR_PRICE_FIELDS, BAR_REQUIRED
 from market.session import BAR_SECONDS
 from tickpipe import names
 
-BAR_INT_FIELDS: Final = frozenset({"start", "vol", "n", "vol_cum", "first_ts", "last_ts", "oi", "rev", "v"})
-BAR_PRICE_FIELDS: Final = frozenset({"o", "h", "l", "c", "vwap"})
-BAR_REQUIRED: Final = ("sym", "start", "o", "h", "l", "c")
 SECONDS_PER_DAY: Final = 86_400
 
 SYM_TYPE: Final = pa.dictionary(pa.int32(), pa.string())

@@ -43,6 +43,10 @@ BAR_FIELDS: Final[tuple[str, ...]] = (
     "sym", "start", "o", "h", "l", "c", "vol", "vwap", "n", "vol_cum", "first_ts", "last_ts", "oi",
     "rev", "v",
 )
+# Types of the bar record's fields (the curated schema and compaction's checks read them).
+BAR_INT_FIELDS: Final = frozenset({"start", "vol", "n", "vol_cum", "first_ts", "last_ts", "oi", "rev", "v"})
+BAR_PRICE_FIELDS: Final = frozenset({"o", "h", "l", "c", "vwap"})
+BAR_REQUIRED: Final = ("sym", "start", "o", "h", "l", "c")
 BAR_SCHEMA_VERSION: Final = 1
 IST_OFFSET: Final = 19_800  # seconds; IST is UTC+05:30 with no DST
 DAY: Final = 86_400
