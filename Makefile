@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: demo test bench lint clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py native/bars_fold.c
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "tickpipe needs Python 3.11 or newer")'
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@echo "installing tickpipe and its dependencies into $(VENV) ..."
@@ -26,7 +26,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info tickpipe-out
+	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info tickpipe-out _tickpipe_bars*.so
 
 # --- infra (Terraform checks; no terraform binary needed) ------------------------------------
 # checkov pins many packages of its own, so it lives in its own venv.

@@ -37,7 +37,7 @@ from consumers.bars_decode import NOT_PARSED, AggregateError, b64decode, parse_t
 from consumers.bars_errors import ConfigError, TransientError
 from consumers.bars_io import AWS_ERRORS, BarSink, Lake
 from market.bars import BarBuilder, BarConfig, BarStateError
-from market.tick import TickError
+from market.bars_fold import fold_values
 from tickpipe import names
 from tickpipe.config import Settings
 
@@ -261,7 +261,6 @@ class BarsConsumer:
         bars: list[tuple[int, bytes]] = []
         poison: list[tuple[int, str, int, bytes, str, str]] = []
         seq = seq0
-        add = builder.add_fields
         b64 = b64decode
         skipped = 0
         for i in range(until):
@@ -281,13 +280,8 @@ class BarsConsumer:
             values, bad = parse_ticks(users)
             for p in bad:
                 poison.append((i, seq_s, p.sub, p.data, p.reason, "poison"))
-            for j, v in enumerate(values):
-                if v is NOT_PARSED:
-                    continue
-                try:
-                    add(v.sym, v.ts, v.ltt, v.ltp, v.vol, v.atp, v.dh, v.dl, v.oi, v.v, v)
-                except TickError as exc:
-                    poison.append((i, seq_s, j, users[j], str(exc), "poison"))
+            for j, reason in fold_values(builder, values, skip=NOT_PARSED):
+                poison.append((i, seq_s, j, users[j], reason, "poison"))
             if builder.too_late:
                 for t, reason in builder.take_too_late():
                     j = next(k for k, v in enumerate(values) if v is t)
