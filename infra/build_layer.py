@@ -2,19 +2,25 @@
 
 The layer holds tickpipe's runtime dependencies (pyproject.toml ``[project].dependencies``) as
 manylinux wheels for the Lambda runtime's Python and CPU, minus what the runtime already has or
-the functions never import. Terraform zips the folder (infra/lambdas.tf) and refuses a layer whose
-manifest names another architecture or runtime.
+the functions never import, and the bars fold's native accelerator (native/bars_fold.c) compiled
+for that CPU. Terraform zips the folder (infra/lambdas.tf) and refuses a layer whose manifest names
+another architecture or runtime.
 
-Needs network access to PyPI (pip), nothing else: no Docker, because only binary wheels are used.
+Needs network access to PyPI (pip), nothing else: no Docker, because only binary wheels are used,
+and the accelerator is cross-compiled by zig (the ``ziglang`` package, a dev dependency that
+``make lambda-layer`` installs) against glibc 2.17 and Python's stable ABI, so one build serves
+the runtime whatever the building machine is.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import shutil
 import subprocess
 import sys
+import sysconfig
 import tomllib
 from pathlib import Path
 from typing import Final
@@ -36,6 +42,11 @@ EXCLUDED: Final = {
 }
 # Installed packages removed after pip: the runtime has them (botocore alone is ~80 MB).
 PRUNE_PACKAGES: Final = ("boto3", "botocore", "s3transfer")
+# The native accelerator: its source, module name and zig's target per Lambda architecture.
+NATIVE_SOURCE: Final = ROOT / "native" / "bars_fold.c"
+NATIVE_MODULE: Final = "_tickpipe_bars"
+ZIG_TARGETS: Final = {"arm64": "aarch64-linux-gnu.2.17", "x86_64": "x86_64-linux-gnu.2.17"}
+LIMITED_API: Final = "0x030B0000"  # Python 3.11's stable ABI, which the 3.12 runtime loads
 # Requirement name -> top-level import name, where they differ.
 IMPORT_NAME: Final = {"protobuf": "google", "aws-kinesis-agg": "aws_kinesis_agg"}
 
@@ -58,7 +69,7 @@ def requirements(pyproject: Path = ROOT / "pyproject.toml") -> list[str]:
 
 def import_names(pyproject: Path = ROOT / "pyproject.toml") -> set[str]:
     """Top-level modules the layer makes importable (for tests/infra)."""
-    names = set()
+    names = {NATIVE_MODULE}
     for spec in requirements(pyproject):
         name = requirement_name(spec)
         names.add(IMPORT_NAME.get(name, name.replace("-", "_")))
@@ -82,9 +93,33 @@ def prune(site: Path) -> None:
             path.unlink(missing_ok=True)
 
 
+def native_command(arch: str, out: Path, include: str | None = None) -> list[str]:
+    """The zig command that compiles the accelerator for ``arch`` into ``out``."""
+    include = include or sysconfig.get_paths()["include"]
+    return [sys.executable, "-m", "ziglang", "cc", "-target", ZIG_TARGETS[arch], "-shared", "-fPIC", "-O2", "-s",
+            f"-DPy_LIMITED_API={LIMITED_API}", f"-I{include}", str(NATIVE_SOURCE), "-o", str(out)]
+
+
+def require_zig() -> None:
+    if importlib.util.find_spec("ziglang") is None:
+        raise LayerError("the bars accelerator is cross-compiled with zig: pip install ziglang "
+                         "(make lambda-layer installs it), then build again")
+
+
+def build_native(arch: str, site: Path) -> Path:
+    """Compile native/bars_fold.c for the Lambda CPU into the layer (``_tickpipe_bars.abi3.so``)."""
+    require_zig()
+    out = site / f"{NATIVE_MODULE}.abi3.so"
+    proc = subprocess.run(native_command(arch, out), capture_output=True, text=True)
+    if proc.returncode:
+        raise LayerError(f"compiling {NATIVE_SOURCE.name} for {arch} failed:\n{proc.stderr[-3000:]}")
+    return out
+
+
 def build(arch: str, out: Path = DEFAULT_OUT, python_version: str = RUNTIME.removeprefix("python")) -> dict:
     if arch not in PLATFORMS:
         raise LayerError(f"architecture must be one of {sorted(PLATFORMS)}, got {arch!r}")
+    require_zig()  # before the long pip step
     shutil.rmtree(out, ignore_errors=True)
     site = out / "python"  # Lambda puts /opt/python on sys.path
     site.mkdir(parents=True)
@@ -97,11 +132,13 @@ def build(arch: str, out: Path = DEFAULT_OUT, python_version: str = RUNTIME.remo
     if proc.returncode:
         raise LayerError(f"pip failed (a dependency without a {PLATFORMS[arch]} wheel?):\n{proc.stderr[-3000:]}")
     prune(site)
+    native = build_native(arch, site)
     size = folder_bytes(out)
     if size > MAX_UNZIPPED - CODE_ROOM:
         raise LayerError(f"layer is {size / 2**20:.0f} MiB unzipped; Lambda allows {MAX_UNZIPPED // 2**20} MiB "
                          "for code and layers together. Drop a dependency or use a container image.")
-    manifest = {"architecture": arch, "runtime": RUNTIME, "requirements": reqs, "unzipped_bytes": size}
+    manifest = {"architecture": arch, "runtime": RUNTIME, "requirements": reqs, "native": native.name,
+                "unzipped_bytes": size}
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
 
