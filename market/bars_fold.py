@@ -11,6 +11,7 @@ checks that both ways give the same bars, state and counters.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any, Final
 
@@ -19,7 +20,12 @@ from market.tick import SCHEMA_VERSION, TickError
 
 try:
     from _tickpipe_bars import fold as _native_fold
-except ImportError:  # not built here (no C compiler at install time): the same result in Python
+except ModuleNotFoundError:  # not built here (no C compiler at install time): the same result in Python
+    _native_fold = None
+except ImportError as exc:  # there, but built for another CPU or Python: a packaging mistake to see
+    warnings.warn(f"the bars accelerator _tickpipe_bars does not load ({exc}); folding in Python, "
+                  "about twice as slow: rebuild it (pip install -e . or make lambda-layer)", RuntimeWarning,
+                  stacklevel=1)
     _native_fold = None
 
 NATIVE: Final = _native_fold is not None
