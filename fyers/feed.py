@@ -6,16 +6,21 @@ tick record's field order (market/tick.py). Depth topics update their state but 
 tick record has no depth fields.
 
 Why it is shaped like this (measured in bench/codec.py): a topic's state is its values' big-endian
-bytes held as one integer, so an update merges all 21 values in a few integer operations instead of
+bytes (a bytearray), so an update merges all 21 values as one integer in a few operations instead of
 a Python loop; a frame made only of full-mode scrip updates (the common case) is walked by
 ``struct.iter_unpack`` in C; each topic's price divisor is fixed at snapshot time; a tick is built
 in one dict literal. The general path (snapshots, lite updates, missing values, multipliers other
 than 1, odd widths) stays out of the fast one.
+
+The common frame has a native accelerator too (native/feed_decode.c, module ``_tickpipe_feed``,
+built by ``pip install`` where there is a C compiler): the same merge into the same bytearray and
+the same tick dicts, several times faster. Without it, the Python loop below does the work.
 """
 
 from __future__ import annotations
 
 import struct
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +28,17 @@ from typing import Any
 from fyers import codec
 from fyers.codec import FrameError
 from market.tick import SCHEMA_VERSION
+
+try:
+    from _tickpipe_feed import full_updates as _native_full_updates
+except ModuleNotFoundError:  # not built here (no C compiler at install time): the Python loop does it
+    _native_full_updates = None
+except ImportError as exc:  # there, but built for another CPU or Python: a packaging mistake to see
+    warnings.warn(f"the feed accelerator _tickpipe_feed does not load ({exc}); decoding in Python: "
+                  "rebuild it (pip install -e .)", RuntimeWarning, stacklevel=1)
+    _native_full_updates = None
+
+NATIVE = _native_full_updates is not None
 
 NV = codec.NO_VALUE
 SCRIP, INDEX, DEPTH = "sf", "if", "dp"
@@ -45,7 +61,7 @@ class _Topic:
     scrip: bool
     sym: str
     width: int  # number of int32 values
-    raw: int  # the values' big-endian bytes as one unsigned integer (see on_frame's merge)
+    raw: bytearray  # the values' big-endian bytes (see _full_updates' merge)
     divisor: float
     decimals: int  # digits to round a price to (only used off the fast path)
     fast: bool  # plain division gives the exact decimal and no value is missing
@@ -54,8 +70,6 @@ class _Topic:
     unpack: Callable[[bytes], tuple[int, ...]]
     low: int  # 0x7FFFFFFF in every lane
     high: int  # 0x80000000 in every lane (= NO_VALUE)
-    tail: int  # every lane but the first (ltp) set
-    first_shift: int
 
 
 def _lanes(pattern: int, width: int) -> int:
@@ -81,13 +95,15 @@ class FeedStats:
 class Feed:
     """Decode data-feed frames into ticks for ``topic_symbols`` (topic name → Fyers symbol)."""
 
-    def __init__(self, topic_symbols: Mapping[str, str], producer_id: str, source: str = "ws") -> None:
+    def __init__(self, topic_symbols: Mapping[str, str], producer_id: str, source: str = "ws",
+                 native: bool = True) -> None:
         self.topic_symbols = dict(topic_symbols)
         self.producer_id = producer_id
         self.source = source
         self.stats = FeedStats()
         self._topics: dict[int, _Topic] = {}
         self._seq = 0
+        self._native = _native_full_updates if native else None
 
     # -------------------------------------------------------------- inspection (tests, health)
 
@@ -127,6 +143,10 @@ class Feed:
         The frame's size says every block may be a 21-value update; ``iter_unpack`` then walks them
         in C. The first block that is anything else stops this loop and the general one takes over.
         """
+        if self._native is not None:
+            done, self._seq = self._native(frame, codec.DATA_HEADER_SIZE, self._topics, ticks, rx_ms, self._seq,
+                                           self.source, self.producer_id, SCHEMA_VERSION)
+            return done
         append = ticks.append
         topics = self._topics
         from_bytes = int.from_bytes
@@ -142,10 +162,11 @@ class Feed:
             # (NO_VALUE) keeps the old value. About 2x faster than merging value by value.
             upd = from_bytes(values)
             x = upd ^ hi
-            raw = t.raw
-            raw = t.raw = raw ^ ((raw ^ upd) & ((((((x & lo) + lo) | x) & hi) >> 31) * 0xFFFFFFFF))
+            state = t.raw
+            raw = from_bytes(state)
+            state[:] = merged = (raw ^ ((raw ^ upd) & ((((((x & lo) + lo) | x) & hi) >> 31) * 0xFFFFFFFF))).to_bytes(84)
             (ltp, vol, ltt, ts, bq, aq, bid, ask, ltq, tbq, tsq, atp, oi, dl, dh,
-             _yh, _yl, _lc, _uc, op, pc) = unpack(raw.to_bytes(84))
+             _yh, _yl, _lc, _uc, op, pc) = unpack(merged)
             seq += 1
             d = t.divisor
             append({
@@ -185,9 +206,10 @@ class Feed:
                         upd = from_bytes(frame[offset + 4 : end])
                         hi, lo = t.high, t.low
                         x = upd ^ hi
-                        raw = t.raw
-                        raw = t.raw = raw ^ ((raw ^ upd) & ((((((x & lo) + lo) | x) & hi) >> 31) * 0xFFFFFFFF))
-                        st = t.unpack(raw.to_bytes(t.nbytes))
+                        raw = from_bytes(t.raw)
+                        raw ^= (raw ^ upd) & ((((((x & lo) + lo) | x) & hi) >> 31) * 0xFFFFFFFF)
+                        t.raw[:] = raw.to_bytes(t.nbytes)
+                        st = t.unpack(t.raw)
                     else:
                         st = _merge_uneven(t, codec.values_struct(n).unpack_from(frame, offset + 4))
                     offset = end
@@ -199,12 +221,12 @@ class Feed:
                         self.stats.unknown_topic_updates += 1
                         continue
                     if ltp != NV:
-                        t.raw = (t.raw & t.tail) | ((ltp & 0xFFFFFFFF) << t.first_shift)
-                    st = t.unpack(t.raw.to_bytes(t.nbytes))
+                        t.raw[:4] = (ltp & 0xFFFFFFFF).to_bytes(4)  # ltp is the first value
+                    st = t.unpack(t.raw)
                 elif kind == 83:
                     snap, offset = codec.read_snapshot(frame, offset)
                     t = self._bind(snap)
-                    st = t.unpack(t.raw.to_bytes(t.nbytes))
+                    st = t.unpack(t.raw)
                 else:
                     raise FeedFrameError(f"data block {i} of {count} has unknown type {kind}", offset, ticks)
                 if t.scrip:
@@ -256,10 +278,9 @@ class Feed:
         divisor = float(10**snap.precision * multiplier)
         layout = codec.values_struct(width)
         t = _Topic(
-            snap.topic, kind, kind == SCRIP, sym, width, int.from_bytes(layout.pack(*values)), divisor, decimals,
+            snap.topic, kind, kind == SCRIP, sym, width, bytearray(layout.pack(*values)), divisor, decimals,
             fast=kind == SCRIP and divisor == 10**decimals and NV not in values, nbytes=layout.size, unpack=layout.unpack,
             low=_lanes(0x7FFFFFFF, width), high=_lanes(0x80000000, width),
-            tail=_lanes(0xFFFFFFFF, width - 1), first_shift=32 * (width - 1),
         )
         self._topics[snap.topic_id] = t
         return t
@@ -305,7 +326,7 @@ def _extra_decimals(multiplier: int) -> int:
 
 
 def _state(t: _Topic) -> tuple[int, ...]:
-    return t.unpack(t.raw.to_bytes(t.nbytes))
+    return t.unpack(t.raw)
 
 
 def _merge_uneven(t: _Topic, vals: tuple[int, ...]) -> tuple[int, ...]:
@@ -314,5 +335,5 @@ def _merge_uneven(t: _Topic, vals: tuple[int, ...]) -> tuple[int, ...]:
     for i, v in enumerate(vals[: t.width]):
         if v != NV:
             merged[i] = v
-    t.raw = int.from_bytes(codec.values_struct(t.width).pack(*merged))
+    t.raw[:] = codec.values_struct(t.width).pack(*merged)
     return tuple(merged)
