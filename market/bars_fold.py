@@ -3,7 +3,7 @@
 ``fold_values(builder, values)`` is ``builder.add_fields`` on each tick in turn. When the native
 accelerator ``_tickpipe_bars`` is built (native/bars_fold.c, compiled by ``pip install`` and by
 ``make lambda-layer``), it folds every tick that takes add_fields' fast path, which is nearly every
-tick, in C: the same writes to the same Python lists, about five times faster. Whatever it leaves
+tick, in C: the same writes to the same Python lists, the fold about twice as fast. Whatever it leaves
 (a new bar, a late tick, a duplicate, an emission, a bad value) is folded here by add_fields, so the
 Python code in market/bars.py stays the one definition of the bar math; tests/bars/test_bars_fold.py
 checks that both ways give the same bars, state and counters.

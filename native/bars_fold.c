@@ -114,8 +114,8 @@ static PyObject *fold(PyObject *self, PyObject *args) {
     for (k = start; k < n; k++) {
         Tick t;
         PyObject *s, *bars, *bar, *ring, *key;
-        long long ts, et, kv, ver, b, lv, ct, w, due, x;
-        double ltp, d, h;
+        long long ts, et, kv, ver, b, lv, x, n, ct, cv, ot, ov, fts, lts, vcum, w, due;
+        double ltp, h, l;
         Py_ssize_t nb;
 
         if (!tick_get(PyList_GetItem(values, k), &t)) break;
@@ -138,21 +138,19 @@ static PyObject *fold(PyObject *self, PyObject *args) {
         if (!PyList_CheckExact(bars) || (nb = PyList_Size(bars)) == 0) { tick_clear(&t); break; }
         bar = PyList_GetItem(bars, nb - 1);
         if (!PyList_CheckExact(bar) || PyList_Size(bar) != B_LEN || !as_ll(PyList_GetItem(bar, B_START), &x)
-            || x != b || !as_ll(PyList_GetItem(bar, B_N), &x) || x == 0
+            || x != b || !as_ll(PyList_GetItem(bar, B_N), &n) || n == 0
             || !as_ll(PyList_GetItem(bar, B_EMIT), &x) || x != 0) { tick_clear(&t); break; }
-        {   /* every value the fold compares against must be of the expected type */
-            double hh, ll; long long a, c, e, f, g, hv, i2;
-            if (!as_d(PyList_GetItem(bar, B_H), &hh) || !as_d(PyList_GetItem(bar, B_L), &ll)
-                || !as_ll(PyList_GetItem(bar, B_CT), &a) || !as_ll(PyList_GetItem(bar, B_CV), &c)
-                || !as_ll(PyList_GetItem(bar, B_OT), &e) || !as_ll(PyList_GetItem(bar, B_OV), &f)
-                || !as_ll(PyList_GetItem(bar, B_FTS), &g) || !as_ll(PyList_GetItem(bar, B_LTS), &hv)
-                || !as_ll(PyList_GetItem(bar, B_VCUM), &i2) || !as_ll(PyList_GetItem(s, S_WM), &x)
-                || !as_ll(PyList_GetItem(s, S_DUE), &x)
-                || !PyList_CheckExact(PyList_GetItem(s, S_RING))
-                || !(PyList_GetItem(s, S_DH) == Py_None || PyFloat_CheckExact(PyList_GetItem(s, S_DH)))
-                || !(PyList_GetItem(s, S_DL) == Py_None || PyFloat_CheckExact(PyList_GetItem(s, S_DL)))) {
-                tick_clear(&t); break;
-            }
+        /* every value the fold compares against, read once (and of the expected type) */
+        if (!as_d(PyList_GetItem(bar, B_H), &h) || !as_d(PyList_GetItem(bar, B_L), &l)
+            || !as_ll(PyList_GetItem(bar, B_CT), &ct) || !as_ll(PyList_GetItem(bar, B_CV), &cv)
+            || !as_ll(PyList_GetItem(bar, B_OT), &ot) || !as_ll(PyList_GetItem(bar, B_OV), &ov)
+            || !as_ll(PyList_GetItem(bar, B_FTS), &fts) || !as_ll(PyList_GetItem(bar, B_LTS), &lts)
+            || !as_ll(PyList_GetItem(bar, B_VCUM), &vcum) || !as_ll(PyList_GetItem(s, S_WM), &w)
+            || !as_ll(PyList_GetItem(s, S_DUE), &due)
+            || !PyList_CheckExact(PyList_GetItem(s, S_RING))
+            || !(PyList_GetItem(s, S_DH) == Py_None || PyFloat_CheckExact(PyList_GetItem(s, S_DH)))
+            || !(PyList_GetItem(s, S_DL) == Py_None || PyFloat_CheckExact(PyList_GetItem(s, S_DL)))) {
+            tick_clear(&t); break;
         }
 
         /* the fold: add_fields' fast path, step by step */
@@ -165,32 +163,21 @@ static PyObject *fold(PyObject *self, PyObject *args) {
         Py_DECREF(key);
         if (PyList_Size(ring) > ring_max && PyList_SetSlice(ring, 0, 1, NULL) < 0) goto fail;
         ltp = PyFloat_AsDouble(t.ltp);
-        as_d(PyList_GetItem(bar, B_H), &h);
-        if (ltp > h) { if (put(bar, B_H, t.ltp) < 0) goto fail; }
-        else if (as_d(PyList_GetItem(bar, B_L), &d), ltp < d) { if (put(bar, B_L, t.ltp) < 0) goto fail; }
-        as_ll(PyList_GetItem(bar, B_CT), &ct);
-        as_ll(PyList_GetItem(bar, B_CV), &x);
-        if (et > ct || (et == ct && kv >= x)) {
+        if (ltp > h) { if (put(bar, B_H, t.ltp) < 0) goto fail; h = ltp; }
+        else if (ltp < l) { if (put(bar, B_L, t.ltp) < 0) goto fail; l = ltp; }
+        if (et > ct || (et == ct && kv >= cv)) {
             if (put(bar, B_C, t.ltp) < 0 || put(bar, B_CT, t.ltt) < 0 || put(bar, B_CV, t.vol) < 0) goto fail;
             if (t.oi != Py_None && put(bar, B_OI, t.oi) < 0) goto fail;
-        } else {
-            long long ot, ov;
-            as_ll(PyList_GetItem(bar, B_OT), &ot);
-            as_ll(PyList_GetItem(bar, B_OV), &ov);
-            if (et < ot || (et == ot && kv < ov)) {
-                if (put(bar, B_O, t.ltp) < 0 || put(bar, B_OT, t.ltt) < 0 || put(bar, B_OV, t.vol) < 0) goto fail;
-            }
+        } else if (et < ot || (et == ot && kv < ov)) {
+            if (put(bar, B_O, t.ltp) < 0 || put(bar, B_OT, t.ltt) < 0 || put(bar, B_OV, t.vol) < 0) goto fail;
         }
-        as_ll(PyList_GetItem(bar, B_FTS), &x);
-        if (ts < x) { if (put(bar, B_FTS, t.ts) < 0) goto fail; }
-        else if (as_ll(PyList_GetItem(bar, B_LTS), &x), ts > x) { if (put(bar, B_LTS, t.ts) < 0) goto fail; }
-        as_ll(PyList_GetItem(bar, B_N), &x);
-        if (put_ll(bar, B_N, x + 1) < 0) goto fail;
+        if (ts < fts) { if (put(bar, B_FTS, t.ts) < 0) goto fail; }
+        else if (ts > lts) { if (put(bar, B_LTS, t.ts) < 0) goto fail; }
+        if (put_ll(bar, B_N, n + 1) < 0) goto fail;
         if (t.dh != Py_None) {
             PyObject *sdh = PyList_GetItem(s, S_DH);
             double dh = PyFloat_AsDouble(t.dh);
             if (sdh == Py_None || dh > PyFloat_AsDouble(sdh)) {
-                as_d(PyList_GetItem(bar, B_H), &h);
                 if (dh > h && put(bar, B_H, t.dh) < 0) goto fail;
                 if (put(s, S_DH, t.dh) < 0) goto fail;
             }
@@ -199,22 +186,18 @@ static PyObject *fold(PyObject *self, PyObject *args) {
             PyObject *sdl = PyList_GetItem(s, S_DL);
             double dl = PyFloat_AsDouble(t.dl);
             if (sdl == Py_None || dl < PyFloat_AsDouble(sdl)) {
-                as_d(PyList_GetItem(bar, B_L), &d);
-                if (dl < d && put(bar, B_L, t.dl) < 0) goto fail;
+                if (dl < l && put(bar, B_L, t.dl) < 0) goto fail;
                 if (put(s, S_DL, t.dl) < 0) goto fail;
             }
         }
-        as_ll(PyList_GetItem(bar, B_VCUM), &x);
-        if (kv > x) {
+        if (kv > vcum) {
             PyObject *turnover;
             if (put(bar, B_VCUM, t.vol) < 0) goto fail;
             /* Python's float * int: the int converted to the nearest double, then multiplied */
             turnover = PyFloat_FromDouble(t.atp != Py_None ? PyFloat_AsDouble(t.atp) * (double)kv : 0.0);
             if (turnover == NULL || PyList_SetItem(bar, B_TCUM, turnover) < 0) goto fail;
         }
-        as_ll(PyList_GetItem(s, S_WM), &w);
         if (ts > w) { if (put(s, S_WM, t.ts) < 0) goto fail; w = ts; }
-        as_ll(PyList_GetItem(s, S_DUE), &due);
         tick_clear(&t);
         if (w >= due) { action = 1; k++; break; }
         if (wm >= close_due) { action = 2; k++; break; }
