@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import re
 import shutil
+import sysconfig
 from pathlib import Path
 
 import msgspec
@@ -22,6 +23,9 @@ from market.bars_fold import NATIVE, fold_values
 NATIVE_SOURCE = Path(__file__).parents[2] / "native" / "bars_fold.c"
 WAYS = [pytest.param(True, id="native", marks=pytest.mark.skipif(not NATIVE, reason="accelerator not built")),
         pytest.param(False, id="python")]
+
+# what setup.py needs to build an accelerator: a C compiler and Python's headers
+CAN_BUILD = shutil.which("cc") is not None and (Path(sysconfig.get_paths()["include"]) / "Python.h").exists()
 
 
 def fields(t: dict) -> TickFields:
@@ -126,6 +130,6 @@ def test_the_native_list_positions_are_market_bars_ones():
         assert names[-1].endswith("_LEN") and len(names) - 1 == length
 
 
-@pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler: the Python fold is used")
+@pytest.mark.skipif(not CAN_BUILD, reason="no C compiler or no Python.h here: Python does the work")
 def test_the_accelerator_is_built_where_there_is_a_compiler():
     assert NATIVE, "pip install -e . should have built _tickpipe_bars (native/bars_fold.c); see its output"
