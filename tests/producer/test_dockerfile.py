@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,10 +59,10 @@ def test_every_copied_path_exists_in_the_repository():
 def test_the_build_stage_makes_a_wheel_with_both_accelerators(tmp_path):
     # what the build stage copies is enough to build the wheel, compiled accelerators included
     # (the runtime stage installs that wheel and has no compiler)
-    if shutil.which("cc") is None:
+    if shutil.which("cc") is None or not (Path(sysconfig.get_paths()["include"]) / "Python.h").exists():
         import pytest
 
-        pytest.skip("no C compiler here")
+        pytest.skip("no C compiler or no Python.h here: a wheel without the accelerators")
     ins = instructions()
     build = ins[: next(i for i, (op, _) in enumerate(ins) if op == "FROM" and i > 0)]
     src = tmp_path / "src"
