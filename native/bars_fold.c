@@ -107,7 +107,7 @@ static PyObject *fold(PyObject *self, PyObject *args) {
     if (!attr_ll(builder, s_lo, &lo) || !attr_ll(builder, s_hi, &hi) || !attr_ll(builder, s_day, &day)
         || !attr_ll(builder, s_wm, &wm) || !attr_ll(builder, s_close_due, &close_due)
         || !attr_ll(builder, s_ticks, &ticks) || !attr_ll(builder, s_ring_max, &ring_max)) {
-        PyErr_SetString(PyExc_TypeError, "builder's counters and bounds must be ints");
+        result = Py_BuildValue("(ni)", start, 0);  /* not the ints it expects: add_fields does it all */
         goto done;
     }
     n = PyList_Size(values);

@@ -133,3 +133,16 @@ def test_the_native_list_positions_are_market_bars_ones():
 @pytest.mark.skipif(not CAN_BUILD, reason="no C compiler or no Python.h here: Python does the work")
 def test_the_accelerator_is_built_where_there_is_a_compiler():
     assert NATIVE, "pip install -e . should have built _tickpipe_bars (native/bars_fold.c); see its output"
+
+
+@pytest.mark.parametrize("native", WAYS)
+def test_a_builder_with_a_float_watermark_is_folded_all_the_same(native):
+    # the accelerator reads the builder's bounds as ints; otherwise it leaves every tick to add_fields
+    values = [fields(t) for t in synthetic_day(9, symbols=2, trades=80)]
+    ref, got = BarBuilder(), BarBuilder()
+    one_by_one(ref, values[:1])
+    fold_values(got, values[:1], native=native)
+    got.wm = float(got.wm)
+    one_by_one(ref, values[1:])
+    assert fold_values(got, values[1:], native=native) == []
+    assert got.take() == ref.take() and got.to_state() == ref.to_state()
