@@ -213,14 +213,21 @@ class Producer:
     def status(self) -> dict[str, Any]:
         st, p = self.state, self.pipeline
         last = p.last_tick_at if p else None
-        ready = True
+        ready, reason = True, None
+        auth_failing = st.auth_failing or bool(self.tokens and self.tokens.waiting)
         if st.state in ("connecting", "streaming"):
             down_since = st.disconnected_at or (None if st.subscribed else self._session_started)
-            ready = down_since is None or time.monotonic() - down_since < self.options.health_grace
+            if down_since is not None and time.monotonic() - down_since >= self.options.health_grace:
+                # Down past the grace. Unready makes ECS replace the task, which can mend a stuck
+                # network path but not a refused token: then it stays ready, re-reading SSM, and
+                # the AuthFailing metric's alarm tells people (a restart loop would only hammer Fyers).
+                reason = "authentication failing" if auth_failing else "disconnected"
+                ready = auth_failing
         if st.state == "stopped":
-            ready = False
-        return {"ready": ready, "state": st.state, "connected": st.connected, "subscribed": st.subscribed,
-                "auth_failing": st.auth_failing, "last_tick_age_s": None if last is None else
+            ready, reason = False, "stopped"
+        return {"ready": ready, "reason": reason, "state": st.state, "connected": st.connected,
+                "subscribed": st.subscribed, "auth_failing": auth_failing,
+                "last_tick_age_s": None if last is None else
                 round(time.monotonic() - last, 3), "symbols": len(self.symbols), "next_session": st.next_session,
                 "ticks_read": self.ticks_read, "ticks_sent": self.metrics.totals["TicksSent"],
                 **(p.status() if p else {})}

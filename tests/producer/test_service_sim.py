@@ -116,11 +116,14 @@ def test_a_slice_streams_only_its_symbols(env, kinesis, start):
 
 def test_an_expired_token_is_replaced_from_ssm_and_the_gap_recorded(env, aws, start):
     sim, settings = env
-    producer, finish = start(settings, sim.symbols)
+    producer, finish = start(settings, sim.symbols, health_grace=0.5)
     wait_for(lambda: producer.ticks_read > 50)
     sim.faults.expire_tokens()  # the socket is told "token expired" and closed; SSM still has the old one
     wait_for(lambda: producer.state.auth_failing or producer.tokens.reads > 2)
     assert producer.metrics.gauges["AuthFailing"] == 1
+    # past the health grace, still ready: ECS replacing the task cannot mend a refused token
+    wait_for(lambda: producer.status()["reason"] == "authentication failing")
+    assert producer.status()["ready"] is True and producer.status()["auth_failing"] is True
     save_token(aws.client("ssm"), settings, sim.issue_tokens()["access_token"])  # the token service refreshed it
     wait_for(lambda: producer.state.subscribed and not producer.state.auth_failing)
     before = producer.ticks_read
@@ -186,3 +189,18 @@ def test_the_session_ends_after_its_last_ticks_are_read(aws, make_stream, fyers_
     ticks = [t for v in ticks_by_symbol(read_user_records(kinesis, stream)).values() for t in v]
     assert stats.sessions == 1 and len(ticks) == stats.ticks_read > 0
     assert max(t["ts"] for t in ticks) >= close - 1  # it read the feed up to the close, not just the clock
+
+
+def test_health_is_unready_when_disconnected_past_the_grace_but_not_for_a_refused_token(env, tmp_path):
+    sim, settings = env
+    options = ProducerOptions(journal_dir=str(tmp_path / "journal"), health_port=-1, session="always",
+                              health_grace=1.0)
+    producer = Producer(settings, stop=threading.Event(), symbols=sim.symbols, options=options)
+    st = producer.state
+    st.state, st.connected, st.subscribed = "connecting", False, False
+    st.disconnected_at = time.monotonic() - 0.5
+    assert producer.status()["ready"] is True  # within the grace: a reconnect is under way
+    st.disconnected_at = time.monotonic() - 5
+    assert (producer.status()["ready"], producer.status()["reason"]) == (False, "disconnected")  # ECS replaces it
+    st.auth_failing = True
+    assert (producer.status()["ready"], producer.status()["reason"]) == (True, "authentication failing")
