@@ -64,6 +64,23 @@ resource "aws_security_group" "producer" {
     protocol    = "tcp"
     cidr_blocks = ["0.0.0.0/0"]
   }
+
+  dynamic "egress" {
+    for_each = local.journal_efs ? [1] : []
+    content {
+      description = "NFS to the journal's EFS mount targets (producer_journal_efs)"
+      from_port   = 2049
+      to_port     = 2049
+      protocol    = "tcp"
+      cidr_blocks = [for s in data.aws_subnet.producer : s.cidr_block]
+    }
+  }
+}
+
+# The producer subnets' address ranges, for the NFS egress rule above.
+data "aws_subnet" "producer" {
+  for_each = local.journal_efs ? toset(var.producer_subnet_ids) : toset([])
+  id       = each.value
 }
 
 resource "aws_ecs_task_definition" "producer" {
@@ -82,10 +99,22 @@ resource "aws_ecs_task_definition" "producer" {
     cpu_architecture        = var.producer_cpu_architecture
   }
 
-  # The root filesystem is read-only; the journal (records not yet accepted by Kinesis) and /tmp
-  # live on task storage.
+  # The root filesystem is read-only; the journal (records not yet accepted by Kinesis) lives on
+  # task storage, or on EFS with producer_journal_efs (infra/journal.tf); /tmp on task storage.
   volume {
     name = "journal"
+
+    dynamic "efs_volume_configuration" {
+      for_each = local.journal_efs ? [aws_efs_access_point.journal[each.key].id] : []
+      content {
+        file_system_id     = aws_efs_file_system.journal[0].id
+        transit_encryption = "ENABLED"
+        authorization_config {
+          access_point_id = efs_volume_configuration.value
+          iam             = "ENABLED"
+        }
+      }
+    }
   }
   volume {
     name = "tmp"

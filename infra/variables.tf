@@ -482,6 +482,12 @@ variable "producer_health_port" {
   }
 }
 
+variable "producer_journal_efs" {
+  description = "Keep each producer's journal on EFS (encrypted, TLS, one access point per slice) so that ticks not yet in Kinesis survive a task that is replaced rather than stopped. Off: the journal is on task storage (flushed on SIGTERM, lost with the task). Give producer_subnet_ids one subnet per Availability Zone."
+  type        = bool
+  default     = false
+}
+
 variable "producer_stop_timeout_seconds" {
   description = "Seconds between SIGTERM and SIGKILL: time for the producer to flush its buffer to Kinesis."
   type        = number

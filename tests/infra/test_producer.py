@@ -66,3 +66,41 @@ def test_image_holds_every_package_the_producer_imports(closure_of):
 
 def test_image_prepares_the_journal_directory(tf):
     assert f"mkdir -p {tf.locals['producer_journal']}" in DOCKERFILE.read_text()
+
+
+# --- the journal on EFS (producer_journal_efs) -------------------------------------------------
+
+def test_the_journal_stays_on_task_storage_unless_efs_is_asked_for(tf):
+    assert tf.default("producer_journal_efs") is False
+    for rtype, name in (("aws_efs_file_system", "journal"), ("aws_efs_file_system_policy", "journal"),
+                        ("aws_security_group", "journal")):
+        assert tf.resource(rtype, name)["count"] == "${local.journal_efs ? 1 : 0}"
+
+
+def test_on_efs_each_slice_mounts_its_own_encrypted_directory_as_the_image_user(tf):
+    fs = tf.resource("aws_efs_file_system", "journal")
+    assert fs["encrypted"] is True and fs["kms_key_id"] == "${aws_kms_key.main.arn}"
+    ap = tf.resource("aws_efs_access_point", "journal")
+    assert ap["for_each"] == "${local.journal_efs ? local.producer_slices : {}}"
+    user = tf.block(ap, "posix_user")
+    image_user = re.search(r"^USER (\d+):(\d+)$", DOCKERFILE.read_text(), re.M).groups()
+    assert (str(user["uid"]), str(user["gid"])) == image_user
+    assert tf.block(ap, "root_directory")["path"] == "/journal/${each.key}"
+    volume = next(v for v in tf.resource("aws_ecs_task_definition", "producer")["volume"] if v["name"] == "journal")
+    efs = volume["dynamic"][0]["efs_volume_configuration"]
+    assert efs["for_each"] == "${local.journal_efs ? [aws_efs_access_point.journal[each.key].id] : []}"
+    content = efs["content"][0]
+    assert content["transit_encryption"] == "ENABLED"
+    assert content["authorization_config"][0] == {"access_point_id": "${efs_volume_configuration.value}",
+                                                  "iam": "ENABLED"}
+
+
+def test_on_efs_only_tls_and_only_the_producer_role_through_a_mount_target(tf):
+    doc = tf.data["aws_iam_policy_document"]["journal"]
+    deny, allow = doc["statement"]
+    assert deny["effect"] == "Deny" and deny["condition"][0]["variable"] == "aws:SecureTransport"
+    assert allow["principals"][0]["identifiers"] == ["${aws_iam_role.producer_task.arn}"]
+    assert set(allow["actions"]) == {"elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite"}
+    nfs_in = tf.block(tf.resource("aws_security_group", "journal"), "ingress")
+    assert (nfs_in["from_port"], nfs_in["to_port"]) == (2049, 2049)
+    assert nfs_in["security_groups"] == ["${aws_security_group.producer.id}"]
