@@ -162,7 +162,7 @@ resource "aws_lambda_function" "compact" {
   kms_key_arn                    = aws_kms_key.main.arn
 
   ephemeral_storage {
-    size = var.compact_ephemeral_storage_mb
+    size = var.compact_ephemeral_storage_mb # the external sort spills a day's sorted runs here
   }
 
   environment {
@@ -180,10 +180,6 @@ resource "aws_lambda_function" "compact" {
 
   tracing_config {
     mode = "Active"
-  }
-
-  ephemeral_storage {
-    size = 2048 # MiB of /tmp for a day's raw objects while they become Parquet
   }
 }
 

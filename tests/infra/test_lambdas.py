@@ -124,3 +124,15 @@ def test_layer_accelerator_built_for_this_cpu_folds_like_python(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
                           timeout=240)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+
+
+# Nested blocks the AWS provider allows once per function (terraform validate: "Too many ... blocks").
+SINGLE_BLOCKS = ("environment", "ephemeral_storage", "dead_letter_config", "logging_config", "tracing_config",
+                 "vpc_config", "snap_start", "image_config")
+
+
+@pytest.mark.parametrize("function", ["bars", "compact"])
+def test_each_single_block_of_a_function_is_written_once(tf, function):
+    body = tf.resource("aws_lambda_function", function)
+    twice = [name for name in SINGLE_BLOCKS if isinstance(body.get(name), list) and len(body[name]) > 1]
+    assert not twice, f"aws_lambda_function.{function} has more than one {twice} block"
