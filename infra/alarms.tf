@@ -5,9 +5,10 @@
 
 locals {
   custom_metrics = {
-    journal_depth = "JournalDepth" # producer gauge: journal entries waiting for Kinesis
-    auth_failing  = "AuthFailing"  # producer gauge: 1 while the socket cannot authenticate
-    gaps          = "Gaps"         # producer counter: intervals without data (state/gaps/)
+    journal_depth           = "JournalDepth"         # producer gauge: journal entries waiting for Kinesis
+    auth_failing            = "AuthFailing"          # producer gauge: 1 while the socket cannot authenticate
+    gaps                    = "Gaps"                 # producer counter: intervals without data (state/gaps/)
+    refresh_token_days_left = "RefreshTokenDaysLeft" # token function: days until a login is needed
   }
   alarm_actions = [aws_sns_topic.alarms.arn]
 
@@ -146,6 +147,7 @@ resource "aws_cloudwatch_metric_alarm" "lambda_errors" {
   for_each = {
     bars    = aws_lambda_function.bars.function_name
     compact = aws_lambda_function.compact.function_name
+    token   = aws_lambda_function.token.function_name
   }
 
   alarm_name          = "${each.value}-errors"
@@ -159,6 +161,23 @@ resource "aws_cloudwatch_metric_alarm" "lambda_errors" {
   threshold           = 0
   comparison_operator = "GreaterThanThreshold"
   treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+}
+
+# The refresh token lasts 15 days; only a person logging in renews it (docs/deploy.md, first token).
+resource "aws_cloudwatch_metric_alarm" "refresh_token_expiring" {
+  alarm_name          = "${local.token_function}-refresh-token-expiring"
+  alarm_description   = "The Fyers refresh token expires in under ${var.refresh_token_alarm_days} days: log in again (docs/deploy.md, first token), or the morning refresh stops."
+  namespace           = local.metric_namespace
+  metric_name         = local.custom_metrics.refresh_token_days_left
+  dimensions          = { service = "token" } # Powertools' service dimension (tokens/refresh.py SERVICE)
+  statistic           = "Minimum"
+  period              = 86400
+  evaluation_periods  = 1
+  threshold           = var.refresh_token_alarm_days
+  comparison_operator = "LessThanThreshold"
+  treat_missing_data  = "notBreaching" # no refresh at all raises the errors alarm instead
   alarm_actions       = local.alarm_actions
   ok_actions          = local.alarm_actions
 }

@@ -38,7 +38,6 @@ CODE_ROOM: Final = 10 * 1024 * 1024
 EXCLUDED: Final = {
     "boto3": "the Lambda runtime provides boto3/botocore",
     "websocket-client": "only the producer opens a socket",
-    "requests": "only the producer and the token service call Fyers",
 }
 # Installed packages removed after pip: the runtime has them (botocore alone is ~80 MB).
 PRUNE_PACKAGES: Final = ("boto3", "botocore", "s3transfer")

@@ -208,7 +208,48 @@ resource "aws_iam_role_policy" "compact" {
   policy = data.aws_iam_policy_document.compact.json
 }
 
-# --- scheduler (invokes compact) -------------------------------------------------------------------
+# --- token function ------------------------------------------------------------------------------
+
+resource "aws_iam_role" "token" {
+  name               = "${local.prefix}-token"
+  assume_role_policy = data.aws_iam_policy_document.assume["lambda"].json
+}
+
+data "aws_iam_policy_document" "token" {
+  statement {
+    sid       = "ReadFyersCredentials"
+    actions   = ["ssm:GetParameter", "ssm:GetParameters"]
+    resources = ["${local.ssm_prefix_arn}fyers/*"]
+  }
+  statement {
+    sid       = "WriteTheToken"
+    actions   = ["ssm:PutParameter"]
+    resources = ["${local.ssm_prefix_arn}fyers/token"]
+  }
+  statement {
+    sid       = "UseKey"
+    actions   = local.kms_use
+    resources = [aws_kms_key.main.arn]
+  }
+  statement {
+    sid       = "Logs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.token.arn}:*"]
+  }
+  statement {
+    sid       = "Tracing"
+    actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+    resources = ["*"] # X-Ray has no resource-level permissions
+  }
+}
+
+resource "aws_iam_role_policy" "token" {
+  name   = "token"
+  role   = aws_iam_role.token.id
+  policy = data.aws_iam_policy_document.token.json
+}
+
+# --- scheduler (invokes compact and token) -------------------------------------------------------
 
 resource "aws_iam_role" "scheduler" {
   name               = "${local.prefix}-scheduler"
@@ -217,9 +258,9 @@ resource "aws_iam_role" "scheduler" {
 
 data "aws_iam_policy_document" "scheduler" {
   statement {
-    sid       = "InvokeCompact"
+    sid       = "InvokeScheduledFunctions"
     actions   = ["lambda:InvokeFunction"]
-    resources = [aws_lambda_function.compact.arn]
+    resources = [aws_lambda_function.compact.arn, aws_lambda_function.token.arn]
   }
   statement {
     sid       = "DeadLetters"

@@ -1,11 +1,12 @@
-# The two functions: bars (Kinesis → 5-minute bars → Firehose "bars") and compact (raw → curated
-# Parquet, on a schedule). Both run the repository's own packages, zipped straight from the tree,
-# over one dependency layer built by `make lambda-layer` (infra/build_layer.py).
+# The three functions: bars (Kinesis → 5-minute bars → Firehose "bars"), compact (raw → curated
+# Parquet, on a schedule) and token (the Fyers access token refreshed in SSM every morning). All run
+# the repository's own packages, zipped straight from the tree, over one dependency layer built by
+# `make lambda-layer` (infra/build_layer.py).
 
 locals {
   lambda_runtime = "python3.12"
   # Packages the handlers import (tests/infra checks the handlers' imports stay inside these).
-  lambda_packages = ["market", "consumers", "tickpipe"]
+  lambda_packages = ["market", "consumers", "tickpipe", "tokens", "fyers"]
   lambda_sources  = sort(flatten([
     for pkg in local.lambda_packages : [for f in fileset("${path.module}/..", "${pkg}/**/*.py") : f]
   ]))
@@ -207,6 +208,71 @@ resource "aws_scheduler_schedule" "compact" {
 
     dead_letter_config {
       arn = aws_sqs_queue.compact_failures.arn
+    }
+  }
+}
+
+# --- token ---------------------------------------------------------------------------------------
+# Every morning before the producer connects: the refresh token and PIN buy a new access token
+# (tokens/refresh.py). Every 15 days a person logs in again (docs/deploy.md); the alarm
+# "refresh-token-expiring" says when.
+
+resource "aws_cloudwatch_log_group" "token" {
+  name              = "/aws/lambda/${local.token_function}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = aws_kms_key.main.arn
+}
+
+resource "aws_lambda_function" "token" {
+  #checkov:skip=CKV_AWS_116:A failed refresh is retried by the scheduler and raises the errors alarm; a dead-letter queue would hold an empty event.
+  #checkov:skip=CKV_AWS_117:It calls the Fyers API on the internet; outside a VPC it needs no NAT gateway.
+  function_name                  = local.token_function
+  description                    = "Fyers access token refreshed in SSM every morning (refresh token + PIN)"
+  role                           = aws_iam_role.token.arn
+  handler                        = "tokens.refresh.handler"
+  runtime                        = local.lambda_runtime
+  architectures                  = [var.lambda_architecture]
+  memory_size                    = 256
+  timeout                        = 60
+  reserved_concurrent_executions = var.reserved_concurrency.token
+  filename                       = data.archive_file.app.output_path
+  source_code_hash               = data.archive_file.app.output_base64sha256
+  layers                         = [aws_lambda_layer_version.deps.arn]
+  kms_key_arn                    = aws_kms_key.main.arn
+
+  environment {
+    variables = local.lambda_env.token
+  }
+
+  logging_config {
+    log_format = "Text" # Powertools already writes JSON lines (and EMF metrics)
+    log_group  = aws_cloudwatch_log_group.token.name
+  }
+
+  tracing_config {
+    mode = "Active"
+  }
+}
+
+resource "aws_scheduler_schedule" "token" {
+  name                         = local.token_function
+  description                  = "Refresh the Fyers access token before the producer connects"
+  schedule_expression          = var.token_schedule
+  schedule_expression_timezone = var.token_schedule_timezone
+  kms_key_arn                  = aws_kms_key.main.arn
+
+  flexible_time_window {
+    mode = "OFF"
+  }
+
+  target {
+    arn      = aws_lambda_function.token.arn
+    role_arn = aws_iam_role.scheduler.arn
+    input    = jsonencode({})
+
+    retry_policy {
+      maximum_retry_attempts       = 3
+      maximum_event_age_in_seconds = 1800
     }
   }
 }

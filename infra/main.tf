@@ -27,6 +27,7 @@ locals {
   alarm_topic_name   = "${local.prefix}-alarms"
   bars_function_name = "${local.prefix}-bars"
   compact_function   = "${local.prefix}-compact"
+  token_function     = "${local.prefix}-token"
   cluster_name       = "${local.prefix}-producer"
   # S3 bucket names are global: the account id keeps them unique (names.bucket() is the local default).
   bucket_name    = "${local.prefix}-lake-${local.account_id}"
@@ -72,6 +73,12 @@ locals {
       TICKPIPE_SSM_PREFIX        = local.ssm_prefix
       TICKPIPE_ALARM_TOPIC_ARN   = aws_sns_topic.alarms.arn
       TICKPIPE_SESSION_OVERRIDES = var.session_overrides
+    }
+    token = {
+      TICKPIPE_ENV           = var.env
+      TICKPIPE_REGION        = var.region
+      TICKPIPE_SSM_PREFIX    = local.ssm_prefix
+      TICKPIPE_FYERS_API_URL = var.fyers_api_url
     }
   }
 

@@ -316,6 +316,34 @@ variable "compact_schedule_timezone" {
   default     = "Asia/Kolkata"
 }
 
+variable "token_schedule" {
+  description = "EventBridge Scheduler expression (in token_schedule_timezone) for the morning token refresh: before the producer's start (producer_start_cron)."
+  type        = string
+  default     = "cron(15 8 * * ? *)" # 08:15 IST every day; weekends too, so Monday starts fresh
+
+  validation {
+    condition     = can(regex("^(cron|rate)\\(.+\\)$", var.token_schedule))
+    error_message = "token_schedule must be cron(...) or rate(...)."
+  }
+}
+
+variable "token_schedule_timezone" {
+  description = "IANA time zone of token_schedule."
+  type        = string
+  default     = "Asia/Kolkata"
+}
+
+variable "refresh_token_alarm_days" {
+  description = "Alarm when the Fyers refresh token has fewer days left than this (it lasts 15; renewing it takes a login)."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.refresh_token_alarm_days > 0 && var.refresh_token_alarm_days < 15
+    error_message = "refresh_token_alarm_days must be between 0 and 15."
+  }
+}
+
 variable "compact_memory_mb" {
   description = "Compact function memory: it sorts one range of a day's rows at a time (peak about 1.5 GiB at the default range size, docs/lake.md)."
   type        = number
@@ -351,11 +379,11 @@ variable "compact_timeout_seconds" {
 
 variable "reserved_concurrency" {
   description = "Reserved concurrency per function, -1 for none. Bars needs shards x parallelization_factor. compact = 1 is recommended where the account's quota allows (two runs must not rewrite the same day; the schedule alone never overlaps, a manual invoke can); new accounts (quota 10) cannot reserve."
-  type        = object({ bars = number, compact = number })
-  default     = { bars = -1, compact = -1 }
+  type        = object({ bars = number, compact = number, token = optional(number, -1) })
+  default     = { bars = -1, compact = -1, token = -1 }
 
   validation {
-    condition     = var.reserved_concurrency.bars >= -1 && var.reserved_concurrency.compact >= -1
+    condition     = var.reserved_concurrency.bars >= -1 && var.reserved_concurrency.compact >= -1 && var.reserved_concurrency.token >= -1
     error_message = "reserved_concurrency values must be -1 (none) or a positive count."
   }
 }

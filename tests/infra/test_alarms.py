@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 from producer import metrics as producer_metrics
+from tokens import refresh as token_service
 
 
 def alarms(tf):
     return tf.resources["aws_cloudwatch_metric_alarm"]
 
 
-def test_custom_metrics_alarmed_on_are_emitted_by_the_producer(tf):
-    emitted = set(producer_metrics.COUNTERS) | set(producer_metrics.GAUGES)
+def test_custom_metrics_alarmed_on_are_emitted_by_the_producer_or_the_token_function(tf):
+    emitted = set(producer_metrics.COUNTERS) | set(producer_metrics.GAUGES) | set(token_service.METRICS)
     for key, metric in tf.locals["custom_metrics"].items():
-        assert metric in emitted, f"alarm metric {key} = {metric!r} is not in producer/metrics.py"
+        assert metric in emitted, f"alarm metric {key} = {metric!r} is not in producer/metrics.py or tokens/refresh.py"
+
+
+def test_the_refresh_token_alarm_reads_the_token_functions_service_dimension(tf):
+    alarm = alarms(tf)["refresh_token_expiring"]
+    assert alarm["metric_name"] == "${local.custom_metrics.refresh_token_days_left}"
+    assert tf.locals["custom_metrics"]["refresh_token_days_left"] == token_service.DAYS_LEFT
+    assert alarm["dimensions"] == {"service": token_service.SERVICE}
 
 
 def test_producer_alarms_use_the_producer_id_dimension(tf):

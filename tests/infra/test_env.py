@@ -56,6 +56,7 @@ def producer_entry(tf) -> tuple[str, set[str]]:
 ENTRIES = {
     "bars": lambda tf: lambda_entry(tf, "bars"),
     "compact": lambda tf: lambda_entry(tf, "compact"),
+    "token": lambda tf: lambda_entry(tf, "token"),
     "producer": producer_entry,
 }
 

@@ -14,6 +14,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
+FUNCTIONS = ["bars", "compact", "token"]
+
 def load_build_layer():
     spec = importlib.util.spec_from_file_location("build_layer", ROOT / "infra" / "build_layer.py")
     module = importlib.util.module_from_spec(spec)
@@ -59,7 +61,7 @@ def test_compact_runs_on_a_schedule_in_ist(tf):
     assert tf.default("compact_schedule_timezone") == "Asia/Kolkata"
 
 
-@pytest.mark.parametrize("function", ["bars", "compact"])
+@pytest.mark.parametrize("function", FUNCTIONS)
 def test_handler_is_a_function_of_its_module(tf, function):
     module, _, attr = tf.resource("aws_lambda_function", function)["handler"].rpartition(".")
     path = ROOT.joinpath(*module.split(".")).with_suffix(".py")
@@ -67,7 +69,7 @@ def test_handler_is_a_function_of_its_module(tf, function):
     assert any(isinstance(n, ast.FunctionDef) and n.name == attr for n in tree.body), f"{module} has no {attr}()"
 
 
-@pytest.mark.parametrize("function", ["bars", "compact"])
+@pytest.mark.parametrize("function", FUNCTIONS)
 def test_code_package_holds_every_module_the_handler_imports(tf, closure_of, function):
     module = tf.resource("aws_lambda_function", function)["handler"].rpartition(".")[0]
     packaged = set(tf.locals["lambda_packages"])
@@ -76,7 +78,7 @@ def test_code_package_holds_every_module_the_handler_imports(tf, closure_of, fun
     assert not outside, f"{function} imports {sorted(outside)}, which the zip (lambda_packages) leaves out"
 
 
-@pytest.mark.parametrize("function", ["bars", "compact"])
+@pytest.mark.parametrize("function", FUNCTIONS)
 def test_layer_holds_every_third_party_package_the_handler_imports(tf, closure_of, function):
     module = tf.resource("aws_lambda_function", function)["handler"].rpartition(".")[0]
     third = closure_of(module).third_party - set(sys.stdlib_module_names) - RUNTIME_PROVIDED
@@ -131,7 +133,7 @@ SINGLE_BLOCKS = ("environment", "ephemeral_storage", "dead_letter_config", "logg
                  "vpc_config", "snap_start", "image_config")
 
 
-@pytest.mark.parametrize("function", ["bars", "compact"])
+@pytest.mark.parametrize("function", FUNCTIONS)
 def test_each_single_block_of_a_function_is_written_once(tf, function):
     body = tf.resource("aws_lambda_function", function)
     twice = [name for name in SINGLE_BLOCKS if isinstance(body.get(name), list) and len(body[name]) > 1]

@@ -1,0 +1,99 @@
+"""The token service: the morning refresh against the simulator's validate-refresh-token and moto's SSM."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from fyers.auth import read_access_token
+from fyers.rest import RestClient
+from tickpipe import names
+from tickpipe.config import Settings
+from tokens.refresh import PLACEHOLDER, TokenRefreshError, TokenService
+from tokens.store import REFRESH_TTL, FyersToken, TokenStore
+
+
+@pytest.fixture
+def env(aws, fyers_sim):
+    sim = fyers_sim()
+    settings = Settings(env="test", fyers_api_url=sim.api_url)
+    ssm = aws.client("ssm")
+    cfg = sim.config
+    for key, value, kind in ((names.SSM_APP_ID, cfg.app_id, "String"),
+                             (names.SSM_SECRET_KEY, cfg.secret_key, "SecureString"),
+                             (names.SSM_PIN, cfg.pin, "SecureString")):
+        ssm.put_parameter(Name=settings.ssm_name(key), Value=value, Type=kind, Overwrite=True)
+    return sim, settings, ssm
+
+
+def logged_in(sim, ssm, settings, now=None, refresh_expires_at=None):
+    """What a browser login leaves in SSM (the first-token steps of docs/deploy.md)."""
+    now = time.time() if now is None else now
+    tokens = sim.issue_tokens()
+    token = FyersToken(tokens["access_token"], tokens["refresh_token"], int(now) - 3600,
+                       read_access_token(tokens["access_token"]).exp, refresh_expires_at or int(now) + REFRESH_TTL)
+    TokenStore(ssm, settings.ssm_prefix).save(token)
+    return token
+
+
+def service(settings, ssm):
+    return TokenService(settings, ssm=ssm, rest=RestClient(settings.fyers_api_url, retries=0))
+
+
+def test_the_morning_refresh_stores_a_new_access_token_and_keeps_the_refresh_token(env):
+    sim, settings, ssm = env
+    before = logged_in(sim, ssm, settings)
+    result = service(settings, ssm).run()
+    after = TokenStore(ssm, settings.ssm_prefix).load()
+    assert after.access_token != before.access_token and read_access_token(after.access_token).exp > time.time()
+    assert (after.refresh_token, after.refresh_expires_at) == (before.refresh_token, before.refresh_expires_at)
+    assert result["refresh_token_days_left"] == pytest.approx(15, abs=0.01)
+
+
+def test_an_expired_refresh_token_asks_for_a_login_and_writes_nothing(env):
+    sim, settings, ssm = env
+    before = logged_in(sim, ssm, settings, refresh_expires_at=int(time.time()) - 60)
+    with pytest.raises(TokenRefreshError, match="log in again"):
+        service(settings, ssm).run()
+    assert TokenStore(ssm, settings.ssm_prefix).load() == before
+
+
+def test_a_wrong_pin_names_the_parameter_to_fix_and_writes_nothing(env):
+    sim, settings, ssm = env
+    before = logged_in(sim, ssm, settings)
+    ssm.put_parameter(Name=settings.ssm_name(names.SSM_PIN), Value="0000" if sim.config.pin != "0000" else "1111",
+                      Type="SecureString", Overwrite=True)
+    with pytest.raises(TokenRefreshError, match=f"{settings.ssm_prefix}{names.SSM_PIN}") as err:
+        service(settings, ssm).run()
+    assert sim.config.pin not in str(err.value)
+    assert TokenStore(ssm, settings.ssm_prefix).load() == before
+
+
+def test_credentials_still_at_terraforms_placeholder_are_named(env):
+    sim, settings, ssm = env
+    logged_in(sim, ssm, settings)
+    ssm.put_parameter(Name=settings.ssm_name(names.SSM_SECRET_KEY), Value=PLACEHOLDER, Type="SecureString",
+                      Overwrite=True)
+    with pytest.raises(TokenRefreshError, match=f"set {settings.ssm_prefix}{names.SSM_SECRET_KEY} in SSM"):
+        service(settings, ssm).run()
+
+
+def test_no_token_yet_asks_for_the_first_login(env):
+    _, settings, ssm = env
+    with pytest.raises(TokenRefreshError, match="First token"):
+        service(settings, ssm).run()
+
+
+def test_the_lambda_handler_refreshes_with_the_environment_terraform_sets(env, monkeypatch, capsys):
+    sim, settings, ssm = env
+    before = logged_in(sim, ssm, settings)
+    for key, value in settings.environ().items():
+        monkeypatch.setenv(key, value)
+    from tokens.refresh import handler
+
+    result = handler({}, None)
+    assert TokenStore(ssm, settings.ssm_prefix).load().access_token != before.access_token
+    assert result["refresh_token_days_left"] > 14
+    out = capsys.readouterr().out
+    assert "RefreshTokenDaysLeft" in out and before.refresh_token not in out  # EMF metric, no secret

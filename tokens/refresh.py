@@ -1,0 +1,138 @@
+"""Lambda "token": every morning, a new Fyers access token from the refresh token and PIN, into SSM.
+
+A Fyers access token lasts until the end of its day. The refresh token from a login lasts 15 days
+and, with the account's 4-digit PIN, buys a new access token (validate-refresh-token, FYERS.md).
+Scheduled before the producer connects (infra/lambdas.tf), this keeps ``<prefix>fyers/token`` fresh.
+The producer re-reads that parameter whenever the socket refuses its token, so it needs no restart.
+
+What it cannot do is renew the refresh token: that takes a person logging in (docs/deploy.md,
+"First token") once every 15 days. The metric ``RefreshTokenDaysLeft`` and its alarm say when.
+Secrets never reach a log line or an error message.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from fyers.auth import FyersAuth
+from fyers.errors import FyersError, RefreshTokenExpiredError, WrongPinError
+from fyers.rest import RestClient
+from tickpipe import names
+from tickpipe.config import Settings
+from tokens.store import FyersToken, TokenStore, TokenStoreError
+
+SERVICE: Final = "token"
+# CloudWatch metrics (namespace tickpipe, dimension service=token); infra/alarms.tf alarms on the last.
+REFRESHED, FAILED, DAYS_LEFT = "TokenRefreshed", "TokenRefreshFailed", "RefreshTokenDaysLeft"
+METRICS: Final = (REFRESHED, FAILED, DAYS_LEFT)
+DAY: Final = 86_400
+# What Terraform stores in a SecureString it creates, until a person puts the real value there.
+PLACEHOLDER: Final = "UNSET: see docs/deploy.md (Fyers credentials)"
+
+log = logging.getLogger(__name__)
+
+
+class TokenRefreshError(Exception):
+    """The token cannot be refreshed; the message says what a person has to do."""
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """The app's id and secret and the account's PIN, from SSM. Repr hides the secrets."""
+
+    app_id: str
+    secret_key: str = field(repr=False)
+    pin: str = field(repr=False)
+
+
+def read_credentials(ssm: Any, settings: Settings) -> Credentials:
+    """``fyers/app_id``, ``fyers/secret_key`` and ``fyers/pin`` under the SSM prefix."""
+    wanted = {key: settings.ssm_name(key) for key in (names.SSM_APP_ID, names.SSM_SECRET_KEY, names.SSM_PIN)}
+    resp = ssm.get_parameters(Names=list(wanted.values()), WithDecryption=True)
+    values = {p["Name"]: p["Value"] for p in resp["Parameters"]}
+    missing = [name for name in wanted.values() if not values.get(name) or values[name] == PLACEHOLDER]
+    if missing:
+        raise TokenRefreshError(f"set {', '.join(missing)} in SSM first (docs/deploy.md, 'Fyers credentials')")
+    return Credentials(values[wanted[names.SSM_APP_ID]], values[wanted[names.SSM_SECRET_KEY]],
+                       values[wanted[names.SSM_PIN]])
+
+
+def refresh(store: TokenStore, auth: FyersAuth, pin: str, now: float | None = None) -> FyersToken:
+    """Load the stored token, refresh its access token with the PIN, store the result. Nothing is
+    written unless Fyers issued a new token. Raises TokenRefreshError with what to do."""
+    now = time.time() if now is None else now
+    try:
+        current = store.load()
+    except TokenStoreError as exc:
+        raise TokenRefreshError(f"{exc}: log in once (docs/deploy.md, 'First token')") from None
+    if current.refresh_expired(now):
+        raise TokenRefreshError(f"the refresh token expired at {_utc(current.refresh_expires_at)}: "
+                                "log in again (docs/deploy.md, 'First token')")
+    try:
+        tokens = auth.refresh(current.refresh_token, pin)
+    except RefreshTokenExpiredError:
+        raise TokenRefreshError("Fyers says the refresh token has expired: log in again "
+                                "(docs/deploy.md, 'First token')") from None
+    except WrongPinError:
+        raise TokenRefreshError(f"Fyers refused the PIN: put the account's PIN in {store.name.rsplit('/', 2)[0]}"
+                                f"/{names.SSM_PIN}") from None
+    token = current.refreshed(tokens, now)
+    store.save(token)
+    return token
+
+
+def _utc(ts: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(ts))
+
+
+class TokenService:
+    """The handler's work with its clients (boto3 SSM, the Fyers REST client)."""
+
+    def __init__(self, settings: Settings | None = None, *, ssm: Any = None, rest: RestClient | None = None,
+                 metrics: Any = None, logger: Any = None) -> None:
+        import boto3
+
+        self.settings = settings or Settings.from_env()
+        self.ssm = ssm or boto3.client("ssm", region_name=self.settings.region)
+        self.rest = rest or RestClient(self.settings.fyers_api_url)
+        self.metrics = metrics
+        self.log = logger or log
+
+    def run(self, now: float | None = None) -> dict[str, Any]:
+        now = time.time() if now is None else now
+        try:
+            creds = read_credentials(self.ssm, self.settings)
+            auth = FyersAuth(self.rest, creds.app_id, creds.secret_key)
+            token = refresh(TokenStore(self.ssm, self.settings.ssm_prefix), auth, creds.pin, now)
+        except (TokenRefreshError, FyersError) as exc:
+            self._metric(FAILED, 1, "Count")
+            self.log.error("Fyers token not refreshed: %s", exc)
+            raise
+        days_left = round((token.refresh_expires_at - now) / DAY, 2)
+        self._metric(REFRESHED, 1, "Count")
+        self._metric(DAYS_LEFT, days_left, "Count")
+        self.log.info("Fyers access token refreshed", extra={
+            "expires_at": _utc(token.expires_at), "refresh_token_days_left": days_left})
+        return {"expires_at": token.expires_at, "refresh_expires_at": token.refresh_expires_at,
+                "refresh_token_days_left": days_left}
+
+    def _metric(self, name: str, value: float, unit: str) -> None:
+        if self.metrics is not None:
+            from aws_lambda_powertools.metrics import MetricUnit
+
+            self.metrics.add_metric(name=name, unit=getattr(MetricUnit, unit), value=value)
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Lambda entry point (EventBridge Scheduler, daily before the open)."""
+    from aws_lambda_powertools import Logger, Metrics
+
+    metrics = Metrics(namespace=names.METRIC_NAMESPACE, service=SERVICE)
+    service = TokenService(metrics=metrics, logger=Logger(service=SERVICE))
+    try:
+        return service.run()
+    finally:
+        metrics.flush_metrics()
