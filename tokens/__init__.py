@@ -1,1 +1,1 @@
-"""Token service: login page + OAuth callback, scheduled refresh, SSM token store."""
+"""Token service: the SSM token store and the daily refresh Lambda (a person logs in by browser every 15 days)."""

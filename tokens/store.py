@@ -24,7 +24,7 @@ class TokenStoreError(Exception):
 
 
 class TokenNotFoundError(TokenStoreError):
-    """No token stored yet: a user must log in through the token service's login page."""
+    """No token stored yet: a user must log in once (docs/deploy.md, 'First token')."""
 
 
 @dataclass(frozen=True)
@@ -105,7 +105,7 @@ class TokenStore:
             resp = self.ssm.get_parameter(Name=self.name, WithDecryption=True)
         except self.ssm.exceptions.ParameterNotFound:
             raise TokenNotFoundError(
-                f"no Fyers token at {self.name}: log in through the token service's login page") from None
+                f"no Fyers token at {self.name}: log in once (docs/deploy.md, 'First token')") from None
         try:
             return FyersToken.from_json(resp["Parameter"]["Value"])
         except TokenStoreError as exc:
