@@ -22,7 +22,7 @@ from fyers.errors import FyersError, RefreshTokenExpiredError, WrongPinError
 from fyers.rest import RestClient
 from tickpipe import names
 from tickpipe.config import Settings
-from tokens.store import FyersToken, TokenStore, TokenStoreError
+from tokens.store import FyersToken, TokenNotFoundError, TokenStore, TokenStoreError
 
 SERVICE: Final = "token"
 # CloudWatch metrics (namespace tickpipe, dimension service=token); infra/alarms.tf alarms on the last.
@@ -66,7 +66,9 @@ def refresh(store: TokenStore, auth: FyersAuth, pin: str, now: float | None = No
     now = time.time() if now is None else now
     try:
         current = store.load()
-    except TokenStoreError as exc:
+    except TokenNotFoundError as exc:
+        raise TokenRefreshError(str(exc)) from None
+    except TokenStoreError as exc:  # e.g. still Terraform's placeholder
         raise TokenRefreshError(f"{exc}: log in once (docs/deploy.md, 'First token')") from None
     if current.refresh_expired(now):
         raise TokenRefreshError(f"the refresh token expired at {_utc(current.refresh_expires_at)}: "

@@ -97,3 +97,10 @@ def test_the_lambda_handler_refreshes_with_the_environment_terraform_sets(env, m
     assert result["refresh_token_days_left"] > 14
     out = capsys.readouterr().out
     assert "RefreshTokenDaysLeft" in out and before.refresh_token not in out  # EMF metric, no secret
+
+
+def test_a_token_still_at_terraforms_placeholder_asks_for_the_first_login(env):
+    _, settings, ssm = env
+    ssm.put_parameter(Name=settings.ssm_name(names.SSM_TOKEN), Value=PLACEHOLDER, Type="SecureString")
+    with pytest.raises(TokenRefreshError, match="not JSON: log in once"):
+        service(settings, ssm).run()
