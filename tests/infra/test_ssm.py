@@ -27,3 +27,10 @@ def test_producer_may_read_but_not_write_the_parameters(tf):
     actions = {a for st in doc["statement"] for a in st["actions"]}
     assert "ssm:GetParameter" in actions
     assert not any(a.startswith("ssm:Put") or a.startswith("ssm:Delete") for a in actions)
+
+
+def test_the_token_function_knows_terraforms_placeholder(tf):
+    # tokens/refresh.py tells "credentials not set yet" from a wrong one by this value
+    from tokens.refresh import PLACEHOLDER
+
+    assert tf.locals["ssm_placeholder"] == PLACEHOLDER
