@@ -227,8 +227,8 @@ data "aws_iam_policy_document" "token" {
     resources = ["${local.ssm_prefix_arn}fyers/token"]
   }
   statement {
-    sid       = "UseKey"
-    actions   = local.kms_use
+    sid       = "UseKey" # Encrypt: SSM encrypts a standard SecureString with the key directly
+    actions   = concat(local.kms_use, ["kms:Encrypt"])
     resources = [aws_kms_key.main.arn]
   }
   statement {

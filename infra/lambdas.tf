@@ -233,7 +233,7 @@ resource "aws_lambda_function" "token" {
   runtime                        = local.lambda_runtime
   architectures                  = [var.lambda_architecture]
   memory_size                    = 256
-  timeout                        = 60
+  timeout                        = 120 # the Fyers client's own retries take up to ~85 s
   reserved_concurrent_executions = var.reserved_concurrency.token
   filename                       = data.archive_file.app.output_path
   source_code_hash               = data.archive_file.app.output_base64sha256
@@ -252,6 +252,14 @@ resource "aws_lambda_function" "token" {
   tracing_config {
     mode = "Active"
   }
+}
+
+# The scheduler invokes asynchronously, and Lambda would retry a failed run twice: a wrong PIN would
+# reach Fyers three times a morning (accounts get locked for that). The REST client already retries
+# what is transient (5xx, rate limits), so a failed run is final and raises the errors alarm.
+resource "aws_lambda_function_event_invoke_config" "token" {
+  function_name          = aws_lambda_function.token.function_name
+  maximum_retry_attempts = 0
 }
 
 resource "aws_scheduler_schedule" "token" {

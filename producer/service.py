@@ -216,13 +216,13 @@ class Producer:
         ready, reason = True, None
         auth_failing = st.auth_failing or bool(self.tokens and self.tokens.waiting)
         if st.state in ("connecting", "streaming"):
+            # Down since the last connection that reached Fyers. A refused token is such a
+            # connection (the socket retries at least every 30 s, within the grace), so it keeps
+            # the task ready: a replacement cannot mend a token, the AuthFailing alarm tells people.
+            # No connection for the grace (network, SSM unreachable) makes it unready: ECS replaces it.
             down_since = st.disconnected_at or (None if st.subscribed else self._session_started)
             if down_since is not None and time.monotonic() - down_since >= self.options.health_grace:
-                # Down past the grace. Unready makes ECS replace the task, which can mend a stuck
-                # network path but not a refused token: then it stays ready, re-reading SSM, and
-                # the AuthFailing metric's alarm tells people (a restart loop would only hammer Fyers).
-                reason = "authentication failing" if auth_failing else "disconnected"
-                ready = auth_failing
+                ready, reason = False, "disconnected"
         if st.state == "stopped":
             ready, reason = False, "stopped"
         return {"ready": ready, "reason": reason, "state": st.state, "connected": st.connected,

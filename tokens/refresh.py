@@ -13,6 +13,7 @@ Secrets never reach a log line or an error message.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -25,6 +26,8 @@ from tickpipe.config import Settings
 from tokens.store import FyersToken, TokenNotFoundError, TokenStore, TokenStoreError
 
 SERVICE: Final = "token"
+# The KMS key the token is written with (Terraform: the stack's key; unset locally, on moto).
+KMS_KEY_VAR: Final = "TICKPIPE_TOKEN_KMS_KEY"
 # CloudWatch metrics (namespace tickpipe, dimension service=token); infra/alarms.tf alarms on the last.
 REFRESHED, FAILED, DAYS_LEFT = "TokenRefreshed", "TokenRefreshFailed", "RefreshTokenDaysLeft"
 METRICS: Final = (REFRESHED, FAILED, DAYS_LEFT)
@@ -102,24 +105,34 @@ class TokenService:
         self.rest = rest or RestClient(self.settings.fyers_api_url)
         self.metrics = metrics
         self.log = logger or log
+        self.store = TokenStore(self.ssm, self.settings.ssm_prefix, key_id=os.environ.get(KMS_KEY_VAR) or None)
 
     def run(self, now: float | None = None) -> dict[str, Any]:
         now = time.time() if now is None else now
+        days_left = self._days_left(now)
+        if days_left is not None:  # also on a failed refresh, so the expiry alarm stays in alarm
+            self._metric(DAYS_LEFT, days_left, "Count")
         try:
             creds = read_credentials(self.ssm, self.settings)
             auth = FyersAuth(self.rest, creds.app_id, creds.secret_key)
-            token = refresh(TokenStore(self.ssm, self.settings.ssm_prefix), auth, creds.pin, now)
+            token = refresh(self.store, auth, creds.pin, now)
         except (TokenRefreshError, FyersError) as exc:
             self._metric(FAILED, 1, "Count")
             self.log.error("Fyers token not refreshed: %s", exc)
             raise
         days_left = round((token.refresh_expires_at - now) / DAY, 2)
         self._metric(REFRESHED, 1, "Count")
-        self._metric(DAYS_LEFT, days_left, "Count")
         self.log.info("Fyers access token refreshed", extra={
             "expires_at": _utc(token.expires_at), "refresh_token_days_left": days_left})
         return {"expires_at": token.expires_at, "refresh_expires_at": token.refresh_expires_at,
                 "refresh_token_days_left": days_left}
+
+    def _days_left(self, now: float) -> float | None:
+        """Days until the stored refresh token expires (negative once it has), None without one."""
+        try:
+            return round((self.store.load().refresh_expires_at - now) / DAY, 2)
+        except TokenStoreError:
+            return None
 
     def _metric(self, name: str, value: float, unit: str) -> None:
         if self.metrics is not None:

@@ -91,11 +91,15 @@ class FyersToken:
 class TokenStore:
     """Load and save the token at ``<prefix>fyers/token`` with an SSM client (boto3)."""
 
-    def __init__(self, ssm_client: Any, prefix: str) -> None:
+    def __init__(self, ssm_client: Any, prefix: str, key_id: str | None = None) -> None:
         if not prefix.startswith("/") or not prefix.endswith("/"):
             raise ValueError(f"SSM prefix must start and end with '/', got {prefix!r}")
         self.ssm = ssm_client
         self.name = prefix + names.SSM_TOKEN
+        # The KMS key to encrypt with. Give it wherever Terraform made one (the parameter's own key):
+        # without it SSM re-encrypts an overwritten SecureString under the account's aws/ssm key,
+        # which every principal allowed ssm:GetParameter on the name can decrypt.
+        self.key_id = key_id
 
     def __repr__(self) -> str:
         return f"TokenStore({self.name!r})"
@@ -112,4 +116,5 @@ class TokenStore:
             raise TokenStoreError(f"{self.name}: {exc}") from None
 
     def save(self, token: FyersToken) -> None:
-        self.ssm.put_parameter(Name=self.name, Value=token.to_json(), Type="SecureString", Overwrite=True)
+        extra = {"KeyId": self.key_id} if self.key_id else {}
+        self.ssm.put_parameter(Name=self.name, Value=token.to_json(), Type="SecureString", Overwrite=True, **extra)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import time
 
+import boto3
 import pytest
 
 from fyers.auth import read_access_token
 from fyers.rest import RestClient
 from tickpipe import names
 from tickpipe.config import Settings
-from tokens.refresh import PLACEHOLDER, TokenRefreshError, TokenService
+from tokens.refresh import KMS_KEY_VAR, PLACEHOLDER, TokenRefreshError, TokenService
 from tokens.store import REFRESH_TTL, FyersToken, TokenStore
 
 
@@ -104,3 +105,30 @@ def test_a_token_still_at_terraforms_placeholder_asks_for_the_first_login(env):
     ssm.put_parameter(Name=settings.ssm_name(names.SSM_TOKEN), Value=PLACEHOLDER, Type="SecureString")
     with pytest.raises(TokenRefreshError, match="not JSON: log in once"):
         service(settings, ssm).run()
+
+
+def test_the_token_is_written_under_the_stacks_key_not_aws_ssm(env, monkeypatch):
+    sim, settings, ssm = env
+    key = boto3.client("kms").create_key()["KeyMetadata"]["Arn"]
+    logged_in(sim, ssm, settings)
+    monkeypatch.setenv(KMS_KEY_VAR, key)
+    service(settings, ssm).run()
+    [param] = ssm.describe_parameters(ParameterFilters=[
+        {"Key": "Name", "Values": [settings.ssm_name(names.SSM_TOKEN)]}])["Parameters"]
+    assert param["KeyId"] == key
+
+
+def test_a_failed_refresh_still_reports_the_days_the_refresh_token_has_left(env):
+    sim, settings, ssm = env
+    logged_in(sim, ssm, settings, refresh_expires_at=int(time.time()) - 2 * 86400)
+    reported = []
+
+    class Metrics:
+        def add_metric(self, name, unit, value):
+            reported.append((name, value))
+
+    svc = TokenService(settings, ssm=ssm, rest=RestClient(settings.fyers_api_url, retries=0), metrics=Metrics())
+    with pytest.raises(TokenRefreshError):
+        svc.run()
+    assert dict(reported)["RefreshTokenDaysLeft"] == pytest.approx(-2, abs=0.01)  # the alarm stays in alarm
+    assert dict(reported)["TokenRefreshFailed"] == 1
