@@ -21,6 +21,14 @@ resource "aws_efs_file_system" "journal" {
   throughput_mode  = "elastic" # pay per use: a journal is written only while Kinesis is unreachable
 
   tags = { Name = "${local.cluster_name}-journal" }
+
+  lifecycle {
+    precondition {
+      # EFS takes one mount target per Availability Zone
+      condition     = length(distinct([for s in data.aws_subnet.producer : s.availability_zone])) == length(var.producer_subnet_ids)
+      error_message = "producer_journal_efs needs producer_subnet_ids in distinct Availability Zones (one subnet per zone)."
+    }
+  }
 }
 
 # Only TLS and only through an access point: a task mounts its own slice's directory, nothing else.

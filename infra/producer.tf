@@ -188,7 +188,8 @@ resource "aws_ecs_service" "producer" {
     ignore_changes = [desired_count]
   }
 
-  depends_on = [aws_ecs_cluster_capacity_providers.producer]
+  # With producer_journal_efs the first tasks mount the journal: its mount targets must exist first.
+  depends_on = [aws_ecs_cluster_capacity_providers.producer, aws_efs_mount_target.journal]
 }
 
 # Market hours only: 1 task from before the pre-open to after the close, 0 otherwise (saves ~70%).
