@@ -111,14 +111,17 @@ static PyObject *fold(PyObject *self, PyObject *args) {
         goto done;
     }
     n = PyList_Size(values);
+    if (start < 0) start = 0;
     for (k = start; k < n; k++) {
         Tick t;
         PyObject *s, *bars, *bar, *ring, *key;
-        long long ts, et, kv, ver, b, lv, x, n, ct, cv, ot, ov, fts, lts, vcum, w, due;
+        long long ts, et, kv, ver, b, lv, x, count, ct, cv, ot, ov, fts, lts, vcum, w, due;
         double ltp, h, l;
         Py_ssize_t nb;
 
-        if (!tick_get(PyList_GetItem(values, k), &t)) break;
+        PyObject *item = PyList_GetItem(values, k);  /* borrowed */
+        if (item == NULL) goto done;  /* the list shrank under us: IndexError */
+        if (!tick_get(item, &t)) break;
         /* add_fields' checks and the fast path's conditions; anything else is add_fields' job */
         if (!as_ll(t.ts, &ts) || ts < 0 || !as_ll(t.v, &ver) || ver != schema || !as_ll(t.ltt, &et)
             || !as_ll(t.vol, &kv) || kv < 0 || !PyFloat_CheckExact(t.ltp)
@@ -138,7 +141,7 @@ static PyObject *fold(PyObject *self, PyObject *args) {
         if (!PyList_CheckExact(bars) || (nb = PyList_Size(bars)) == 0) { tick_clear(&t); break; }
         bar = PyList_GetItem(bars, nb - 1);
         if (!PyList_CheckExact(bar) || PyList_Size(bar) != B_LEN || !as_ll(PyList_GetItem(bar, B_START), &x)
-            || x != b || !as_ll(PyList_GetItem(bar, B_N), &n) || n == 0
+            || x != b || !as_ll(PyList_GetItem(bar, B_N), &count) || count == 0
             || !as_ll(PyList_GetItem(bar, B_EMIT), &x) || x != 0) { tick_clear(&t); break; }
         /* every value the fold compares against, read once (and of the expected type) */
         if (!as_d(PyList_GetItem(bar, B_H), &h) || !as_d(PyList_GetItem(bar, B_L), &l)
@@ -173,7 +176,7 @@ static PyObject *fold(PyObject *self, PyObject *args) {
         }
         if (ts < fts) { if (put(bar, B_FTS, t.ts) < 0) goto fail; }
         else if (ts > lts) { if (put(bar, B_LTS, t.ts) < 0) goto fail; }
-        if (put_ll(bar, B_N, n + 1) < 0) goto fail;
+        if (put_ll(bar, B_N, count + 1) < 0) goto fail;
         if (t.dh != Py_None) {
             PyObject *sdh = PyList_GetItem(s, S_DH);
             double dh = PyFloat_AsDouble(t.dh);
