@@ -216,13 +216,15 @@ class Producer:
         ready, reason = True, None
         auth_failing = st.auth_failing or bool(self.tokens and self.tokens.waiting)
         if st.state in ("connecting", "streaming"):
-            # Down since the last connection that reached Fyers. A refused token is such a
-            # connection (the socket retries at least every 30 s, within the grace), so it keeps
-            # the task ready: a replacement cannot mend a token, the AuthFailing alarm tells people.
-            # No connection for the grace (network, SSM unreachable) makes it unready: ECS replaces it.
+            # Down past the grace: unready, so ECS replaces the task (a stuck network path, SSM
+            # unreachable). Except while SSM keeps answering with the token Fyers refused: a
+            # replacement cannot mend a token and would only hammer Fyers; the AuthFailing alarm
+            # tells people, and the producer picks up the new token as soon as SSM has it.
             down_since = st.disconnected_at or (None if st.subscribed else self._session_started)
             if down_since is not None and time.monotonic() - down_since >= self.options.health_grace:
-                ready, reason = False, "disconnected"
+                refused = bool(self.tokens and self.tokens.refused_in_ssm)
+                ready = refused
+                reason = "token refused; waiting for a new one in SSM" if refused else "disconnected"
         if st.state == "stopped":
             ready, reason = False, "stopped"
         return {"ready": ready, "reason": reason, "state": st.state, "connected": st.connected,

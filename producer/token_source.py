@@ -38,6 +38,9 @@ class TokenSource:
         self._last: str | None = None
         self.reads = 0
         self.waiting = False  # True while no usable token is in SSM (the AuthFailing gauge follows it)
+        # True while SSM answers with the very token Fyers refused: a token problem a restart
+        # cannot mend (an SSM read error is not that: it may be the task's network)
+        self.refused_in_ssm = False
 
     def failed(self) -> None:
         """The socket rejected the last token (expired/invalid)."""
@@ -63,12 +66,13 @@ class TokenSource:
             token = self._read()
             if token and (token != self._rejected or time.monotonic() - start >= self.retry_same_after):
                 self._last = token
-                self.waiting = False
+                self.waiting = self.refused_in_ssm = False
                 return token
             self.waiting = True
+            self.refused_in_ssm = token is not None
             self.metrics.set("AuthFailing", 1)
             log.warning("no new access token in SSM yet; re-reading in %.0f s", delay)
             if self.stop.wait(delay):
-                self.waiting = False
+                self.waiting = self.refused_in_ssm = False
                 raise TokenUnavailable("stopped while waiting for a new access token")
             delay = min(self.retry_cap, delay * 2)

@@ -116,13 +116,14 @@ def test_a_slice_streams_only_its_symbols(env, kinesis, start):
 
 def test_an_expired_token_is_replaced_from_ssm_and_the_gap_recorded(env, aws, start):
     sim, settings = env
-    producer, finish = start(settings, sim.symbols)
+    producer, finish = start(settings, sim.symbols, health_grace=0.5)
     wait_for(lambda: producer.ticks_read > 50)
     sim.faults.expire_tokens()  # the socket is told "token expired" and closed; SSM still has the old one
     wait_for(lambda: producer.state.auth_failing or producer.tokens.reads > 2)
     assert producer.metrics.gauges["AuthFailing"] == 1
-    # a refused login is a connection that reached Fyers: the task stays ready (a replacement cannot
-    # mend a token; the socket retries within the health grace), and /health reports auth_failing
+    # past the health grace, still ready: SSM answers with the refused token, and a replacement
+    # cannot mend a token
+    wait_for(lambda: producer.status()["reason"] == "token refused; waiting for a new one in SSM")
     assert producer.status()["ready"] is True and producer.status()["auth_failing"] is True
     save_token(aws.client("ssm"), settings, sim.issue_tokens()["access_token"])  # the token service refreshed it
     wait_for(lambda: producer.state.subscribed and not producer.state.auth_failing)
@@ -202,5 +203,5 @@ def test_health_is_unready_when_no_connection_reached_fyers_for_the_grace(env, t
     assert producer.status()["ready"] is True  # within the grace: a reconnect is under way
     st.disconnected_at = time.monotonic() - 5
     assert (producer.status()["ready"], producer.status()["reason"]) == (False, "disconnected")  # ECS replaces it
-    st.auth_failing = True  # a token SSM cannot give (unreachable) does not make it ready either
+    st.auth_failing = True  # an SSM read error is not a refused token: it may be the network
     assert (producer.status()["ready"], producer.status()["reason"]) == (False, "disconnected")
