@@ -45,6 +45,7 @@ from producer.options import ProducerOptions
 from producer.service import ProducerStats, run_producer
 from tickpipe import names
 from tickpipe.config import Settings
+from tokens.refresh import TokenService
 from tokens.store import FyersToken, TokenStore
 
 log = logging.getLogger(__name__)
@@ -210,6 +211,10 @@ def _run_demo(opts: DemoOptions, session: Session) -> DemoResult:
         say(opts, f"provisioned                  stream {settings.stream} ({opts.shards} shards), "
                   f"Firehose {settings.raw_firehose} + {settings.bars_firehose}, s3://{settings.bucket}, "
                   f"token in SSM {settings.ssm_name(names.SSM_TOKEN)}")
+        # the morning refresh, as the token Lambda does it before the producers start
+        refreshed = TokenService(settings, ssm=boto3.client("ssm", region_name=settings.region)).run()
+        say(opts, f"token service                access token refreshed with the refresh token and PIN "
+                  f"(refresh token: {refreshed['refresh_token_days_left']:.0f} days left)")
 
         result = _run_pipeline(opts, settings, sim, session, symbols, stack)
         if opts.keep:

@@ -34,5 +34,6 @@ def test_ctrl_c_mid_session_stops_everything(tmp_path):
     text = "".join(lines) + out
     assert proc.returncode == 130, text
     assert "interrupted" in text and "Traceback" not in text
+    assert "access token refreshed" in text  # the token service's morning refresh ran against the simulator
     port = int(re.search(r"moto server \(AWS stand-in\)\s+http://127\.0\.0\.1:(\d+)", text).group(1))
     assert not _port_open(port)
