@@ -63,16 +63,29 @@ def read_credentials(ssm: Any, settings: Settings) -> Credentials:
                        values[wanted[names.SSM_PIN]])
 
 
-def refresh(store: TokenStore, auth: FyersAuth, pin: str, now: float | None = None) -> FyersToken:
-    """Load the stored token, refresh its access token with the PIN, store the result. Nothing is
-    written unless Fyers issued a new token. Raises TokenRefreshError with what to do."""
-    now = time.time() if now is None else now
+def stored_token(store: TokenStore) -> FyersToken:
+    """The token a login (or the last refresh) left in SSM. Raises TokenRefreshError with what to do."""
     try:
-        current = store.load()
+        return store.load()
     except TokenNotFoundError as exc:
         raise TokenRefreshError(str(exc)) from None
     except TokenStoreError as exc:  # e.g. still Terraform's placeholder
         raise TokenRefreshError(f"{exc}: log in once (docs/deploy.md, 'First token')") from None
+
+
+def days_left(token: FyersToken, now: float) -> float:
+    """Days until the refresh token expires (negative once it has)."""
+    return round((token.refresh_expires_at - now) / DAY, 2)
+
+
+def refresh(store: TokenStore, auth: FyersAuth, pin: str, current: FyersToken | None = None,
+            now: float | None = None) -> FyersToken:
+    """Refresh the stored token's access token (``current``, else loaded) with the PIN and store the
+    result. Nothing is written unless Fyers issued a new token. Raises TokenRefreshError with what
+    to do."""
+    now = time.time() if now is None else now
+    if current is None:
+        current = stored_token(store)
     if current.refresh_expired(now):
         raise TokenRefreshError(f"the refresh token expired at {_utc(current.refresh_expires_at)}: "
                                 "log in again (docs/deploy.md, 'First token')")
@@ -82,8 +95,8 @@ def refresh(store: TokenStore, auth: FyersAuth, pin: str, now: float | None = No
         raise TokenRefreshError("Fyers says the refresh token has expired: log in again "
                                 "(docs/deploy.md, 'First token')") from None
     except WrongPinError:
-        raise TokenRefreshError(f"Fyers refused the PIN: put the account's PIN in {store.name.rsplit('/', 2)[0]}"
-                                f"/{names.SSM_PIN}") from None
+        pin_name = store.name.removesuffix(names.SSM_TOKEN) + names.SSM_PIN
+        raise TokenRefreshError(f"Fyers refused the PIN: put the account's PIN in {pin_name}") from None
     token = current.refreshed(tokens, now)
     store.save(token)
     return token
@@ -109,30 +122,26 @@ class TokenService:
 
     def run(self, now: float | None = None) -> dict[str, Any]:
         now = time.time() if now is None else now
-        days_left = self._days_left(now)
-        if days_left is not None:  # also on a failed refresh, so the expiry alarm stays in alarm
-            self._metric(DAYS_LEFT, days_left, "Count")
         try:
+            try:
+                current: FyersToken | None = stored_token(self.store)
+            except TokenRefreshError:
+                current = None  # refresh() says why, after the credentials' own check
+            if current is not None:  # before refreshing: a failed refresh keeps the expiry alarm in alarm
+                self._metric(DAYS_LEFT, days_left(current, now), "Count")
             creds = read_credentials(self.ssm, self.settings)
             auth = FyersAuth(self.rest, creds.app_id, creds.secret_key)
-            token = refresh(self.store, auth, creds.pin, now)
+            token = refresh(self.store, auth, creds.pin, current, now)
         except (TokenRefreshError, FyersError) as exc:
             self._metric(FAILED, 1, "Count")
             self.log.error("Fyers token not refreshed: %s", exc)
             raise
-        days_left = round((token.refresh_expires_at - now) / DAY, 2)
         self._metric(REFRESHED, 1, "Count")
+        left = days_left(token, now)
         self.log.info("Fyers access token refreshed", extra={
-            "expires_at": _utc(token.expires_at), "refresh_token_days_left": days_left})
+            "expires_at": _utc(token.expires_at), "refresh_token_days_left": left})
         return {"expires_at": token.expires_at, "refresh_expires_at": token.refresh_expires_at,
-                "refresh_token_days_left": days_left}
-
-    def _days_left(self, now: float) -> float | None:
-        """Days until the stored refresh token expires (negative once it has), None without one."""
-        try:
-            return round((self.store.load().refresh_expires_at - now) / DAY, 2)
-        except TokenStoreError:
-            return None
+                "refresh_token_days_left": left}
 
     def _metric(self, name: str, value: float, unit: str) -> None:
         if self.metrics is not None:
