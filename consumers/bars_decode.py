@@ -94,7 +94,7 @@ _DATA: Final = attrgetter("data")
 # The tick fields the bars read, typed from market.tick's field sets (one place for the schema):
 # msgspec decodes a record straight into them, checking types and skipping the other fields,
 # about twice as fast as building the whole dict.
-BAR_INPUT_FIELDS: Final = ("sym", "ts", "ltt", "ltp", "vol", "atp", "dh", "dl", "oi")
+BAR_INPUT_FIELDS: Final = ("sym", "ts", "ltt", "ltp", "vol", "atp", "dh", "dl", "oi", "pid")
 
 
 def _field_type(name: str) -> type:

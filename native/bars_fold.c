@@ -18,10 +18,18 @@
 #include <Python.h>
 #include <string.h>
 
+/* The turnover sum must round exactly as Python's does (a product, then a sum): no fused
+ * multiply-add, which compilers may otherwise use where the CPU has one (arm64). */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
+
 /* list positions, as named in market/bars.py (checked by tests/bars/test_bars_fold.py) */
-enum { S_DAY, S_LV, S_LT, S_DH, S_DL, S_WM, S_DUE, S_RING, S_BARS, S_LEN };
+enum { S_DAY, S_LV, S_LT, S_DH, S_DL, S_WM, S_DUE, S_RING, S_BARS, S_PID, S_LEN };
 enum { B_START, B_O, B_H, B_L, B_C, B_VCUM, B_TCUM, B_N, B_FTS, B_LTS, B_OI, B_REV, B_PV, B_PT,
-       B_OT, B_OV, B_CT, B_CV, B_EMIT, B_LEN };
+       B_OT, B_OV, B_CT, B_CV, B_EMIT, B_UCUM, B_PU, B_LEN };
 #define BAR_SECONDS 300
 
 static PyObject *s_sym, *s_ts, *s_ltt, *s_ltp, *s_vol, *s_atp, *s_dh, *s_dl, *s_oi, *s_v;
@@ -116,7 +124,7 @@ static PyObject *fold(PyObject *self, PyObject *args) {
         Tick t;
         PyObject *s, *bars, *bar, *ring, *key;
         long long ts, et, kv, ver, b, lv, x, count, ct, cv, ot, ov, fts, lts, vcum, w, due;
-        double ltp, h, l;
+        double ltp, h, l, ucum;
         Py_ssize_t nb;
 
         PyObject *item = PyList_GetItem(values, k);  /* borrowed */
@@ -148,7 +156,8 @@ static PyObject *fold(PyObject *self, PyObject *args) {
             || !as_ll(PyList_GetItem(bar, B_CT), &ct) || !as_ll(PyList_GetItem(bar, B_CV), &cv)
             || !as_ll(PyList_GetItem(bar, B_OT), &ot) || !as_ll(PyList_GetItem(bar, B_OV), &ov)
             || !as_ll(PyList_GetItem(bar, B_FTS), &fts) || !as_ll(PyList_GetItem(bar, B_LTS), &lts)
-            || !as_ll(PyList_GetItem(bar, B_VCUM), &vcum) || !as_ll(PyList_GetItem(s, S_WM), &w)
+            || !as_ll(PyList_GetItem(bar, B_VCUM), &vcum) || !PyFloat_CheckExact(PyList_GetItem(bar, B_UCUM))
+            || !as_ll(PyList_GetItem(s, S_WM), &w)
             || !as_ll(PyList_GetItem(s, S_DUE), &due)
             || !PyList_CheckExact(PyList_GetItem(s, S_RING))
             || !(PyList_GetItem(s, S_DH) == Py_None || PyFloat_CheckExact(PyList_GetItem(s, S_DH)))
@@ -195,10 +204,16 @@ static PyObject *fold(PyObject *self, PyObject *args) {
         }
         if (kv > vcum) {
             PyObject *turnover;
+            /* Python's int * float: the int converted to the nearest double, then multiplied */
+            double traded = (double)(kv - vcum) * ltp;
+            ucum = PyFloat_AsDouble(PyList_GetItem(bar, B_UCUM)) + traded;
+            turnover = PyFloat_FromDouble(ucum);
+            if (turnover == NULL || PyList_SetItem(bar, B_UCUM, turnover) < 0) goto fail;
             if (put(bar, B_VCUM, t.vol) < 0) goto fail;
-            /* Python's float * int: the int converted to the nearest double, then multiplied */
-            turnover = PyFloat_FromDouble(t.atp != Py_None ? PyFloat_AsDouble(t.atp) * (double)kv : 0.0);
-            if (turnover == NULL || PyList_SetItem(bar, B_TCUM, turnover) < 0) goto fail;
+            if (t.atp != Py_None) {
+                turnover = PyFloat_FromDouble(PyFloat_AsDouble(t.atp) * (double)kv);
+                if (turnover == NULL || PyList_SetItem(bar, B_TCUM, turnover) < 0) goto fail;
+            } else if (put(bar, B_TCUM, Py_None) < 0) goto fail;
         }
         if (ts > w) { if (put(s, S_WM, t.ts) < 0) goto fail; w = ts; }
         tick_clear(&t);

@@ -23,6 +23,7 @@ from typing import NamedTuple
 
 from fyers.sim.instruments import TICK_PAISE, Instrument
 from market.session import Session, epoch, normal_session
+from market.tick import make
 
 # Price resolutions of the history endpoint, in minutes ("D" is one candle per day).
 MINUTE_RESOLUTIONS = frozenset({1, 2, 3, 5, 10, 15, 20, 30, 45, 60, 120, 180, 240})
@@ -294,6 +295,50 @@ def candles(tl: Timeline, resolution: int | str = 5, start: float | None = None,
     lo = -math.inf if start is None else start
     hi = math.inf if end is None else end
     return [[c[0], c[1] / d, c[2] / d, c[3] / d, c[4] / d, c[5]] for c in out if lo <= c[0] <= hi]
+
+
+def bar_vwaps(tl: Timeline, seconds: int = 300) -> dict[int, float]:
+    """The true VWAP (Σ price × qty / Σ qty over every trade) of each ``seconds`` bar that traded,
+    keyed by the bar's start (aligned to the session open, as :func:`candles`). Ground truth for
+    the bars' VWAP estimate, which sees only the quotes the socket publishes."""
+    value: dict[int, int] = {}
+    qty: dict[int, int] = {}
+    base = tl.session.open_ts
+    for t, p, q in zip(tl.times, tl.prices, tl.qtys, strict=True):
+        if q:
+            b = base + (int(t) - base) // seconds * seconds
+            value[b] = value.get(b, 0) + p * q
+            qty[b] = qty.get(b, 0) + q
+    d = 10**tl.instrument.precision
+    return {b: value[b] / qty[b] / d for b in value}
+
+
+def snapshot_ticks(tl: Timeline, interval: float | None = 1.0) -> list[dict]:
+    """The quotes a snapshot-mode socket shows of ``tl`` (fyers/sim/hsm.py's cadence, without a
+    socket), as tick records: every ``interval`` exchange seconds from the open the quote after the
+    last trade, when something traded since, then the closing quote; every trade when ``interval``
+    is None (every-trade mode). For measuring what bars built from the quotes lose against
+    :func:`bar_vwaps` and :func:`candles`."""
+    d = 10**tl.instrument.precision
+    out: list[dict] = []
+    if interval is None:
+        for k, t in enumerate(tl.times):
+            v = scrip_values(tl, k, int(t))
+            out.append(make(tl.instrument.symbol, int(t), v[0] / d, ltt=v[2], ltq=v[8], vol=v[1], atp=v[11] / d,
+                            dl=v[13] / d, dh=v[14] / d, src="sim"))
+        return out
+    last, end = -1, len(tl.times) - 1
+    close = tl.session.close_ts
+    t = float(tl.session.open_ts)
+    while t < close or last != end:
+        k = tl.index_at(t) if t < close else end
+        if k != last and k >= 0:
+            v = scrip_values(tl, k, int(min(t, close)))
+            out.append(make(tl.instrument.symbol, int(min(t, close)), v[0] / d, ltt=v[2], ltq=v[8], vol=v[1],
+                            atp=v[11] / d, dl=v[13] / d, dh=v[14] / d, src="sim"))
+            last = k
+        t += interval
+    return out
 
 
 class Market:

@@ -15,7 +15,7 @@ from fyers.sim.faults import Faults
 from fyers.sim.hsm import WS_PATH, HsmServer
 from fyers.sim.instruments import default_symbols
 from fyers.sim.limits import RateLimits
-from fyers.sim.market import Market, Trade, candles
+from fyers.sim.market import Market, Trade, bar_vwaps, candles
 from fyers.sim.rest import RestServer
 from market.session import IST, PREOPEN, epoch
 
@@ -128,6 +128,10 @@ class Simulator:
     def candles(self, symbol: str, resolution: int | str = 5) -> list[list[float | int]]:
         """The whole day's candles from every trade, as the history endpoint returns them."""
         return candles(self.market.timeline(symbol), resolution)
+
+    def bar_vwaps(self, symbol: str, seconds: int = 300) -> dict[int, float]:
+        """The true VWAP of each bar of the day, from every trade: {bar start: vwap}."""
+        return bar_vwaps(self.market.timeline(symbol), seconds)
 
     def count(self, name: str, n: int = 1) -> None:
         with self._stats_lock:
