@@ -38,6 +38,8 @@ from consumers.bars_errors import ConfigError, TransientError
 from consumers.bars_io import AWS_ERRORS, BarSink, Lake
 from market.bars import BarBuilder, BarConfig, BarStateError
 from market.bars_fold import NATIVE, fold_values
+from market.watermark import WatermarkError, is_watermark
+from market.watermark import decode as decode_watermark
 from tickpipe import names
 from tickpipe.config import Settings
 
@@ -54,7 +56,7 @@ DEFAULTS: Final = {"grace_s": 2, "amend_bars": 2, "state_budget": 600_000}
 STATE_LIMIT: Final = 1_000_000
 COUNTERS: Final = ("records", "records_skipped", "ticks", "duplicates", "bars_emitted", "amendments",
                    "late_ticks", "too_late_ticks", "quarantined", "invocations", "failures",
-                   "checkpoints", "state_bytes")
+                   "checkpoints", "state_bytes", "watermarks")
 
 log = logging.getLogger(__name__)
 
@@ -271,6 +273,17 @@ class BarsConsumer:
                 skipped += 1
                 continue
             data = b64(kin["data"])
+            if data[:1] == b"{" and is_watermark(data):  # a producer's watermark: a plain record
+                try:
+                    wm = decode_watermark(data)
+                except WatermarkError as exc:
+                    poison.append((i, seq_s, -1, data, str(exc), "poison"))
+                else:
+                    builder.watermark(wm.pid, wm.ts)
+                    if builder.has_output():
+                        bars.extend((i, orjson.dumps(b) + b"\n") for b in builder.take())
+                seq = n
+                continue
             try:
                 users = user_records(data)
             except AggregateError as exc:
@@ -320,16 +333,17 @@ class BarsConsumer:
     # ----- metrics and logs -------------------------------------------------------------------
     @staticmethod
     def _snapshot_counts(builder: BarBuilder) -> tuple[int, ...]:
-        return (builder.ticks, builder.duplicates, builder.late, builder.amended, builder.emitted)
+        return (builder.ticks, builder.duplicates, builder.late, builder.amended, builder.emitted, builder.watermarks)
 
     def _account(self, builder: BarBuilder, before: tuple[int, ...], records: list,
                  poison: list, bars: list, shard: str) -> None:
-        ticks, dups, late, amended, emitted = (a - b for a, b in zip(self._snapshot_counts(builder), before,
+        ticks, dups, late, amended, emitted, wms = (a - b for a, b in zip(self._snapshot_counts(builder), before,
                                                                         strict=True))
         c = self.counters
         c["records"] += len(records)
         c["ticks"] += ticks
         c["duplicates"] += dups
+        c["watermarks"] += wms
         c["late_ticks"] += late
         c["amendments"] += amended
         c["bars_emitted"] += len(bars)
@@ -357,6 +371,7 @@ class BarsConsumer:
             m.add_metric(name="TooLateTicks", unit=MetricUnit.Count, value=too_late)
             m.add_metric(name="WatermarkLag", unit=MetricUnit.Seconds, value=round(lag, 3))
             m.add_metric(name="StateBytes", unit=MetricUnit.Bytes, value=c["state_bytes"])
+            m.add_metric(name="Watermarks", unit=MetricUnit.Count, value=wms)
 
     # ----- end of a session with no later tick -----------------------------------------------
     def flush(self, shard: str, upto_ts: int | None = None) -> int:

@@ -43,8 +43,9 @@ import pyarrow.parquet as pq
 
 from consumers.lake_errors import CorruptObjectError, ManifestError
 from consumers.lake_runs import MemRun, Run, RunWriter, read_ranges, spill
-from consumers.lake_schema import SECONDS_PER_DAY, TABLES, RecordError, TableSpec
+from consumers.lake_schema import SECONDS_PER_DAY, TABLES, TICKS, RecordError, TableSpec
 from consumers.lake_store import LakeStore, utc_now
+from market.watermark import drop_watermark_lines
 from tickpipe import names
 from tickpipe.config import Settings
 
@@ -115,7 +116,10 @@ def parse(spec: TableSpec, data: bytes) -> tuple[pa.Table, list[BadRecord]]:
     Fast path: pyarrow's JSON reader over the whole object. If any line is not JSON or has a value
     of the wrong type the reader fails the block, so that object is re-read line by line with
     orjson and the table's own validator, to quarantine exactly the bad lines.
+    Producer watermarks (market.watermark) share raw/ticks with the ticks: they are skipped here.
     """
+    if spec.name == TICKS.name:
+        data, _ = drop_watermark_lines(data)
     try:
         table = pj.read_json(
             pa.BufferReader(data),

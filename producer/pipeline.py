@@ -19,6 +19,7 @@ from producer.journal import Journal
 from producer.metrics import Metrics
 from producer.sender import Sender
 from producer.shards import ShardMap, load_shard_map, unknown_map
+from producer.watermarks import Watermark, Watermarks, watermark_records
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +28,9 @@ class Pipeline:
     def __init__(self, kinesis: Any, stream: str, *, journal: Journal | None, metrics: Metrics,
                  max_buffer_ms: int = 100, record_bytes: int = 25 * 1024, max_pending_bytes: int = 16 << 20,
                  spill_after: float = 10.0, map_refresh: float = 60.0, on_dropped: Any = None,
-                 shard_map: ShardMap | None = None) -> None:
+                 shard_map: ShardMap | None = None, watermarks: Watermarks | None = None) -> None:
         self.metrics = metrics
+        self.watermarks = watermarks  # producer/watermarks.py: sent by the flush thread
         if shard_map is None:
             try:
                 shard_map = load_shard_map(kinesis, stream)
@@ -84,9 +86,25 @@ class Pipeline:
         while not self._stop.is_set():
             with self._lock:
                 self.aggregator.flush_due()
+                if self.watermarks is not None:
+                    self._send_watermark(self.watermarks.due(self.last_tick_ts, self.last_tick_at))
                 due = self.aggregator.next_due()
             wait = 0.01 if due is None else min(0.01, max(0.0005, due - time.monotonic()))
             self._stop.wait(wait)
+
+    def _send_watermark(self, wm: Watermark | None) -> None:
+        """Behind every tick read so far (buffers flushed first), to every open shard. Call under the lock."""
+        if wm is None or self.sender.spilling:
+            return
+        self.aggregator.flush()
+        for rec in watermark_records(wm, self.aggregator.shard_map):
+            self.sender.submit(rec)
+
+    def final_watermark(self) -> None:
+        """The session's last watermark (producer/watermarks.py), after its last tick."""
+        if self.watermarks is not None:
+            with self._lock:
+                self._send_watermark(self.watermarks.final(self.last_tick_ts))
 
     def _send_loop(self) -> None:
         # The sender's state belongs to this thread alone: it also drains and closes at stop.

@@ -40,6 +40,7 @@ from producer.options import ProducerOptions
 from producer.pipeline import Pipeline
 from producer.token_source import TokenSource, TokenUnavailable
 from producer.universe import load_universe, parse_slice, take_slice
+from producer.watermarks import Watermarks
 from tickpipe.config import Settings
 
 log = logging.getLogger(__name__)
@@ -278,7 +279,10 @@ class Producer:
             self.pipeline = Pipeline(self.kinesis, self.settings.stream, journal=self.journal, metrics=self.metrics,
                                      max_buffer_ms=opts.max_buffer_ms, record_bytes=opts.record_bytes,
                                      max_pending_bytes=opts.max_pending_bytes, spill_after=opts.spill_after,
-                                     map_refresh=opts.map_refresh, on_dropped=self._on_dropped).start()
+                                     map_refresh=opts.map_refresh, on_dropped=self._on_dropped,
+                                     watermarks=Watermarks(self.settings.producer_id, self.clock,
+                                                           self.calendar if opts.session == "calendar" else None),
+                                     ).start()
         except BaseException:
             self.journal.close()  # e.g. the stream does not exist: release the directory for the next try
             raise
@@ -344,6 +348,8 @@ class Producer:
                 break
             log.error("the socket loop ended by itself; starting a new one in 1 s")
             self.stop.wait(1.0)
+        if self._session_over(end_at):
+            self.pipeline.final_watermark()  # the day's last bars close now, not at the next session
         self.gaps.close("disconnect")
         self._collect()
 
