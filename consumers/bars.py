@@ -56,7 +56,9 @@ DEFAULTS: Final = {"grace_s": 2, "amend_bars": 2, "state_budget": 600_000}
 STATE_LIMIT: Final = 1_000_000
 COUNTERS: Final = ("records", "records_skipped", "ticks", "duplicates", "bars_emitted", "amendments",
                    "late_ticks", "too_late_ticks", "quarantined", "invocations", "failures",
-                   "checkpoints", "state_bytes", "watermarks")
+                   "checkpoints", "state_bytes", "watermarks", "safety_net_bars")
+# bars closed by the safety net's watermark (consumers/watermark_net.py); infra/watermark.tf alarms on it
+SAFETY_NET_BARS: Final = "SafetyNetBars"
 
 log = logging.getLogger(__name__)
 
@@ -333,17 +335,22 @@ class BarsConsumer:
     # ----- metrics and logs -------------------------------------------------------------------
     @staticmethod
     def _snapshot_counts(builder: BarBuilder) -> tuple[int, ...]:
-        return (builder.ticks, builder.duplicates, builder.late, builder.amended, builder.emitted, builder.watermarks)
+        return (builder.ticks, builder.duplicates, builder.late, builder.amended, builder.emitted, builder.watermarks,
+                builder.net_closed)
 
     def _account(self, builder: BarBuilder, before: tuple[int, ...], records: list,
                  poison: list, bars: list, shard: str) -> None:
-        ticks, dups, late, amended, emitted, wms = (a - b for a, b in zip(self._snapshot_counts(builder), before,
+        ticks, dups, late, amended, emitted, wms, net = (a - b for a, b in zip(self._snapshot_counts(builder), before,
                                                                         strict=True))
         c = self.counters
         c["records"] += len(records)
         c["ticks"] += ticks
         c["duplicates"] += dups
         c["watermarks"] += wms
+        c["safety_net_bars"] += net
+        if net:
+            self.log.warning("the end-of-session safety net closed %d bars of %s: a producer did not send its "
+                             "closing watermark (did it stop early?)", net, shard)
         c["late_ticks"] += late
         c["amendments"] += amended
         c["bars_emitted"] += len(bars)
@@ -372,6 +379,7 @@ class BarsConsumer:
             m.add_metric(name="WatermarkLag", unit=MetricUnit.Seconds, value=round(lag, 3))
             m.add_metric(name="StateBytes", unit=MetricUnit.Bytes, value=c["state_bytes"])
             m.add_metric(name="Watermarks", unit=MetricUnit.Count, value=wms)
+            m.add_metric(name=SAFETY_NET_BARS, unit=MetricUnit.Count, value=net)
 
     # ----- end of a session with no later tick -----------------------------------------------
     def flush(self, shard: str, upto_ts: int | None = None) -> int:

@@ -178,6 +178,7 @@ class BarBuilder:
         self.out: list[dict[str, Any]] = []
         self.too_late: list[tuple[dict[str, Any], str]] = []
         self.ticks = self.duplicates = self.late = self.amended = self.emitted = self.watermarks = 0
+        self.net_closed = 0  # bars closed by ANY watermarks (the safety net had work to do)
         self._amended: list[tuple[str, list]] = []
         self._sessions: dict[int, tuple[int, int]] = {}
         self._day = -1
@@ -513,6 +514,7 @@ class BarBuilder:
         due. A symbol whose producer is not known (no tick with ``pid``) moves only with ``ANY``."""
         self.watermarks += 1
         every = pid == ANY
+        before = self.emitted
         for sym, s in self.syms.items():
             if ts > s[S_WM] and (every or s[S_PID] == pid):
                 s[S_WM] = ts
@@ -522,6 +524,8 @@ class BarBuilder:
             self.wm = ts
         if self.wm >= self.close_due:
             self._close_sessions()
+        if every:
+            self.net_closed += self.emitted - before
 
     def _close_sessions(self) -> None:
         """The shard's watermark passed a session's close: every open bar of it is final."""

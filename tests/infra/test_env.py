@@ -57,6 +57,7 @@ ENTRIES = {
     "bars": lambda tf: lambda_entry(tf, "bars"),
     "compact": lambda tf: lambda_entry(tf, "compact"),
     "token": lambda tf: lambda_entry(tf, "token"),
+    "watermark_net": lambda tf: lambda_entry(tf, "watermark_net"),
     "producer": producer_entry,
 }
 
