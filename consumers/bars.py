@@ -27,7 +27,7 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 import boto3
@@ -38,6 +38,7 @@ from consumers.bars_errors import ConfigError, TransientError
 from consumers.bars_io import AWS_ERRORS, BarSink, Lake
 from market.bars import BarBuilder, BarConfig, BarStateError
 from market.bars_fold import NATIVE, fold_values
+from market.watermark import MARKER as WATERMARK_MARKER
 from market.watermark import WatermarkError, is_watermark
 from market.watermark import decode as decode_watermark
 from tickpipe import names
@@ -116,6 +117,8 @@ class BarsConsumer:
         self.log = logger or log
         self.counters: dict[str, int] = dict.fromkeys(COUNTERS, 0)
         self._warm: dict[str, tuple[str, BarBuilder, int]] = {}  # shard -> (token, builder, seq)
+        # called with the bar lines each time the bars Firehose took them (the demo measures freshness)
+        self.on_delivered: Callable[[list[bytes]], None] | None = None
 
     # clients are made on first use: a cold start that only reads its state pays for one
     @property
@@ -275,37 +278,55 @@ class BarsConsumer:
                 skipped += 1
                 continue
             data = b64(kin["data"])
-            if data[:1] == b"{" and is_watermark(data):  # a producer's watermark: a plain record
-                try:
-                    wm = decode_watermark(data)
-                except WatermarkError as exc:
-                    poison.append((i, seq_s, -1, data, str(exc), "poison"))
-                else:
-                    builder.watermark(wm.pid, wm.ts)
-                    if builder.has_output():
-                        bars.extend((i, orjson.dumps(b) + b"\n") for b in builder.take())
-                seq = n
-                continue
             try:
                 users = user_records(data)
             except AggregateError as exc:
                 poison.append((i, seq_s, -1, data, str(exc), "poison"))
                 seq = n
                 continue
-            values, bad = parse_ticks(users)
-            for p in bad:
-                poison.append((i, seq_s, p.sub, p.data, p.reason, "poison"))
-            for j, reason in fold_values(builder, values, skip=NOT_PARSED):
-                poison.append((i, seq_s, j, users[j], reason, "poison"))
-            if builder.too_late:
-                for t, reason in builder.take_too_late():
-                    j = next(k for k, v in enumerate(values) if v is t)
-                    poison.append((i, seq_s, j, users[j], reason, "late"))
-            if builder.has_output():
-                bars.extend((i, orjson.dumps(b) + b"\n") for b in builder.take())
+            if WATERMARK_MARKER in data:  # watermarks among the records: fold the ticks between them in turn
+                start = 0
+                for j in [k for k, u in enumerate(users) if is_watermark(u)] + [len(users)]:
+                    if j > start:
+                        self._fold_ticks(builder, users, start, j, i, seq_s, poison, bars)
+                    if j < len(users):
+                        self._watermark(builder, users[j], i, seq_s, j, poison, bars)
+                    start = j + 1
+            else:
+                self._fold_ticks(builder, users, 0, len(users), i, seq_s, poison, bars)
             seq = n
         self.counters["records_skipped"] += skipped
         return bars, poison, seq
+
+    @staticmethod
+    def _fold_ticks(builder: BarBuilder, users: list[bytes], lo: int, hi: int, i: int, seq_s: str,
+                    poison: list, bars: list) -> None:
+        """Parse and fold the user records users[lo:hi] of record ``i``."""
+        part = users[lo:hi] if lo or hi < len(users) else users
+        values, bad = parse_ticks(part)
+        for p in bad:
+            poison.append((i, seq_s, lo + p.sub, p.data, p.reason, "poison"))
+        for j, reason in fold_values(builder, values, skip=NOT_PARSED):
+            poison.append((i, seq_s, lo + j, part[j], reason, "poison"))
+        if builder.too_late:
+            for t, reason in builder.take_too_late():
+                j = next(k for k, v in enumerate(values) if v is t)
+                poison.append((i, seq_s, lo + j, part[j], reason, "late"))
+        if builder.has_output():
+            bars.extend((i, orjson.dumps(b) + b"\n") for b in builder.take())
+
+    @staticmethod
+    def _watermark(builder: BarBuilder, data: bytes, i: int, seq_s: str, sub: int, poison: list,
+                   bars: list) -> None:
+        """A producer's watermark (market.watermark): its symbols' bars now due are emitted."""
+        try:
+            wm = decode_watermark(data)
+        except WatermarkError as exc:
+            poison.append((i, seq_s, sub, data, str(exc), "poison"))
+            return
+        builder.watermark(wm.pid, wm.ts)
+        if builder.has_output():
+            bars.extend((i, orjson.dumps(b) + b"\n") for b in builder.take())
 
     def _write(self, shard: str, records: list, bars: list[tuple[int, bytes]],
                poison: list[tuple[int, str, int, bytes, str, str]]) -> int | None:
@@ -330,6 +351,9 @@ class BarsConsumer:
                 self.log.error("%s", exc)
                 i = bars[exc.index][0]
                 fail_at = i if fail_at is None else min(fail_at, i)
+            else:
+                if self.on_delivered is not None:
+                    self.on_delivered(lines)
         return fail_at
 
     # ----- metrics and logs -------------------------------------------------------------------

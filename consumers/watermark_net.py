@@ -23,14 +23,14 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from market.session import IST, normal_session, parse_overrides
-from market.watermark import ANY, Watermark
+from market.watermark import ANY, KEY_PREFIX, Watermark
 from tickpipe import names
 from tickpipe.config import Settings
 
 SERVICE: Final = "watermark-net"
 SHARDS_WRITTEN: Final = "SafetyNetWatermarks"
 METRICS: Final = (SHARDS_WRITTEN,)
-PARTITION_KEY: Final = f"wm:{ANY}"
+PARTITION_KEY: Final = f"{KEY_PREFIX}{ANY}"
 PUT_BATCH: Final = 500  # PutRecords takes at most 500 records
 ATTEMPTS: Final = 4
 AWS_ERRORS: Final = (BotoCoreError, ClientError)

@@ -34,12 +34,14 @@ from fyers.history import HistoryClient
 from fyers.rest import RestClient
 from fyers.sim import SimConfig, Simulator
 from local.firehose_pump import FirehoseDelivery, FirehosePump
+from local.freshness import Freshness, describe, percentile
 from local.kinesis_runner import KinesisRunner
 from local.moto_server import MotoServer, patched_environ
 from local.provision import provision
 from local.query import LocalEngine, query_file
 from local.report import render
-from market.session import IST, NseCalendar, Session, ist_datetime
+from market.session import IST, NseCalendar, Session, epoch, ist_datetime
+from market.watermark import drop_watermark_lines
 from producer.clock import Clock
 from producer.options import ProducerOptions
 from producer.service import ProducerStats, run_producer
@@ -72,6 +74,9 @@ class DemoOptions:
     progress: bool = True
     charts: int = 4
     keep: bool = False  # after the summary, keep moto and the simulator running until Ctrl-C
+    start: dt.time | None = None  # IST time the simulated clock starts (None: the open); for short runs
+    until: dt.time | None = None  # IST time the producer stops (None: the session's end)
+    batching_window_s: float = 0.5  # the bars event source's batching window (Terraform: bars_batching_window_seconds)
 
 
 @dataclass
@@ -83,6 +88,7 @@ class DemoResult:
     report: Path | None = None
     lake: str = ""
     printed: bool = False  # the summary was already shown (--keep)
+    freshness: dict[str, Any] = field(default_factory=dict)  # local/freshness.py Freshness.summary
 
     @property
     def ok(self) -> bool:
@@ -195,7 +201,7 @@ def _run_demo(opts: DemoOptions, session: Session) -> DemoResult:
             say(opts, f"note: the simulator's universe has {len(symbols)} instruments; using all of them")
         sim = stack.enter_context(Simulator(SimConfig(
             seed=opts.seed, symbols=symbols, day=session.day, speed=opts.speed, hold_clock=True,
-            every_trade=opts.every_trade)))
+            every_trade=opts.every_trade, **({"start_time": opts.start} if opts.start else {}))))
         say(opts, f"Fyers simulator              {sim.api_url}  {sim.ws_url}")
         say(opts, f"session                      {session} at {opts.speed:g}x, {len(symbols)} symbols, "
                   f"{'every trade' if opts.every_trade else 'quote snapshots'}")
@@ -227,8 +233,11 @@ def _run_pipeline(opts: DemoOptions, settings: Settings, sim: Simulator, session
                   symbols: list[str], stack: ExitStack) -> DemoResult:
     t0 = time.monotonic()
     consumer = BarsConsumer(settings)
-    runner = KinesisRunner(settings.stream, consumer.handle, batch_size=2000, batching_window_s=0.5,
-                           tumbling_window_s=30, bisect_on_error=True, max_retry_attempts=10)
+    freshness = Freshness(sim.clock.now, sim.clock.wall_seconds)
+    consumer.on_delivered = freshness.delivered
+    runner = KinesisRunner(settings.stream, consumer.handle, batch_size=2000,
+                           batching_window_s=opts.batching_window_s, tumbling_window_s=30, bisect_on_error=True,
+                           max_retry_attempts=10)
     pump = FirehosePump(settings)
     bars_delivery = FirehoseDelivery(settings.bars_firehose)
 
@@ -262,8 +271,11 @@ def _run_pipeline(opts: DemoOptions, settings: Settings, sim: Simulator, session
     guarded("firehose-pump", lambda: pump.run(stop_aws, interval=1.0))
 
     progress = Progress(opts.progress)
+    until = epoch(session.day, opts.until) if opts.until else None
     while producer.is_alive() and not stop_aws.is_set():
         now = sim.clock.now()
+        if until is not None and now >= until:
+            stop_producer.set()  # a short run: stop here, as SIGTERM would
         c = consumer.counters
         progress.show(
             f"{ist_datetime(min(now, session.close_ts)):%H:%M:%S} IST  ticks published {sim.published_ticks:>8,}  "
@@ -277,20 +289,18 @@ def _run_pipeline(opts: DemoOptions, settings: Settings, sim: Simulator, session
     if errors:
         raise DemoError("; ".join(errors))
 
+    # No flush: as in AWS, the producer's watermarks closed every bar (the last one too).
     stop_aws.set()
     for th in threads:
         th.join(60)
     runner.drain(finish_windows=True)
-    # The last bucket closes at 15:30 with no later tick to move the watermark past it.
-    for shard in runner.checkpoints():
-        consumer.flush(shard, upto_ts=session.close_ts)
     bars_delivery.flush(force=True)
     pump.drain()
     say(opts, "compacting raw → curated Parquet ...")
     reports = compact_all(settings)
     elapsed = time.monotonic() - t0
     return _summarize(opts, settings, sim, session, symbols, stats_box[0] if stats_box else ProducerStats(),
-                      consumer, runner, reports, elapsed)
+                      consumer, runner, reports, elapsed, freshness)
 
 
 def _stop_workers(threads: list[threading.Thread], *events: threading.Event, budget: float = 5.0) -> None:
@@ -311,15 +321,18 @@ def _bar(now: float, session: Session, width: int = 24) -> str:
     return "#" * filled + "." * (width - filled)
 
 
-def _raw_lines(s3: Any, bucket: str, prefix: str) -> int:
-    n = 0
+def _raw_lines(s3: Any, bucket: str, prefix: str) -> tuple[int, int]:
+    """(tick lines, watermark lines) under ``prefix``."""
+    n = wms = 0
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for obj in page.get("Contents", []):
             body = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
             if obj["Key"].endswith(".gz"):
                 body = gzip.decompress(body)
+            body, dropped = drop_watermark_lines(body)
             n += body.count(b"\n")
-    return n
+            wms += dropped
+    return n, wms
 
 
 def _copy_curated(s3: Any, bucket: str, dest: Path) -> int:
@@ -337,16 +350,16 @@ def _copy_curated(s3: Any, bucket: str, dest: Path) -> int:
 
 def _summarize(opts: DemoOptions, settings: Settings, sim: Simulator, session: Session, symbols: list[str],
                stats: ProducerStats, consumer: BarsConsumer, runner: KinesisRunner, reports: list[Any],
-               elapsed: float) -> DemoResult:
+               elapsed: float, freshness: Freshness) -> DemoResult:
     s3 = boto3.client("s3", region_name=settings.region)
     engine = LocalEngine(settings)
     day = session.day.isoformat()
     curated_ticks = engine.run(f"SELECT count(*) FROM ticks WHERE dt = '{day}'").rows[0][0]
     bar_rows = engine.run(
-        f"SELECT sym, start, o, h, l, c, vol FROM bars_5m WHERE dt = '{day}' ORDER BY sym, start").rows
+        f"SELECT sym, start, o, h, l, c, vol, vwap FROM bars_5m WHERE dt = '{day}' ORDER BY sym, start").rows
     bars: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for sym, start, o, h, l_, c, vol in bar_rows:
-        bars[sym].append({"start": int(start), "o": o, "h": h, "l": l_, "c": c, "vol": vol})
+    for sym, start, o, h, l_, c, vol, vwap in bar_rows:
+        bars[sym].append({"start": int(start), "o": o, "h": h, "l": l_, "c": c, "vol": vol, "vwap": vwap})
 
     # The exchange's candles, through the Fyers history API (the simulator builds them from every trade).
     history = HistoryClient(RestClient(settings.fyers_api_url), sim.config.app_id,
@@ -373,7 +386,9 @@ def _summarize(opts: DemoOptions, settings: Settings, sim: Simulator, session: S
         compared += len(set(candles) - {b["start"] for b in bars.get(sym, [])})
 
     expected_bars = len(session.bucket_starts())
-    raw_ticks = _raw_lines(s3, settings.bucket, names.RAW_TICKS)
+    raw_ticks, raw_watermarks = _raw_lines(s3, settings.bucket, names.RAW_TICKS)
+    vwap = _vwap_accuracy(sim, bars)
+    fresh = freshness.summary(consumer.config.grace_s)
     c = consumer.counters
     stream_ticks = c["ticks"] + c["duplicates"]
     query_path = SQL_DIR / "queries" / "daily_ohlcv.sql"
@@ -387,6 +402,7 @@ def _summarize(opts: DemoOptions, settings: Settings, sim: Simulator, session: S
         "ticks sent by the producer": stats.ticks_sent,
         "ticks received by the bars handler": stream_ticks,
         "ticks landed in raw/ticks": raw_ticks,
+        "watermarks in raw/ticks (skipped by compaction)": raw_watermarks,
         "ticks in curated/ticks": curated_ticks,
         "Kinesis records (KPL aggregated)": stats.records_sent,
         "PutRecords calls": stats.put_calls,
@@ -397,6 +413,10 @@ def _summarize(opts: DemoOptions, settings: Settings, sim: Simulator, session: S
         "quarantined records": c["quarantined"],
         "bars in curated/bars_5m": len(bar_rows),
         "bars equal to the exchange candles": f"{matched:,} of {compared:,}",
+        "VWAP error vs every trade (bp)": (f"median {vwap['median_bp']:.3f}, p99 {vwap['p99_bp']:.3f}, "
+                                           f"max {vwap['max_bp']:.3f}; outside [low, high]: {vwap['outside']}"
+                                           if vwap else "no bars"),
+        "bar freshness (bucket end → bars Firehose)": describe(fresh),
         "handler invocations": runner.counters.invocations if hasattr(runner.counters, "invocations") else "",
         "curated files": sum(getattr(r, "files_written", 0) or 0 for r in reports),
         "wall time (s)": round(elapsed, 1),
@@ -408,6 +428,8 @@ def _summarize(opts: DemoOptions, settings: Settings, sim: Simulator, session: S
         f"every symbol has all {expected_bars} bars": all(n == expected_bars for n in per_symbol.values()),
         "each symbol's daily volume from its bars equals the exchange's": compared > 0 and not volume_differs,
         "no record was quarantined": c["quarantined"] == 0,
+        "every bar's VWAP lies within its low..high": bool(vwap) and vwap["outside"] == 0,
+        "VWAP within 1 bp of the true VWAP at p99": bool(vwap) and vwap["p99_bp"] <= 1.0,
     }
     if opts.every_trade:  # with every trade published, every bar must equal its candle
         checks["bars equal the exchange's candles"] = matched == compared > 0
@@ -416,18 +438,36 @@ def _summarize(opts: DemoOptions, settings: Settings, sim: Simulator, session: S
         shutil.rmtree(lake)  # a previous run's files would mix with this one's
     _copy_curated(s3, settings.bucket, lake)
     result = DemoResult(figures=figures, checks=checks, bars_per_symbol=per_symbol,
-                        sample_query=(sample.columns, sample.rows), lake=str(lake))
+                        sample_query=(sample.columns, sample.rows), lake=str(lake), freshness=fresh)
     charts = {sym: bars.get(sym, []) for sym in symbols[: opts.charts]}
     report = opts.out_dir / "report.html"
     report.write_text(render(f"tickpipe demo — {session}", figures, charts, checks))
     result.report = report
     (opts.out_dir / "summary.json").write_bytes(orjson.dumps(
         {"figures": figures, "checks": checks, "bars_per_symbol": per_symbol, "mismatches": mismatches,
-         "daily_volume_differs": volume_differs},
+         "daily_volume_differs": volume_differs, "freshness": fresh, "vwap_error_bp": vwap},
         option=orjson.OPT_INDENT_2))
     if mismatches:
         log.warning("bars that differ from the candles (first %d): %s", len(mismatches), "; ".join(mismatches))
     return result
+
+
+def _vwap_accuracy(sim: Simulator, bars: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """Each curated bar's VWAP against the simulator's true per-bar VWAP (from every trade): error
+    in basis points (median, p99, max) and how many lie outside their own low..high."""
+    errors: list[float] = []
+    outside = 0
+    for sym, rows in bars.items():
+        truth = sim.bar_vwaps(sym)
+        for bar in rows:
+            if bar["vwap"] is None or bar["start"] not in truth:
+                continue
+            errors.append(abs(bar["vwap"] / truth[bar["start"]] - 1) * 1e4)
+            outside += not bar["l"] <= bar["vwap"] <= bar["h"]
+    if not errors:
+        return {}
+    return {"bars": len(errors), "median_bp": round(percentile(errors, 0.5), 4),
+            "p99_bp": round(percentile(errors, 0.99), 4), "max_bp": round(max(errors), 4), "outside": outside}
 
 
 def _serve(result: DemoResult, environ: dict[str, str], out: Any = sys.stdout) -> None:

@@ -94,7 +94,7 @@ class Pipeline:
 
     def _send_watermark(self, wm: Watermark | None) -> None:
         """Behind every tick read so far (buffers flushed first), to every open shard. Call under the lock."""
-        if wm is None or self.sender.spilling:
+        if wm is None:
             return
         self.aggregator.flush()
         for rec in watermark_records(wm, self.aggregator.shard_map):

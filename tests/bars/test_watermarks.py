@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import boto3
 import pytest
+from aws_kinesis_agg.aggregator import RecordAggregator
 from bars_reference import OPEN
 from bars_stream import kpl_records, lake_bars, lake_objects, put
 from hypothesis import given
@@ -116,11 +117,20 @@ def run(settings, consumer, records):
     KinesisRunner(settings.stream, consumer.handle, batch_size=7, tumbling_window_s=60).drain()
 
 
-def test_without_flush_the_last_bar_and_idle_bars_arrive_by_watermarks(lake):
+def aggregated(pk: str, data: bytes) -> bytes:
+    """A KPL aggregate holding one user record (as the producer writes its watermarks)."""
+    agg = RecordAggregator()
+    agg.add_user_record(pk, data)
+    return agg.clear_and_get().get_contents()[2]
+
+
+@pytest.mark.parametrize("form", ["plain", "aggregated"])
+def test_without_flush_the_last_bar_and_idle_bars_arrive_by_watermarks(lake, form):
     ticks = [tick("NSE:A-EQ", OPEN + 30 * i, 100.0 + i % 3, 10 * (i + 1)) for i in range(20)]
     ticks += [tick("NSE:IDLE-EQ", OPEN + 5, 50.0, 7), tick("NSE:A-EQ", CLOSE - 3, 100.0, 500)]
     records = kpl_records(ticks, per_record=5, mix_symbols=True)
-    records.append(("wm:p1", Watermark("p1", CLOSE + 2, "closed").encode()))
+    wm = Watermark("p1", CLOSE + 2, "closed").encode()
+    records.append(("wm:p1", wm if form == "plain" else aggregated("wm:p1", wm)))
     consumer = BarsConsumer(lake)
     run(lake, consumer, records)
     bars = {(b["sym"], b["start"]) for b in lake_bars(boto3.client("s3"), lake.bucket)}
@@ -136,3 +146,21 @@ def test_a_bad_watermark_is_quarantined_and_the_shard_goes_on(lake):
     (doc,) = lake_objects(boto3.client("s3"), lake.bucket, QUARANTINE).values()
     assert "'ts'" in doc["reason"] and doc["data"] == bad.decode()
     assert [b["start"] for b in lake_bars(boto3.client("s3"), lake.bucket)] == [OPEN]
+
+
+def test_a_watermark_among_ticks_in_one_aggregate_applies_between_them(lake):
+    # what a producer's journal replay writes: ticks, the watermark, more ticks, in one aggregate
+    before = [tick("NSE:A-EQ", OPEN + 10, 100.0, 10), tick("NSE:IDLE-EQ", OPEN + 20, 50.0, 5)]
+    after = [tick("NSE:A-EQ", OPEN + 310, 101.0, 20)]
+    agg = RecordAggregator()
+    for t in before:
+        agg.add_user_record(t["sym"], encode(t))
+    agg.add_user_record("wm:p1:0", Watermark("p1", OPEN + 302).encode())
+    for t in after:
+        agg.add_user_record(t["sym"], encode(t))
+    consumer = BarsConsumer(lake)
+    pk, _, data = agg.clear_and_get().get_contents()
+    run(lake, consumer, [(pk, data)])
+    bars = lake_bars(boto3.client("s3"), lake.bucket)
+    assert sorted((b["sym"], b["start"], b["n"]) for b in bars) == [("NSE:A-EQ", OPEN, 1), ("NSE:IDLE-EQ", OPEN, 1)]
+    assert consumer.counters["quarantined"] == 0 and consumer.counters["ticks"] == 3

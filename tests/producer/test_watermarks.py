@@ -11,10 +11,11 @@ import orjson
 from market.session import NseCalendar, epoch
 from market.tick import make
 from market.watermark import Watermark, decode, is_watermark
+from producer.aggregator import Aggregator, iter_user_records
 from producer.clock import FakeClock
 from producer.metrics import Metrics
 from producer.pipeline import Pipeline
-from producer.shards import Shard, ShardMap, unknown_map
+from producer.shards import HASH_KEY_MAX, Shard, ShardMap, unknown_map
 from producer.testing import read_user_records
 from producer.watermarks import Watermarks, watermark_records
 
@@ -31,9 +32,10 @@ class Wall:
         return self.now
 
 
-def marks(clock_at: float, calendar: bool = True) -> tuple[Watermarks, FakeClock, Wall]:
+def marks(clock_at: float, calendar: bool = True, min_wall_s: float = 0.0) -> tuple[Watermarks, FakeClock, Wall]:
     clock, wall = FakeClock(clock_at), Wall()
-    return Watermarks("p1", clock, NseCalendar() if calendar else None, monotonic=wall), clock, wall
+    return (Watermarks("p1", clock, NseCalendar() if calendar else None, monotonic=wall, min_wall_s=min_wall_s),
+            clock, wall)
 
 
 def test_in_session_a_watermark_goes_every_second_of_feed_time():
@@ -75,12 +77,19 @@ def test_without_a_calendar_the_feed_time_alone_moves_the_watermark():
     assert w.final(CLOSE - 1) == Watermark("p1", CLOSE + 500, "closed")
 
 
-def test_one_plain_record_per_open_shard_with_a_hash_key_in_its_range():
-    shard_map = ShardMap([Shard("s0", 0, 99), Shard("s1", 100, 199), Shard("s2", 200, 299)])
+def test_one_record_per_open_shard_with_a_hash_key_in_its_range():
+    third = HASH_KEY_MAX // 3
+    shard_map = ShardMap([Shard("s0", 0, third), Shard("s1", third + 1, 2 * third), Shard("s2", 2 * third + 1,
+                                                                                          HASH_KEY_MAX)])
     recs = watermark_records(Watermark("p1", OPEN), shard_map)
     assert [r.shard_id for r in recs] == ["s0", "s1", "s2"]
     assert all(s.start <= int(r.explicit_hash_key) <= s.end for r, s in zip(recs, shard_map.shards, strict=True))
-    assert all(decode(r.data) == Watermark("p1", OPEN) and r.count == 0 for r in recs)
+    assert all(r.count == 0 for r in recs)  # no tick
+    for rec, shard in zip(recs, shard_map.shards, strict=True):
+        ((pk, data),) = iter_user_records(rec.data)  # an aggregate holding the watermark alone
+        assert decode(data) == Watermark("p1", OPEN)
+        # a journal replay routes by partition key: this one leads back to the same shard
+        assert shard_map.shard_for(pk) == shard
     assert watermark_records(Watermark("p1", OPEN), unknown_map()) == []
 
 
@@ -110,13 +119,24 @@ def test_every_shard_gets_watermarks_behind_every_tick_read_before_them(kinesis,
     assert pipeline.sender.stats.ticks_sent == 6 * len(symbols)  # watermarks count as no tick
 
 
-def test_no_watermark_while_the_sender_spills_to_the_journal(kinesis, make_stream):
-    stream = make_stream(shards=2)
-    pipeline = Pipeline(kinesis, stream, journal=None, metrics=Metrics(),
-                        watermarks=Watermarks("p1", FakeClock(OPEN), None))
-    pipeline.sender.spilling = True  # ticks are waiting in the journal: a watermark would overtake them
-    pipeline.on_ticks([make("NSE:A-EQ", OPEN + 5, 1.0, ltt=OPEN + 5, vol=1)])
-    submitted = []
-    pipeline.sender.submit = submitted.append
-    pipeline.final_watermark()
-    assert not any(is_watermark(r.data) for r in submitted)
+def test_watermarks_go_no_more_often_than_the_wall_clock_allows():
+    w, _, wall = marks(OPEN + 100, min_wall_s=0.25)
+    assert w.due(OPEN + 10, wall.now) is not None
+    wall.now = 0.1  # a fast simulated clock: the feed moved 40 s in 0.1 s of wall time
+    assert w.due(OPEN + 50, wall.now) is None
+    wall.now = 0.3
+    assert w.due(OPEN + 60, wall.now) == Watermark("p1", OPEN + 60, "open")
+
+
+def test_a_watermark_in_an_aggregate_counts_as_no_tick_also_when_a_replay_mixes_it_with_ticks():
+    # a journal replay re-aggregates what it reads back: the watermark lands among ticks
+    records: list = []
+    shard_map = ShardMap([Shard("s0", 0, HASH_KEY_MAX)])
+    agg = Aggregator(shard_map, records.append)
+    agg.add_ticks([make("NSE:A-EQ", OPEN, 1.0, ltt=OPEN, vol=1)])
+    ((pk, data),) = iter_user_records(watermark_records(Watermark("p1", OPEN), shard_map)[0].data)
+    agg.add(pk, data)
+    agg.add_ticks([make("NSE:B-EQ", OPEN, 1.0, ltt=OPEN, vol=1)])
+    agg.flush()
+    (rec,) = records
+    assert rec.count == 2 and len(list(iter_user_records(rec.data))) == 3
