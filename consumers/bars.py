@@ -33,7 +33,7 @@ from typing import Any, Final
 import boto3
 import orjson
 
-from consumers.bars_decode import NOT_PARSED, AggregateError, b64decode, parse_ticks, user_records
+from consumers.bars_decode import NOT_PARSED, AggregateError, b64decode, fast_ticks, parse_ticks, user_records
 from consumers.bars_errors import ConfigError, TransientError
 from consumers.bars_io import AWS_ERRORS, BarSink, Lake
 from market.bars import BarBuilder, BarConfig, BarStateError
@@ -278,6 +278,11 @@ class BarsConsumer:
                 skipped += 1
                 continue
             data = b64(kin["data"])
+            values = fast_ticks(data)  # None for anything else, a watermark among the records too
+            if values is not None:  # the usual: an aggregate of valid ticks, decoded in one call
+                self._folded(builder, values, fold_values(builder, values), None, data, 0, i, seq_s, poison, bars)
+                seq = n
+                continue
             try:
                 users = user_records(data)
             except AggregateError as exc:
@@ -306,9 +311,19 @@ class BarsConsumer:
         values, bad = parse_ticks(part)
         for p in bad:
             poison.append((i, seq_s, lo + p.sub, p.data, p.reason, "poison"))
-        for j, reason in fold_values(builder, values, skip=NOT_PARSED):
-            poison.append((i, seq_s, lo + j, part[j], reason, "poison"))
-        if builder.too_late:
+        rejected = fold_values(builder, values, skip=NOT_PARSED)
+        BarsConsumer._folded(builder, values, rejected, part, b"", lo, i, seq_s, poison, bars)
+
+    @staticmethod
+    def _folded(builder: BarBuilder, values: list, rejected: list[tuple[int, str]], part: list[bytes] | None,
+                data: bytes, lo: int, i: int, seq_s: str, poison: list, bars: list) -> None:
+        """After a fold: refused and too-late ticks to the quarantine (their bytes: ``part``, or the
+        user records of ``data`` when not split yet), emitted bars to ``bars``."""
+        if rejected or builder.too_late:
+            if part is None:
+                part = user_records(data)
+            for j, reason in rejected:
+                poison.append((i, seq_s, lo + j, part[j], reason, "poison"))
             for t, reason in builder.take_too_late():
                 j = next(k for k, v in enumerate(values) if v is t)
                 poison.append((i, seq_s, lo + j, part[j], reason, "late"))

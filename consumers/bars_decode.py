@@ -39,6 +39,11 @@ from market.tick import (
     decode,
 )
 
+try:  # the native accelerator's KPL reader (native/bars_fold.c); without it, protobuf does the same
+    from _tickpipe_bars import kpl_join as _kpl_join
+except ImportError:
+    _kpl_join = None
+
 try:  # SIMD base64, ~4x the standard library's; a dependency, optional so that a bare install still works
     from pybase64 import b64decode as _b64_strict
 except ImportError:  # pragma: no cover - pybase64 is a dependency
@@ -129,6 +134,29 @@ def parse_ticks(records: list[bytes]) -> tuple[list[Any], list[Poison]]:
             if len(values) == len(records):
                 return values, []
     return _parse_each(records)
+
+
+def fast_ticks(data: bytes) -> list[Any] | None:
+    """Every user record of a KPL aggregate decoded into TickFields by one msgspec call on the
+    records' data joined in C (native/bars_fold.c ``kpl_join``: no bytes object per record), when
+    the aggregate and every tick in it are valid. None otherwise, and when the accelerator is not
+    built: then :func:`user_records` and :func:`parse_ticks` decode it and say what is wrong. The
+    same values either way (tests/bars/test_decode.py)."""
+    if _kpl_join is None or data[:_MAGIC_LEN] != MAGIC or len(data) <= _MAGIC_LEN + DIGEST_SIZE:
+        return None
+    if hashlib.md5(memoryview(data)[_MAGIC_LEN:-DIGEST_SIZE]).digest() != data[-DIGEST_SIZE:]:
+        return None
+    got = _kpl_join(data, _MAGIC_LEN, len(data) - DIGEST_SIZE)
+    if got is None:
+        return None
+    joined, count, longest = got
+    if longest > MAX_RECORD_BYTES:
+        return None
+    try:
+        values = _MANY.decode(joined)
+    except msgspec.DecodeError:
+        return None
+    return values if len(values) == count else None
 
 
 def _parse_each(records: list[bytes]) -> tuple[list[Any], list[Poison]]:
