@@ -30,7 +30,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from consumers.backfill import Backfill, BackfillReport, BackfillRequest
+from consumers.backfill import STOP_MARGIN_MS, Backfill, BackfillReport, BackfillRequest
 from consumers.candles import CANDLES_5M, CandleWriter
 from consumers.lake_schema import BARS
 from fyers.history import HistoryClient
@@ -62,6 +62,10 @@ def diff_key(day: str) -> str:
 
 def summary_key(day: str) -> str:
     return f"{RECONCILE_DAILY}dt={day}/summary.parquet"
+
+
+class ReconcileIncompleteError(RuntimeError):
+    """The day's candles could not all be fetched in this run; running again continues."""
 
 
 @dataclass
@@ -113,7 +117,10 @@ class LakeReader:
 
 
 def reconcile_day(day: dt.date, history: HistoryClient, store: Any, *, symbols: Iterable[str] = (),
-                  clock: Any = time.time, progress: Any = None) -> ReconcileResult:
+                  clock: Any = time.time, progress: Any = None, deadline: Any = None) -> ReconcileResult:
+    """Reconcile ``day``. When the candle fetch stops early (``deadline()`` turned true, the day's
+    request budget is spent, the token was refused) nothing is compared or written and
+    :class:`ReconcileIncompleteError` says so: a re-run (the scheduler's retry) continues the fetch."""
     key = day.isoformat()
     reader = LakeReader(store)
     bars = reader.bars(key)
@@ -121,9 +128,12 @@ def reconcile_day(day: dt.date, history: HistoryClient, store: Any, *, symbols: 
     universe = sorted(set(bars) | set(gaps) | {s for s in symbols if s})
     if universe:
         request = BackfillRequest.make(universe, day, day, ["5"], today=trading_date(clock()))
-        report = Backfill(history, store, clock=clock, progress=progress).run(request)
+        report = Backfill(history, store, clock=clock, progress=progress, deadline=deadline).run(request)
     else:
         report = BackfillReport()
+    if report.stopped:
+        raise ReconcileIncompleteError(f"reconcile {key}: the exchange candles are incomplete ({report.summary()}); "
+                                       "run it again to continue")
     candles = reader.candles(key)
     diffs: list[BarDiff] = []
     for sym in universe:
@@ -174,8 +184,9 @@ def handler(event: dict[str, Any] | None, context: Any = None) -> dict[str, Any]
     if not event.get("day") and NseCalendar(settings.session_overrides).session(day) is None:
         log.info("reconcile: %s is not a trading day", day)
         return {"day": day.isoformat(), "skipped": "not a trading day"}
-    result = reconcile_day(day, history_client(settings),
-                           LakeStore(settings.bucket), symbols=event.get("symbols") or ())
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    result = reconcile_day(day, history_client(settings), LakeStore(settings.bucket), symbols=event.get("symbols") or (),
+                           deadline=(lambda: remaining() < STOP_MARGIN_MS) if remaining else None)
     emit_metrics(result.summary)
     out = result.to_dict()
     log.info("reconcile: %s", orjson.dumps(out).decode())

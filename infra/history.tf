@@ -26,7 +26,7 @@ variable "reconcile_schedule_timezone" {
 variable "reconcile_mismatch_rate_alarm_percent" {
   description = "Alarm when the day's share of compared 5-minute bars that differ from the exchange's candles passes this percent. With the Fyers socket's quote snapshots, bars differ at bucket edges on most days (docs/history.md); set it from a few days of reconcile_daily.mismatch_rate."
   type        = number
-  default     = 90
+  default     = 98
 
   validation {
     condition     = var.reconcile_mismatch_rate_alarm_percent > 0 && var.reconcile_mismatch_rate_alarm_percent <= 100

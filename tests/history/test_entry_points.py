@@ -110,3 +110,11 @@ def test_reconcile_command_reports_the_day(deployed, capsys):
         Bucket=settings.bucket, Prefix="curated/reconcile_daily/dt=2026-11-18/")["KeyCount"] == 1
 
 
+
+
+def test_reconcile_stops_without_writing_when_the_candles_are_incomplete(deployed, store):
+    with pytest.raises(reconcile_mod.ReconcileIncompleteError, match="run it again"):
+        reconcile_mod.handler({"day": "2026-11-18", "symbols": [SBIN, TCS]}, Context(30_000))
+    assert not list(store.list("curated/reconcile"))
+    out = reconcile_mod.handler({"day": "2026-11-18", "symbols": [SBIN, TCS]}, Context(600_000))
+    assert out["summary"]["candles"] == 150
