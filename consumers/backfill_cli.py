@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
     with _history(args, settings) as history:
         report = Backfill(history, store, flush_symbols=args.flush_symbols, progress=progress).run(request)
     progress.end()
-    where = store.uri("curated/")
+    where = store.uri("curated") + "/"
     print(f"backfill {request.first}..{request.last}, {len(request.syms)} symbols, "
           f"resolutions {','.join(request.resolutions)} -> {where}candles_1m, candles_5m, candles_1d")
     print(report.summary())
