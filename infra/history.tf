@@ -329,15 +329,12 @@ data "aws_iam_policy_document" "history_common" {
     actions   = ["ssm:GetParameter"]
     resources = ["${local.ssm_prefix_arn}fyers/app_id", "${local.ssm_prefix_arn}fyers/token"]
   }
+  # Unconditional, as for compaction: without ListBucket on the whole bucket S3 answers a read of a
+  # day object that does not exist yet with 403 instead of 404 (NoSuchKey), and the first write fails.
   statement {
-    sid       = "ListCandlesAndState"
+    sid       = "ListLake"
     actions   = ["s3:ListBucket"]
     resources = [local.lake_arn]
-    condition {
-      test     = "StringLike"
-      variable = "s3:prefix"
-      values   = concat([for p in local.candles_prefixes : "${p}*"], ["${local.backfill_state}*", "${local.gaps_state}*"])
-    }
   }
   statement {
     sid       = "WriteCandlesAndMarkers"

@@ -137,6 +137,14 @@ def test_only_reconcile_reads_bars_and_gaps_and_writes_its_tables(tf):
     assert "ssm:PutParameter" not in text  # reads the token, never writes it
 
 
+def test_listing_is_not_limited_to_prefixes_so_a_missing_day_reads_as_404(tf):
+    # S3 answers GetObject of a missing key with 403 unless ListBucket is granted (a prefix condition
+    # does not count: a GetObject has no prefix); CandleWriter.read_day and the manifests need the 404.
+    listing = next(s for s in tf.data["aws_iam_policy_document"]["history_common"]["statement"]
+                   if s["sid"] == "ListLake")
+    assert listing["actions"] == ["s3:ListBucket"] and "condition" not in listing
+
+
 def test_every_history_ddl_table_is_a_glue_table(tf):
     assert sorted(tf.locals["history_tables"]) == sorted(HISTORY_TABLES)
 
