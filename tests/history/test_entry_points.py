@@ -56,16 +56,25 @@ class Context:
 
 
 @pytest.fixture
-def deployed(history_sim, settings, monkeypatch):
-    """SSM credentials as Terraform and the token service lay them out, the handlers' environment."""
+def deployed_sim(history_sim, settings, monkeypatch):
+    """SSM credentials as Terraform and the token service lay them out, the handlers' environment;
+    yields the simulator the deployment talks to."""
     sim = history_sim([SBIN, TCS])
-    issued = sim.issue_tokens()
-    token = FyersToken.from_tokens(Tokens(issued["access_token"], issued["refresh_token"], 2_000_000_000))
     monkeypatch.setenv("TICKPIPE_FYERS_API_URL", sim.api_url)
     monkeypatch.setenv("TICKPIPE_ENV", settings.env)
     monkeypatch.setenv("TICKPIPE_REGION", settings.region)
-    store_credentials(settings.__class__.from_env(), sim, token)
+    store_credentials(settings.__class__.from_env(), sim, fresh_token(sim))
+    return sim
+
+
+@pytest.fixture
+def deployed(deployed_sim, settings):
     return settings
+
+
+def fresh_token(sim) -> FyersToken:
+    issued = sim.issue_tokens()
+    return FyersToken.from_tokens(Tokens(issued["access_token"], issued["refresh_token"], 2_000_000_000))
 
 
 def test_backfill_lambda_runs_the_same_job(deployed, store):
@@ -118,3 +127,29 @@ def test_reconcile_stops_without_writing_when_the_candles_are_incomplete(deploye
     assert not list(store.list("curated/reconcile"))
     out = reconcile_mod.handler({"day": "2026-11-18", "symbols": [SBIN, TCS]}, Context(600_000))
     assert out["summary"]["candles"] == 150
+
+
+def test_a_token_refreshed_in_ssm_during_a_run_is_picked_up(deployed_sim, settings, store):
+    from consumers.history_client import history_client
+    from tokens.store import TokenStore
+
+    history = history_client(settings.__class__.from_env())
+    history.access_token_source()  # the run has read the token ...
+    deployed_sim.faults.expire_tokens()  # ... Fyers expires it, and the token service stores a new one
+    TokenStore(boto3.client("ssm", region_name=settings.region), settings.ssm_prefix).save(fresh_token(deployed_sim))
+    req = backfill_mod.BackfillRequest.make([SBIN], dt.date(2026, 11, 16), dt.date(2026, 11, 16), ["5"],
+                                            today=dt.date(2026, 11, 27))
+    report = backfill_mod.Backfill(history, store).run(req)
+    assert report.ok and report.fetched == 1 and report.requests == 2  # refused once, then the new token
+
+
+def test_a_refused_token_with_no_new_one_stops_the_run(history_sim, store, tmp_path):
+    from .conftest import AFTER, client
+
+    sim = history_sim([SBIN])
+    history = client(sim, str(tmp_path / "lim.json"))
+    sim.faults.expire_tokens()
+    req = backfill_mod.BackfillRequest.make([SBIN, TCS], dt.date(2026, 11, 16), dt.date(2026, 11, 16), ["5"],
+                                            today=dt.date(2026, 11, 27))
+    report = backfill_mod.Backfill(history, store, clock=lambda: AFTER).run(req)
+    assert "token was refused" in report.stopped and report.fetched == 0 and report.pending == 2
