@@ -2,7 +2,7 @@
 
 It prints its URLs and the test account, then reads fault commands, one a line, from stdin
 (``drop``, ``stall 5``, ``malformed``, ``expire``, ``refuse on|off``, ``ratelimit 3``,
-``5xx 2 [503]``, ``status``, ``quit``). The same commands go to ``POST /_sim/fault``
+``5xx 2 [503]``, ``reject -17 [N]``, ``status``, ``quit``). The same commands go to ``POST /_sim/fault``
 (``{"command": "stall 5"}``) on the API URL, for when stdin is not a terminal.
 """
 
@@ -19,7 +19,7 @@ from typing import Any
 from fyers.sim.config import SimConfig, SimConfigError
 from fyers.sim.simulator import Simulator
 
-HELP_COMMANDS = "commands: drop | stall SECONDS | malformed | expire | refuse on|off | ratelimit N | 5xx N [STATUS] | status | quit"
+HELP_COMMANDS = "commands: drop | stall SECONDS | malformed | expire | refuse on|off | ratelimit N | 5xx N [STATUS] | reject CODE [N] | status | quit"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
