@@ -306,7 +306,9 @@ class LoginApp:
         signer = self._signer()
         try:
             session = self._session(request, signer)
-            if request.headers.get("origin", request.base_url) != request.base_url:
+            # Browsers say where a form came from; a missing header (curl) still needs the CSRF token.
+            if (request.headers.get("origin", request.base_url) != request.base_url
+                    or request.headers.get("sec-fetch-site", "same-origin") != "same-origin"):
                 raise LoginCredentialError("the form was posted from another site")
             signer.check_csrf(session, request.form().get("csrf"))
         except LoginCredentialError as exc:

@@ -35,8 +35,9 @@ def security_headers(form_targets: tuple[str, ...] = ()) -> dict[str, str]:
         "Strict-Transport-Security": "max-age=63072000; includeSubDomains",
         "X-Frame-Options": "DENY",
         "X-Content-Type-Options": "nosniff",
-        # The link and the callback's auth code are in URLs: never send them on as a Referer.
-        "Referrer-Policy": "no-referrer",
+        # The link and the callback's auth code are in URLs: never send them to another site as a
+        # Referer. Not "no-referrer": with it a browser sends "Origin: null" on our own form posts.
+        "Referrer-Policy": "same-origin",
         "Cross-Origin-Opener-Policy": "same-origin",
     }
 

@@ -163,6 +163,14 @@ def test_login_refuses_a_form_posted_from_another_site(page):
     assert r.status_code == 403 and "another site" in r.text
 
 
+def test_login_refuses_a_cross_site_fetch(page):
+    s = browser_with_session(page)
+    csrf = csrf_of(s.get(page.url + "/", timeout=10).text)
+    r = s.post(page.url + "/login", data={"csrf": csrf}, headers={"Sec-Fetch-Site": "cross-site"},
+               allow_redirects=False, timeout=10)
+    assert r.status_code == 403 and "another site" in r.text
+
+
 def test_login_without_a_session_is_refused(page):
     r = requests.post(page.url + "/login", data={"csrf": "x"}, allow_redirects=False, timeout=10)
     assert r.status_code == 403
@@ -324,7 +332,7 @@ def test_every_answer_carries_the_security_headers(page, path):
     csp = h["Content-Security-Policy"]
     assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp and "form-action 'self'" in csp
     assert h["Cache-Control"] == "no-store" and h["X-Frame-Options"] == "DENY"
-    assert h["Strict-Transport-Security"].startswith("max-age=") and h["Referrer-Policy"] == "no-referrer"
+    assert h["Strict-Transport-Security"].startswith("max-age=") and h["Referrer-Policy"] == "same-origin"
     assert h["X-Content-Type-Options"] == "nosniff"
 
 
