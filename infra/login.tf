@@ -273,6 +273,23 @@ resource "aws_scheduler_schedule" "login_reminder" {
   }
 }
 
+resource "aws_cloudwatch_metric_alarm" "login_errors" {
+  count               = local.login_count
+  alarm_name          = "${local.login_function}-errors"
+  alarm_description   = "${local.login_function} failed invocations (the page or the reminder). Its log group /aws/lambda/${local.login_function} has the error."
+  namespace           = "AWS/Lambda"
+  metric_name         = "Errors"
+  dimensions          = { FunctionName = aws_lambda_function.login[0].function_name }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+}
+
 output "login_page_url" {
   description = "The hosted login page. Open it with a link from `tickpipe login-link`; register <this URL>callback as the Fyers app's redirect URI (docs/login.md)."
   value       = var.login_page ? aws_lambda_function_url.login[0].function_url : null
