@@ -43,7 +43,7 @@ from fyers.rest import RestClient
 from tickpipe import names
 from tickpipe.config import Settings
 from tokens import login_pages as pages
-from tokens.login_keys import LinkExpiredError, LoginCredentialError, Session, Signer, decode_key
+from tokens.login_keys import SESSION_TTL, LinkExpiredError, LoginCredentialError, Session, Signer, decode_key
 from tokens.login_state import LinkReusedError, LoginRecords, StateError
 from tokens.refresh import KMS_KEY_VAR, PLACEHOLDER, days_left, token_store
 from tokens.store import FyersToken, TokenNotFoundError, TokenStoreError
@@ -290,7 +290,7 @@ class LoginApp:
     def _set_cookie(self, request: Request, value: str) -> str:
         # Lax, not Strict: the browser must send it on the top-level redirect back from Fyers.
         flags = "; Secure" if request.secure else ""
-        return f"{self._cookie_name(request)}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age=1800{flags}"
+        return f"{self._cookie_name(request)}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={SESSION_TTL}{flags}"
 
     def _param(self, key: str, decrypt: bool = False) -> str | None:
         try:
@@ -339,7 +339,9 @@ class LoginApp:
         try:
             self.records.consume_state(state, session.sid_hash, self.clock())
         except StateError as exc:
-            return self._reject(request, 400, "Login not accepted", f"{exc}. Nothing was stored.")
+            return self._reject(request, 400, "Login not accepted", f"{exc}. Nothing was stored.",
+                                "If you started this login in a terminal with `tickpipe login`, paste this page's "
+                                "whole address there instead.")
         try:  # the shared reader of Fyers' redirect (fyers/auth.py), as `tickpipe login` uses it
             code = auth_code_from_redirect(urlencode(dict(request.query)), state or "")
         except StateMismatchError:  # cannot happen after consume_state; kept as the shared reader's check
