@@ -85,7 +85,11 @@ class LoginRecords:
         except self.ssm.exceptions.ParameterNotFound:
             raise StateError("the callback's state is unknown or already used: start the login again "
                              "from the status page") from None
-        record = StateRecord(**orjson.loads(value))
+        try:
+            data = orjson.loads(value)
+            record = StateRecord(int(data["expires_at"]) - STATE_TTL, int(data["expires_at"]), str(data["sid_hash"]))
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            raise StateError("the stored state is unreadable: start the login again") from None
         if now >= record.expires_at:
             raise StateError(f"the login took longer than {STATE_TTL // 60} minutes: start it again")
         if record.sid_hash != sid_hash:

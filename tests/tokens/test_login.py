@@ -382,3 +382,30 @@ def test_the_lambda_handler_serves_function_url_events_with_a_secure_cookie(page
     status = handler(function_url_event("/", cookies=[cookie.split(";")[0]]), None)
     assert status["statusCode"] == 200 and "Log in with Fyers" in status["body"]
     assert status["headers"]["Cache-Control"] == "no-store"
+
+
+def test_an_unreadable_stored_state_is_refused_not_a_crash(page):
+    import hashlib
+
+    s = browser_with_session(page)
+    callback = fyers_login(page, start_login(page, s))
+    name = page.settings.ssm_name(names.SSM_LOGIN_STATES) + hashlib.sha256(query_of(callback)["state"].encode()).hexdigest()
+    page.ssm.put_parameter(Name=name, Value="not json", Type="SecureString", Overwrite=True)
+    r = s.get(callback, allow_redirects=False, timeout=10)
+    assert r.status_code == 400 and "unreadable" in r.text and nothing_stored(page)
+
+
+def test_expired_states_and_used_link_markers_are_swept(page):
+    import hashlib
+
+    from tokens.login_state import LoginRecords
+
+    records = LoginRecords(page.ssm, page.settings.ssm_prefix)
+    old = time.time() - 2 * STATE_TTL
+    records.create_state("old-state", "x", now=old)
+    records.mark_link_used("old-nonce", int(old))
+    records.create_state("live-state", "x")
+    assert records.sweep() == 2
+    left = page.ssm.get_parameters_by_path(Path=page.settings.ssm_prefix + "login", Recursive=True)["Parameters"]
+    kept = [p["Name"] for p in left if p["Name"].startswith((records.states, records.used))]
+    assert kept == [records.states + hashlib.sha256(b"live-state").hexdigest()]
