@@ -116,6 +116,7 @@ def status_page(env: str, token: TokenView, refresh: RefreshView, csrf: str, *, 
 
 def message_page(title: str, message: str, *, hint: str = "", status_link: bool = True) -> str:
     esc = html.escape
+    message = message[:1].upper() + message[1:]  # messages are exception texts, written lower-case
     body = f'<h1>{esc(title)}</h1><p class="bad" id="error">{esc(message)}</p>'
     if hint:
         body += f'<p class="note">{esc(hint)}</p>'
