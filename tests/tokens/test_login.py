@@ -409,3 +409,22 @@ def test_expired_states_and_used_link_markers_are_swept(page):
     left = page.ssm.get_parameters_by_path(Path=page.settings.ssm_prefix + "login", Recursive=True)["Parameters"]
     kept = [p["Name"] for p in left if p["Name"].startswith((records.states, records.used))]
     assert kept == [records.states + hashlib.sha256(b"live-state").hexdigest()]
+
+
+def test_the_lambda_handler_takes_a_base64_form_post_as_function_urls_send_it(page, monkeypatch):
+    import base64
+
+    for key, value in page.settings.environ().items():
+        monkeypatch.setenv(key, value)
+    from tokens.login import handler
+
+    [cookie] = handler(function_url_event("/", page.link().partition("?")[2]), None)["cookies"]
+    jar = [cookie.split(";")[0]]
+    token = csrf_of(handler(function_url_event("/", cookies=jar), None)["body"])
+    event = function_url_event("/login", cookies=jar)
+    event["requestContext"]["http"]["method"] = "POST"
+    event["headers"] |= {"origin": "https://abc.lambda-url.ap-south-1.on.aws",
+                         "content-type": "application/x-www-form-urlencoded"}
+    event |= {"body": base64.b64encode(f"csrf={token}".encode()).decode(), "isBase64Encoded": True}
+    out = handler(event, None)
+    assert out["statusCode"] == 303 and out["headers"]["Location"].startswith(page.sim.api_url)
