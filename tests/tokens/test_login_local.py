@@ -48,3 +48,29 @@ def test_tickpipe_sim_login_page_logs_in_into_its_moto_ssm():
             proc.communicate(timeout=60)  # a hang guard, not a timing
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def test_tickpipe_demo_login_page_serves_the_page_with_the_demos_token(tmp_path):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tickpipe", "demo", "--symbols", "1", "--speed", "3000", "--shards", "1",
+         "--login-page", "--quiet", "--out", str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={k: v for k, v in os.environ.items() if k != "AWS_ENDPOINT_URL"})
+    lines: list[str] = []
+    try:
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith("Press Ctrl-C"):
+                break
+        text = "".join(lines)
+        link = next((w for w in text.split() if "/?link=" in w), None)
+        assert link, text
+        status = requests.get(link, timeout=10)
+        # the demo logged in and ran the morning refresh: both show on the page
+        assert status.status_code == 200 and ">valid<" in status.text and "succeeded" in status.text
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.communicate(timeout=120)  # a hang guard, not a timing
+        except subprocess.TimeoutExpired:
+            proc.kill()
