@@ -170,10 +170,11 @@ resource "aws_lambda_function" "login" {
   memory_size                    = 256
   timeout                        = 30 # Fyers' validate-authcode, with two retries
   reserved_concurrent_executions = var.login_reserved_concurrency
-  filename                       = data.archive_file.app.output_path
-  source_code_hash               = data.archive_file.app.output_base64sha256
-  layers                         = [aws_lambda_layer_version.deps.arn]
-  kms_key_arn                    = aws_kms_key.main.arn
+  # The token function's package and layer, whichever way lambdas.tf builds them.
+  filename         = aws_lambda_function.token.filename
+  source_code_hash = aws_lambda_function.token.source_code_hash
+  layers           = aws_lambda_function.token.layers
+  kms_key_arn      = aws_kms_key.main.arn
 
   environment {
     variables = local.login_env
