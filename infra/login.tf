@@ -10,6 +10,12 @@ variable "login_page" {
   default     = true
 }
 
+variable "login_url_invoke_permission" {
+  description = "During apply, add with the AWS CLI the lambda:InvokeFunction grant held to calls through the function URL (function URLs created since October 2025 need it; the 5.x provider cannot express its condition). false: you manage that grant yourself."
+  type        = bool
+  default     = true
+}
+
 variable "login_reserved_concurrency" {
   description = "Reserved concurrency of the login function. 1 makes its in-memory limit on failed attempts the whole function's (docs/login.md); -1 (unreserved) for accounts whose concurrency quota is still 10, where nothing can be reserved."
   type        = number
@@ -215,11 +221,12 @@ resource "aws_lambda_permission" "login_url" {
 # aws_lambda_permission in the 5.x provider cannot express that condition, and without it the grant
 # would let anyone invoke the function directly, so the AWS CLI (a prerequisite, docs/deploy.md) adds it.
 resource "terraform_data" "login_url_invoke" {
-  count            = local.login_count
+  count            = var.login_page && var.login_url_invoke_permission ? 1 : 0
   triggers_replace = [aws_lambda_function.login[0].arn]
 
   provisioner "local-exec" {
     command = <<-EOT
+      command -v aws >/dev/null || { echo "infra/login.tf needs the AWS CLI v2 (docs/login.md), or set login_url_invoke_permission = false" >&2; exit 1; }
       aws lambda remove-permission --region ${var.region} --function-name ${local.login_function} --statement-id FunctionURLInvokeViaUrl >/dev/null 2>&1 || true
       aws lambda add-permission --region ${var.region} --function-name ${local.login_function} --statement-id FunctionURLInvokeViaUrl --action lambda:InvokeFunction --principal '*' --invoked-via-function-url >/dev/null
     EOT

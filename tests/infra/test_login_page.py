@@ -36,6 +36,9 @@ def test_the_function_runs_the_login_handler_with_its_own_role(tf):
     assert fn["handler"] == "tokens.login.handler"
     assert fn["role"] == "${aws_iam_role.login[0].arn}"
     assert fn["role"] != tf.resource("aws_lambda_function", "token")["role"]
+    # the token function's package and layer, however lambdas.tf builds them
+    assert fn["filename"] == "${aws_lambda_function.token.filename}"
+    assert fn["layers"] == "${aws_lambda_function.token.layers}"
 
 
 def test_the_url_is_public_because_the_function_authenticates(tf):
