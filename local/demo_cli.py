@@ -34,6 +34,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--keep", action="store_true",
                    help="after the summary keep the moto server and the simulator running (until Ctrl-C) and "
                         "print the environment that points tickpipe query/compact/produce at them")
+    p.add_argument("--login-page", action="store_true",
+                   help="with --keep (implied): also serve the token login page against them, with a login link "
+                        "(docs/login.md)")
     p.set_defaults(func=run, parser=p)
 
 
@@ -57,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         args.parser.error(str(exc))
     opts = DemoOptions(symbols=args.symbols, day=args.day, speed=args.speed, shards=args.shards, seed=args.seed,
                        every_trade=not args.snapshots, out_dir=args.out, progress=not args.quiet,
-                       keep=args.keep, outage=outage)
+                       keep=args.keep or args.login_page, login_page=args.login_page, outage=outage)
     try:
         result = run_demo(opts)
     except DemoError as exc:
