@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from consumers.candles import CANDLE_TABLES
 from consumers.reconcile import DIFF_SCHEMA, RECONCILE, RECONCILE_DAILY, SUMMARY_SCHEMA
 
 from .conftest import INFRA, ROOT
+from .test_lambdas import RUNTIME_PROVIDED, load_build_layer
 from .test_sql_ddl import ddl, ddl_columns, ddl_properties
 
 HISTORY_TABLES = ["candles_1m", "candles_5m", "candles_1d", "reconcile", "reconcile_daily"]
@@ -168,3 +170,13 @@ def test_history_glue_columns_match_the_ddl_and_the_parquet(tf, table):
     assert f"LOCATION 's3://{{{{bucket}}}}/{prefix}'" in ddl(table)
     props = ddl_properties(ddl(table))
     assert props["projection.dt.range"] == f"{spec['since']},NOW" and props["parquet.compression"] == "ZSTD"
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_the_app_zip_and_the_layer_hold_what_a_history_handler_imports(tf, closure_of, name):
+    closure = closure_of(FUNCTIONS[name])
+    packaged = set(tf.locals["lambda_packages"])
+    outside = {m for m in closure.files if m.split(".")[0] not in packaged}
+    assert not outside, f"{name} imports {sorted(outside)}, which the zip (lambda_packages) leaves out"
+    missing = closure.third_party - set(sys.stdlib_module_names) - RUNTIME_PROVIDED - load_build_layer().import_names()
+    assert not missing, f"{name} imports {sorted(missing)}, which infra/build_layer.py does not install"
