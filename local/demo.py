@@ -28,11 +28,14 @@ import orjson
 import requests
 
 from consumers.bars import BarsConsumer
+from consumers.candles import CANDLES_5M
 from consumers.compact import compact_all
+from consumers.reconcile import RECONCILE, RECONCILE_DAILY
 from fyers.auth import FyersAuth, auth_code_from_redirect, login_url, new_state
 from fyers.history import HistoryClient
 from fyers.rest import RestClient
 from fyers.sim import SimConfig, Simulator
+from local.demo_history import Outage, OutageDriver, figures_and_checks, reconcile
 from local.firehose_pump import FirehoseDelivery, FirehosePump
 from local.freshness import Freshness, describe, percentile
 from local.kinesis_runner import KinesisRunner
@@ -47,7 +50,7 @@ from producer.options import ProducerOptions
 from producer.service import ProducerStats, run_producer
 from tickpipe import names
 from tickpipe.config import Settings
-from tokens.refresh import TokenService
+from tokens.refresh import TokenService, token_store
 from tokens.store import FyersToken, TokenStore
 
 log = logging.getLogger(__name__)
@@ -74,6 +77,8 @@ class DemoOptions:
     progress: bool = True
     charts: int = 4
     keep: bool = False  # after the summary, keep moto and the simulator running until Ctrl-C
+    login_page: bool = False  # with keep: serve the token login page too (local/login_page.py)
+    outage: Outage | None = None  # a producer outage (exchange time), filled from candles at the end
     start: dt.time | None = None  # IST time the simulated clock starts (None: the open); for short runs
     until: dt.time | None = None  # IST time the producer stops (None: the session's end)
     batching_window_s: float = 0.5  # the bars event source's batching window (Terraform: bars_batching_window_seconds)
@@ -146,7 +151,7 @@ def store_credentials(settings: Settings, sim: Simulator, token: FyersToken) -> 
                              (names.SSM_SECRET_KEY, cfg.secret_key, "SecureString"),
                              (names.SSM_PIN, cfg.pin, "SecureString")):
         ssm.put_parameter(Name=settings.ssm_name(key), Value=value, Type=kind, Overwrite=True)
-    TokenStore(ssm, settings.ssm_prefix).save(token)
+    token_store(ssm, settings).save(token)  # the one writer the token function and the login page use
 
 
 class Progress:
@@ -224,7 +229,14 @@ def _run_demo(opts: DemoOptions, session: Session) -> DemoResult:
 
         result = _run_pipeline(opts, settings, sim, session, symbols, stack)
         if opts.keep:
-            _serve(result, {**moto.environ(), **settings.environ()})
+            extra: list[str] = []
+            if opts.login_page:
+                from local.login_page import describe, start_login_page
+
+                page = start_login_page(settings, sim, boto3.client("ssm", region_name=settings.region))
+                stack.callback(page.server.stop)
+                extra = describe(page, sim)
+            _serve(result, {**moto.environ(), **settings.environ()}, extra=extra)
         return result
     raise AssertionError("unreachable")
 
@@ -264,7 +276,7 @@ def _run_pipeline(opts: DemoOptions, settings: Settings, sim: Simulator, session
     stats_box: list[ProducerStats] = []
     options = ProducerOptions.from_env(
         journal_dir=str(opts.out_dir / "journal"), health_port=0, metrics_interval=10.0,
-        margin_after=60.0)
+        margin_after=60.0, token_retry_cap=1.0)
     producer = guarded("producer", lambda: stats_box.append(run_producer(
         settings, stop=stop_producer, options=options, clock=SimulatedClock(sim), sessions=1)))
     guarded("bars-runner", lambda: runner.run(stop_aws))
@@ -272,7 +284,10 @@ def _run_pipeline(opts: DemoOptions, settings: Settings, sim: Simulator, session
 
     progress = Progress(opts.progress)
     until = epoch(session.day, opts.until) if opts.until else None
+    outage = OutageDriver(sim, session, opts.outage, on_end=lambda: TokenService(
+        settings, ssm=boto3.client("ssm", region_name=settings.region)).run())
     while producer.is_alive() and not stop_aws.is_set():
+        outage.tick()
         now = sim.clock.now()
         if until is not None and now >= until:
             stop_producer.set()  # a short run: stop here, as SIGTERM would
@@ -338,7 +353,7 @@ def _raw_lines(s3: Any, bucket: str, prefix: str) -> tuple[int, int]:
 def _copy_curated(s3: Any, bucket: str, dest: Path) -> int:
     """The curated Parquet, out of the moto server (which ends with the demo) onto the disk."""
     n = 0
-    for prefix in (names.CURATED_TICKS, names.CURATED_BARS):
+    for prefix in (names.CURATED_TICKS, names.CURATED_BARS, CANDLES_5M.prefix, RECONCILE, RECONCILE_DAILY):
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
             for obj in page.get("Contents", []):
                 target = dest / obj["Key"]
@@ -431,8 +446,20 @@ def _summarize(opts: DemoOptions, settings: Settings, sim: Simulator, session: S
         "every bar's VWAP lies within its low..high": bool(vwap) and vwap["outside"] == 0,
         "VWAP within 1 bp of the true VWAP at p99": bool(vwap) and vwap["p99_bp"] <= 1.0,
     }
-    if opts.every_trade:  # with every trade published, every bar must equal its candle
+    if opts.every_trade and opts.outage is None:  # with every trade published, every bar must equal its candle
         checks["bars equal the exchange's candles"] = matched == compared > 0
+    # The scheduled reconcile function's job (local/demo_history.py); an outage's bars are missing
+    # from bars_5m by design, and bars_5m_final fills them from the candles.
+    say(opts, "reconciling the day with the exchange's candles ...")
+    reconciled = reconcile(settings, sim, session, symbols)
+    final = dict(LocalEngine(settings).run(
+        f"SELECT sym, count(*) FROM bars_5m_final WHERE dt = '{day}' GROUP BY sym").rows)
+    more_figures, more_checks = figures_and_checks(reconciled, final, expected_bars, every_trade=opts.every_trade,
+                                                   outage=opts.outage)
+    figures.update(more_figures)
+    if opts.outage is not None:
+        checks.pop(f"every symbol has all {expected_bars} bars")
+    checks.update(more_checks)
     lake = opts.out_dir / "lake"
     if lake.exists():
         shutil.rmtree(lake)  # a previous run's files would mix with this one's
@@ -470,11 +497,13 @@ def _vwap_accuracy(sim: Simulator, bars: dict[str, list[dict[str, Any]]]) -> dic
             "p99_bp": round(percentile(errors, 0.99), 4), "max_bp": round(max(errors), 4), "outside": outside}
 
 
-def _serve(result: DemoResult, environ: dict[str, str], out: Any = sys.stdout) -> None:
+def _serve(result: DemoResult, environ: dict[str, str], out: Any = sys.stdout, extra: list[str] | None = None) -> None:
     """Show the summary, then keep AWS (moto) and Fyers (the simulator) up for the user's own commands."""
     print_summary(result, out)
     result.printed = True
     print("\nStill running, so you can use the lake and the simulator from another terminal:", file=out)
+    for line in extra or []:
+        print(f"  {line}", file=out)
     for key, value in sorted(environ.items()):
         print(f"  export {key}={value}", file=out)
     day = result.figures["session"].split()[0]

@@ -58,6 +58,7 @@ ENTRIES = {
     "compact": lambda tf: lambda_entry(tf, "compact"),
     "token": lambda tf: lambda_entry(tf, "token"),
     "watermark_net": lambda tf: lambda_entry(tf, "watermark_net"),
+    "login": lambda tf: lambda_entry(tf, "login"),
     "producer": producer_entry,
 }
 
