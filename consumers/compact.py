@@ -45,14 +45,16 @@ from consumers.lake_errors import CorruptObjectError, ManifestError
 from consumers.lake_runs import MemRun, Run, RunWriter, read_ranges, spill
 from consumers.lake_schema import SECONDS_PER_DAY, TABLES, RecordError, TableSpec
 from consumers.lake_store import LakeStore, utc_now
+from market.tick import MAX_RECORD_BYTES
 from tickpipe import names
 from tickpipe.config import Settings
 
 log = logging.getLogger(__name__)
 
 MiB = 1024 * 1024
-QUARANTINED_RECORD_BYTES = 4096
-PREFETCH = 2  # raw objects downloaded ahead of the parser  # keep at most this much of a bad line in quarantine
+QUARANTINED_RECORD_BYTES = 4096  # keep at most this much of a bad line in quarantine
+PREFETCH = 2  # raw objects downloaded ahead of the parser
+MAX_LINE_BYTES = MAX_RECORD_BYTES  # market.tick's bound; a bar record (~250 bytes) is smaller still
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -109,13 +111,17 @@ def decompress(key: str, body: bytes) -> bytes:
     return body
 
 
-def parse(spec: TableSpec, data: bytes) -> tuple[pa.Table, list[BadRecord]]:
+def parse(spec: TableSpec, data: bytes, arrival: float) -> tuple[pa.Table, list[BadRecord]]:
     """Parse JSON lines into ``spec.read_schema``; invalid rows come back as BadRecords.
 
-    Fast path: pyarrow's JSON reader over the whole object. If any line is not JSON or has a value
-    of the wrong type the reader fails the block, so that object is re-read line by line with
-    orjson and the table's own validator, to quarantine exactly the bad lines.
+    ``arrival`` (epoch s) is when the object reached the lake: no record in it can be from later
+    (market.tick's plausibility). Fast path: pyarrow's JSON reader over the whole object. If a line
+    is too long, not JSON or has a value of the wrong type or range for its column, the reader
+    fails the block, so that object is re-read line by line with orjson and the table's own
+    validator, to quarantine exactly the bad lines.
     """
+    if _may_have_long_line(data):
+        return _parse_lines(spec, data, arrival)
     try:
         table = pj.read_json(
             pa.BufferReader(data),
@@ -123,44 +129,89 @@ def parse(spec: TableSpec, data: bytes) -> tuple[pa.Table, list[BadRecord]]:
             parse_options=pj.ParseOptions(explicit_schema=spec.read_schema, unexpected_field_behavior="ignore"),
         )
     except pa.ArrowInvalid:
-        return _parse_lines(spec, data)
+        return _parse_lines(spec, data, arrival)
     table = table.select(spec.read_schema.names)
-    ok = spec.valid(table)
+    ok = spec.valid(table, arrival)
     if pc.all(ok).as_py():
         return spec.fill_defaults(table), []
-    bad = [_bad(spec, r) for r in table.filter(pc.invert(ok)).to_pylist()]
+    bad = [_bad(spec, r, arrival) for r in table.filter(pc.invert(ok)).to_pylist()]
     return spec.fill_defaults(table.filter(ok)), bad
 
 
-def _bad(spec: TableSpec, record: dict[str, Any], line: int | None = None) -> BadRecord:
+def _may_have_long_line(data: bytes, limit: int = MAX_LINE_BYTES) -> bool:
+    """False if no line of ``data`` is longer than ``limit`` bytes; True if one may be.
+
+    A line longer than ``limit`` covers at least one whole aligned window of (limit + 1) // 2
+    bytes, which then holds no newline. So one memchr per window (a few thousand per object)
+    clears an object of ordinary ~300-byte lines without splitting it."""
+    step = (limit + 1) // 2
+    find = data.find
+    return any(find(b"\n", i, i + step) < 0 for i in range(0, len(data) - step + 1, step))
+
+
+def _bad(spec: TableSpec, record: dict[str, Any], arrival: float, line: int | None = None) -> BadRecord:
     record = {k: v for k, v in record.items() if v is not None}
     try:
-        spec.validate(record)
+        spec.validate(record, arrival)
         reason = "rejected by the table's checks"
     except RecordError as exc:
         reason = str(exc)
     return BadRecord(line, reason, orjson.dumps(record).decode()[:QUARANTINED_RECORD_BYTES])
 
 
-def _parse_lines(spec: TableSpec, data: bytes) -> tuple[pa.Table, list[BadRecord]]:
+def _parse_lines(spec: TableSpec, data: bytes, arrival: float) -> tuple[pa.Table, list[BadRecord]]:
     good: list[dict[str, Any]] = []
+    lines: list[int] = []
     bad: list[BadRecord] = []
+
+    def refuse(n: int, line: bytes, reason: str) -> None:
+        bad.append(BadRecord(n, reason, line[:QUARANTINED_RECORD_BYTES].decode("utf-8", "replace")))
+
     for n, line in enumerate(data.split(b"\n"), start=1):
         if not line.strip():
             continue
+        if len(line) > MAX_LINE_BYTES:
+            refuse(n, line, f"line of {len(line)} bytes exceeds {MAX_LINE_BYTES}; not a record")
+            continue
         try:
             record = orjson.loads(line)
-            spec.validate(record)
+            spec.validate(record, arrival)
         except orjson.JSONDecodeError as exc:
-            bad.append(BadRecord(n, f"not JSON: {exc}", line[:QUARANTINED_RECORD_BYTES].decode("utf-8", "replace")))
+            refuse(n, line, f"not JSON: {exc}")
             continue
         except RecordError as exc:
-            bad.append(BadRecord(n, str(exc), line[:QUARANTINED_RECORD_BYTES].decode("utf-8", "replace")))
+            refuse(n, line, str(exc))
             continue
         good.append(record)
+        lines.append(n)
     names = spec.read_schema.names
-    table = pa.Table.from_pylist([{k: r.get(k) for k in names} for r in good], schema=spec.read_schema)
+    rows = [{k: r.get(k) for k in names} for r in good]
+    try:
+        table = pa.Table.from_pylist(rows, schema=spec.read_schema)
+    except (pa.ArrowException, OverflowError, ValueError, TypeError):
+        # The validator let through a value the schema cannot hold (a bug, not bad input): keep
+        # every row that converts, quarantine the others with the converter's reason.
+        kept = []
+        for n, line, row in zip(lines, good, rows, strict=True):
+            try:
+                kept.append(pa.Table.from_pylist([row], schema=spec.read_schema))
+            except (pa.ArrowException, OverflowError, ValueError, TypeError) as exc:
+                refuse(n, orjson.dumps(line), f"does not fit the {spec.name} schema: {exc}")
+        table = pa.concat_tables(kept) if kept else spec.read_schema.empty_table()
+        bad.sort(key=lambda b: b.line or 0)
     return spec.fill_defaults(table), bad
+
+
+# What a bug in parsing or validation could raise on a value nobody foresaw (an integer past a
+# column's range, a date past year 9999): the object is quarantined with it, the run goes on.
+UNEXPECTED: tuple[type[Exception], ...] = (pa.ArrowException, OverflowError, ValueError, TypeError, KeyError)
+
+
+def arrival_of(obj: dict[str, Any]) -> float:
+    """When a raw object reached the lake (epoch s): its LastModified, which is after every record
+    in it reached AWS. A listing without it (not S3) counts as now."""
+    modified = obj.get("LastModified")
+    return modified.timestamp() if isinstance(modified, datetime) else time.time()
 
 
 def split_days(spec: TableSpec, table: pa.Table) -> dict[str, pa.Table]:
@@ -410,10 +461,16 @@ class Compactor:
         try:
             if isinstance(data, CorruptObjectError):
                 raise data
-            table, bad = parse(self.spec, data)
-        except CorruptObjectError as exc:
-            self._quarantine_object(key, str(exc))
-            entry["quarantined"] = str(exc)
+            table, bad = parse(self.spec, data, arrival_of(obj))
+            days = split_days(self.spec, table)
+        except (CorruptObjectError, *UNEXPECTED) as exc:
+            # An object compaction cannot read is quarantined and recorded as read: the objects
+            # beside it are compacted, and later runs do not stumble on it again.
+            reason = str(exc) if isinstance(exc, CorruptObjectError) else f"{key}: cannot be compacted ({type(exc).__name__}: {exc})"
+            if not isinstance(exc, CorruptObjectError):
+                log.exception("compaction of %s failed; quarantining it", key)
+            self._quarantine_object(key, reason)
+            entry["quarantined"] = reason
             report.objects_quarantined += 1
             return
         if bad:
@@ -422,7 +479,7 @@ class Compactor:
             report.rows_bad += len(bad)
         entry["rows"] = table.num_rows
         report.rows_in += table.num_rows
-        for day, rows in split_days(self.spec, table).items():
+        for day, rows in days.items():
             entry["days"].append(day)
             sources[day][key] = obj["ETag"]
             pending[day].append(rows)

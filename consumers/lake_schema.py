@@ -30,7 +30,8 @@ class RecordError(ValueError):
 
 def _type(name: str, ints: frozenset[str], prices: frozenset[str]) -> pa.DataType:
     if name in ints:
-        return pa.int64()
+        # seq is uint64 (market.tick.INT_RANGES: a boot epoch in its high bits); the rest int64
+        return pa.uint64() if tickmod.INT_RANGES.get(name, (0, 0))[1] > tickmod.INT64_MAX else pa.int64()
     if name in prices:
         return pa.float64()
     return pa.string()
@@ -43,8 +44,9 @@ def _schema(fields: tuple[str, ...], ints: frozenset[str], prices: frozenset[str
     return read, curated
 
 
-def validate_bar(bar: Any) -> None:
-    """Check one parsed bar record; raises :class:`RecordError` naming the field."""
+def validate_bar(bar: Any, arrival: float) -> None:
+    """Check one parsed bar record (arrived at ``arrival``, epoch s); raises :class:`RecordError`
+    naming the field. Bars are made of ticks, so their values have the ticks' bounds (market.tick)."""
     if not isinstance(bar, dict):
         raise RecordError(f"expected a JSON object, got {type(bar).__name__}")
     for name in BAR_REQUIRED:
@@ -53,41 +55,94 @@ def validate_bar(bar: Any) -> None:
     for name, value in bar.items():
         if value is None:
             continue
-        if name in BAR_INT_FIELDS and type(value) is not int:
-            raise RecordError(f"field {name!r} must be an integer, got {value!r}")
-        if name in BAR_PRICE_FIELDS and (type(value) not in (int, float) or value != value):
-            raise RecordError(f"field {name!r} must be a number, got {value!r}")
-    if not isinstance(bar["sym"], str) or ":" not in bar["sym"]:
-        raise RecordError(f"field 'sym' must look like 'EXCHANGE:NAME', got {bar['sym']!r}")
+        if name in BAR_INT_FIELDS:
+            if type(value) is not int:
+                raise RecordError(f"field {name!r} must be an integer, got {tickmod.shown(value)}")
+            if not 0 <= value <= tickmod.INT64_MAX:
+                raise RecordError(f"field {name!r} must be in 0..{tickmod.INT64_MAX}, got {tickmod.shown(value)}")
+        if name in BAR_PRICE_FIELDS and (type(value) not in (int, float) or not 0 < value <= tickmod.MAX_PRICE):
+            raise RecordError(f"field {name!r} must be a number > 0 and at most {tickmod.MAX_PRICE:g}, "
+                              f"got {tickmod.shown(value)}")
+    sym = bar["sym"]
+    if not isinstance(sym, str) or len(sym) > tickmod.MAX_SYMBOL_CHARS or not tickmod.SYMBOL_RE.fullmatch(sym):
+        raise RecordError(f"field 'sym' must look like 'EXCHANGE:NAME', got {tickmod.shown(sym)}")
+    latest = tickmod.latest_time(arrival)
+    for name in BAR_TIME_FIELDS:
+        value = bar.get(name)
+        if value is not None and value < tickmod.EARLIEST_TS:
+            raise RecordError(f"field {name!r} must be in {tickmod.EARLIEST_TS}..{tickmod.INT64_MAX}, got {value}")
+        if value is not None and value > latest:
+            raise RecordError(tickmod.time_error(name, value, latest))
     if bar["start"] % BAR_SECONDS:
         raise RecordError(f"field 'start' must be a multiple of {BAR_SECONDS} s, got {bar['start']}")
     if not bar["l"] <= min(bar["o"], bar["c"]) <= max(bar["o"], bar["c"]) <= bar["h"]:
         raise RecordError(f"prices out of order: l={bar['l']} o={bar['o']} c={bar['c']} h={bar['h']}")
-    if bar.get("v", 1) != 1:
+    if bar.get("v", 1) not in (1, None):
         raise RecordError(f"unsupported schema version {bar.get('v')!r}")
 
 
-def validate_tick(tick: Any) -> None:
+def validate_tick(tick: Any, arrival: float) -> None:
+    """market.tick's checks, and its times against ``arrival`` (epoch s), as a RecordError."""
     try:
         tickmod.validate(tick)
+        tickmod.check_times(tick, arrival)
     except tickmod.TickError as exc:
         raise RecordError(str(exc)) from None
 
 
-def _tick_valid(t: pa.Table) -> pa.ChunkedArray:
+
+BAR_TIME_FIELDS: Final = ("start", "first_ts", "last_ts")
+# RE2 (pyarrow) reads "$" as the end of the text; Python's re.fullmatch does the same for the scalar check.
+_SYMBOL_RE2: Final = f"^{tickmod.SYMBOL_SHAPE}$"
+
+
+def _between(col: pa.ChunkedArray, lo: float, hi: float) -> pa.ChunkedArray:
+    """lo <= col <= hi, null where col is null (NaN is never between)."""
+    return pc.and_(pc.greater_equal(col, lo), pc.less_equal(col, hi))
+
+
+def _sym_ok(sym: pa.ChunkedArray) -> pa.ChunkedArray:
+    return pc.and_(pc.less_equal(pc.utf8_length(sym), tickmod.MAX_SYMBOL_CHARS),
+                   pc.match_substring_regex(sym, _SYMBOL_RE2))
+
+
+def _tick_valid(t: pa.Table, arrival: float) -> pa.ChunkedArray:
+    """market.tick.validate and check_times, vectorised (tests/lake check that both agree)."""
+    latest = tickmod.latest_time(arrival)
     ok = pc.and_(pc.is_valid(t["sym"]), pc.and_(pc.is_valid(t["ts"]), pc.is_valid(t["ltp"])))
-    ok = pc.and_(ok, pc.match_substring(t["sym"], ":"))
-    ok = pc.and_(ok, pc.greater_equal(t["ts"], 0))
-    ok = pc.and_(ok, pc.fill_null(pc.greater_equal(t["vol"], 0), True))
-    ok = pc.and_(ok, pc.fill_null(pc.equal(t["v"], tickmod.SCHEMA_VERSION), True))
+    ok = pc.and_(ok, _sym_ok(t["sym"]))
+    checks = []
+    for name in tickmod.INT_FIELDS - {"v"}:
+        lo, hi = tickmod.INT_RANGES[name]
+        if name in tickmod.TIME_FIELDS:
+            hi = latest
+        elif name == "rx":
+            hi = tickmod.latest_rx(latest)
+        if lo > 0 or hi < tickmod.INT64_MAX:  # the Arrow type holds the rest
+            checks.append(_between(t[name], lo, hi))
+    for name in tickmod.PRICE_FIELDS:
+        low = pc.greater(t[name], 0) if name == "ltp" else pc.greater_equal(t[name], 0)
+        checks.append(pc.and_(low, pc.less_equal(t[name], tickmod.MAX_PRICE)))
+    for name in tickmod.STR_FIELDS - {"sym"}:
+        checks.append(pc.less_equal(pc.utf8_length(t[name]), tickmod.MAX_TEXT_CHARS))
+    checks.append(pc.equal(t["v"], tickmod.SCHEMA_VERSION))
+    for check in checks:
+        ok = pc.and_(ok, pc.fill_null(check, True))
     return pc.fill_null(ok, False)
 
 
-def _bar_valid(t: pa.Table) -> pa.ChunkedArray:
+def _bar_valid(t: pa.Table, arrival: float) -> pa.ChunkedArray:
+    """validate_bar, vectorised."""
+    latest = tickmod.latest_time(arrival)
     ok = pc.is_valid(t["sym"])
     for name in BAR_REQUIRED[1:]:
         ok = pc.and_(ok, pc.is_valid(t[name]))
-    ok = pc.and_(ok, pc.match_substring(t["sym"], ":"))
+    ok = pc.and_(ok, _sym_ok(t["sym"]))
+    checks = [_between(t[name], tickmod.EARLIEST_TS, latest) for name in BAR_TIME_FIELDS]
+    checks += [pc.greater_equal(t[name], 0) for name in BAR_INT_FIELDS]
+    checks += [pc.and_(pc.greater(t[name], 0), pc.less_equal(t[name], tickmod.MAX_PRICE)) for name in BAR_PRICE_FIELDS]
+    for check in checks:
+        ok = pc.and_(ok, pc.fill_null(check, True))
     whole = pc.multiply(pc.divide(t["start"], BAR_SECONDS), BAR_SECONDS)  # integer division
     ok = pc.and_(ok, pc.equal(t["start"], whole))
     ok = pc.and_(ok, pc.less_equal(t["l"], pc.min_element_wise(t["o"], t["c"])))
@@ -109,8 +164,10 @@ class TableSpec:
     dedup_keys: tuple[str, ...]  # rows equal on these are one record ...
     prefer: tuple[tuple[str, str], ...]  # ... and the first by this order (after the keys) is kept
     order: tuple[tuple[str, str], ...]  # output order within the partition
-    valid: Callable[[pa.Table], pa.ChunkedArray]  # vectorised check of parsed rows
-    validate: Callable[[Any], None]  # one record, for the reason of a rejected row
+    # vectorised check of parsed rows, and of one record (the reason of a rejected row); both take
+    # the time the raw object reached AWS (epoch s), which bounds the times a record may hold
+    valid: Callable[[pa.Table, float], pa.ChunkedArray]
+    validate: Callable[[Any, float], None]
     delta_columns: tuple[str, ...] = ()  # int64 columns written DELTA_BINARY_PACKED, not dictionary
 
     @property

@@ -116,7 +116,7 @@ def test_corrupt_object_is_quarantined_and_the_day_goes_on(lake, s3, raw, factor
 
 def test_malformed_lines_are_quarantined_with_their_reason(lake, s3, raw, factory):
     good = factory.ticks(factory.symbols(2), 5)
-    body = lines(good[:3]) + b'{"sym":"NSE:X-EQ","ts":1\n' + b'{"sym":"NSE:Y-EQ","ts":5,"ltp":"abc"}\n' + lines(good[3:])
+    body = lines(good[:3]) + b'{"sym":"NSE:X-EQ","ts":1\n' + b'{"sym":"NSE:Y-EQ","ts":%d,"ltp":"abc"}\n' % OPEN + lines(good[3:])
     key = raw.put("ticks", body, at=ARRIVAL)
     report = compactor(lake).run()
     assert report.rows_bad == 2 and report.rows_in == len(good)
