@@ -120,7 +120,10 @@ def parse(spec: TableSpec, data: bytes, arrival: float) -> tuple[pa.Table, list[
     fails the block, so that object is re-read line by line with orjson and the table's own
     validator, to quarantine exactly the bad lines.
     """
-    if _may_have_long_line(data):
+    lines = data.count(b"\n") + (not data.endswith(b"\n"))
+    # pyarrow's reader only for one JSON object per line: it crashes the process on a line that is
+    # a bare `null` (pyarrow 26), and reads `{…}{…}` on one line as two rows.
+    if _may_have_long_line(data) or data.startswith(b"{") + data.count(b"\n{") != lines:
         return _parse_lines(spec, data, arrival)
     try:
         table = pj.read_json(
@@ -129,6 +132,8 @@ def parse(spec: TableSpec, data: bytes, arrival: float) -> tuple[pa.Table, list[
             parse_options=pj.ParseOptions(explicit_schema=spec.read_schema, unexpected_field_behavior="ignore"),
         )
     except pa.ArrowInvalid:
+        return _parse_lines(spec, data, arrival)
+    if table.num_rows != lines:
         return _parse_lines(spec, data, arrival)
     table = table.select(spec.read_schema.names)
     ok = spec.valid(table, arrival)
