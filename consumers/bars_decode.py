@@ -41,15 +41,14 @@ from market.tick import (
     REQUIRED,
     SCHEMA_VERSION,
     STR_FIELDS,
-    SYMBOL_SHAPE,
     UINT64_MAX,
     TickError,
     check_times,
     decode,
-    validate,
     latest_rx,
     latest_time,
     shown,
+    validate,
 )
 
 try:  # SIMD base64, ~4x the standard library's; a dependency, optional so that a bare install still works
