@@ -62,7 +62,7 @@ class DemoError(RuntimeError):
 @dataclass
 class DemoOptions:
     symbols: int = 20  # how many of the simulator's instruments (equities first, then indices, future)
-    day: dt.date | None = None  # None: the latest NSE session on or before today
+    day: dt.date | None = None  # None: the latest NSE session that is over
     speed: float = 400.0  # exchange seconds per wall second: 09:15–15:30 in about a minute
     shards: int = 4
     seed: int = 7
@@ -104,12 +104,22 @@ class SimulatedClock(Clock):
 
 
 def choose_day(day: dt.date | None) -> Session:
+    """The session to simulate: ``day``'s, or the latest one that is over. The simulator runs a
+    session faster than real time, so one still open would send ticks dated after they reach AWS,
+    and the readers refuse those as implausible (market.tick.check_times)."""
     cal = NseCalendar()
+    now = time.time()
     if day is None:
-        return cal.last_session_on_or_before(dt.datetime.now(IST).date())
+        session = cal.last_session_on_or_before(dt.datetime.now(IST).date())
+        if session.close_ts > now:
+            session = cal.last_session_on_or_before(session.day - dt.timedelta(days=1))
+        return session
     session = cal.session(day)
     if session is None:
         raise DemoError(f"{day} is not an NSE trading day (weekend or exchange holiday); pick another --day")
+    if session.close_ts > now:
+        raise DemoError(f"the session of {day} is not over yet; the simulator would send ticks from the future, "
+                        "which the bars and compaction refuse: pick an earlier --day")
     return session
 
 

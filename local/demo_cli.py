@@ -17,7 +17,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     "Needs no AWS or Fyers account and no network.")
     p.add_argument("--symbols", type=int, default=20, help="number of instruments (default 20)")
     p.add_argument("--day", type=dt.date.fromisoformat, default=None,
-                   help="trading day to simulate, YYYY-MM-DD (default: the latest NSE session)")
+                   help="trading day to simulate, YYYY-MM-DD (default: the latest NSE session that is over)")
     p.add_argument("--speed", type=float, default=400.0,
                    help="exchange seconds per wall second (default 400: a session in about a minute)")
     p.add_argument("--shards", type=int, default=4, help="Kinesis shards (default 4)")

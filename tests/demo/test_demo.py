@@ -9,8 +9,8 @@ import datetime as dt
 
 import pytest
 
-from local.demo import DemoError, DemoOptions, run_demo
-from market.session import BARS_PER_NORMAL_SESSION
+from local.demo import DemoError, DemoOptions, choose_day, run_demo
+from market.session import BARS_PER_NORMAL_SESSION, NseCalendar
 
 DAY = dt.date(2026, 11, 20)  # a Friday session in the XBOM calendar
 
@@ -52,6 +52,14 @@ def test_sample_query_returns_daily_ohlcv(demo):
 def test_a_holiday_is_refused_with_a_clear_error(tmp_path):
     with pytest.raises(DemoError, match="not an NSE trading day"):
         run_demo(DemoOptions(day=dt.date(2026, 11, 24), out_dir=tmp_path, progress=False))
+
+
+def test_a_session_that_is_not_over_is_refused_and_the_default_is_one_that_is(tmp_path):
+    cal = NseCalendar()
+    ahead = cal.last_session_on_or_before(dt.date.today() + dt.timedelta(days=10))  # ticks from the future
+    with pytest.raises(DemoError, match="not over yet"):
+        choose_day(ahead.day)
+    assert choose_day(None).close_ts <= dt.datetime.now(dt.UTC).timestamp()
 
 
 def test_the_curated_lake_outlives_the_moto_server_on_disk(demo):
