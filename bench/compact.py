@@ -118,7 +118,7 @@ def run_duckdb(root: str, out: str) -> tuple[float, int, int]:
 
 
 def duck_type(t: object) -> str:
-    return {"int64": "BIGINT", "double": "DOUBLE", "string": "VARCHAR"}[str(t)]
+    return {"int64": "BIGINT", "uint64": "UBIGINT", "double": "DOUBLE", "string": "VARCHAR"}[str(t)]
 
 
 def peak_rss(syms: int, per_sym: int, range_rows: int) -> tuple[int, float]:

@@ -118,7 +118,7 @@ def _tick_valid(t: pa.Table, arrival: float) -> pa.ChunkedArray:
             hi = latest
         elif name == "rx":
             hi = tickmod.latest_rx(latest)
-        if lo > 0 or hi < tickmod.INT64_MAX:  # the Arrow type holds the rest
+        if not pa.types.is_unsigned_integer(t.schema.field(name).type):  # uint64 holds seq's whole range
             checks.append(_between(t[name], lo, hi))
     for name in tickmod.PRICE_FIELDS:
         low = pc.greater(t[name], 0) if name == "ltp" else pc.greater_equal(t[name], 0)
@@ -169,6 +169,12 @@ class TableSpec:
     valid: Callable[[pa.Table, float], pa.ChunkedArray]
     validate: Callable[[Any, float], None]
     delta_columns: tuple[str, ...] = ()  # int64 columns written DELTA_BINARY_PACKED, not dictionary
+
+    @property
+    def sort_keys(self) -> list[tuple[str, str]]:
+        """The output order, then the preference: rows with equal dedup keys come out preferred first."""
+        named = {k for k, _ in self.order}
+        return list(self.order) + [(k, o) for k, o in self.prefer if k not in named]
 
     @property
     def state_prefix(self) -> str:
