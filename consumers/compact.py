@@ -231,39 +231,28 @@ def split_days(spec: TableSpec, table: pa.Table) -> dict[str, pa.Table]:
 # ---------------------------------------------------------------- dedup + order (pure)
 
 
-def _differs(col: pa.Array) -> pa.Array:
-    """Null-safe 'row i differs from row i-1' for i >= 1."""
-    a, b = col[1:], col[:-1]
-    a_null, b_null = pc.is_null(a), pc.is_null(b)
-    return pc.if_else(pc.or_(a_null, b_null), pc.xor(a_null, b_null), pc.not_equal(a, b))
-
-
 def dedup_sort(spec: TableSpec, table: pa.Table) -> pa.Table:
-    """One row per ``spec.dedup_keys`` (the first by ``spec.prefer``), in ``spec.order``.
+    """One row per distinct ``spec.dedup_keys`` (the first in ``spec.sort_keys``, which puts the
+    preferred copy first), in ``spec.sort_keys`` order.
 
-    Sorting compares sym as an int rank (its place among the range's sorted symbols): the same
-    order as the strings, and much cheaper to compare than strings in multi-key sorts.
+    One sort of the key columns, a hash group-by of the identity columns (C++, nulls equal) that
+    keeps each group's lowest sorted position, and one take of the whole table. Sorting compares
+    sym as an int rank (its place among the range's sorted symbols): the same order as the
+    strings, and much cheaper to compare than strings in multi-key sorts.
     """
     if table.num_rows == 0:
         return table
     syms = table["sym"]
-    rank = pc.index_in(syms, value_set=_sorted_unique(syms))
-    keyed = table.append_column("_rank", rank)
-
-    def by(keys: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
-        return [("_rank" if k == "sym" else k, o) for k, o in keys]
-
-    keys = by([(k, "ascending") for k in spec.dedup_keys] + list(spec.prefer))
-    keyed = keyed.take(pc.sort_indices(keyed, sort_keys=keys))
-    first = None
-    for k in spec.dedup_keys:
-        d = _differs(keyed["_rank" if k == "sym" else k].combine_chunks())
-        first = d if first is None else pc.or_(first, d)
-    assert first is not None
-    keyed = keyed.filter(pa.concat_arrays([pa.array([True]), first]))
-    if list(spec.order[: len(spec.dedup_keys)]) != [(k, "ascending") for k in spec.dedup_keys]:
-        keyed = keyed.take(pc.sort_indices(keyed, sort_keys=by(spec.order)))
-    return keyed.drop_columns(["_rank"])
+    keys = [("_rank" if k == "sym" else k, o) for k, o in spec.sort_keys]
+    sort_cols = {k for k, _ in keys} - {"_rank"}
+    key_table = pa.table({"_rank": pc.index_in(syms, value_set=_sorted_unique(syms)),
+                          **{k: table[k] for k in sort_cols}})
+    order = pc.sort_indices(key_table, sort_keys=keys)  # sorted position -> row
+    position = pc.sort_indices(order)  # row -> its sorted position (the inverse permutation)
+    ids = pa.table({**{k: table[k] for k in spec.dedup_keys}, "_pos": position})
+    firsts = ids.group_by(list(spec.dedup_keys), use_threads=False).aggregate([("_pos", "min")])["_pos_min"]
+    keep = pc.take(order, pc.take(firsts, pc.sort_indices(firsts)))  # the rows kept, in sorted order
+    return table.take(keep)
 
 
 def _sorted_unique(values: pa.ChunkedArray) -> pa.Array:

@@ -200,11 +200,13 @@ TICKS: Final = TableSpec(
     read_schema=_TICK_READ,
     schema=_TICK_CURATED,
     time_column="ts",
-    # market.tick.state_key: a resent snapshot has the same quote state. Keep the earliest received.
-    dedup_keys=("sym", "ltt", "vol", "ltp"),
-    prefer=(("rx", "ascending"), ("pid", "ascending"), ("seq", "ascending"), ("ts", "ascending")),
-    order=(("sym", "ascending"), ("ts", "ascending"), ("vol", "ascending"), ("ltt", "ascending"),
-           ("rx", "ascending"), ("pid", "ascending"), ("seq", "ascending")),
+    # market.tick.observation_key: one row per distinct observation (every market field), the
+    # earliest received copy; never the bar math's trade key, which would drop quote-only updates
+    # and index ticks (issue #13).
+    dedup_keys=tickmod.MARKET_FIELDS,
+    prefer=(("rx", "ascending"), ("pid", "ascending"), ("seq", "ascending")),
+    order=(("sym", "ascending"), ("ts", "ascending"), ("rx", "ascending"), ("pid", "ascending"),
+           ("seq", "ascending")),
     valid=_tick_valid,
     validate=validate_tick,
     delta_columns=tuple(f for f in tickmod.FIELDS if f in tickmod.INT_FIELDS and f != "v"),

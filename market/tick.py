@@ -168,11 +168,26 @@ def shown(value: Any) -> str:
     return text if len(text) <= 80 else f"{text[:60]}…"
 
 
-def state_key(tick: dict[str, Any]) -> tuple[Any, Any, Any, Any]:
-    """The quote state that identifies a duplicate: a resent snapshot has the same state.
+# A tick's identity (DESIGN.md "Tick identity"): a tick is one observation of a symbol's quote
+# state, and two records are the same observation when every market field is equal. So a reconnect
+# snapshot repeating the full state, and a producer's re-send of the same (pid, seq), are one tick;
+# a quote-only update (bid/ask/sizes moved, no trade) and an index tick (no ltt, no vol) at a new
+# feed time are new ones. The receipt fields (src, pid, seq, rx, v) say which copy arrived, not what
+# was observed. The bar math has its own, narrower key for trades: state_key.
+RECEIPT_FIELDS: Final = ("src", "pid", "seq", "rx", "v")
+MARKET_FIELDS: Final[tuple[str, ...]] = tuple(f for f in FIELDS if f not in RECEIPT_FIELDS)
 
-    Duplicates are recognised by state, not arrival (DESIGN.md): after a reconnect the socket
-    resends snapshots, and Lambda retries and journal replays resend records.
+
+def observation_key(tick: dict[str, Any]) -> tuple[Any, ...]:
+    """What makes two tick records the same observation: every market field."""
+    return tuple(tick.get(f) for f in MARKET_FIELDS)
+
+
+def state_key(tick: dict[str, Any]) -> tuple[Any, Any, Any, Any]:
+    """The trade state the bar math dedups by: a resent snapshot has the same state.
+
+    For bars only (the tick table keeps every distinct observation: observation_key). After a
+    reconnect the socket resends snapshots, and Lambda retries and journal replays resend records.
 
     Indices have no last traded time and no volume: their quote time is the feed time ``ts``, or
     two index ticks that merely share a price would collapse into one.

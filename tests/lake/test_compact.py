@@ -57,16 +57,16 @@ def test_ticks_land_sorted_by_symbol_then_time_with_every_field(lake, s3, raw, f
     assert table.to_pylist() == expected
 
 
-def test_duplicate_quote_states_are_kept_once_earliest_received(lake, s3, raw, factory):
+def test_repeated_observations_are_kept_once_earliest_received(lake, s3, raw, factory):
     ticks = factory.ticks(factory.symbols(2), 10)
-    resent = [{**t, "rx": t["rx"] + 5000, "seq": t["seq"] + 10_000, "ts": t["ts"] + 2} for t in ticks[:4]]
+    resent = [{**t, "rx": t["rx"] + 5000, "seq": t["seq"] + 10_000} for t in ticks[:4]]  # reconnect snapshots
     raw.put("ticks", lines(resent), at=ARRIVAL)  # the resend arrives in an earlier object
     raw.put("ticks", lines(ticks), at=ARRIVAL)
     compactor(lake).run()
     _, table = ticks_part(s3, lake)
     rows = table.to_pylist()
     assert len(rows) == len(ticks)
-    assert {tickmod.state_key(r) for r in rows} == {tickmod.state_key(t) for t in ticks}
+    assert {tickmod.observation_key(r) for r in rows} == {tickmod.observation_key(t) for t in ticks}
     assert all(r["seq"] < 10_000 for r in rows)  # the first received copy wins
 
 
