@@ -35,6 +35,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -231,28 +232,68 @@ def split_days(spec: TableSpec, table: pa.Table) -> dict[str, pa.Table]:
 # ---------------------------------------------------------------- dedup + order (pure)
 
 
+def _differs(col: pa.Array) -> pa.Array:
+    """Null-safe 'row i differs from row i-1' for i >= 1."""
+    a, b = col[1:], col[:-1]
+    if not col.null_count:
+        return pc.not_equal(a, b)
+    a_null, b_null = pc.is_null(a), pc.is_null(b)
+    return pc.fill_null(pc.if_else(pc.or_(a_null, b_null), pc.xor(a_null, b_null), pc.not_equal(a, b)), True)
+
+
+_MIX = np.uint64(0x9E3779B97F4A7C15)
+_SHIFT = np.uint64(29)
+
+
+def _identity_hash(table: pa.Table, columns: Sequence[str], rank: pa.Array) -> pa.Array:
+    """A 64-bit hash of each row's identity columns (sym as its rank), so one sort brings equal rows
+    together. Only an aid: rows are compared exactly afterwards, so a collision can keep a copy
+    (never drop a distinct row)."""
+    acc = np.zeros(table.num_rows, dtype=np.uint64)
+    for name in columns:
+        if name == "sym":
+            bits = rank.to_numpy(zero_copy_only=False).astype(np.uint64)
+        else:
+            col = table[name].combine_chunks()
+            if pa.types.is_dictionary(col.type) or not (pa.types.is_integer(col.type) or pa.types.is_floating(col.type)):
+                col = pc.index_in(col, value_set=pc.unique(col))  # a string: its place among the distinct ones
+            bits = col.fill_null(0).to_numpy(zero_copy_only=False)
+            bits = bits.view(np.uint64) if bits.dtype.itemsize == 8 else bits.astype(np.uint64)
+        acc ^= bits
+        acc *= _MIX
+        acc ^= acc >> _SHIFT
+    return pa.array(acc)
+
+
 def dedup_sort(spec: TableSpec, table: pa.Table) -> pa.Table:
     """One row per distinct ``spec.dedup_keys`` (the first in ``spec.sort_keys``, which puts the
     preferred copy first), in ``spec.sort_keys`` order.
 
-    One sort of the key columns, a hash group-by of the identity columns (C++, nulls equal) that
-    keeps each group's lowest sorted position, and one take of the whole table. Sorting compares
-    sym as an int rank (its place among the range's sorted symbols): the same order as the
+    One sort by (the first sort key, a hash of the identity columns, then the sort keys) brings equal
+    rows together, preferred first; a row is a copy when every identity column equals the row before
+    it (compared exactly, nulls equal). Then one sort of the kept rows' keys and one take. Sorting
+    compares sym as an int rank (its place among the range's sorted symbols): the same order as the
     strings, and much cheaper to compare than strings in multi-key sorts.
     """
     if table.num_rows == 0:
         return table
     syms = table["sym"]
+    rank = pc.index_in(syms, value_set=_sorted_unique(syms))
     keys = [("_rank" if k == "sym" else k, o) for k, o in spec.sort_keys]
-    sort_cols = {k for k, _ in keys} - {"_rank"}
-    key_table = pa.table({"_rank": pc.index_in(syms, value_set=_sorted_unique(syms)),
-                          **{k: table[k] for k in sort_cols}})
-    order = pc.sort_indices(key_table, sort_keys=keys)  # sorted position -> row
-    position = pc.sort_indices(order)  # row -> its sorted position (the inverse permutation)
-    ids = pa.table({**{k: table[k] for k in spec.dedup_keys}, "_pos": position})
-    firsts = ids.group_by(list(spec.dedup_keys), use_threads=False).aggregate([("_pos", "min")])["_pos_min"]
-    keep = pc.take(order, pc.take(firsts, pc.sort_indices(firsts)))  # the rows kept, in sorted order
-    return table.take(keep)
+    named = {k for k, _ in keys} - {"_rank"}
+    keyed = pa.table({"_rank": rank, "_h": _identity_hash(table, spec.dedup_keys, rank),
+                      **{k: table[k] for k in named}})
+    lead = keys[:1] if keys[0][0] == "_rank" else []
+    grouped = pc.sort_indices(keyed, sort_keys=lead + [("_h", "ascending")] + keys)
+    ids = table.select(list(spec.dedup_keys)).take(grouped)
+    first = None
+    for name in spec.dedup_keys:
+        d = _differs(ids[name].combine_chunks())
+        first = d if first is None else pc.or_(first, d)
+    assert first is not None
+    kept = pc.filter(grouped, pa.concat_arrays([pa.array([True]), first]))
+    order = pc.sort_indices(keyed.take(kept), sort_keys=keys)
+    return table.take(pc.take(kept, order))
 
 
 def _sorted_unique(values: pa.ChunkedArray) -> pa.Array:

@@ -18,7 +18,26 @@ DAY = dt.date(2026, 11, 20)  # a Friday session in the XBOM calendar
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
-    return run_demo(DemoOptions(symbols=5, day=DAY, speed=2500, shards=2, progress=False, out_dir=out))
+    return run_demo(DemoOptions(symbols=5, day=DAY, speed=2500, shards=2, progress=False, out_dir=out,
+                                every_trade=True))
+
+
+@pytest.fixture(scope="module")
+def market(tmp_path_factory):
+    """The default demo: the whole universe (equities, NIFTY 50, NIFTY BANK, the NIFTY future) in
+    quote snapshots, as Fyers sends them."""
+    out = tmp_path_factory.mktemp("market")
+    return run_demo(DemoOptions(day=DAY, speed=400, shards=2, progress=False, out_dir=out))
+
+
+def test_the_default_is_the_real_market_and_every_check_passes(market):
+    assert market.figures["mode"].startswith("quote snapshots") and market.figures["symbols"] == 23
+    assert {"NSE:NIFTY50-INDEX", "NSE:NIFTYBANK-INDEX"} <= set(market.bars_per_symbol)
+    assert market.ok, market.checks
+    f = market.figures
+    assert f["ticks in curated/ticks"] == f["ticks landed in raw/ticks"] == f["ticks sent by the producer"]
+    assert "bars equal the exchange's candles" not in market.checks  # reported by field instead
+    assert f["bars that differ from their candle, by field"]
 
 
 def test_every_tick_sent_lands_in_stream_raw_and_curated(demo):
