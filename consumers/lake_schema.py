@@ -108,26 +108,45 @@ def _sym_ok(sym: pa.ChunkedArray) -> pa.ChunkedArray:
     return pc.invert(pc.is_in(sym, value_set=pa.array(bad, pa.string())))
 
 
-def _tick_valid(t: pa.Table, arrival: float) -> pa.ChunkedArray:
-    """market.tick.validate and check_times, vectorised (tests/lake check that both agree)."""
+def _tick_bounds(t: pa.Table, arrival: float) -> list[tuple[str, float, float, bool]]:
+    """(column, low, high, low is exclusive) of every numeric bound market.tick sets for a record
+    that reached AWS at ``arrival``."""
     latest = tickmod.latest_time(arrival)
-    ok = pc.and_(pc.is_valid(t["sym"]), pc.and_(pc.is_valid(t["ts"]), pc.is_valid(t["ltp"])))
-    ok = pc.and_(ok, _sym_ok(t["sym"]))
-    checks = []
-    for name in tickmod.INT_FIELDS - {"v"}:
-        lo, hi = tickmod.INT_RANGES[name]
+    bounds = []
+    for name in tickmod.INT_FIELDS:
+        lo, hi = tickmod.INT_RANGES.get(name, (tickmod.SCHEMA_VERSION, tickmod.SCHEMA_VERSION))
         if name in tickmod.TIME_FIELDS:
             hi = latest
         elif name == "rx":
             hi = tickmod.latest_rx(latest)
         if not pa.types.is_unsigned_integer(t.schema.field(name).type):  # uint64 holds seq's whole range
-            checks.append(_between(t[name], lo, hi))
-    for name in tickmod.PRICE_FIELDS:
-        low = pc.greater(t[name], 0) if name == "ltp" else pc.greater_equal(t[name], 0)
-        checks.append(pc.and_(low, pc.less_equal(t[name], tickmod.MAX_PRICE)))
+            bounds.append((name, lo, hi, False))
+    bounds += [(name, 0, tickmod.MAX_PRICE, name == "ltp") for name in tickmod.PRICE_FIELDS]
+    return bounds
+
+
+def _tick_valid(t: pa.Table, arrival: float) -> pa.ChunkedArray:
+    """market.tick.validate and check_times, vectorised (tests/lake check that both agree).
+
+    Each column's min and max first: a column within its bounds needs no per-row check, which is
+    every column of an ordinary object (a mask per column costs more than the min/max)."""
+    ok = pc.and_(pc.is_valid(t["sym"]), pc.and_(pc.is_valid(t["ts"]), pc.is_valid(t["ltp"])))
+    ok = pc.and_(ok, _sym_ok(t["sym"]))
+    checks = []
+    for name, lo, hi, open_low in _tick_bounds(t, arrival):
+        col = t[name]
+        if col.null_count == len(col):
+            continue
+        seen = pc.min_max(col)
+        low, high = seen["min"].as_py(), seen["max"].as_py()
+        inside = (low > lo if open_low else low >= lo) and high <= hi and low == low and high == high
+        if inside and not (pa.types.is_floating(col.type) and pc.any(pc.is_nan(col)).as_py()):
+            continue
+        above = pc.greater(col, lo) if open_low else pc.greater_equal(col, lo)
+        checks.append(pc.and_(above, pc.less_equal(col, hi)))  # NaN compares false: refused
     for name in tickmod.STR_FIELDS - {"sym"}:
-        checks.append(pc.less_equal(pc.utf8_length(t[name]), tickmod.MAX_TEXT_CHARS))
-    checks.append(pc.equal(t["v"], tickmod.SCHEMA_VERSION))
+        if (pc.max(pc.utf8_length(t[name])).as_py() or 0) > tickmod.MAX_TEXT_CHARS:
+            checks.append(pc.less_equal(pc.utf8_length(t[name]), tickmod.MAX_TEXT_CHARS))
     for check in checks:
         ok = pc.and_(ok, pc.fill_null(check, True))
     return pc.fill_null(ok, False)
