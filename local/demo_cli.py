@@ -27,6 +27,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="publish every trade instead of quote snapshots (the default, as real Fyers sends): "
                         "bars then equal the exchange's candles exactly")
     p.add_argument("--snapshots", action="store_true", help=argparse.SUPPRESS)  # the default now; kept for old scripts
+    p.add_argument("--outage", metavar="HH:MM-HH:MM", default=None,
+                   help="simulate a producer outage in exchange time (IST), e.g. 11:00-11:20: the socket is cut "
+                        "and logins refused; the reconciliation at the end fills the gap from the exchange's "
+                        "candles (bars_5m_final)")
     p.add_argument("--out", type=Path, default=Path("tickpipe-out"), help="report folder (default tickpipe-out)")
     p.add_argument("--quiet", action="store_true", help="no progress display")
     p.add_argument("--keep", action="store_true",
@@ -40,6 +44,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from local.demo import DemoError, DemoOptions, choose_day, print_summary, run_demo
+    from local.demo_history import Outage, OutageError
 
     for flag, value in (("--symbols", args.symbols), ("--shards", args.shards), ("--speed", args.speed)):
         if value <= 0:
@@ -48,13 +53,16 @@ def run(args: argparse.Namespace) -> int:
         # Components log their own progress; the demo's display is the progress line.
         logging.getLogger().setLevel(logging.WARNING)
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    try:
+        session = choose_day(args.day)
+        outage = Outage.parse(args.outage) if args.outage else None
+        if outage:
+            outage.check(session)
+    except (DemoError, OutageError) as exc:
+        args.parser.error(str(exc))
     opts = DemoOptions(symbols=args.symbols, day=args.day, speed=args.speed, shards=args.shards, seed=args.seed,
                        every_trade=args.every_trade, out_dir=args.out, progress=not args.quiet,
-                       keep=args.keep or args.login_page, login_page=args.login_page)
-    try:
-        choose_day(args.day)
-    except DemoError as exc:
-        args.parser.error(str(exc))
+                       keep=args.keep or args.login_page, login_page=args.login_page, outage=outage)
     try:
         result = run_demo(opts)
     except DemoError as exc:
