@@ -100,6 +100,13 @@ def _hash_key(sym: str) -> int:
     return int.from_bytes(hashlib.md5(sym.encode()).digest(), "big")
 
 
+def _arrival(kinesis: Mapping[str, Any]) -> float:
+    """When a stream record reached Kinesis (epoch s): Lambda's ``approximateArrivalTimestamp``,
+    or now for an event without one (a hand-made test event, a replay tool)."""
+    arrival = kinesis.get("approximateArrivalTimestamp")
+    return float(arrival) if isinstance(arrival, int | float) and not isinstance(arrival, bool) else time.time()
+
+
 class BarsConsumer:
     """The handler's logic with its clients; one per process (Lambda keeps it warm)."""
 
@@ -278,7 +285,7 @@ class BarsConsumer:
                 skipped += 1
                 continue
             data = b64(kin["data"])
-            values = fast_ticks(data)  # None for anything else, a watermark among the records too
+            values = fast_ticks(data, _arrival(kin))  # None for anything else, a watermark among them too
             if values is not None:  # the usual: an aggregate of valid ticks, decoded in one call
                 self._folded(builder, values, fold_values(builder, values), None, data, 0, i, seq_s, poison, bars)
                 seq = n
@@ -289,26 +296,28 @@ class BarsConsumer:
                 poison.append((i, seq_s, -1, data, str(exc), "poison"))
                 seq = n
                 continue
+            # ticks cannot be from after the record reached the stream (market.tick's plausibility)
+            arrival = _arrival(kin)
             if WATERMARK_MARKER in data:  # watermarks among the records: fold the ticks between them in turn
                 start = 0
                 for j in [k for k, u in enumerate(users) if is_watermark(u)] + [len(users)]:
                     if j > start:
-                        self._fold_ticks(builder, users, start, j, i, seq_s, poison, bars)
+                        self._fold_ticks(builder, users, start, j, i, seq_s, poison, bars, arrival)
                     if j < len(users):
                         self._watermark(builder, users[j], i, seq_s, j, poison, bars)
                     start = j + 1
             else:
-                self._fold_ticks(builder, users, 0, len(users), i, seq_s, poison, bars)
+                self._fold_ticks(builder, users, 0, len(users), i, seq_s, poison, bars, arrival)
             seq = n
         self.counters["records_skipped"] += skipped
         return bars, poison, seq
 
     @staticmethod
     def _fold_ticks(builder: BarBuilder, users: list[bytes], lo: int, hi: int, i: int, seq_s: str,
-                    poison: list, bars: list) -> None:
-        """Parse and fold the user records users[lo:hi] of record ``i``."""
+                    poison: list, bars: list, arrival: float) -> None:
+        """Parse and fold the user records users[lo:hi] of record ``i`` (arrived at ``arrival``)."""
         part = users[lo:hi] if lo or hi < len(users) else users
-        values, bad = parse_ticks(part)
+        values, bad = parse_ticks(part, arrival)
         for p in bad:
             poison.append((i, seq_s, lo + p.sub, p.data, p.reason, "poison"))
         rejected = fold_values(builder, values, skip=NOT_PARSED)
