@@ -470,8 +470,13 @@ def _summarize(opts: DemoOptions, settings: Settings, sim: Simulator, session: S
         "no record was quarantined": c["quarantined"] == 0,
         "every bar's VWAP lies within its low..high": bool(vwap) and not vwap_outside,
     }
-    if opts.outage is None:  # across an outage the bars at its edges hold the volume of the gap as well
-        checks["VWAP within 1 bp of the true VWAP at p99"] = bool(vwap) and vwap["p99_bp"] <= 1.0
+    # Exact with every trade. From snapshots the error is mostly the bucket edge (trades after a bucket's
+    # last snapshot count in the next bar), which grows with the gaps between snapshots: at demo speeds
+    # the simulator sends them sparser than Fyers' 1 s (it catches up 4 cadence points per pass), so the
+    # 1 bp target is measured at 1 s by `make bench` and only reported here. Across an outage the bars
+    # at its edges hold the gap's volume as well.
+    if opts.every_trade and opts.outage is None:
+        checks["VWAP equals the true VWAP (every trade)"] = bool(vwap) and vwap["max_bp"] <= 1e-5
     if opts.every_trade and opts.outage is None:  # with every trade published, every bar must equal its candle
         checks["bars equal the exchange's candles"] = matched == compared > 0
     # The scheduled reconcile function's job (local/demo_history.py); an outage's bars are missing
