@@ -107,6 +107,7 @@ class DataSocket:
         connect_timeout: float = 10.0,
         reply_timeout: float = 10.0,
         poll_interval: float = 0.25,
+        seq_start: int = 0,
     ) -> None:
         unique = list(dict.fromkeys(symbols))
         if len(unique) > MAX_SYMBOLS:
@@ -134,6 +135,7 @@ class DataSocket:
         self.connect_timeout = connect_timeout
         self.reply_timeout = reply_timeout
         self.poll_interval = poll_interval
+        self.seq_start = seq_start  # ticks' seq continue from here (fyers.feed.Feed)
         self.stats = SocketStats()
         self.topics: dict[str, str] = {}  # symbol → topic, once resolved
         self.unresolved: list[str] = []
@@ -175,6 +177,11 @@ class DataSocket:
             if stop.wait(delay):
                 break
 
+    @property
+    def last_seq(self) -> int:
+        """The last ``seq`` handed to a tick (``seq_start`` before the first)."""
+        return self.feed.seq if self.feed is not None else self.seq_start
+
     def close(self) -> None:
         """Stop :meth:`run` from another thread; the open connection is closed."""
         self._closing.set()
@@ -197,7 +204,7 @@ class DataSocket:
         if self.unresolved:
             self._emit("server_message", f"{len(self.unresolved)} unknown symbols not subscribed: "
                        + ", ".join(self.unresolved[:20]) + (" …" if len(self.unresolved) > 20 else ""))
-        self.feed = Feed({t: s for s, t in self.topics.items()}, self.producer_id)
+        self.feed = Feed({t: s for s, t in self.topics.items()}, self.producer_id, seq_start=self.seq_start)
 
     def _connect_and_stream(self, stop: threading.Event) -> None:
         try:

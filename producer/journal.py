@@ -165,6 +165,8 @@ class Journal:
         """Append one entry. False (nothing written) if it would pass ``max_bytes``."""
         entry = _HEADER.pack(len(payload), zlib.crc32(payload)) + payload
         with self._lock:
+            if self._wf.closed:
+                raise JournalError(f"journal {self.dir} is closed")
             if self._disk_used() + len(entry) > self.max_bytes:
                 return False
             if self._wf.tell() + len(entry) > self.segment_bytes and self._wf.tell() > 0:

@@ -38,6 +38,7 @@ from producer.journal import Journal
 from producer.metrics import Metrics, MetricsPublisher
 from producer.options import ProducerOptions
 from producer.pipeline import Pipeline
+from producer.sequence import SeqStore
 from producer.token_source import TokenSource, TokenUnavailable
 from producer.universe import load_universe, parse_slice, take_slice
 from tickpipe.config import Settings
@@ -45,8 +46,13 @@ from tickpipe.config import Settings
 log = logging.getLogger(__name__)
 
 # The producer retries by itself (per shard, in order); botocore's retries would hide failures.
-KINESIS_CONFIG = Config(retries={"total_max_attempts": 1}, connect_timeout=2, read_timeout=10,
-                        max_pool_connections=4)
+KINESIS_CONNECT_TIMEOUT = 2.0
+
+
+def kinesis_config(put_timeout: float) -> Config:
+    return Config(retries={"total_max_attempts": 1}, connect_timeout=KINESIS_CONNECT_TIMEOUT,
+                  read_timeout=put_timeout, max_pool_connections=4)
+
 HEARTBEAT_FILE = "producer.heartbeat"
 HEARTBEAT_EVERY = 5.0
 QUIET_AFTER_CLOSE = 2.0  # wall s without a tick after the session's end before disconnecting
@@ -69,6 +75,9 @@ class ProducerStats:
     sessions: int = 0
     symbols: int = 0
     delivered_at_stop: bool = False
+    kept_ticks: int = 0  # journalled at stop, replayed at the next start
+    lost_ticks: int = 0  # read, and neither delivered, journalled nor covered by a gap record
+    fatal: str | None = None  # why the producer stopped by itself (a worker thread died)
     gaps: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -99,7 +108,8 @@ class Producer:
         self.options = options or ProducerOptions.from_env()
         self.clock = clock or Clock()
         region = settings.region
-        self.kinesis = kinesis or boto3.client("kinesis", region_name=region, config=KINESIS_CONFIG)
+        self.kinesis = kinesis or boto3.client("kinesis", region_name=region,
+                                               config=kinesis_config(self.options.put_timeout))
         self.s3 = s3 or boto3.client("s3", region_name=region)
         self.ssm = ssm or boto3.client("ssm", region_name=region)
         self.cloudwatch = cloudwatch or boto3.client("cloudwatch", region_name=region)
@@ -128,16 +138,25 @@ class Producer:
         self.journal = Journal(self.journal_dir, max_bytes=self.options.journal_max_bytes,
                                fsync=self.options.journal_fsync, fsync_interval=self.options.journal_fsync_interval)
         self._last_heartbeat = 0.0
+        self.seqs = SeqStore(self.journal_dir)  # (pid, seq) unique across restarts
+        self._sock: Any = None
         self.pipeline: Pipeline | None = None
         self.health_url: str | None = None
         self._session_started: float | None = None
         self._closing_socket = False
+        self.fatal: str | None = None  # a worker thread died: the producer stops, exits non-zero
 
     # -- wiring -------------------------------------------------------------------------------
     def _load_token(self) -> str:
         from tokens.store import TokenStore  # the CLIENT engineer's SSM token store
 
         return TokenStore(self.ssm, self.settings.ssm_prefix).load().access_token
+
+    def _fatal(self, reason: str) -> None:
+        """A worker thread died: unready at once, stop (the pipeline journals what is in memory)."""
+        if self.fatal is None:
+            self.fatal = reason
+        self.stop.set()
 
     def _on_gap(self, gap: dict[str, Any]) -> None:
         self.metrics.add("Gaps")
@@ -164,7 +183,8 @@ class Producer:
         resolve = self.resolve_topics or _default_resolver(self.settings, self.access_token)
         return DataSocket(self.settings.fyers_ws_url, access_token=self.access_token, symbols=self.symbols,
                           resolve_topics=resolve, on_ticks=on_ticks, on_event=self._on_event,
-                          mode=self.options.mode, producer_id=self.settings.producer_id)
+                          mode=self.options.mode, producer_id=self.settings.producer_id,
+                          seq_start=self.seqs.start())
 
     def _on_event(self, event: Any) -> None:
         kind = getattr(event, "kind", str(event))
@@ -227,6 +247,8 @@ class Producer:
                 reason = "token refused; waiting for a new one in SSM" if refused else "disconnected"
         if st.state == "stopped":
             ready, reason = False, "stopped"
+        if self.fatal:
+            ready, reason = False, self.fatal
         return {"ready": ready, "reason": reason, "state": st.state, "connected": st.connected,
                 "subscribed": st.subscribed, "auth_failing": auth_failing,
                 "last_tick_age_s": None if last is None else
@@ -252,10 +274,16 @@ class Producer:
         if now - self._last_heartbeat < HEARTBEAT_EVERY:
             return
         self._last_heartbeat = now
+        self._save_seq()
         path = self.journal_dir / HEARTBEAT_FILE
         tmp = path.with_suffix(".tmp")
         tmp.write_bytes(orjson.dumps({"at": self.clock.time(), "in_session": in_session}))
         tmp.replace(path)
+
+    def _save_seq(self) -> None:
+        last = getattr(self._sock, "last_seq", None)
+        if isinstance(last, int):
+            self.seqs.save(last)
 
     def _check_previous_run(self) -> None:
         """A heartbeat left behind means the last run did not stop cleanly: record the gap."""
@@ -278,7 +306,8 @@ class Producer:
             self.pipeline = Pipeline(self.kinesis, self.settings.stream, journal=self.journal, metrics=self.metrics,
                                      max_buffer_ms=opts.max_buffer_ms, record_bytes=opts.record_bytes,
                                      max_pending_bytes=opts.max_pending_bytes, spill_after=opts.spill_after,
-                                     map_refresh=opts.map_refresh, on_dropped=self._on_dropped).start()
+                                     map_refresh=opts.map_refresh, on_dropped=self._on_dropped,
+                                     call_timeout=self._call_timeout(), on_fatal=self._fatal).start()
         except BaseException:
             self.journal.close()  # e.g. the stream does not exist: release the directory for the next try
             raise
@@ -317,7 +346,10 @@ class Producer:
         finally:
             self.state.state = "stopping"
             t0 = time.monotonic()
-            self.stats.delivered_at_stop = self.pipeline.stop(opts.stop_timeout)
+            report = self.pipeline.stop(opts.stop_timeout)
+            self.stats.delivered_at_stop = report.delivered
+            self.stats.kept_ticks, self.stats.lost_ticks = report.kept_ticks, report.lost_ticks
+            self.stats.fatal = self.fatal
             self.gaps.close_all()
             self._collect()
             publisher.stop()
@@ -326,10 +358,20 @@ class Producer:
             self.state.state = "stopped"
             if health:
                 health.stop()
-            log.info("producer stopped in %.1f s: %d ticks read, %d sent, %d kept in the journal",
-                     time.monotonic() - t0, self.stats.ticks_read, self.stats.ticks_sent,
-                     self.journal.pending_entries)
+            log.log(logging.ERROR if self.fatal or report.lost_ticks else logging.INFO,
+                    "producer stopped in %.1f s%s: %d ticks read, %d sent, %d journalled now (%d journal entries "
+                    "to replay), %d dropped with a gap record, %d LOST", time.monotonic() - t0,
+                    f" after a failure ({self.fatal})" if self.fatal else "", self.stats.ticks_read,
+                    self.stats.ticks_sent, report.kept_ticks, self.journal.pending_entries,
+                    self.stats.dropped_ticks, report.lost_ticks)
         return self.stats
+
+    def _call_timeout(self) -> float:
+        """The longest one PutRecords call can take: the client's connect + read timeouts, and a margin."""
+        cfg = getattr(getattr(self.kinesis, "meta", None), "config", None)
+        connect = getattr(cfg, "connect_timeout", None) or KINESIS_CONNECT_TIMEOUT
+        read = getattr(cfg, "read_timeout", None) or self.options.put_timeout
+        return float(connect) + float(read) + 1.0
 
     def _sleep_until(self, when: float) -> None:
         left = when - self.clock.time()
@@ -353,7 +395,7 @@ class Producer:
     def _run_socket(self, end_at: float | None) -> bool:
         """One socket loop until stop or the session's end (True), or until it dies by itself (False)."""
         self._closing_socket = False
-        sock = self._make_socket(self.pipeline.on_ticks)
+        sock = self._sock = self._make_socket(self.pipeline.on_ticks)
         sock_stop = threading.Event()
         died: list[BaseException] = []
 
@@ -393,6 +435,7 @@ class Producer:
             if close:
                 close()
             thread.join(timeout=5)
+            self._save_seq()
             self.state.connected = self.state.subscribed = False
 
     def _collect(self) -> None:
