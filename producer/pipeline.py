@@ -44,8 +44,9 @@ class Pipeline:
                  max_buffer_ms: int = 100, record_bytes: int = 25 * 1024, max_pending_bytes: int = 16 << 20,
                  spill_after: float = 10.0, map_refresh: float = 60.0, on_dropped: Any = None,
                  shard_map: ShardMap | None = None, call_timeout: float = 0.0,
-                 on_fatal: Callable[[str], None] | None = None) -> None:
+                 on_fatal: Callable[[str], None] | None = None, clock: Callable[[], float] = time.time) -> None:
         self.metrics = metrics
+        self.clock = clock  # the producer's clock (gap times): wall time, or the simulator's
         self.on_fatal = on_fatal
         self.failure: str | None = None  # set when a worker thread died
         if shard_map is None:
@@ -69,6 +70,7 @@ class Pipeline:
         self.ticks_read = 0
         self.failed_ticks = 0  # read but never aggregated (a bug stopped the producer)
         self.last_tick_at: float | None = None  # monotonic
+        self.last_tick_clock: float | None = None  # the producer clock's time of the latest frame
         self.last_tick_ts = 0  # exchange time (epoch s) of the latest tick
         self._stop = threading.Event()
         self._stop_sending = threading.Event()
@@ -98,6 +100,7 @@ class Pipeline:
             return
         self.ticks_read += n
         self.last_tick_at = time.monotonic()
+        self.last_tick_clock = self.clock()
         self.metrics.add("Ticks", n)
         last = ticks[-1]
         ts = last.get("ts")
@@ -142,6 +145,14 @@ class Pipeline:
             t.start()
             self._threads.append(t)
         return self
+
+    def oldest_in_memory(self) -> float | None:
+        """Monotonic time the oldest tick held only in memory (aggregator, sender) arrived, or None."""
+        with self._lock:
+            due = self.aggregator.next_due()
+        times = [t for t in (None if due is None else due - self.aggregator.max_age,
+                             self.sender.oldest_in_memory()) if t is not None]
+        return min(times) if times else None
 
     @property
     def alive(self) -> bool:

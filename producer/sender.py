@@ -121,6 +121,7 @@ class Sender:
         self.call_timeout = call_timeout  # the longest a PutRecords call can take (connect + read timeouts)
         self.clock = clock
         self.stats = SenderStats()
+        self._mem_oldest: float | None = None  # oldest record in the queues that is not in the journal
         self._drop_log_at = -1e9  # journal-full log lines are rate limited
         self._drops_unlogged = 0
         self._cond = threading.Condition()
@@ -153,6 +154,15 @@ class Sender:
     def idle(self) -> bool:
         """Nothing waiting anywhere (memory, inbox, journal)."""
         return not self._inbox and not self.pending_records and not (self.journal and self.journal.pending_entries)
+
+    def oldest_in_memory(self) -> float | None:
+        """Monotonic creation time of the oldest record held only in memory (not delivered, not in
+        the journal), or None. Any thread; it may err early (never late) while the sender works."""
+        with self._cond:
+            inbox = self._inbox[0].created if self._inbox else None
+            queued = self._mem_oldest
+        times = [t for t in (inbox, queued) if t is not None]
+        return min(times) if times else None
 
     def pending_ticks_estimate(self) -> int:
         """Ticks in memory (inbox and queues), read from another thread: an estimate for loss reports."""
@@ -198,6 +208,8 @@ class Sender:
     def _take_inbox(self) -> None:
         with self._cond:
             items, self._inbox = self._inbox, deque()
+            if items and not self.spilling and self._mem_oldest is None:
+                self._mem_oldest = items[0].created  # set before the inbox looks empty to other threads
         for rec in items:
             if self.spilling:
                 self._to_journal(rec)
@@ -225,6 +237,7 @@ class Sender:
         for q in queues.values():
             for rec in q:
                 self._to_journal(rec)
+        self._mem_oldest = None  # what memory holds from now on is a replay chunk, already in the journal
 
     def _replay(self) -> None:
         """While spilling and memory is empty: commit the delivered chunk, load the next."""
@@ -351,6 +364,9 @@ class Sender:
             self.metrics.observe("RecordFill", 100.0 * rec.size / (-(-rec.size // PUT_UNIT_BYTES) * PUT_UNIT_BYTES))
             if result.get("ShardId") and result["ShardId"] != sid and sid in ids:
                 self._refresh_wanted = True  # landed elsewhere: the map is stale (a reshard)
+        if sent_records and not self.spilling:
+            heads = [q[0].created for q in self._queues.values() if q]
+            self._mem_oldest = min(heads) if heads else None
         self.stats.records_sent += sent_records
         self.stats.ticks_sent += sent_ticks
         self.stats.bytes_sent += sent_bytes

@@ -241,3 +241,49 @@ def test_a_dead_sender_thread_stops_the_process_journals_everything_and_exits_1(
     run.proxy.set("pass")
     kept = run.journal_ticks()
     assert summary["ticks_sent"] + len(kept) == summary["ticks_read"]
+
+
+def split_runs(ticks: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Ticks of two runs, told apart by seq: the second starts at least 2**31 per second later."""
+    ticks = sorted(ticks, key=lambda t: t["seq"])
+    cut = next(i for i in range(1, len(ticks)) if ticks[i]["seq"] - ticks[i - 1]["seq"] > 1 << 30)
+    return ticks[:cut], ticks[cut:]
+
+
+def test_a_clean_stop_and_restart_is_a_restart_gap_from_the_last_tick_read_to_the_resubscription(run):
+    run.spawn()
+    run.until(streaming)
+    assert run.terminate() == 0
+    time.sleep(2)  # the feed goes on while no producer reads it
+    run.spawn()
+    run.until(lambda h: h["ticks_sent"] > 20)
+    assert run.terminate() == 0
+    before, after = split_runs(run.check_stream())
+    (gap,) = [g for g in run.gaps() if g["reason"] == "restart"]
+    assert gap["from"] <= max(t["rx"] for t in before) / 1000  # from the last tick read ...
+    assert gap["to"] >= min(t["rx"] for t in after) / 1000 - 1  # ... to the next run's first ticks
+    assert len(gap["symbols"]) == 23
+
+
+def test_after_kill_9_the_restart_gap_starts_at_the_oldest_tick_held_only_in_memory(run):
+    run.spawn(TICKPIPE_PRODUCER_SPILL_AFTER="60")  # records wait in memory while Kinesis hangs
+    run.until(streaming)
+    run.proxy.set("hang")
+    run.until(lambda h: h["ticks_read"] > h["ticks_sent"] + 200)
+    time.sleep(1.5)  # a heartbeat or more while ticks are held only in memory
+    run.proxy.set("closed")  # nothing more gets out before the kill
+    run.proc.kill()
+    run.proc.wait(timeout=10)
+    run.proxy.set("pass")
+    run.spawn()
+    run.until(lambda h: h["ticks_sent"] > 20)
+    assert run.terminate() == 0
+    ticks = [t for v in ticks_by_symbol(read_user_records(run.kinesis, run.stream)).values() for t in v]
+    killed, restarted = split_runs(ticks)
+    # The killed run numbered every tick it read, in the order read: the first seq missing from the
+    # stream is the oldest tick it lost, read no earlier than the tick before it.
+    seqs = [t["seq"] for t in killed]
+    last_kept = next((i for i in range(len(seqs) - 1) if seqs[i + 1] != seqs[i] + 1), len(seqs) - 1)
+    (gap,) = [g for g in run.gaps() if g["reason"] == "restart"]
+    assert gap["from"] <= killed[last_kept]["rx"] / 1000
+    assert gap["to"] >= min(t["rx"] for t in restarted) / 1000 - 1
