@@ -28,6 +28,7 @@ from fyers import codec, errors
 from fyers.auth import read_access_token
 from fyers.errors import FyersError, SymbolLimitError
 from fyers.feed import Feed, FeedFrameError
+from fyers.symbols import SymbolError
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,33 @@ class _Disconnect(Exception):
         super().__init__(reason)
         self.kind = kind
         self.code = code
+
+
+TOKEN_CODES: Final = frozenset({errors.INVALID_TOKEN, errors.AUTH_FAILED})  # besides TOKEN_EXPIRED
+
+
+def code_kind(code: int | None) -> str:
+    """The event for a refusal with Fyers code ``code``: only Fyers' token codes are auth failures;
+    anything else (a rate limit, a server error, no code) is a transient disconnect, retried."""
+    if code == errors.TOKEN_EXPIRED:
+        return "token_expired"
+    return "auth_failed" if code in TOKEN_CODES else "disconnected"
+
+
+def failure_kind(exc: BaseException) -> str:
+    """The event for an exception while resolving symbols or getting the token (see :func:`code_kind`).
+
+    A Fyers error counts as auth only with a token code; 429, 5xx, unreachable (the REST client
+    raises FyersServerError for connection errors) and unexpected answers are transient. Anything
+    else came from the token source (no token in SSM, SSM unreachable): an auth failure.
+    """
+    if isinstance(exc, errors.TokenExpiredError):
+        return "token_expired"
+    if isinstance(exc, errors.InvalidTokenError | errors.AuthFailedError):
+        return "auth_failed"
+    if isinstance(exc, FyersError | SymbolError):
+        return "disconnected"  # back off and retry with the same token
+    return "auth_failed"
 
 
 def subscribe_batches(topics: Sequence[str], limit: int = MAX_SUBSCRIBE_BYTES) -> Iterator[list[str]]:
@@ -157,9 +185,8 @@ class DataSocket:
                         raise
                     except Exception as exc:  # Fyers or the token source failed: report, back off, retry
                         code = exc.code if isinstance(exc, FyersError) else None
-                        kind = "token_expired" if isinstance(exc, errors.TokenExpiredError) else "auth_failed"
-                        raise _Disconnect(f"resolving symbols failed: {type(exc).__name__}: {exc}", kind,
-                                          code) from None
+                        raise _Disconnect(f"resolving symbols failed: {type(exc).__name__}: {exc}",
+                                          failure_kind(exc), code) from None
                 self._connect_and_stream(stop)
             except _Disconnect as exc:
                 self._emit(exc.kind, str(exc), exc.code)
@@ -211,7 +238,7 @@ class DataSocket:
             hsm_key = read_access_token(self._access_token()).hsm_key
         except Exception as exc:  # the token source (SSM, a refresh) failed: report, back off, retry
             code = exc.code if isinstance(exc, FyersError) else None
-            kind = "token_expired" if isinstance(exc, errors.TokenExpiredError) else "auth_failed"
+            kind = failure_kind(exc)
             raise _Disconnect(f"no usable access token: {type(exc).__name__}: {exc}", kind, code) from None
         try:
             ws = websocket.create_connection(self.url, timeout=self.connect_timeout, enable_multithread=True)
@@ -231,8 +258,7 @@ class DataSocket:
         auth = self._await(codec.AuthResponse, stop)
         if not auth.ok:
             raise _Disconnect(f"auth refused: {self._last_custom_text or 'no reason given'}",
-                              "token_expired" if self._last_custom_code == errors.TOKEN_EXPIRED else "auth_failed",
-                              self._last_custom_code)
+                              code_kind(self._last_custom_code), self._last_custom_code)
         self._ack_count = auth.ack_count
         self._authenticated = True
         self._emit("authenticated", f"ack every {auth.ack_count} messages" if auth.ack_count else "no acks")

@@ -260,7 +260,7 @@ class Producer:
             st.auth_failing = True
             self.metrics.add("AuthFailures")
             if self.tokens:
-                self.tokens.failed()
+                self.tokens.failed(expired=kind == "token_expired")
             self.gaps.open("auth", self.symbols)
             log.warning("socket %s: re-reading the token from SSM with backoff", kind.replace("_", " "))
         elif kind == "malformed_frame":

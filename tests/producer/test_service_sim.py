@@ -246,3 +246,32 @@ def test_a_stalled_socket_is_a_gap_from_its_last_frame_not_from_when_the_stall_w
     last_before, first_after = rx[i - 1], rx[i]
     assert first_after - last_before >= 2  # noticed 2 s after the last frame at the earliest
     assert gap["from"] <= last_before and gap["to"] >= first_after - 1
+
+
+def test_rate_limits_and_5xx_at_start_up_are_retried_not_taken_for_a_bad_token(env, start):
+    sim, settings = env
+    sim.faults.rate_limit(6)  # more than the REST client's own retries: the socket's backoff goes on
+    sim.faults.http_5xx(3, status=503)
+    producer, finish = start(settings, sim.symbols)
+    wait_for(lambda: producer.ticks_read > 50, timeout=60)
+    stats = finish()
+    assert producer.metrics.totals["AuthFailures"] == 0  # no auth alarm, no wait for a new token
+    assert not [g for g in stats.gaps if g["reason"] == "auth"]
+
+
+def test_a_short_auth_refusal_is_retried_with_the_same_token(env, start):
+    """Fyers may refuse a valid token for a while: the producer tries it again (paced by the
+    socket's backoff) instead of waiting minutes for a new one in SSM."""
+    sim, settings = env
+    producer, finish = start(settings, sim.symbols)
+    wait_for(lambda: producer.ticks_read > 50)
+    sim.faults.refuse_auth(True)
+    sim.faults.drop_connections()
+    wait_for(lambda: producer.metrics.totals["AuthFailures"] >= 2)
+    sim.faults.refuse_auth(False)  # SSM still holds the same token
+    wait_for(lambda: producer.state.subscribed and not producer.state.auth_failing, timeout=40)
+    before = producer.ticks_read
+    wait_for(lambda: producer.ticks_read > before + 20)
+    stats = finish()
+    (gap,) = [g for g in stats.gaps if g["reason"] == "auth"]
+    assert gap["from"] <= gap["to"]
