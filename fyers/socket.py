@@ -7,7 +7,8 @@ outlives reconnects) and the ticks go to ``on_ticks``; everything else that happ
 :class:`SocketEvent` to ``on_event``. It acks every N-th data message as the server asks, pings every
 ``ping_interval`` seconds, treats ``stall_timeout`` seconds of silence as a dead connection, and
 reconnects with capped exponential backoff and jitter, re-reading the access token and
-resubscribing everything. A malformed frame is counted and reported, never fatal.
+resubscribing everything. A malformed frame is counted and reported with its bytes (the
+``malformed_frame`` event), never fatal; no tick of it is forwarded.
 
 The client knows nothing of Kinesis: the producer decides what to do with ticks and events.
 """
@@ -49,6 +50,7 @@ class SocketEvent:
     detail: str = ""
     at: float = field(default_factory=time.time)
     code: int | None = None  # Fyers' code for auth_failed / token_expired / server_message
+    data: bytes = field(default=b"", repr=False)  # the frame itself, for malformed_frame (to quarantine it)
 
 
 @dataclass
@@ -352,7 +354,7 @@ class DataSocket:
         try:
             msg = codec.decode_server(frame)
         except codec.FrameError as exc:
-            self._malformed(str(exc))
+            self._malformed(str(exc), frame)
             return None
         if type(msg) is codec.Custom:
             self._last_custom_code, self._last_custom_text = msg.code, msg.text
@@ -372,8 +374,10 @@ class DataSocket:
         try:
             ticks = feed.on_frame(frame, int(time.time() * 1000))
         except FeedFrameError as exc:
-            ticks = exc.ticks
-            self._malformed(str(exc))
+            # The blocks before the fault decoded, but a frame that fails to parse cannot be trusted
+            # (a truncated copy of a frame repeats ticks already sent): none of it is forwarded.
+            ticks = []
+            self._malformed(f"{exc}; {len(exc.ticks)} decoded blocks not forwarded", frame)
         if ticks:
             self.stats.ticks += len(ticks)
             self._on_ticks(ticks)
@@ -381,10 +385,10 @@ class DataSocket:
             self._send(codec.encode_ack(codec.U32.unpack_from(frame, 3)[0]))
             self.stats.acks_sent += 1
 
-    def _malformed(self, reason: str) -> None:
+    def _malformed(self, reason: str, frame: bytes) -> None:
         self.stats.malformed_frames += 1
-        log.warning("malformed frame #%d: %s", self.stats.malformed_frames, reason)
-        self._emit("malformed_frame", reason)
+        log.warning("malformed frame #%d (%d bytes): %s", self.stats.malformed_frames, len(frame), reason)
+        self._emit("malformed_frame", reason, data=frame)
 
     # ------------------------------------------------------------------ plumbing
 
@@ -411,8 +415,8 @@ class DataSocket:
         self._attempt += 1
         return random.uniform(delay / 2, delay)
 
-    def _emit(self, kind: str, detail: str = "", code: int | None = None) -> None:
-        event = SocketEvent(kind, detail, time.time(), code)
+    def _emit(self, kind: str, detail: str = "", code: int | None = None, data: bytes = b"") -> None:
+        event = SocketEvent(kind, detail, time.time(), code, data)
         log.info("socket %s: %s", kind, detail)
         try:
             self._on_event(event)

@@ -33,6 +33,7 @@ from market.session import NseCalendar, ist_datetime
 from producer.aggregator import AggRecord, iter_user_records
 from producer.clock import Clock
 from producer.errors import ProducerError, UniverseError
+from producer.frames import FrameQuarantine
 from producer.gaps import GapRecorder
 from producer.health import HealthServer
 from producer.journal import Journal
@@ -131,6 +132,7 @@ class Producer:
         self.stats = ProducerStats(symbols=len(universe))
         self.gaps = GapRecorder(self.s3, settings.bucket, settings.producer_id, clock=self.clock.time,
                                 on_gap=self._on_gap)
+        self.frames = FrameQuarantine(self.s3, settings.bucket, settings.producer_id, clock=self.clock.time)
         self.tokens = TokenSource(self._load_token, stop=stop, metrics=self.metrics,
                                   retry_cap=self.options.token_retry_cap) if access_token is None else None
         self.access_token = access_token or self.tokens
@@ -265,6 +267,7 @@ class Producer:
             log.warning("socket %s: re-reading the token from SSM with backoff", kind.replace("_", " "))
         elif kind == "malformed_frame":
             self.metrics.add("MalformedFrames")
+            self.frames.keep(getattr(event, "data", b""), getattr(event, "detail", ""))
 
     # -- health -------------------------------------------------------------------------------
     @property
@@ -316,6 +319,7 @@ class Producer:
         if not self._samples or now - self._samples[-1][0] >= 0.2:
             self._samples.append((now, self.clock.time()))
         self._flush_drops()
+        self.frames.flush()
         self._heartbeat()
 
     def _clock_at(self, mono: float) -> float:
@@ -442,6 +446,7 @@ class Producer:
             self.gaps.retry()
             self._flush_drops(force=True)
             self.gaps.retry()
+            self.frames.flush()
             # The next start's restart gap begins where reading stopped (or, if ticks were lost or
             # gaps could not be stored, where the loss began): a clean stop is a gap too.
             stopped = self._reading_stopped_at if self._reading_stopped_at is not None else self.clock.time()

@@ -275,3 +275,25 @@ def test_a_short_auth_refusal_is_retried_with_the_same_token(env, start):
     stats = finish()
     (gap,) = [g for g in stats.gaps if g["reason"] == "auth"]
     assert gap["from"] <= gap["to"]
+
+
+def test_a_malformed_frame_is_quarantined_with_its_reason_and_none_of_it_forwarded(env, aws, kinesis, start):
+    import base64
+
+    sim, settings = env
+    producer, finish = start(settings, sim.symbols)
+    wait_for(lambda: producer.ticks_read > 50)
+    sim.faults.malformed_frame()  # a copy of a real block, then a truncated one
+    wait_for(lambda: producer.frames.kept == 1)
+    before = producer.ticks_read
+    wait_for(lambda: producer.ticks_read > before + 20)
+    stats = finish()
+    s3 = aws.client("s3")
+    (obj,) = s3.list_objects_v2(Bucket=BUCKET, Prefix="quarantine/frames/")["Contents"]
+    doc = orjson.loads(s3.get_object(Bucket=BUCKET, Key=obj["Key"])["Body"].read())
+    assert "truncated" in doc["reason"] and doc["pid"] == "test-producer"
+    assert len(base64.b64decode(doc["data"])) == doc["size"] > 7
+    ticks = [t for v in ticks_by_symbol(read_user_records(kinesis, settings.stream)).values() for t in v]
+    assert len(ticks) == stats.ticks_read
+    states = [tuple(v for k, v in t.items() if k not in ("seq", "rx")) for t in ticks]
+    assert len(states) == len(set(states))  # the salvaged block would have repeated a tick exactly
