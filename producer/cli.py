@@ -60,6 +60,9 @@ class JsonFormatter(logging.Formatter):
 def run(args: argparse.Namespace) -> int:
     from producer.service import run_producer
     from tickpipe.config import ConfigError, Settings
+    from tokens import redact
+
+    redact.install()  # before the first SSM call: its bodies hold the token (tickpipe -v logs botocore's)
 
     if args.json_logs:
         handler = logging.StreamHandler(sys.stderr)
