@@ -186,7 +186,11 @@ class Pipeline:
             report.lost_ticks += lost
             log.critical("the sender never returned: %d ticks in memory are LOST (not journalled)", lost)
             return report
-        kept, lost = self.sender.close()
+        try:
+            kept, lost = self.sender.close()
+        except Exception:  # noqa: BLE001 - e.g. the journal's disk failed on its final fsync: say what is at risk
+            kept, lost = 0, self.sender.pending_ticks_estimate()
+            log.critical("closing the journal failed: up to %d ticks may be LOST", lost, exc_info=True)
         report.kept_ticks, report.lost_ticks = kept, report.lost_ticks + lost
         report.delivered = self.delivered and not kept and not report.lost_ticks
         if kept:

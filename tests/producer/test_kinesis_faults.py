@@ -185,8 +185,12 @@ def test_a_kinesis_fault_loses_nothing_and_health_stays_ready(run, fault):
     summary = run.summaries[-1]
     assert summary["delivered_at_stop"] and summary["lost_ticks"] == 0 and summary["fatal"] is None
     assert summary["ticks_read"] == summary["ticks_sent"]
-    run.check_stream()
+    ticks = run.check_stream()
     assert "Traceback" not in run.logs[-1]
+    print("FIGURES", orjson.dumps({"fault": fault, "ticks_read": summary["ticks_read"], "on_stream": len(ticks),
+                                   "faulted_calls": run.proxy.faulted, "retries": summary["retries"],
+                                   "throttles": summary["throttles"], "spilled_records": summary["spilled_records"],
+                                   "replayed_records": summary["replayed_records"]}).decode())
 
 
 @pytest.mark.parametrize("fault", ["hang", "closed"])
