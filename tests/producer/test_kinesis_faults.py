@@ -291,3 +291,33 @@ def test_after_kill_9_the_restart_gap_starts_at_the_oldest_tick_held_only_in_mem
     (gap,) = [g for g in run.gaps() if g["reason"] == "restart"]
     assert gap["from"] <= killed[last_kept]["rx"] / 1000
     assert gap["to"] >= min(t["rx"] for t in restarted) / 1000 - 1
+
+
+@pytest.mark.parametrize("fault", ["drop", "malformed", "refuse"])
+def test_a_fyers_fault_is_counted_in_gaps_or_quarantine_and_the_accounting_closes(run, world, fault):
+    sim, _ = world
+    run.spawn()
+    run.until(streaming)
+    if fault == "drop":
+        sim.faults.drop_connections()
+    elif fault == "malformed":
+        sim.faults.malformed_frame()
+    else:
+        sim.faults.refuse_auth(True)
+        sim.faults.drop_connections()
+        run.until(lambda h: h["auth_failing"])
+        assert run.health()[0] == 200  # within the grace, and a refused token is no reason to restart
+        sim.faults.refuse_auth(False)
+    before = run.until(lambda h: h["subscribed"])["ticks_sent"]
+    run.until(lambda h: h["ticks_sent"] > before + 50 and not h["auth_failing"])
+    assert run.terminate() == 0, run.logs[-1][-3000:]
+    run.check_stream()
+    reasons = sorted(g["reason"] for g in run.gaps())
+    if fault == "drop":
+        assert reasons == ["disconnect"]
+    elif fault == "refuse":
+        assert "auth" in reasons and "disconnect" in reasons
+    else:
+        assert reasons == []
+        listed = run.s3.list_objects_v2(Bucket=BUCKET, Prefix="quarantine/frames/").get("Contents", [])
+        assert [o for o in listed if f"/{run.pid}-" in o["Key"]]
