@@ -13,8 +13,11 @@ server, or any Kinesis endpoint reachable over plain HTTP) until told to fail. F
 - ``throttle``: answer as Kinesis does for a shard over its limits: HTTP 200, every record
   failed with ``ProvisionedThroughputExceededException``.
 - ``garbage``: HTTP 200 with a body that does not answer the call (no result per record).
-- ``closed``: stop listening and drop every open connection; the port refuses connections
-  (``EndpointConnectionError``) until another mode opens it again on the same port.
+- ``lost_response``: forward the call (Kinesis stores the records), then reset the connection
+  instead of answering: the client cannot know, retries, and the stream holds the records twice.
+- ``closed``: stop listening and drop every idle connection (a call being forwarded is answered
+  first); the port refuses connections (``EndpointConnectionError``) until another mode opens it
+  again on the same port.
 
 Only PutRecords calls are faulted, except by ``closed``; ``calls=n`` faults the next n calls, then
 passes again. Nothing is written to the stream for a faulted call.
@@ -32,7 +35,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-MODES: Final = ("pass", "reset", "hang", "503", "throttle", "garbage", "closed")
+MODES: Final = ("pass", "reset", "hang", "503", "throttle", "garbage", "lost_response", "closed")
 _HOP: Final = frozenset({"connection", "keep-alive", "transfer-encoding", "proxy-connection", "upgrade", "te"})
 
 
@@ -58,6 +61,7 @@ class KinesisFaultProxy:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._conns: set[socket.socket] = set()
+        self._busy: set[socket.socket] = set()  # connections with a call being forwarded
         self.faulted = 0  # PutRecords calls faulted
         self.forwarded = 0  # calls forwarded (any operation)
         self.put_records_forwarded = 0
@@ -140,8 +144,8 @@ class KinesisFaultProxy:
             server.shutdown()
             server.server_close()
         with self._lock:
-            conns = list(self._conns)
-        for conn in conns:  # established keep-alive connections go too: the endpoint is gone
+            conns = list(self._conns - self._busy)
+        for conn in conns:  # idle keep-alive connections go too: the endpoint is gone
             try:
                 conn.shutdown(socket.SHUT_RDWR)
             except OSError:
@@ -161,6 +165,17 @@ class KinesisFaultProxy:
 
     # -- one request --------------------------------------------------------------------------
     def _handle(self, h: BaseHTTPRequestHandler) -> None:
+        with self._lock:
+            self._busy.add(h.connection)
+        try:
+            self._handle_call(h)
+        finally:
+            with self._lock:
+                self._busy.discard(h.connection)
+                if self.mode == "closed":
+                    h.close_connection = True
+
+    def _handle_call(self, h: BaseHTTPRequestHandler) -> None:
         length = int(h.headers.get("Content-Length") or 0)
         target = h.headers.get("X-Amz-Target", "")
         mode = self._take_fault(target)
@@ -189,9 +204,9 @@ class KinesisFaultProxy:
         if mode == "garbage":
             self._reply(h, 200, {"FailedRecordCount": 0, "Records": []})
             return
-        self._forward(h, body, target)
+        self._forward(h, body, target, answer=mode != "lost_response")
 
-    def _forward(self, h: BaseHTTPRequestHandler, body: bytes, target: str) -> None:
+    def _forward(self, h: BaseHTTPRequestHandler, body: bytes, target: str, answer: bool = True) -> None:
         conn = http.client.HTTPConnection(*self.upstream, timeout=60)
         try:
             headers = {k: v for k, v in h.headers.items() if k.lower() not in _HOP}
@@ -201,6 +216,11 @@ class KinesisFaultProxy:
             with self._lock:
                 self.forwarded += 1
                 self.put_records_forwarded += target.endswith(".PutRecords")
+            if not answer:  # stored upstream, but the client never hears of it
+                h.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                h.connection.close()
+                h.close_connection = True
+                return
             h.send_response(resp.status, resp.reason)
             for k, v in resp.getheaders():
                 if k.lower() not in _HOP and k.lower() != "content-length":

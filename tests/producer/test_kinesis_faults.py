@@ -321,3 +321,20 @@ def test_a_fyers_fault_is_counted_in_gaps_or_quarantine_and_the_accounting_close
         assert reasons == []
         listed = run.s3.list_objects_v2(Bucket=BUCKET, Prefix="quarantine/frames/").get("Contents", [])
         assert [o for o in listed if f"/{run.pid}-" in o["Key"]]
+
+
+def test_a_lost_response_makes_exact_resends_that_readers_drop_by_pid_and_seq(run):
+    """Kinesis stored the records but the answer never came: the producer cannot know and sends
+    them again. Nothing is lost; the copies carry the same (pid, seq) and bytes (DESIGN.md)."""
+    run.spawn()
+    run.until(streaming)
+    run.proxy.set("lost_response", calls=3)
+    run.until(lambda h: run.proxy.mode == "pass" and h["ticks_sent"] >= h["ticks_read"] - 200)
+    assert run.terminate() == 0
+    records = [data for _, _, data in read_user_records(run.kinesis, run.stream)]
+    by_id: dict[tuple[str, int], set[bytes]] = {}
+    for data in records:
+        tick = orjson.loads(data)
+        by_id.setdefault((tick["pid"], tick["seq"]), set()).add(data)
+    assert all(len(copies) == 1 for copies in by_id.values())  # a re-send is byte for byte the same tick
+    assert len(records) > len(by_id) == run.summaries[-1]["ticks_read"]  # copies, and nothing lost
