@@ -22,6 +22,8 @@ COMMANDS: dict[str, str] = {
     "compact": "consumers.compact_cli",
     "query": "local.query_cli",
     "bench": "tickpipe.bench_cli",
+    "login": "tokens.login_cli",
+    "login-link": "tokens.login_link_cli",
 }
 
 _OWN_PACKAGES = {"tickpipe", "market", "fyers", "producer", "consumers", "tokens", "local", "bench"}
