@@ -5,8 +5,9 @@ Two guards, installed once per process by :func:`install` (importing tokens.stor
 - botocore logs request and response bodies at DEBUG (``tickpipe -v``): for SSM they hold the
   decrypted token, refresh token, app secret and PIN. Any record from botocore, boto3, s3transfer or
   urllib3 that carries an SSM parameter call or body is replaced by a one-line notice.
-- Every value read from or written to a secret parameter is registered (:func:`register`) and
-  replaced by ``***`` wherever it appears in any log record, from any logger.
+- Every value read from or written to a secret parameter is registered (:func:`register`: the
+  token store and the token service do; at DEBUG every SSM response body botocore would log
+  registers its values too) and replaced by ``***`` wherever it appears in any log record.
 
 Both work on the record as it is made (a log record factory), so they apply to every handler,
 formatter and logging library (Powertools too) without configuring each.
@@ -14,6 +15,8 @@ formatter and logging library (Powertools too) without configuring each.
 
 from __future__ import annotations
 
+import ast
+import json
 import logging
 import re
 import threading
@@ -39,9 +42,24 @@ def register(*values: Any) -> None:
             _secrets.update(new)
 
 
+def _register_ssm_values(message: str) -> None:
+    """An SSM response body that botocore is about to log: its parameter values are secrets, however
+    the code that asked for them treats them (they are kept out of later records too)."""
+    head, _, body = message.partition("\n")
+    if head != "Response body:":
+        return
+    try:
+        doc = json.loads(ast.literal_eval(body))
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return
+    params = [doc.get("Parameter")] + list(doc.get("Parameters") or []) if isinstance(doc, dict) else []
+    register(*(p.get("Value") for p in params if isinstance(p, dict)))
+
+
 def scrub(name: str, message: str) -> str:
     """``message`` as it may be logged by logger ``name``."""
     if name.startswith(LIBRARY_LOGGERS) and any(m in message for m in SSM_MARKERS):
+        _register_ssm_values(message)
         return NOTICE
     with _lock:
         secrets = sorted(_secrets, key=len, reverse=True)  # a longer secret before any part of it
