@@ -18,12 +18,21 @@ from fyers.auth import read_access_token
 from fyers.rest import RestClient
 from local.moto_server import free_port
 from tickpipe import names
+from tickpipe.cli import NOISY_LOGGERS
 from tickpipe.config import Settings
 from tokens import redact
 from tokens.refresh import TokenService
 from tokens.store import REFRESH_TTL, FyersToken, TokenStore
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def debug_everywhere(caplog) -> None:
+    """DEBUG on the root and on the library loggers (an earlier `tickpipe` run in this process may
+    have quietened them, as the CLI does without -v)."""
+    caplog.set_level(logging.DEBUG)
+    for name in ("botocore", "boto3", "urllib3", *NOISY_LOGGERS):
+        caplog.set_level(logging.DEBUG, logger=name)
 
 
 def as_word(secret: str, text: str) -> bool:
@@ -50,7 +59,7 @@ def env(aws, fyers_sim):
 
 def test_the_token_service_at_debug_logs_no_secret(env, caplog):
     sim, settings, ssm, before = env
-    caplog.set_level(logging.DEBUG)
+    debug_everywhere(caplog)
     TokenService(settings, ssm=ssm, rest=RestClient(settings.fyers_api_url, retries=0)).run()
     after = TokenStore(ssm, settings.ssm_prefix).load()
     text = "\n".join(r.getMessage() for r in caplog.records)
@@ -110,7 +119,7 @@ def test_the_producer_at_debug_logs_no_token(env, moto_server, tmp_path):
 def test_a_parameter_read_by_any_code_at_debug_is_kept_out_of_later_lines(aws, caplog):
     ssm = aws.client("ssm")
     ssm.put_parameter(Name="/tickpipe/test/other/secret", Value="s3cr3t-value-xyz", Type="SecureString")
-    caplog.set_level(logging.DEBUG)
+    debug_everywhere(caplog)
     value = ssm.get_parameter(Name="/tickpipe/test/other/secret", WithDecryption=True)["Parameter"]["Value"]
     logging.getLogger("careless").warning("got %s", value)  # a bug elsewhere: still no secret in the log
     text = "\n".join(r.getMessage() for r in caplog.records)
