@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "compact": "consumers.compact_cli",
     "query": "local.query_cli",
     "bench": "tickpipe.bench_cli",
+    "plan": "tickpipe.plan.cli",
 }
 
 _OWN_PACKAGES = {"tickpipe", "market", "fyers", "producer", "consumers", "tokens", "local", "bench"}
