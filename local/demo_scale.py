@@ -7,13 +7,20 @@ import dataclasses
 import datetime as dt
 from typing import Any
 
+import boto3
+
+from consumers.lake_store import LakeStore
+from consumers.reconcile import ReconcileResult, reconcile_day
 from fyers.history import Candle, HistoryClient
+from fyers.rest import RestClient
 from fyers.sim import Simulator
 from fyers.socket import MAX_SYMBOLS
 from local import component_metrics as cm
 from market.session import OPEN, Session, epoch, ist_datetime
 from producer.service import ProducerStats
 from producer.universe import take_slice
+from tickpipe.config import Settings
+from tokens.store import TokenStore
 
 # Fyers allows 200 REST calls a minute, and the history client keeps to it: the first symbols' candles
 # come through the history API, the rest of a large universe straight from the simulator's market
@@ -101,14 +108,39 @@ def merge_stats(stats: list[ProducerStats]) -> ProducerStats:
     return total
 
 
-def exchange_candles(history: HistoryClient, sim: Simulator, sym: str, session: Session, *,
-                     via_api: bool) -> list[Candle]:
-    """The exchange's 5-minute candles of the session: through the Fyers history API, or (past the
-    REST budget) from the simulator's market model that the API serves them from."""
-    if via_api:
-        return history.candles(sym, 5, session.open_ts, session.close_ts - 1)
-    return [Candle(int(c[0]), c[1], c[2], c[3], c[4], int(c[5])) for c in sim.candles(sym, 5)
-            if session.open_ts <= c[0] <= session.close_ts - 1]
+class ScaledHistory:
+    """The Fyers history client for a large demo universe: the first HISTORY_API_SYMBOLS symbols'
+    candles through the history API, the others straight from the simulator's market model, which
+    is what its history endpoint serves them from. Quacks like :class:`HistoryClient` for the demo's
+    comparison and for reconcile's backfill (``candles``, ``requests``, ``access_token_source``)."""
+
+    def __init__(self, api: HistoryClient, sim: Simulator, symbols: list[str]) -> None:
+        self.api = api
+        self.sim = sim
+        self.via_api = set(symbols[:HISTORY_API_SYMBOLS])
+
+    @property
+    def requests(self) -> int:
+        return self.api.requests
+
+    @property
+    def access_token_source(self) -> Any:
+        return self.api.access_token_source
+
+    def candles(self, symbol: str, resolution: int | str, start: int, end: int) -> list[Candle]:
+        if symbol in self.via_api:
+            return self.api.candles(symbol, resolution, start, end)
+        return [Candle(int(c[0]), c[1], c[2], c[3], c[4], int(c[5])) for c in self.sim.candles(symbol, resolution)
+                if start <= c[0] <= end]
+
+
+def reconcile(settings: Settings, sim: Simulator, session: Session, symbols: list[str]) -> ReconcileResult:
+    """local/demo_history.py's reconcile for a large universe, its candles through ScaledHistory."""
+    api = HistoryClient(RestClient(settings.fyers_api_url), sim.config.app_id,
+                        lambda: TokenStore(boto3.client("ssm", region_name=settings.region),
+                                           settings.ssm_prefix).load().access_token)
+    return reconcile_day(session.day, ScaledHistory(api, sim, symbols), LakeStore(settings.bucket),  # type: ignore[arg-type]
+                         symbols=symbols, clock=sim.clock.now)
 
 
 def components(producers: int, sim: Simulator, stats: ProducerStats, bars_counters: dict[str, int],
