@@ -50,7 +50,10 @@ FARGATE_SIZES: Final[dict[int, tuple[int, int]]] = {
 # Metrics and alarms the stack creates (one place each: producer/metrics.py, infra/alarms.tf).
 PRODUCER_METRICS: Final = len(COUNTERS) + 3 + len(GAUGES) + len(DISTRIBUTIONS)  # + Ticks/Records/BytesPerSecond
 BARS_METRICS: Final = 9  # consumers/bars.py: Powertools metrics of the bars handler, one service dimension
-ALARMS_FIXED: Final = 12  # infra/alarms.tf: iterator age, no ticks, 3 function errors, token, 2 queues, 4 Firehose
+# infra/alarms.tf: iterator age, no ticks, 3 function errors, token, 2 queues, 4 Firehose;
+# infra/history.tf: reconcile mismatch rate and missing bars, 2 function errors; infra/login.tf: the
+# login page's errors (login_page defaults to true)
+ALARMS_FIXED: Final = 17
 ALARMS_PER_PRODUCER: Final = 3  # infra/alarms.tf: auth, journal depth, gaps, for each producer slice
 SHARD_LEVEL_METRICS: Final = 3  # infra/variables.tf stream_shard_level_metrics default, billed per shard
 # Defaults of the deployed stack that the costs depend on (infra/variables.tf; a test checks them).
