@@ -61,6 +61,9 @@ REDIRECT_URI = "http://127.0.0.1/tickpipe/callback"
 SYMBOLS_KEY = "config/symbols.txt"
 
 
+DRAIN_TIMEOUT_S = 900  # how long the stream and Firehose stand-ins may take to drain after the session
+
+
 class DemoError(RuntimeError):
     """The demo could not run (a component failed to start or stopped); the message says which."""
 
@@ -319,8 +322,13 @@ def _run_pipeline(opts: DemoOptions, settings: Settings, sim: Simulator, session
         raise DemoError("; ".join(errors))
 
     stop_aws.set()
+    # The runner and the pump finish what they hold before they return; draining them again from
+    # here while they still run would deliver twice (a large run takes minutes on a busy machine).
     for th in threads:
-        th.join(60)
+        th.join(DRAIN_TIMEOUT_S)
+    stuck = [th.name for th in threads if th.is_alive()]
+    if errors or stuck:
+        raise DemoError("; ".join(errors) or f"{', '.join(stuck)} did not finish within {DRAIN_TIMEOUT_S} s")
     runner.drain(finish_windows=True)
     # The last bucket closes at 15:30 with no later tick to move the watermark past it.
     for shard in runner.checkpoints():
