@@ -26,7 +26,7 @@ bench: $(STAMP)  ## run every benchmark and print its figures
 	$(PY) -m bench
 
 scale: $(STAMP)  ## 5,000 symbols, two producers, 8 shards, 09:15-09:20 at real speed (~15 min; docs/cost.md)
-	$(PY) -m tickpipe demo --symbols 5000 --producers 2 --shards 8 --to 09:20 --speed 1 --out tickpipe-out/scale
+	$(PY) -m tickpipe demo --symbols 5000 --producers 2 --shards 8 --to 09:20 --speed 1 --every-trade --out tickpipe-out/scale
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
