@@ -48,9 +48,9 @@ def main() -> None:
     target_ms = (grace + 1) * 1000
     print(f"   1x speed, {SYMBOLS} symbols, quote snapshots; batching window {window_s:g} s (Terraform), "
           f"grace {grace} s; target p99 ≤ {target_ms:,} ms wall")
-    for name, (start, until) in WINDOWS.items():
+    for name, (start, stop_at) in WINDOWS.items():
         with tempfile.TemporaryDirectory() as tmp:
-            result = run_demo(DemoOptions(symbols=SYMBOLS, speed=1.0, every_trade=False, start=start, until=until,
+            result = run_demo(DemoOptions(symbols=SYMBOLS, speed=1.0, every_trade=False, start=start, stop_at=stop_at,
                                           out_dir=Path(tmp), progress=False, charts=0, batching_window_s=window_s))
         fresh = result.freshness
         met = bool(fresh) and fresh["p99"]["wall_ms"] <= target_ms
