@@ -163,16 +163,16 @@ data "aws_iam_policy_document" "compact" {
     resources = [local.lake_arn]
   }
   statement {
-    sid       = "ReadRaw"
-    actions   = ["s3:GetObject"]
+    sid     = "ReadRaw"
+    actions = ["s3:GetObject"]
     resources = [
       "${local.lake_arn}/${local.raw_ticks_prefix}*",
       "${local.lake_arn}/${local.raw_bars_prefix}*",
     ]
   }
   statement {
-    sid       = "WriteCuratedQuarantineState"
-    actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
+    sid     = "WriteCuratedQuarantineState"
+    actions = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
     resources = [
       "${local.lake_arn}/${local.curated_ticks_prefix}*",
       "${local.lake_arn}/${local.curated_bars_prefix}*",

@@ -18,7 +18,7 @@ locals {
   producer_slices = {
     for name, p in var.producers : name => {
       service_name = "${local.cluster_name}-${name}"
-      environment  = merge(local.producer_env, p.slice != "" ? { TICKPIPE_PRODUCER_SLICE = p.slice } : {}, {
+      environment = merge(local.producer_env, p.slice != "" ? { TICKPIPE_PRODUCER_SLICE = p.slice } : {}, {
         TICKPIPE_SYMBOLS     = p.symbols != "" ? p.symbols : "s3://${local.bucket_name}/${local.state_prefix}symbols/${name}.txt"
         TICKPIPE_PRODUCER_ID = "${var.env}-${name}"
         # producer/options.py knobs that must agree with this task definition.
@@ -68,7 +68,7 @@ resource "aws_security_group" "producer" {
   dynamic "egress" {
     for_each = local.journal_efs ? [1] : []
     content {
-      description = "NFS to the journal's EFS mount targets (producer_journal_efs)"
+      description = "NFS to the journal EFS mount targets (producer_journal_efs)"
       from_port   = 2049
       to_port     = 2049
       protocol    = "tcp"
@@ -128,12 +128,12 @@ resource "aws_ecs_task_definition" "producer" {
     readonlyRootFilesystem = true
     stopTimeout            = var.producer_stop_timeout_seconds
     environment            = [for k, v in merge(each.value.environment, local.container_env) : { name = k, value = v }]
-    mountPoints            = [
+    mountPoints = [
       { sourceVolume = "journal", containerPath = local.producer_journal, readOnly = false },
       { sourceVolume = "tmp", containerPath = "/tmp", readOnly = false },
     ]
     portMappings = [{ containerPort = var.producer_health_port, protocol = "tcp" }]
-    healthCheck  = {
+    healthCheck = {
       command = ["CMD", "python", "-c",
       "import sys,urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:${var.producer_health_port}/health', timeout=3).status == 200 else 1)"]
       interval    = 30
@@ -143,7 +143,7 @@ resource "aws_ecs_task_definition" "producer" {
     }
     logConfiguration = {
       logDriver = "awslogs"
-      options   = {
+      options = {
         awslogs-group         = aws_cloudwatch_log_group.producer.name
         awslogs-region        = var.region
         awslogs-stream-prefix = each.key

@@ -75,7 +75,7 @@ variable "stream_shard_level_metrics" {
   validation {
     condition = alltrue([for m in var.stream_shard_level_metrics : contains([
       "IncomingBytes", "IncomingRecords", "OutgoingBytes", "OutgoingRecords", "WriteProvisionedThroughputExceeded",
-      "ReadProvisionedThroughputExceeded", "IteratorAgeMilliseconds", "ALL"], m)])
+    "ReadProvisionedThroughputExceeded", "IteratorAgeMilliseconds", "ALL"], m)])
     error_message = "stream_shard_level_metrics may only name Kinesis shard-level metrics (IncomingRecords, IteratorAgeMilliseconds, ...)."
   }
 }
@@ -181,10 +181,10 @@ variable "lambda_architecture" {
   }
 }
 
-variable "lambda_layer_dir" {
-  description = "Folder holding the built dependency layer (python/ inside), relative to infra/. Built by `make lambda-layer`."
+variable "package_dir" {
+  description = "Folder holding app.zip, layer.zip and layer.json from `make package` (infra/package.py); relative to infra/ or absolute."
   type        = string
-  default     = "build/layer"
+  default     = "build"
 }
 
 variable "bars_batch_size" {
