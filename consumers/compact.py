@@ -558,5 +558,9 @@ def handler(event: dict[str, Any] | None, context: Any = None) -> dict[str, Any]
     )
     emit_metrics(reports)
     result = {"tables": [asdict(r) for r in reports]}
+    # The Lambda runtime's root logger stays at WARNING with text logs: the summary is INFO, so this
+    # logger takes its own level, or the summary would never reach CloudWatch.
+    if log.getEffectiveLevel() > logging.INFO:
+        log.setLevel(logging.INFO)
     log.info("compaction: %s", orjson.dumps(result).decode())
     return result
