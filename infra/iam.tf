@@ -112,8 +112,8 @@ data "aws_iam_policy_document" "bars" {
     resources = [aws_kinesis_stream.ticks.arn]
   }
   statement {
-    sid       = "WriteBars"
-    actions   = ["firehose:PutRecord", "firehose:PutRecordBatch"]
+    sid       = "WriteBars" # consumers/bars_io.py BarSink: PutRecordBatch only
+    actions   = ["firehose:PutRecordBatch"]
     resources = [aws_kinesis_firehose_delivery_stream.bars.arn]
   }
   statement {

@@ -316,6 +316,7 @@ def load_module(name: str, path: Path) -> Any:
 
 terraform_run = load_module("terraform_run", Path(__file__).with_name("terraform_run.py"))
 package = load_module("tickpipe_package", INFRA / "package.py")
+iam_eval = load_module("iam_eval", Path(__file__).with_name("iam_eval.py"))
 
 
 @pytest.fixture(scope="session")
