@@ -529,7 +529,7 @@ variable "producer_stop_timeout_seconds" {
 }
 
 variable "producer_market_hours_only" {
-  description = "Scale producer services to 1 task before the open and to 0 after the close (IST, Monday-Friday)."
+  description = "Scale producer services to 1 task before the open and to 0 after the close (IST, Monday-Friday, and on the dates of the special sessions in session_overrides)."
   type        = bool
   default     = true
 }

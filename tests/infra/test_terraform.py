@@ -114,3 +114,21 @@ def test_the_demo_provisions_what_terraform_creates(infra_moto, tf_applied):
         desc = firehose.describe_delivery_stream(DeliveryStreamName=stream)["DeliveryStreamDescription"]
         s3 = desc["Destinations"][0]["ExtendedS3DestinationDescription"]
         assert (s3["Prefix"], s3["ErrorOutputPrefix"], s3["CompressionFormat"]) == (prefix, error_prefix, "GZIP"), stream
+
+
+def test_special_sessions_get_a_producer_start_and_stop_on_their_date(tf_offline):
+    # Muhurat trading on a Sunday evening and a Saturday with normal hours; a closure needs nothing
+    var_file = tf_offline.var_file("special", {
+        "producer_image": "example.invalid/tickpipe:1", "producer_vpc_id": "vpc-0a", "producer_subnet_ids": ["subnet-0a"],
+        "fyers_app_id": "AB12-100", "fyers_redirect_uri": "https://example.invalid/cb", "producers": {"a": {}, "b": {}},
+        "session_overrides": "2026-11-08=18:00-19:15; 2026-11-09=closed;2026-12-05=normal",
+    })
+    env = {**tf_offline.env, "AWS_ACCESS_KEY_ID": "unused", "AWS_SECRET_ACCESS_KEY": "unused"}
+    proc = subprocess.run(["terraform", "console", f"-var-file={var_file}"], input="jsonencode(local.special_schedules)\n",
+                          cwd=tf_offline.path, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    schedules = json.loads(json.loads(proc.stdout.strip()))
+    assert schedules["a/2026-11-08"] == {"slice": "a", "start": "at(2026-11-08T17:25:00)", "stop": "at(2026-11-08T19:30:00)"}
+    assert schedules["b/2026-12-05"]["start"] == "at(2026-12-05T08:40:00)"  # as on a weekday (producer_start_cron)
+    assert not any("2026-11-09" in key for key in schedules)
+    assert len(schedules) == 4
