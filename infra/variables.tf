@@ -378,7 +378,7 @@ variable "compact_timeout_seconds" {
 }
 
 variable "reserved_concurrency" {
-  description = "Reserved concurrency per function, -1 for none. Bars needs shards x parallelization_factor. compact = 1 is recommended where the account's quota allows (two runs must not rewrite the same day; the schedule alone never overlaps, a manual invoke can); new accounts (quota 10) cannot reserve."
+  description = "Reserved concurrency per function, -1 for none. Bars needs shards x parallelization_factor. Two compactions never overlap whatever this is (an S3 lease, consumers/compact_lease.py); new accounts (quota 10) cannot reserve."
   type        = object({ bars = number, compact = number, token = optional(number, -1) })
   default     = { bars = -1, compact = -1, token = -1 }
 
