@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench lint clean
+.PHONY: demo backfill test bench lint clean
 
 $(STAMP): pyproject.toml setup.py native/bars_fold.c
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "tickpipe needs Python 3.11 or newer")'
@@ -15,6 +15,9 @@ $(STAMP): pyproject.toml setup.py native/bars_fold.c
 
 demo: $(STAMP)  ## run a whole simulated NSE session through the local pipeline
 	$(PY) -m tickpipe demo
+
+backfill: $(STAMP)  ## a month of candles of 20 symbols at every resolution from the simulator, into tickpipe-out/lake
+	$(PY) -m tickpipe backfill --sim
 
 test: $(STAMP)  ## run the test suite
 	$(PY) -m pytest -q

@@ -25,16 +25,24 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--snapshots", action="store_true",
                    help="publish quote snapshots as real Fyers does, instead of every trade "
                         "(bars then differ from candles where the socket missed trades)")
+    p.add_argument("--outage", metavar="HH:MM-HH:MM", default=None,
+                   help="simulate a producer outage in exchange time (IST), e.g. 11:00-11:20: the socket is cut "
+                        "and logins refused; the reconciliation at the end fills the gap from the exchange's "
+                        "candles (bars_5m_final)")
     p.add_argument("--out", type=Path, default=Path("tickpipe-out"), help="report folder (default tickpipe-out)")
     p.add_argument("--quiet", action="store_true", help="no progress display")
     p.add_argument("--keep", action="store_true",
                    help="after the summary keep the moto server and the simulator running (until Ctrl-C) and "
                         "print the environment that points tickpipe query/compact/produce at them")
+    p.add_argument("--login-page", action="store_true",
+                   help="with --keep (implied): also serve the token login page against them, with a login link "
+                        "(docs/login.md)")
     p.set_defaults(func=run, parser=p)
 
 
 def run(args: argparse.Namespace) -> int:
     from local.demo import DemoError, DemoOptions, choose_day, print_summary, run_demo
+    from local.demo_history import Outage, OutageError
 
     for flag, value in (("--symbols", args.symbols), ("--shards", args.shards), ("--speed", args.speed)):
         if value <= 0:
@@ -43,13 +51,16 @@ def run(args: argparse.Namespace) -> int:
         # Components log their own progress; the demo's display is the progress line.
         logging.getLogger().setLevel(logging.WARNING)
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    try:
+        session = choose_day(args.day)
+        outage = Outage.parse(args.outage) if args.outage else None
+        if outage:
+            outage.check(session)
+    except (DemoError, OutageError) as exc:
+        args.parser.error(str(exc))
     opts = DemoOptions(symbols=args.symbols, day=args.day, speed=args.speed, shards=args.shards, seed=args.seed,
                        every_trade=not args.snapshots, out_dir=args.out, progress=not args.quiet,
-                       keep=args.keep)
-    try:
-        choose_day(args.day)
-    except DemoError as exc:
-        args.parser.error(str(exc))
+                       keep=args.keep or args.login_page, login_page=args.login_page, outage=outage)
     try:
         result = run_demo(opts)
     except DemoError as exc:

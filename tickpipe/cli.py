@@ -21,7 +21,11 @@ COMMANDS: dict[str, str] = {
     "produce": "producer.cli",
     "compact": "consumers.compact_cli",
     "query": "local.query_cli",
+    "backfill": "consumers.backfill_cli",
+    "reconcile": "consumers.reconcile_cli",
     "bench": "tickpipe.bench_cli",
+    "login": "tokens.login_cli",
+    "login-link": "tokens.login_link_cli",
 }
 
 _OWN_PACKAGES = {"tickpipe", "market", "fyers", "producer", "consumers", "tokens", "local", "bench"}

@@ -138,14 +138,20 @@ class Workdir:
 
 
 def workdir(folder: Path, endpoint: str | None = None) -> Workdir:
-    """Copy infra/*.tf into ``folder``, add the moto override when ``endpoint`` is given, init."""
+    """Copy infra/*.tf into ``folder``/infra, add the moto override when ``endpoint`` is given, init.
+    The repository's other folders are linked beside it, for the files infra/ reads (sql/views)."""
     mirror = find_mirror()
     assert mirror is not None, missing()
-    folder.mkdir(parents=True, exist_ok=True)
+    work = folder / "infra"
+    work.mkdir(parents=True, exist_ok=True)
     for tf_file in INFRA.glob("*.tf"):
-        shutil.copy2(tf_file, folder / tf_file.name)
+        shutil.copy2(tf_file, work / tf_file.name)
+    for sibling in ("sql",):
+        if not (folder / sibling).exists():
+            (folder / sibling).symlink_to(ROOT / sibling)
     if endpoint:
-        (folder / "moto_override.tf").write_text(moto_override(endpoint))
+        (work / "moto_override.tf").write_text(moto_override(endpoint))
+    folder = work
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TF_", "AWS_"))}
     env.update({
         "TF_CLI_CONFIG_FILE": str(cli_config(mirror, folder)),
