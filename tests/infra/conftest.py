@@ -364,6 +364,9 @@ def tf_vars(infra_moto, tf_packages) -> dict[str, Any]:
         "fyers_redirect_uri": "https://example.invalid/fyers",
         "package_dir": str(tf_packages),
         "force_destroy_bucket": True,
+        # infra/login.tf adds this permission with the AWS CLI (local-exec), which would call the real
+        # AWS, not moto: off here, and listed in docs/deploy.md as proven only in AWS
+        "login_url_invoke_permission": False,
     }
 
 
