@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import zipfile
 
 import pytest
 import terraform_run  # tests/infra/terraform_run.py, loaded by conftest.py
@@ -133,3 +134,33 @@ def test_special_sessions_get_a_producer_start_and_stop_on_their_date(tf_offline
     assert schedules["b/2026-12-05"]["start"] == "at(2026-12-05T08:40:00)"  # as on a weekday (producer_start_cron)
     assert not any("2026-11-09" in key for key in schedules)
     assert len(schedules) == 4
+
+
+SECRETS = {  # what a user and the token service store after the apply (docs/deploy.md)
+    "fyers/secret_key": "app-secret-Q7ZK2",
+    "fyers/pin": "4821",
+    "fyers/token": '{"access_token": "acc-tok-9f3e", "refresh_token": "ref-tok-77c1"}',
+    "login/link_key": "link-key-5d2a90",
+}
+
+
+def test_no_secret_reaches_the_state_or_a_saved_plan(infra_moto, tf_moto, tf_applied):
+    ssm = moto_client(infra_moto, "ssm")
+    prefix = state_resources(tf_applied)["aws_ssm_parameter.fyers_app_id"]["name"].rpartition("fyers/")[0]
+    for name, value in SECRETS.items():
+        ssm.put_parameter(Name=prefix + name, Value=value, Type="SecureString", Overwrite=True)
+    # a refresh reads every parameter back; a saved plan holds what the plan saw
+    tf_moto.run("apply", "-refresh-only", "-auto-approve", "-input=false", "-no-color", "-var-file=defaults.tfvars.json")
+    plan = tf_moto.plan_json(tf_moto.path / "defaults.tfvars.json", "after-secrets.tfplan")
+    texts = {
+        "state file": (tf_moto.path / "terraform.tfstate").read_text(),
+        "state (show -json)": json.dumps(tf_moto.state_json()),
+        "plan (show -json)": json.dumps(plan),
+        # a saved plan is a zip archive: every member, uncompressed
+        "plan file": "".join(zipfile.ZipFile(tf_moto.path / "after-secrets.tfplan").read(n).decode("latin-1")
+                             for n in zipfile.ZipFile(tf_moto.path / "after-secrets.tfplan").namelist()),
+    }
+    for where, text in texts.items():
+        for name, value in SECRETS.items():
+            for secret in {value, *re.findall(r'"(\w+-tok-\w+)"', value)}:
+                assert secret not in text, f"{name}'s value is in the {where}"
