@@ -325,9 +325,17 @@ data "aws_iam_policy_document" "producer_task" {
     resources = [aws_kinesis_stream.ticks.arn]
   }
   statement {
-    sid       = "ReadFyersParameters"
-    actions   = ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath"]
+    # the access token (tokens/store.py TokenStore.load) and ssm:/ symbol universes under the prefix
+    sid       = "ReadTokenAndUniverses"
+    actions   = ["ssm:GetParameter"]
     resources = ["${local.ssm_prefix_arn}*"]
+  }
+  statement {
+    # never the credentials that buy tokens: only the token function (and the login page) use them
+    sid       = "NeverTheCredentials"
+    effect    = "Deny"
+    actions   = ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath"]
+    resources = ["${local.ssm_prefix_arn}fyers/secret_key", "${local.ssm_prefix_arn}fyers/pin", "${local.ssm_prefix_arn}login/*"]
   }
   statement {
     sid       = "ReadSymbolLists"

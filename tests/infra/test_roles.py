@@ -60,6 +60,8 @@ PLATFORM: dict[str, dict[str, str]] = {
 USED: dict[str, set[str]] = {
     "bars": {"kinesis:ListShards", "firehose:PutRecordBatch", "s3:GetObject", "s3:PutObject", "s3:ListBucket"},
     "compact": {"s3:ListBucket", "s3:GetObject", "s3:PutObject", "s3:DeleteObject"},
+    "producer_task": {"ssm:GetParameter", "kinesis:PutRecords", "kinesis:ListShards", "s3:GetObject", "s3:PutObject",
+                      "cloudwatch:PutMetricData"},
 }
 
 
@@ -265,3 +267,34 @@ def test_every_action_a_role_grants_is_used_by_its_code_or_the_platform(roles, r
     unused = policy.actions() - USED[role] - set(PLATFORM[role])
     assert not unused, f"{role} grants {sorted(unused)}, which neither its code nor the platform uses"
     assert "cloudwatch:PutMetricData" not in policy.actions(), f"{role} emits EMF; it needs no PutMetricData"
+
+
+# --- producer -------------------------------------------------------------------------------------
+
+
+def test_the_producer_reads_the_access_token_and_never_the_pin_or_the_app_secret(roles, infra_moto, tf_applied):
+    from tokens.store import FyersToken, TokenStore  # noqa: PLC0415
+
+    state = state_resources(tf_applied)
+    prefix = state["aws_ssm_parameter.fyers_app_id"]["name"].rpartition("fyers/")[0]
+    admin_ssm = roles["admin"]["session"].client("ssm", endpoint_url=infra_moto.endpoint)
+    TokenStore(admin_ssm, prefix).save(FyersToken("acc-tok", "ref-tok", 1.0, 2e9, 2e9))
+    rec = iam_eval.Recorder(account(tf_applied), infra_moto.region)
+    # producer/service.py reads its token exactly so
+    assert TokenStore(client(roles, infra_moto, "producer_task", "ssm", rec), prefix).load().access_token == "acc-tok"
+    assert_allowed_by_aws_rules("producer_task", roles["producer_task"]["policy"], rec)
+    arn = f"arn:aws:ssm:{infra_moto.region}:{account(tf_applied)}:parameter{prefix}"
+    for name in (names.SSM_PIN, names.SSM_SECRET_KEY, "login/link_key"):
+        for action in ("ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath"):
+            assert not roles["producer_task"]["policy"].allows(iam_eval.Call(action, arn + name)), (action, name)
+
+
+def test_the_token_function_may_read_the_credentials_and_write_only_the_token(roles, infra_moto, tf_applied):
+    policy = roles["token"]["policy"]
+    prefix = state_resources(tf_applied)["aws_ssm_parameter.fyers_app_id"]["name"].rpartition("fyers/")[0]
+    arn = f"arn:aws:ssm:{infra_moto.region}:{account(tf_applied)}:parameter{prefix}"
+    for name in (names.SSM_PIN, names.SSM_SECRET_KEY, names.SSM_TOKEN, names.SSM_APP_ID):
+        assert policy.allows(iam_eval.Call("ssm:GetParameter", arn + name)), name
+    assert policy.allows(iam_eval.Call("ssm:PutParameter", arn + names.SSM_TOKEN))
+    for name in (names.SSM_PIN, names.SSM_SECRET_KEY, names.SSM_APP_ID):
+        assert not policy.allows(iam_eval.Call("ssm:PutParameter", arn + name)), name
