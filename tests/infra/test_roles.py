@@ -298,3 +298,12 @@ def test_the_token_function_may_read_the_credentials_and_write_only_the_token(ro
     assert policy.allows(iam_eval.Call("ssm:PutParameter", arn + names.SSM_TOKEN))
     for name in (names.SSM_PIN, names.SSM_SECRET_KEY, names.SSM_APP_ID):
         assert not policy.allows(iam_eval.Call("ssm:PutParameter", arn + name)), name
+
+
+def test_a_symbols_object_the_producer_may_not_read_says_missing_or_denied(roles, infra_moto, tf_applied):
+    from producer.universe import UniverseError, read_source  # noqa: PLC0415
+
+    # outside state/symbols/: moto denies it, as AWS would (and AWS says 403 for a missing key too)
+    s3 = client(roles, infra_moto, "producer_task", "s3")
+    with pytest.raises(UniverseError, match="does not exist, or this task's role may not read it"):
+        read_source(f"s3://{bucket(tf_applied)}/raw/symbols.txt", s3=s3)
