@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo backfill test bench lint clean
+.PHONY: demo backfill test bench lint clean scale
 
 $(STAMP): pyproject.toml setup.py native/bars_fold.c
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "tickpipe needs Python 3.11 or newer")'
@@ -24,6 +24,9 @@ test: $(STAMP)  ## run the test suite
 
 bench: $(STAMP)  ## run every benchmark and print its figures
 	$(PY) -m bench
+
+scale: $(STAMP)  ## 5,000 symbols, two producers, 8 shards, 09:15-09:20 at real speed (~15 min; docs/cost.md)
+	$(PY) -m tickpipe demo --symbols 5000 --producers 2 --shards 8 --to 09:20 --speed 1 --every-trade --out tickpipe-out/scale
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -83,7 +83,8 @@ class MotoServer:
         # moto logs every request on stderr: a file takes it without ever blocking the server.
         self._log = tempfile.TemporaryFile()
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)],
+            # moto's server with its Kinesis shards made safe for concurrent producers (local/moto_main.py)
+            [sys.executable, "-m", "local.moto_main", "-H", self.host, "-p", str(self.port)],
             stdout=subprocess.DEVNULL, stderr=self._log, env=env,
             preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
         )
