@@ -40,7 +40,7 @@ CHECKOV_VENV  ?= .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 ARCH          ?= arm64
 
-.PHONY: checkov lambda-layer
+.PHONY: checkov lambda-layer package tf-check
 
 $(CHECKOV_STAMP): infra/requirements-checkov.txt
 	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
@@ -55,3 +55,9 @@ test: $(CHECKOV_STAMP)
 
 lambda-layer: $(STAMP)  ## build the Lambda dependency layer into infra/build/layer (ARCH=arm64|x86_64)
 	$(PY) infra/build_layer.py --arch $(ARCH)
+
+package: $(STAMP)  ## zip the functions' code and the layer for Terraform (infra/build/app.zip, layer.zip)
+	$(PY) infra/package.py
+
+tf-check: $(STAMP)  ## terraform fmt, validate, plan and apply against moto (needs terraform + provider mirror)
+	$(PY) -m pytest -q -rs tests/infra/test_terraform.py
