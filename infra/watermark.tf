@@ -89,8 +89,8 @@ resource "aws_lambda_function" "watermark_net" {
   architectures    = [var.lambda_architecture]
   memory_size      = 256
   timeout          = 60
-  filename         = data.archive_file.app.output_path
-  source_code_hash = data.archive_file.app.output_base64sha256
+  filename         = local.app_zip
+  source_code_hash = terraform_data.package.output.app
   layers           = [aws_lambda_layer_version.deps.arn]
   kms_key_arn      = aws_kms_key.main.arn
 
