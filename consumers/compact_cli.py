@@ -21,7 +21,7 @@ class ProgressLine:
         self.width = width
         self.stage = ""
         self.t0 = time.monotonic()
-        self.tty = getattr(stream, "isatty", lambda: False)()
+        self.tty = getattr(self.stream, "isatty", lambda: False)()
 
     def __call__(self, stage: str, done: int, total: int) -> None:
         if stage != self.stage:
