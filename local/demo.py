@@ -45,12 +45,13 @@ from producer.options import ProducerOptions
 from producer.service import ProducerStats, run_producer
 from tickpipe import names
 from tickpipe.config import Settings
+from tickpipe.resources import sql_dir
 from tokens.refresh import TokenService
 from tokens.store import FyersToken, TokenStore
 
 log = logging.getLogger(__name__)
 
-SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+SQL_DIR = sql_dir()
 REDIRECT_URI = "http://127.0.0.1/tickpipe/callback"
 SYMBOLS_KEY = "config/symbols.txt"
 

@@ -36,11 +36,12 @@ from consumers.lake_errors import QueryError
 from consumers.lake_schema import TABLES, TableSpec
 from tickpipe import names
 from tickpipe.config import Settings
+from tickpipe.resources import sql_dir
 
 log = logging.getLogger(__name__)
 logging.getLogger("sqlglot").setLevel(logging.ERROR)  # it warns about Hive SERDE properties it skips
 
-SQL_DIR: Final = Path(__file__).resolve().parents[1] / "sql"
+SQL_DIR: Final = sql_dir()
 DDL_DIR: Final = SQL_DIR / "ddl"
 QUERY_DIR: Final = SQL_DIR / "queries"
 _HIVE = re.compile(r"([A-Za-z_]+)=([^/]+)/")

@@ -1,4 +1,4 @@
-"""``tickpipe produce``: run the producer service (the container's entry point).
+"""``tickpipe-produce`` (also ``tickpipe produce``): run the producer service (the container's entry point).
 
 SIGTERM (ECS stopping the task) and SIGINT stop reading, flush, deliver what can be delivered
 within ``--stop-timeout`` and keep the rest in the journal; the exit code is then 0.
@@ -19,6 +19,13 @@ from producer.options import ENV_VARS, ProducerOptions
 EXIT_CONFIG = 2
 
 log = logging.getLogger("producer")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The ``tickpipe-produce`` console script: this command alone, importing nothing of the dev CLI."""
+    from tickpipe.command import single
+
+    return single("tickpipe-produce", add_parser, argv)
 
 
 def add_parser(subparsers: Any) -> None:
