@@ -17,6 +17,7 @@ This file is read by setup.py at build time, so it uses the standard library onl
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from fnmatch import fnmatch
 from pathlib import Path
 from typing import Final
 
@@ -26,9 +27,10 @@ ARTIFACT_ENV: Final = "TICKPIPE_ARTIFACT"
 # Variable -> value meaning "everything": the editable development install and `pip install tickpipe`.
 FULL: Final = "full"
 
-# Never in a production artifact: local stand-ins, benchmarks, test helpers, the development CLI.
-DEV_ONLY: Final = ("fyers.sim", "producer.testing", "tickpipe.cli", "tickpipe.__main__", "tickpipe.bench_cli",
-                   "consumers.compact_cli")
+# Never in a production artifact: local stand-ins, benchmarks, test helpers, the development CLI and
+# its command modules (``*_cli``: each registers a `tickpipe` subcommand). A deployable's own
+# command (producer/cli.py, ``tickpipe-produce``) is not one of them.
+DEV_ONLY: Final = ("fyers.sim", "producer.testing", "tickpipe.cli", "tickpipe.__main__", "*_cli")
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,7 @@ class Artifact:
         top = module.split(".")[0]
         if top not in self.packages:
             return False
-        return not any(module == ex or module.startswith(ex + ".") for ex in self.exclude)
+        return not any(module == ex or module.startswith(ex + ".") or fnmatch(module, ex) for ex in self.exclude)
 
 
 # The Athena SQL (the repository's sql/) is data of the base package: tickpipe/sql links to it, the
@@ -55,9 +57,8 @@ SQL_DATA: Final = ("sql/ddl/*.sql", "sql/queries/*.sql")
 ARTIFACTS: Final[dict[str, Artifact]] = {
     "producer": Artifact(
         name="producer",
-        # tokens: the SSM token store the producer reads its access token from (tokens/store.py)
-        packages=("tickpipe", "market", "fyers", "producer", "tokens"),
-        exclude=(*DEV_ONLY, "tokens.refresh"),
+        packages=("tickpipe", "market", "fyers", "producer"),
+        exclude=DEV_ONLY,
         scripts={"tickpipe-produce": "producer.cli:main"},
         requirements=("boto3", "websocket-client", "requests", "orjson", "exchange-calendars",
                       "aws-kinesis-agg", "protobuf", "msgspec"),

@@ -33,6 +33,7 @@ from fyers.auth import FyersAuth, auth_code_from_redirect, login_url, new_state
 from fyers.history import HistoryClient
 from fyers.rest import RestClient
 from fyers.sim import SimConfig, Simulator
+from fyers.token_store import FyersToken, TokenStore
 from local.firehose_pump import FirehoseDelivery, FirehosePump
 from local.kinesis_runner import KinesisRunner
 from local.moto_server import MotoServer, patched_environ
@@ -47,7 +48,6 @@ from tickpipe import names
 from tickpipe.config import Settings
 from tickpipe.resources import sql_dir
 from tokens.refresh import TokenService
-from tokens.store import FyersToken, TokenStore
 
 log = logging.getLogger(__name__)
 

@@ -135,7 +135,7 @@ class Producer:
 
     # -- wiring -------------------------------------------------------------------------------
     def _load_token(self) -> str:
-        from tokens.store import TokenStore  # the CLIENT engineer's SSM token store
+        from fyers.token_store import TokenStore  # the CLIENT engineer's SSM token store
 
         return TokenStore(self.ssm, self.settings.ssm_prefix).load().access_token
 

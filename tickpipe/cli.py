@@ -24,7 +24,7 @@ COMMANDS: dict[str, str] = {
     "produce": "producer.cli",
     "compact": "consumers.compact_cli",
     "query": "local.query_cli",
-    "bench": "tickpipe.bench_cli",
+    "bench": "bench.cli",
 }
 
 _OWN_PACKAGES = {"tickpipe", "market", "fyers", "producer", "consumers", "tokens", "local", "bench"}

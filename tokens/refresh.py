@@ -21,9 +21,9 @@ from typing import Any, Final
 from fyers.auth import FyersAuth
 from fyers.errors import FyersError, RefreshTokenExpiredError, WrongPinError
 from fyers.rest import RestClient
+from fyers.token_store import FyersToken, TokenNotFoundError, TokenStore, TokenStoreError
 from tickpipe import names
 from tickpipe.config import Settings
-from tokens.store import FyersToken, TokenNotFoundError, TokenStore, TokenStoreError
 
 SERVICE: Final = "token"
 # The KMS key the token is written with (Terraform: the stack's key; unset locally, on moto).

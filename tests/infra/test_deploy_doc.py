@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from fyers.token_store import TokenStore
 from tickpipe import names
-from tokens.store import TokenStore
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "deploy.md"
 

@@ -213,7 +213,7 @@ def test_the_producer_wheel_carries_no_simulator_local_tools_or_test_helpers(pro
     _, wheel = producer_image
     names = zipfile.ZipFile(wheel).namelist()
     assert "producer/service.py" in names and "fyers/feed.py" in names
-    for absent in ("fyers/sim/", "local/", "bench/", "consumers/", "tokens/refresh.py", "producer/testing.py",
+    for absent in ("fyers/sim/", "local/", "bench/", "consumers/", "tokens/", "producer/testing.py",
                    "tickpipe/cli.py", "tickpipe/sql/"):
         assert not [n for n in names if n.startswith(absent)], absent
     scripts = [n for n in names if n.endswith("entry_points.txt")]
@@ -230,7 +230,7 @@ def test_the_producer_wheel_carries_the_accelerators_when_a_compiler_is_here(pro
     assert {"_tickpipe_feed.abi3.so", "_tickpipe_bars.abi3.so"} <= set(zipfile.ZipFile(wheel).namelist())
 
 
-@pytest.mark.parametrize("module", ["local", "fyers.sim", "producer.testing", "tickpipe.cli", "pytest", "pyarrow"])
+@pytest.mark.parametrize("module", ["local", "fyers.sim", "producer.testing", "tickpipe.cli", "tokens", "pytest", "pyarrow"])
 def test_what_the_image_leaves_out_cannot_be_imported_there(producer_image, tmp_path, module):
     venv, _ = producer_image
     result = run_in(venv, str(venv / "bin" / "python"), "-c", f"import {module}", cwd=tmp_path)
