@@ -52,7 +52,7 @@ class Artifact:
 
 # The Athena SQL (the repository's sql/) is data of the base package: tickpipe/sql links to it, the
 # wheel copies the files, and readers find them with importlib.resources (tickpipe.resources).
-SQL_DATA: Final = ("sql/ddl/*.sql", "sql/queries/*.sql")
+SQL_DATA: Final = ("sql/*/*.sql",)  # ddl/, queries/, and any folder of SQL beside them
 
 ARTIFACTS: Final[dict[str, Artifact]] = {
     "producer": Artifact(

@@ -146,5 +146,5 @@ def test_terraform_runs_the_handlers_the_artifact_declaration_names(tf):
     artifacts = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = artifacts
     spec.loader.exec_module(artifacts)
-    handlers = {tf.resource("aws_lambda_function", fn)["handler"] for fn in FUNCTIONS}
+    handlers = {fn["handler"] for fn in tf.resources["aws_lambda_function"].values()}
     assert handlers == set(artifacts.LAMBDA_HANDLERS)
