@@ -46,6 +46,7 @@ from producer.options import ProducerOptions
 from producer.service import ProducerStats, run_producer
 from tickpipe import names
 from tickpipe.config import Settings
+from tickpipe.options import Options, option
 from tickpipe.resources import sql_dir
 from tokens.refresh import TokenService
 
@@ -60,19 +61,25 @@ class DemoError(RuntimeError):
     """The demo could not run (a component failed to start or stopped); the message says which."""
 
 
-@dataclass
-class DemoOptions:
-    symbols: int = 20  # how many of the simulator's instruments (equities first, then indices, future)
-    day: dt.date | None = None  # None: the latest NSE session on or before today
-    speed: float = 400.0  # exchange seconds per wall second: 09:15–15:30 in about a minute
-    shards: int = 4
+@dataclass(frozen=True)
+class DemoOptions(Options):
+    # how many of the simulator's instruments (equities first, then indices, future)
+    symbols: int = option(20, ge=1, le=5000)
+    day: dt.date | None = None  # None: the latest NSE session on or before today (choose_day checks it)
+    # exchange seconds per wall second: 09:15–15:30 in about a minute
+    speed: float = option(400.0, gt=0, le=100_000)
+    shards: int = option(4, ge=1, le=100)
     seed: int = 7
     every_trade: bool = True  # exact comparison with the candles; False: realistic quote snapshots
     out_dir: Path = Path("tickpipe-out")
     env: str = "local"
     progress: bool = True
-    charts: int = 4
+    charts: int = option(4, ge=0, le=50)
     keep: bool = False  # after the summary, keep moto and the simulator running until Ctrl-C
+
+    @classmethod
+    def label(cls, name: str) -> str:
+        return "--" + name.replace("_", "-")  # set by `tickpipe demo`'s flags, not the environment
 
 
 @dataclass
@@ -108,6 +115,9 @@ def choose_day(day: dt.date | None) -> Session:
     cal = NseCalendar()
     if day is None:
         return cal.last_session_on_or_before(dt.datetime.now(IST).date())
+    first, last = cal.coverage()
+    if not first <= day <= last:
+        raise DemoError(f"--day {day} is outside the NSE holiday calendar ({first} to {last}); pick a day in it")
     session = cal.session(day)
     if session is None:
         raise DemoError(f"{day} is not an NSE trading day (weekend or exchange holiday); pick another --day")

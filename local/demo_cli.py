@@ -35,21 +35,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from local.demo import DemoError, DemoOptions, choose_day, print_summary, run_demo
+    from tickpipe.errors import ConfigError
 
-    for flag, value in (("--symbols", args.symbols), ("--shards", args.shards), ("--speed", args.speed)):
-        if value <= 0:
-            args.parser.error(f"{flag} must be positive, got {value:g}")
+    try:  # bad values are usage errors (exit 2), before anything starts
+        opts = DemoOptions(symbols=args.symbols, day=args.day, speed=args.speed, shards=args.shards, seed=args.seed,
+                           every_trade=not args.snapshots, out_dir=args.out, progress=not args.quiet,
+                           keep=args.keep)
+        choose_day(args.day)
+    except (ConfigError, DemoError) as exc:
+        args.parser.error(str(exc))
     if not args.verbose:
         # Components log their own progress; the demo's display is the progress line.
         logging.getLogger().setLevel(logging.WARNING)
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    opts = DemoOptions(symbols=args.symbols, day=args.day, speed=args.speed, shards=args.shards, seed=args.seed,
-                       every_trade=not args.snapshots, out_dir=args.out, progress=not args.quiet,
-                       keep=args.keep)
-    try:
-        choose_day(args.day)
-    except DemoError as exc:
-        args.parser.error(str(exc))
     try:
         result = run_demo(opts)
     except DemoError as exc:

@@ -150,6 +150,11 @@ class NseCalendar:
             return True
         return bool(cal.is_session(day.isoformat()))
 
+    def coverage(self) -> tuple[dt.date, dt.date]:
+        """First and last day the holiday calendar knows (outside it, every weekday counts as open)."""
+        cal = self._xbom
+        return cal.first_session.date(), cal.last_session.date()
+
     def session(self, day: dt.date) -> Session | None:
         """The session on ``day``, or None when the exchange is closed."""
         if day in self.overrides:
