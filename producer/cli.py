@@ -62,7 +62,9 @@ class JsonFormatter(logging.Formatter):
 
 
 def run(args: argparse.Namespace) -> int:
+    from market.session import CalendarError, parse_overrides
     from producer.service import run_producer
+    from tickpipe.config import ENV_VARS as ENV_VARS_SETTINGS
     from tickpipe.config import ConfigError, Settings
 
     if args.json_logs:
@@ -71,9 +73,13 @@ def run(args: argparse.Namespace) -> int:
         logging.getLogger().handlers[:] = [handler]
     try:
         settings = Settings.from_env(symbols=args.symbols or "")
+        parse_overrides(settings.session_overrides)  # a bad TICKPIPE_SESSION_OVERRIDES is a usage error too
         options = ProducerOptions.from_env(
             slice=args.slice, session=args.session, health_port=args.health_port, health_host=args.health_host,
             journal_dir=args.journal_dir, stop_timeout=args.stop_timeout, max_buffer_ms=args.max_buffer_ms)
+    except CalendarError as exc:
+        print(f"tickpipe produce: {ENV_VARS_SETTINGS['session_overrides']}: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     except (ConfigError, ProducerError) as exc:
         print(f"tickpipe produce: {exc}", file=sys.stderr)
         return EXIT_CONFIG
