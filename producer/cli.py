@@ -15,6 +15,7 @@ from typing import Any
 
 from producer.errors import ProducerError
 from producer.options import ENV_VARS, ProducerOptions
+from tickpipe.options import flag
 
 EXIT_CONFIG = 2
 
@@ -38,12 +39,15 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--slice", help=f"take slice K/N of the universe, e.g. 2/4 ({ENV_VARS['slice']})")
     p.add_argument("--session", choices=["calendar", "always"],
                    help=f"follow the NSE calendar (default) or stream regardless ({ENV_VARS['session']})")
-    p.add_argument("--health-port", type=int, help=f"health endpoint port; -1 disables ({ENV_VARS['health_port']})")
+    p.add_argument("--health-port", type=ProducerOptions.flag_type("health_port"),
+                   help=f"health endpoint port; -1 disables ({ENV_VARS['health_port']})")
     p.add_argument("--health-host", help=f"health endpoint address ({ENV_VARS['health_host']})")
     p.add_argument("--journal-dir", help=f"on-disk journal directory ({ENV_VARS['journal_dir']})")
-    p.add_argument("--stop-timeout", type=float, help=f"seconds to finish after SIGTERM ({ENV_VARS['stop_timeout']})")
-    p.add_argument("--max-buffer-ms", type=int, help=f"max aggregation delay ({ENV_VARS['max_buffer_ms']})")
-    p.add_argument("--sessions", type=int, help="exit after this many sessions (default: run until stopped)")
+    p.add_argument("--stop-timeout", type=ProducerOptions.flag_type("stop_timeout"),
+                   help=f"seconds to finish after SIGTERM ({ENV_VARS['stop_timeout']})")
+    p.add_argument("--max-buffer-ms", type=ProducerOptions.flag_type("max_buffer_ms"),
+                   help=f"max aggregation delay ({ENV_VARS['max_buffer_ms']})")
+    p.add_argument("--sessions", type=flag(int, ge=1), help="exit after this many sessions (default: run until stopped)")
     p.add_argument("--json-logs", action="store_true", help="structured JSON log lines (default in the container)")
     p.set_defaults(func=run)
 

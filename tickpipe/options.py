@@ -12,6 +12,7 @@ into a usage error (exit 2).
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import math
 import os
@@ -102,6 +103,7 @@ class Options:
     """Base of every component's options; subclasses are ``@dataclass(frozen=True)``."""
 
     ENV_PREFIX: ClassVar[str] = ""
+    ERROR: ClassVar[type[ConfigError]] = ConfigError  # a package may raise its own subclass
 
     def __post_init__(self) -> None:
         hints = typing.get_type_hints(type(self))
@@ -111,14 +113,14 @@ class Options:
             if kind is float and isinstance(value, int) and not isinstance(value, bool):
                 object.__setattr__(self, f.name, value := float(value))
             if kind in (int, float) and (isinstance(value, bool) or not isinstance(value, int | float)):
-                raise ConfigError(f"{self.label(f.name)} must be a number, got {value!r}")
+                raise self.ERROR(f"{self.label(f.name)} must be a number, got {value!r}")
             if kind is int and not isinstance(value, int):
-                raise ConfigError(f"{self.label(f.name)} must be a whole number, got {value!r}")
+                raise self.ERROR(f"{self.label(f.name)} must be a whole number, got {value!r}")
             rule: Rule | None = f.metadata.get(_RULE)
             if rule is not None and not rule.accepts(value):
-                raise ConfigError(f"{self.label(f.name)} must be {rule.describe()}, got {value!r}")
+                raise self.ERROR(f"{self.label(f.name)} must be {rule.describe()}, got {value!r}")
             if kind is float and not math.isfinite(value):
-                raise ConfigError(f"{self.label(f.name)} must be a finite number, got {value!r}")
+                raise self.ERROR(f"{self.label(f.name)} must be a finite number, got {value!r}")
 
     @classmethod
     def env_var(cls, name: str) -> str:
@@ -148,13 +150,43 @@ class Options:
                 values[f.name] = _parse(kind, raw)
             except ValueError:
                 what = {int: "a whole number", float: "a number", bool: "true or false"}.get(kind, kind.__name__)
-                raise ConfigError(f"{cls.label(f.name)} must be {what}, got {raw!r}") from None
+                raise cls.ERROR(f"{cls.label(f.name)} must be {what}, got {raw!r}") from None
         unknown = set(explicit) - {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
         if unknown:
             raise TypeError(f"{cls.__name__} has no option {sorted(unknown)}")
         values.update({k: v for k, v in explicit.items() if v is not None})
         return cls(**values)
 
+    @classmethod
+    def flag_type(cls, name: str) -> Any:
+        """An argparse ``type=`` for the flag that sets option ``name``: the option's kind and rule."""
+        f = {f.name: f for f in dataclasses.fields(cls)}[name]  # type: ignore[arg-type]
+        rule: Rule = f.metadata.get(_RULE, Rule())
+        return flag(_kind(typing.get_type_hints(cls)[name]), **dataclasses.asdict(rule))
+
     def with_(self, **changes: Any) -> Self:
         """A copy with the non-None ``changes`` (checked like any other construction)."""
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})  # type: ignore[type-var]
+
+
+def flag(kind: type = float, **rule: Any) -> Any:
+    """An argparse ``type=`` with an :func:`option`'s rule: ``flag(int, ge=1)``, ``flag(float, gt=0)``.
+
+    A value of the wrong kind, out of range, NaN or infinite is argparse's usage error (exit 2).
+    """
+    check = Rule(**rule)
+
+    def parse(text: str) -> Any:
+        try:
+            value = _parse(kind, text)
+        except ValueError:
+            what = {int: "a whole number", float: "a number"}.get(kind, kind.__name__)
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
+        if isinstance(value, float) and not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+        if not check.accepts(value):
+            raise argparse.ArgumentTypeError(f"must be {check.describe()}, got {text!r}")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in some messages
+    return parse

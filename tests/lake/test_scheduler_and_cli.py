@@ -83,7 +83,8 @@ def test_compact_cli_refuses_a_negative_lookback_and_a_zero_file_size(capsys):
         with pytest.raises(SystemExit) as exit_:
             parser.parse_args(bad)
         assert exit_.value.code == 2
-    assert "must be at least" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--lookback-days: must be >= 0" in err and "--target-mb: must be >= 1" in err
 
 
 class Terminal:
