@@ -4,14 +4,21 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench lint clean
+.PHONY: demo test bench lint clean lock
 
-$(STAMP): pyproject.toml setup.py native/bars_fold.c
+# Dependencies come from requirements.lock (versions and hashes, the same the images ship), then
+# tickpipe itself without resolving anything again.
+$(STAMP): pyproject.toml setup.py native/bars_fold.c native/feed_decode.c requirements.lock infra/artifacts.py
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "tickpipe needs Python 3.11 or newer")'
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@echo "installing tickpipe and its dependencies into $(VENV) ..."
-	@$(PY) -m pip install --quiet --disable-pip-version-check -e '.[local,dev]'
+	@echo "installing tickpipe and its locked dependencies into $(VENV) ..."
+	@$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements.lock
+	@$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	@touch $@
+
+lock: $(STAMP)  ## re-resolve requirements.lock from pyproject.toml (then `make` installs it)
+	$(VENV)/bin/uv pip compile pyproject.toml --all-extras --universal --python-version 3.11 \
+		--generate-hashes --upgrade --quiet -o requirements.lock
 
 demo: $(STAMP)  ## run a whole simulated NSE session through the local pipeline
 	$(PY) -m tickpipe demo

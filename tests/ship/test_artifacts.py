@@ -7,9 +7,10 @@
   handler imports from it.
 - The development wheel carries the Athena SQL, and `tickpipe query --list` finds it installed.
 
-The bare environments get the artifact's third-party distributions (and what they require) linked
-from this test run's own environment, so no network is needed and nothing else is importable: an
-import of `local`, `fyers.sim`, pytest or duckdb from production code fails here as in the image.
+The bare environments get the artifact's part of requirements.lock (what the image and the layer
+install), linked from this test run's own environment (installed from the same lock), so no network
+is needed and nothing else is importable: an import of `local`, `fyers.sim`, pytest, duckdb or
+pyarrow from the producer fails here as in the image.
 """
 
 from __future__ import annotations
@@ -21,12 +22,12 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import zipfile
 from importlib import metadata
 from pathlib import Path
 
 import pytest
-from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -96,17 +97,17 @@ def build_context(dest: Path) -> Path:
 
 
 def build_wheel(context: Path, out: Path, env: dict[str, str]) -> Path:
+    """Run the build stage's RUN that makes the wheel, as written, with its paths moved under ``out``."""
     runs = [arg for op, arg in build_stage() if op == "RUN" and "pip wheel" in arg]
     assert len(runs) == 1, "the build stage should make one wheel"
-    argv = runs[0].split()
-    assert argv[:2] == ["pip", "wheel"] and argv[-1] == "."
-    argv = [a for a in argv[2:-1] if not a.startswith("--wheel-dir") and a != "/wheels"]
+    command = runs[0].replace("/tmp/", f"{out.parent}/").replace("/wheels", str(out))
+    command = re.sub(r"(^|&& )pip ", rf"\1{sys.executable} -m pip ", command)
+    command = re.sub(r"(^|&& )python ", rf"\1{sys.executable} ", command)
     import os
 
-    result = subprocess.run([sys.executable, "-m", "pip", "wheel", *argv, "--no-build-isolation", "-q",
-                             "--wheel-dir", str(out), str(context)], capture_output=True, text=True,
-                            timeout=300, env=os.environ | env)
-    assert result.returncode == 0, result.stderr[-3000:]
+    result = subprocess.run(command, shell=True, cwd=context, capture_output=True, text=True, timeout=300,
+                            env=os.environ | env)
+    assert result.returncode == 0, command + "\n" + result.stderr[-3000:]
     [wheel] = out.glob("tickpipe-*.whl")
     return wheel
 
@@ -123,30 +124,27 @@ def stage_env() -> dict[str, str]:
 
 # --- helpers: a bare venv with an artifact's third-party dependencies ----------------------
 
-def closure(requirements: tuple[str, ...]) -> dict[str, metadata.Distribution]:
-    """The installed distributions ``requirements`` need, following each one's own requirements."""
-    todo = [Requirement(r) for r in requirements]
-    found: dict[str, metadata.Distribution] = {}
-    while todo:
-        req = todo.pop()
-        name = canonicalize_name(req.name)
-        if name in found:
-            continue
-        dist = metadata.distribution(req.name)
-        found[name] = dist
-        for spec in dist.requires or []:
-            sub = Requirement(spec)
-            if sub.marker is None or sub.marker.evaluate({"extra": ""}):
-                todo.append(sub)
-    return found
+def locked(requirements_file: Path) -> dict[str, str]:
+    """name -> version of a requirements file the build wrote (``name==version --hash=…`` lines)."""
+    pins = {}
+    for line in requirements_file.read_text().splitlines():
+        name, _, rest = line.partition("==")
+        pins[canonicalize_name(name)] = rest.split()[0]
+    return pins
 
 
-def bare_venv(path: Path, requirements: tuple[str, ...]) -> Path:
-    """A venv without system site-packages whose only third-party code is ``requirements``' closure."""
-    subprocess.run([sys.executable, "-m", "venv", str(path)], check=True, timeout=240)
+def bare_venv(path: Path, pins: dict[str, str]) -> Path:
+    """A venv without system site-packages whose only third-party code is ``pins``, at those versions.
+
+    The distributions are linked from this test run's environment, which `make` installed from the
+    same requirements.lock, so no network is needed; a version that differs fails the test.
+    """
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(path)], check=True, timeout=240)
     deps = path / "deps"
     deps.mkdir()
-    for dist in closure(requirements).values():
+    for name, version in pins.items():
+        dist = metadata.distribution(name)
+        assert dist.version == version, f"{name} {dist.version} here, {version} in the lock: run make"
         tops = {Path(str(f)).parts[0] for f in dist.files or [] if not str(f).startswith((".", "/"))}
         for top in tops:
             src = Path(str(dist.locate_file(top)))
@@ -157,10 +155,20 @@ def bare_venv(path: Path, requirements: tuple[str, ...]) -> Path:
     return path
 
 
+def lock_part(artifact: str) -> dict[str, str]:
+    """The artifact's part of requirements.lock for this Python and CPU, as infra/lockfile.py prints it."""
+    result = subprocess.run([sys.executable, str(ROOT / "infra" / "lockfile.py"), artifact],
+                            capture_output=True, text=True, timeout=60, check=True)
+    out = Path(tempfile.mkdtemp()) / "requirements.txt"
+    out.write_text(result.stdout)
+    return locked(out)
+
+
 def pip_install_wheel(venv: Path, wheel: Path) -> None:
-    """The wheel alone, by the venv's own pip (so its scripts run the venv's Python)."""
-    result = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps", "--no-index",
-                             "--disable-pip-version-check", str(wheel)], capture_output=True, text=True, timeout=240)
+    """The wheel alone, installed for the venv's Python (``pip --python``: its scripts run that Python)."""
+    result = subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "-q",
+                             "--no-deps", "--no-index", "--disable-pip-version-check", str(wheel)],
+                            capture_output=True, text=True, timeout=240)
     assert result.returncode == 0, result.stderr[-3000:]
 
 
@@ -179,13 +187,29 @@ def producer_image(tmp_path_factory) -> tuple[Path, Path]:
     tmp = tmp_path_factory.mktemp("producer-image")
     context = build_context(tmp / "context")
     wheel = build_wheel(context, tmp / "wheels", stage_env())
-    venv = bare_venv(tmp / "venv", artifacts.ARTIFACTS["producer"].requirements)
+    # the runtime stage installs what the build stage wrote beside the wheel
+    venv = bare_venv(tmp / "venv", locked(tmp / "wheels" / "requirements.txt"))
     pip_install_wheel(venv, wheel)
     return venv, wheel
 
 
 def test_the_image_builds_the_producer_artifact():
     assert stage_env().get(artifacts.ARTIFACT_ENV) == "producer"
+
+
+def test_the_image_installs_the_producers_part_of_the_lock_without_pyarrow(producer_image):
+    venv, wheel = producer_image
+    pins = locked(wheel.parent / "requirements.txt")
+    assert pins == lock_part("producer")
+    assert "pyarrow" not in pins and "websocket-client" in pins and "boto3" in pins
+    runtime = [arg for op, arg in instructions()[len(build_stage()):] if op == "RUN" and "pip install" in arg]
+    assert "--require-hashes --no-deps -r /tmp/wheels/requirements.txt" in runtime[0]
+
+
+def test_both_stages_start_from_the_base_image_pinned_by_digest():
+    bases = [arg.split()[0] for op, arg in instructions() if op == "FROM"]
+    assert len(bases) == 2 and len(set(bases)) == 1
+    assert re.fullmatch(r"python:3\.11-slim-bookworm@sha256:[0-9a-f]{64}", bases[0])
 
 
 def test_the_image_entry_point_is_the_producers_own_script():
@@ -247,7 +271,7 @@ def lambda_tree(tmp_path_factory) -> tuple[Path, Path]:
     for rel in artifacts.files("lambda"):
         (code / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / rel, code / rel)
-    return bare_venv(tmp / "venv", artifacts.ARTIFACTS["lambda"].requirements), code
+    return bare_venv(tmp / "venv", lock_part("lambda")), code
 
 
 @pytest.mark.parametrize("handler", artifacts.LAMBDA_HANDLERS)
@@ -274,7 +298,9 @@ def test_the_installed_wheel_finds_the_sql(tmp_path):
     wheel = build_wheel(context, tmp_path / "wheels", {artifacts.ARTIFACT_ENV: artifacts.FULL})
     names = zipfile.ZipFile(wheel).namelist()
     assert "tickpipe/sql/queries/daily_ohlcv.sql" in names and "tickpipe/sql/ddl/ticks.sql" in names
-    venv = bare_venv(tmp_path / "venv", ("sqlglot", "duckdb", "pyarrow", "boto3", "orjson"))
+    pins = {n: v for n, v in lock_part("lambda").items()} | {
+        n: metadata.version(n) for n in ("sqlglot", "duckdb")}  # local/query.py's own (the `local` extra)
+    venv = bare_venv(tmp_path / "venv", pins)
     pip_install_wheel(venv, wheel)
     result = run_in(venv, str(venv / "bin" / "python"), "-c",
                     "from local.query import QUERY_DIR; print(sorted(p.name for p in QUERY_DIR.glob('*.sql')))",
