@@ -35,7 +35,7 @@ artifacts = load_artifacts()
 ARTIFACT = artifacts.artifact(os.environ.get(artifacts.ARTIFACT_ENV, ""))
 
 
-class build_artifact_py(build_py):
+class BuildArtifactPy(build_py):
     """Leaves out the modules the artifact excludes inside packages it carries (e.g. producer.testing)."""
 
     def find_package_modules(self, package, package_dir):
@@ -53,7 +53,7 @@ setup(
     package_data={pkg: list(globs) for pkg, globs in ARTIFACT.package_data.items()},
     include_package_data=False,
     entry_points={"console_scripts": [f"{name} = {target}" for name, target in ARTIFACT.scripts.items()]},
-    cmdclass={"build_py": build_artifact_py},
+    cmdclass={"build_py": BuildArtifactPy},
     ext_modules=[accelerator("_tickpipe_bars", "native/bars_fold.c"),
                  accelerator("_tickpipe_feed", "native/feed_decode.c")],
 )

@@ -191,7 +191,7 @@ class Feed:
         seq = self._seq
         i = first
         try:
-            for i in range(first, count):  # noqa: B007 (i names the failing block)
+            for i in range(first, count):
                 kind, tid, n = header(frame, offset)
                 if kind == 85:
                     end = offset + 4 + 4 * n

@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Final
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import artifacts  # noqa: E402 - infra/artifacts.py, beside this file
-import lockfile  # noqa: E402 - infra/lockfile.py
+import artifacts
+import lockfile
 
 ROOT: Final = Path(__file__).resolve().parents[1]
 DEFAULT_OUT: Final = ROOT / "infra" / "build" / "layer"

@@ -31,7 +31,7 @@ from sqlglot import exp
 
 from consumers.compact import parse
 from consumers.lake_errors import QueryError
-from consumers.lake_query import AthenaEngine, Result, render  # noqa: F401 - AthenaEngine: query_file takes either
+from consumers.lake_query import AthenaEngine, Result, render
 from consumers.lake_schema import TABLES, TableSpec
 from tickpipe.config import Settings
 from tickpipe.resources import sql_dir

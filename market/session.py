@@ -129,7 +129,7 @@ class NseCalendar:
         self._warned = False
 
     @cached_property
-    def _xbom(self):  # noqa: ANN202 - exchange_calendars type, imported lazily
+    def _xbom(self):
         import exchange_calendars
 
         return exchange_calendars.get_calendar("XBOM")

@@ -23,3 +23,7 @@ class JournalError(ProducerError):
 
 class OptionsError(ProducerError, ConfigError):
     """A producer option (TICKPIPE_PRODUCER_* variable or CLI flag) is malformed."""
+
+
+class TokenUnavailableError(ProducerError):
+    """No usable token before the producer was stopped."""

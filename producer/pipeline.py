@@ -34,7 +34,7 @@ class Pipeline:
                 shard_map = load_shard_map(kinesis, stream)
             except ShardMapError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - unreachable: start anyway, journal until it is back
+            except Exception as exc:  # unreachable: start anyway, journal until it is back
                 if journal is None:
                     raise
                 log.warning("cannot read the shard map of %s (%s): journaling ticks until Kinesis answers",

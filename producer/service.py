@@ -362,7 +362,7 @@ class Producer:
                 sock.run(sock_stop)
             except TokenUnavailable:
                 pass  # stopped while waiting for a token
-            except BaseException as exc:  # noqa: BLE001 - reported and restarted by the session loop
+            except BaseException as exc:  # reported and restarted by the session loop
                 log.exception("socket loop failed")
                 died.append(exc)
 

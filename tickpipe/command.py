@@ -43,7 +43,7 @@ def run(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except Exception as exc:  # noqa: BLE001 - the user sees one line; -v shows the traceback
+    except Exception as exc:  # the user sees one line; -v shows the traceback
         if args.verbose:
             raise
         print(f"error: {describe(exc)}", file=sys.stderr)
@@ -57,7 +57,7 @@ class _OneCommand:
         self.prog = prog
         self.parser: argparse.ArgumentParser | None = None
 
-    def add_parser(self, name: str, *, help: str | None = None, **kwargs: Any) -> argparse.ArgumentParser:  # noqa: A002
+    def add_parser(self, name: str, *, help: str | None = None, **kwargs: Any) -> argparse.ArgumentParser:
         self.parser = argparse.ArgumentParser(prog=self.prog, **kwargs)
         return self.parser
 

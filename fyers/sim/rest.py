@@ -97,7 +97,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "fyers-sim"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         # Query strings can carry auth codes: log the path only.
         log.debug("%s %s -> %s", self.command, urlsplit(self.path).path, args[1] if len(args) > 1 else "")
 
@@ -168,10 +168,10 @@ class _Handler(BaseHTTPRequestHandler):
             log.exception("simulator REST handler failed for %s %s", method, path)
             self._error(RestError(500, -500, "simulator internal error"))
 
-    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+    def do_GET(self) -> None:
         self._route("GET")
 
-    def do_POST(self) -> None:  # noqa: N802 - stdlib name
+    def do_POST(self) -> None:
         self._route("POST")
 
     # -- auth -----------------------------------------------------------------------------------

@@ -101,7 +101,7 @@ def test_retry_after_from_a_429_is_honoured():
                (200, {}, b'{"s":"ok","code":200}')]
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 - stdlib name
+        def do_GET(self):
             status, headers, body = answers.pop(0)
             self.send_response(status)
             for k, v in headers.items():

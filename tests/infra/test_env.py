@@ -118,7 +118,7 @@ def test_each_producer_slice_gets_its_own_producer_id_and_symbols(tf):
 
 
 def test_producer_options_agree_with_the_task_definition(tf):
-    from producer.options import ENV_VARS as OPTIONS  # noqa: PLC0415 - the producer's own table
+    from producer.options import ENV_VARS as OPTIONS
 
     slices = tf.locals["producer_slices"]
     task = tf.resource("aws_ecs_task_definition", "producer")["container_definitions"]
