@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench lint clean lock
+.PHONY: demo test bench lint clean lock lock-upgrade
 
 # Dependencies come from requirements.lock (versions and hashes, the same the images ship), then
 # tickpipe itself without resolving anything again.
@@ -16,9 +16,13 @@ $(STAMP): pyproject.toml setup.py native/bars_fold.c native/feed_decode.c requir
 	@$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	@touch $@
 
-lock: $(STAMP)  ## re-resolve requirements.lock from pyproject.toml (then `make` installs it)
-	$(VENV)/bin/uv pip compile pyproject.toml --all-extras --universal --python-version 3.11 \
-		--generate-hashes --upgrade --quiet -o requirements.lock
+LOCK_FLAGS = --all-extras --universal --python-version 3.11 --generate-hashes --quiet -o requirements.lock
+
+lock: $(STAMP)  ## bring requirements.lock in line with pyproject.toml, keeping every pin it can
+	$(VENV)/bin/uv pip compile pyproject.toml $(LOCK_FLAGS)
+
+lock-upgrade: $(STAMP)  ## re-resolve requirements.lock to the newest allowed versions (then make test)
+	$(VENV)/bin/uv pip compile pyproject.toml $(LOCK_FLAGS) --upgrade
 
 demo: $(STAMP)  ## run a whole simulated NSE session through the local pipeline
 	$(PY) -m tickpipe demo
@@ -29,8 +33,9 @@ test: $(STAMP)  ## run the test suite
 bench: $(STAMP)  ## run every benchmark and print its figures
 	$(PY) -m bench
 
-lint: $(STAMP)
+lint: $(STAMP)  ## ruff over everything; mypy over market/ and fyers/ (pyproject.toml [tool.mypy])
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info tickpipe-out _tickpipe_bars*.so

@@ -67,7 +67,7 @@ class _Topic:
     fast: bool  # plain division gives the exact decimal and no value is missing
     # Per-width constants, fixed at snapshot time.
     nbytes: int
-    unpack: Callable[[bytes], tuple[int, ...]]
+    unpack: Callable[[bytes | bytearray], tuple[int, ...]]
     low: int  # 0x7FFFFFFF in every lane
     high: int  # 0x80000000 in every lane (= NO_VALUE)
 

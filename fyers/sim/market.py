@@ -101,8 +101,14 @@ def _generate_trades(tl: Timeline, rng: random.Random) -> None:
     cum_vol, cum_value, highs, lows, ois = tl.cum_vol, tl.cum_value, tl.highs, tl.lows, tl.oi
     t, vol, value, hi, lo = open_ts, preopen, price * preopen, price, price
     # The opening trade at 09:15:00 carries the pre-open call-auction volume.
-    times.append(t), prices.append(price), qtys.append(preopen)
-    cum_vol.append(vol), cum_value.append(value), highs.append(hi), lows.append(lo), ois.append(oi)
+    times.append(t)
+    prices.append(price)
+    qtys.append(preopen)
+    cum_vol.append(vol)
+    cum_value.append(value)
+    highs.append(hi)
+    lows.append(lo)
+    ois.append(oi)
     # Hot loop (~10k trades a symbol): inverse-CDF table lookups and inlined exponentials instead of
     # random.gauss / expovariate calls keep a 20-symbol day well under a second.
     steps = _step_table(sigma_ticks)
@@ -269,7 +275,7 @@ def candles(tl: Timeline, resolution: int | str = 5, start: float | None = None,
     d = 10**tl.instrument.precision
     daily = str(resolution).upper() in ("D", "1D")
     out: list[list[float | int]] = []
-    cur = None
+    cur: list[float | int] | None = None
     times, prices, qtys = tl.times, tl.prices, tl.qtys
     day_start = epoch(tl.session.day, dt.time(0, 0))
     minutes = 0 if daily else int(resolution)

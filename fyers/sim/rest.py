@@ -179,6 +179,7 @@ class _Handler(BaseHTTPRequestHandler):
         header = self.headers.get("Authorization", "")
         if not header:
             raise RestError(401, errors.INVALID_TOKEN, "Authorization header missing: send 'APP_ID:ACCESS_TOKEN'")
+        app_id: str | None
         app_id, sep, token = header.partition(":")
         if not sep:
             if not bare_ok:
