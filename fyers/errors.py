@@ -12,6 +12,8 @@ from typing import Final
 TOKEN_EXPIRED: Final = -8
 INVALID_TOKEN: Final = -15
 AUTH_FAILED: Final = -16
+# "Token is invalid or expired" (Fyers API v3 error-code table); answered for a stale or reused auth code.
+TOKEN_INVALID_OR_EXPIRED: Final = -17
 WRONG_PIN: Final = -5
 REFRESH_EXPIRED: Final = -9
 RATE_LIMITED: Final = -429
@@ -68,6 +70,7 @@ class StateMismatchError(FyersError):
 _BY_CODE: Final[dict[int, type[FyersError]]] = {
     TOKEN_EXPIRED: TokenExpiredError,
     INVALID_TOKEN: InvalidTokenError,
+    TOKEN_INVALID_OR_EXPIRED: InvalidTokenError,
     AUTH_FAILED: AuthFailedError,
     WRONG_PIN: WrongPinError,
     REFRESH_EXPIRED: RefreshTokenExpiredError,

@@ -80,7 +80,8 @@ ARTIFACTS: Final[dict[str, Artifact]] = {
     ),
 }
 # The Lambda functions' handlers (infra/lambdas.tf `handler`), each importable from the code zip.
-LAMBDA_HANDLERS: Final = ("consumers.bars.handler", "consumers.compact.handler", "tokens.refresh.handler")
+LAMBDA_HANDLERS: Final = ("consumers.bars.handler", "consumers.compact.handler", "tokens.refresh.handler",
+                          "tokens.login.handler")
 
 
 class ArtifactError(ValueError):

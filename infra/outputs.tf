@@ -58,11 +58,6 @@ output "ssm_prefix" {
   value       = local.ssm_prefix
 }
 
-output "login_url" {
-  description = "Fyers login page for this app: open it, log in, and exchange the auth_code it redirects with for the first token (docs/deploy.md)."
-  value       = "${var.fyers_api_url}/api/v3/generate-authcode?client_id=${urlencode(var.fyers_app_id)}&redirect_uri=${urlencode(var.fyers_redirect_uri)}&response_type=code&state=${local.prefix}"
-}
-
 output "athena_workgroup" {
   description = "Athena workgroup with the result location and scan cutoff."
   value       = aws_athena_workgroup.lake.name

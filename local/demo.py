@@ -48,7 +48,7 @@ from tickpipe import names
 from tickpipe.config import Settings
 from tickpipe.options import Options, option
 from tickpipe.resources import sql_dir
-from tokens.refresh import TokenService
+from tokens.refresh import TokenService, token_store
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +76,7 @@ class DemoOptions(Options):
     progress: bool = True
     charts: int = option(4, ge=0, le=50)
     keep: bool = False  # after the summary, keep moto and the simulator running until Ctrl-C
+    login_page: bool = False  # with keep: serve the token login page too (local/login_page.py)
 
     @classmethod
     def label(cls, name: str) -> str:
@@ -151,7 +152,7 @@ def store_credentials(settings: Settings, sim: Simulator, token: FyersToken) -> 
                              (names.SSM_SECRET_KEY, cfg.secret_key, "SecureString"),
                              (names.SSM_PIN, cfg.pin, "SecureString")):
         ssm.put_parameter(Name=settings.ssm_name(key), Value=value, Type=kind, Overwrite=True)
-    TokenStore(ssm, settings.ssm_prefix).save(token)
+    token_store(ssm, settings).save(token)  # the one writer the token function and the login page use
 
 
 class Progress:
@@ -229,7 +230,14 @@ def _run_demo(opts: DemoOptions, session: Session) -> DemoResult:
 
         result = _run_pipeline(opts, settings, sim, session, symbols, stack)
         if opts.keep:
-            _serve(result, {**moto.environ(), **settings.environ()})
+            extra: list[str] = []
+            if opts.login_page:
+                from local.login_page import describe, start_login_page
+
+                page = start_login_page(settings, sim, boto3.client("ssm", region_name=settings.region))
+                stack.callback(page.server.stop)
+                extra = describe(page, sim)
+            _serve(result, {**moto.environ(), **settings.environ()}, extra=extra)
         return result
     raise AssertionError("unreachable")
 
@@ -441,11 +449,13 @@ def _summarize(opts: DemoOptions, settings: Settings, sim: Simulator, session: S
     return result
 
 
-def _serve(result: DemoResult, environ: dict[str, str], out: Any = sys.stdout) -> None:
+def _serve(result: DemoResult, environ: dict[str, str], out: Any = sys.stdout, extra: list[str] | None = None) -> None:
     """Show the summary, then keep AWS (moto) and Fyers (the simulator) up for the user's own commands."""
     print_summary(result, out)
     result.printed = True
     print("\nStill running, so you can use the lake and the simulator from another terminal:", file=out)
+    for line in extra or []:
+        print(f"  {line}", file=out)
     for key, value in sorted(environ.items()):
         print(f"  export {key}={value}", file=out)
     day = result.figures["session"].split()[0]

@@ -30,6 +30,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--keep", action="store_true",
                    help="after the summary keep the moto server and the simulator running (until Ctrl-C) and "
                         "print the environment that points tickpipe query/compact/produce at them")
+    p.add_argument("--login-page", action="store_true",
+                   help="with --keep (implied): also serve the token login page against them, with a login link "
+                        "(docs/login.md)")
     p.set_defaults(func=run, parser=p)
 
 
@@ -40,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     try:  # bad values are usage errors (exit 2), before anything starts
         opts = DemoOptions(symbols=args.symbols, day=args.day, speed=args.speed, shards=args.shards, seed=args.seed,
                            every_trade=not args.snapshots, out_dir=args.out, progress=not args.quiet,
-                           keep=args.keep)
+                           keep=args.keep or args.login_page, login_page=args.login_page)
         choose_day(args.day)
     except (ConfigError, DemoError) as exc:
         args.parser.error(str(exc))

@@ -25,6 +25,8 @@ COMMANDS: dict[str, str] = {
     "compact": "consumers.compact_cli",
     "query": "local.query_cli",
     "bench": "bench.cli",
+    "login": "tokens.login_cli",
+    "login-link": "tokens.login_link_cli",
 }
 
 _OWN_PACKAGES = {"tickpipe", "market", "fyers", "producer", "consumers", "tokens", "local", "bench"}

@@ -26,6 +26,13 @@ SSM_REDIRECT_URI: Final = "fyers/redirect_uri"
 SSM_SECRET_KEY: Final = "fyers/secret_key"
 SSM_PIN: Final = "fyers/pin"
 SSM_TOKEN: Final = "fyers/token"
+# The morning refresh's last result (String JSON: at, ok, message), shown by the login page.
+SSM_LAST_REFRESH: Final = "fyers/last_refresh"
+# The login page (tokens/login.py): the key that signs login links, single-use states and link markers.
+SSM_LOGIN_KEY: Final = "login/link_key"
+SSM_LOGIN_STATES: Final = "login/state/"
+SSM_LOGIN_USED: Final = "login/used/"
+SSM_LOGIN_PAGE_URL: Final = "login/page_url"  # the Function URL, written by Terraform (infra/login.tf)
 
 
 def resource(env: str, role: str) -> str:

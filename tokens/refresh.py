@@ -18,6 +18,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+import orjson
+
 from fyers.auth import FyersAuth
 from fyers.errors import FyersError, RefreshTokenExpiredError, WrongPinError
 from fyers.rest import RestClient
@@ -102,6 +104,26 @@ def refresh(store: TokenStore, auth: FyersAuth, pin: str, current: FyersToken | 
     return token
 
 
+def token_store(ssm: Any, settings: Settings) -> TokenStore:
+    """The one way the token is written, by the morning refresh and the login page alike: under the
+    stack's KMS key (``KMS_KEY_VAR``, set by Terraform on both functions; unset locally)."""
+    return TokenStore(ssm, settings.ssm_prefix, key_id=os.environ.get(KMS_KEY_VAR) or None)
+
+
+def record_result(ssm: Any, settings: Settings, ok: bool, message: str, now: float) -> None:
+    """The run's outcome at ``fyers/last_refresh`` for the login page's status. Best effort: a refresh
+    that worked is not failed by a status note that could not be written."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    value = orjson.dumps({"at": int(now), "ok": ok, "message": message[:500]}).decode()
+    try:
+        ssm.put_parameter(Name=settings.ssm_name(names.SSM_LAST_REFRESH), Value=value, Type="String",
+                          Overwrite=True)
+    except (BotoCoreError, ClientError) as exc:
+        log.warning("could not record the refresh result at %s: %s",
+                    settings.ssm_name(names.SSM_LAST_REFRESH), type(exc).__name__)
+
+
 def _utc(ts: int) -> str:
     return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(ts))
 
@@ -118,7 +140,7 @@ class TokenService:
         self.rest = rest or RestClient(self.settings.fyers_api_url)
         self.metrics = metrics
         self.log = logger or log
-        self.store = TokenStore(self.ssm, self.settings.ssm_prefix, key_id=os.environ.get(KMS_KEY_VAR) or None)
+        self.store = token_store(self.ssm, self.settings)
 
     def run(self, now: float | None = None) -> dict[str, Any]:
         now = time.time() if now is None else now
@@ -135,9 +157,11 @@ class TokenService:
         except (TokenRefreshError, FyersError) as exc:
             self._metric(FAILED, 1, "Count")
             self.log.error("Fyers token not refreshed: %s", exc)
+            record_result(self.ssm, self.settings, False, str(exc), now)
             raise
         self._metric(REFRESHED, 1, "Count")
         left = days_left(token, now)
+        record_result(self.ssm, self.settings, True, f"access token valid until {_utc(token.expires_at)}", now)
         self.log.info("Fyers access token refreshed", extra={
             "expires_at": _utc(token.expires_at), "refresh_token_days_left": left})
         return {"expires_at": token.expires_at, "refresh_expires_at": token.refresh_expires_at,

@@ -2,7 +2,7 @@
 
 It prints its URLs and the test account, then reads fault commands, one a line, from stdin
 (``drop``, ``stall 5``, ``malformed``, ``expire``, ``refuse on|off``, ``ratelimit 3``,
-``5xx 2 [503]``, ``status``, ``quit``). The same commands go to ``POST /_sim/fault``
+``5xx 2 [503]``, ``reject -17 [N]``, ``status``, ``quit``). The same commands go to ``POST /_sim/fault``
 (``{"command": "stall 5"}``) on the API URL, for when stdin is not a terminal.
 """
 
@@ -14,13 +14,14 @@ import json
 import signal
 import sys
 import threading
+from contextlib import ExitStack
 from typing import Any
 
 from fyers.sim.config import SimConfig, SimConfigError
 from fyers.sim.simulator import Simulator
 from tickpipe.options import flag
 
-HELP_COMMANDS = "commands: drop | stall SECONDS | malformed | expire | refuse on|off | ratelimit N | 5xx N [STATUS] | status | quit"
+HELP_COMMANDS = "commands: drop | stall SECONDS | malformed | expire | refuse on|off | ratelimit N | 5xx N [STATUS] | reject CODE [N] | status | quit"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,6 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--api-port", type=flag(int, ge=0, le=65535), default=0, help="REST port on 127.0.0.1 (default: free port)")
     parser.add_argument("--ws-port", type=flag(int, ge=0, le=65535), default=0, help="data socket port on 127.0.0.1 (default: free port)")
     parser.add_argument("--redirect-uri", help="the only redirect URI the login page accepts (default: any)")
+    parser.add_argument("--login-page", action="store_true",
+                        help="also serve tickpipe's login page against this simulator and a moto SSM (docs/login.md)")
     parser.add_argument("--exit-at-close", action="store_true", help="stop when the simulated session ends")
     parser.add_argument("--json", action="store_true", help="print the start-up details as one JSON line")
 
@@ -75,8 +78,10 @@ def run(args: argparse.Namespace) -> int:
         return 2
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with sim:
+    with sim, ExitStack() as stack:
         details = startup_details(sim)
+        page_info, page_lines = _login_page(sim, stack) if args.login_page else ({}, [])
+        details.update(page_info)
         if args.json:
             print(json.dumps(details), flush=True)
         else:
@@ -89,6 +94,8 @@ def run(args: argparse.Namespace) -> int:
                   f"fy_id={config.fy_id} pin={config.pin}")
             print(f"  {len(details['symbols'])} symbols; faults via stdin or POST {sim.api_url}/_sim/fault")
             print(f"  {HELP_COMMANDS}", flush=True)
+            for line in page_lines:
+                print(line, flush=True)
         reader = threading.Thread(target=_read_commands, args=(sim, stop), daemon=True, name="sim-stdin")
         reader.start()
         try:
@@ -99,6 +106,26 @@ def run(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             pass
     return 0
+
+
+def _login_page(sim: Simulator, stack: ExitStack) -> tuple[dict[str, Any], list[str]]:
+    """The login page against this simulator, on a moto server that lives as long as it."""
+    import boto3
+
+    from local.login_page import describe, seed_credentials, start_login_page
+    from local.moto_server import MotoServer, patched_environ
+    from tickpipe.config import Settings
+
+    moto = stack.enter_context(MotoServer())
+    stack.enter_context(patched_environ(moto.environ()))
+    settings = Settings(env="local", region=moto.region, fyers_api_url=sim.api_url)
+    ssm = boto3.client("ssm", region_name=settings.region)
+    seed_credentials(ssm, settings, sim)
+    page = start_login_page(settings, sim, ssm)
+    stack.callback(page.server.stop)
+    exports = {**moto.environ(), **settings.environ()}
+    info = {"login_page_url": page.server.url, "login_link": page.link, "environ": exports}
+    return info, describe(page, sim) + [f"  export {k}={v}" for k, v in sorted(exports.items())]
 
 
 def _read_commands(sim: Simulator, stop: threading.Event) -> None:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from fyers import errors
 
-FAULT_NAMES = ("drop", "stall", "malformed", "expire", "refuse", "ratelimit", "5xx")
+FAULT_NAMES = ("drop", "stall", "malformed", "expire", "refuse", "ratelimit", "5xx", "reject")
 
 
 class Faults:
@@ -23,6 +23,7 @@ class Faults:
         self._rate_limited = 0
         self._server_errors = 0
         self._server_status = 500
+        self._rejections: list[int] = []  # Fyers error codes the next REST calls answer with (HTTP 400)
         self.expire_generation = 0
 
     def drop_connections(self) -> None:
@@ -66,9 +67,18 @@ class Faults:
             self._server_errors += n
             self._server_status = status
 
+    def reject(self, code: int, n: int = 1) -> None:
+        """The next ``n`` REST calls are refused with Fyers error ``code`` (HTTP 400), e.g. -16 or -17."""
+        if code >= 0:
+            raise ValueError(f"Fyers error codes are negative, got {code}")
+        with self._lock:
+            self._rejections.extend([code] * n)
+
     def take_rest_fault(self) -> tuple[int, int, str] | None:
         """The fault the next REST call suffers, as (HTTP status, Fyers code, message), or None."""
         with self._lock:
+            if self._rejections:
+                return 400, self._rejections.pop(0), "request refused (simulated)"
             if self._rate_limited:
                 self._rate_limited -= 1
                 return 429, errors.RATE_LIMITED, "request limit reached (simulated)"
@@ -96,6 +106,8 @@ class Faults:
                 self.refuse_auth(not args or args[0].lower() in ("on", "1", "true", "yes"))
             elif name == "ratelimit":
                 self.rate_limit(int(args[0]) if args else 1)
+            elif name == "reject":
+                self.reject(int(args[0]), int(args[1]) if len(args) > 1 else 1)
             elif name == "5xx":
                 self.http_5xx(int(args[0]) if args else 1, int(args[1]) if len(args) > 1 else 500)
             else:

@@ -1,44 +1,41 @@
-"""docs/deploy.md's first-token recipe works: run it against the Fyers simulator and the moto server."""
+"""docs/deploy.md's login steps are commands the CLI accepts, and never put a secret on a command line."""
 
 from __future__ import annotations
 
-import builtins
 import re
+import shlex
 from pathlib import Path
 
 import pytest
 
-from fyers.token_store import TokenStore
-from tickpipe import names
+from tickpipe.cli import build_parser
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "deploy.md"
 
 
-def first_token_snippet() -> str:
-    text = DOC.read_text()
-    section = text[text.index("**First token.**"):]
-    return re.search(r"<<'EOF'\n(.*?)\nEOF\n", section, re.S).group(1)
+def tickpipe_commands(text: str) -> list[list[str]]:
+    """Every `tickpipe ...` command in the doc's code blocks and inline code, as argv after `tickpipe`."""
+    found = []
+    for line in re.findall(r"(?:^|`)(?:\.venv/bin/)?tickpipe ([^`\n#]+)", text, re.M):
+        found.append(shlex.split(line.replace("$(terraform output -raw login_page_url)", "URL")))
+    return found
 
 
-def test_first_token_recipe_stores_a_token_the_producer_can_load(aws, fyers_sim, monkeypatch):
-    sim = fyers_sim()
-    cfg = sim.config
-    prefix = names.ssm_prefix("prod")
-    ssm = aws.client("ssm")
-    ssm.put_parameter(Name=prefix + names.SSM_APP_ID, Value=cfg.app_id, Type="String")
-    ssm.put_parameter(Name=prefix + names.SSM_SECRET_KEY, Value=cfg.secret_key, Type="SecureString")
-    # What the browser login hands back in the redirect.
-    auth_code = sim.credentials.issue_auth_code(cfg.app_id)
-    monkeypatch.setattr(builtins, "input", lambda _prompt="": auth_code)
+def test_the_first_token_steps_use_tickpipe_login_not_a_script():
+    section = DOC.read_text()[DOC.read_text().index("**Fyers credentials.**"):DOC.read_text().index("## Operate")]
+    assert "tickpipe login --set-credentials" in section and "tickpipe login-link" in section
+    assert "<<'EOF'" not in section and "put-parameter" not in section  # no secret typed as a --value
 
-    snippet = first_token_snippet()
-    assert "https://api-t1.fyers.in" in snippet and '"/tickpipe/prod/"' in snippet
-    exec(compile(snippet.replace("https://api-t1.fyers.in", sim.api_url)
-                 .replace('region_name="ap-south-1"', f'region_name="{aws.region_name}"'), str(DOC), "exec"), {})
 
-    token = TokenStore(ssm, prefix).load()
-    assert token.access_token and token.refresh_token
-    assert token.expires_at > token.issued_at
+def test_every_tickpipe_command_in_the_doc_parses():
+    commands = tickpipe_commands(DOC.read_text())
+    assert any(c[:1] == ["login"] for c in commands) and any(c[:1] == ["login-link"] for c in commands)
+    parser = build_parser()
+    for argv in commands:
+        try:
+            parser.parse_args(argv)
+        except SystemExit:
+            pytest.fail(f"docs/deploy.md: `tickpipe {' '.join(argv)}` is not a valid command")
 
 
 @pytest.mark.parametrize("heading", ["## Prerequisites", "## Package", "## Configure", "## Deploy",

@@ -72,6 +72,7 @@ ENTRIES = {
     "bars": lambda tf: lambda_entry(tf, "bars"),
     "compact": lambda tf: lambda_entry(tf, "compact"),
     "token": lambda tf: lambda_entry(tf, "token"),
+    "login": lambda tf: lambda_entry(tf, "login"),
     "producer": producer_entry,
 }
 

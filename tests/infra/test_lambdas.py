@@ -14,7 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-FUNCTIONS = ["bars", "compact", "token"]
+FUNCTIONS = ["bars", "compact", "token", "login"]
 
 def load_build_layer():
     spec = importlib.util.spec_from_file_location("build_layer", ROOT / "infra" / "build_layer.py")

@@ -149,6 +149,17 @@ def test_server_errors_for_the_next_n_calls(sim, status):
     assert _rest(sim).status_code == 200
 
 
+def test_reject_answers_the_next_n_calls_with_a_fyers_error_code(sim):
+    resp = requests.post(f"{sim.api_url}/_sim/fault", json={"command": "reject -17 2"}, timeout=10)
+    assert resp.json()["s"] == "ok"
+    first, second, third = (_rest(sim) for _ in range(3))
+    assert first.status_code == second.status_code == 400
+    assert first.json()["code"] == second.json()["code"] == errors.TOKEN_INVALID_OR_EXPIRED
+    assert third.status_code == 200
+    with pytest.raises(ValueError, match="negative"):
+        sim.faults.reject(17)
+
+
 def test_faults_by_text_command_on_the_control_endpoint(sim):
     resp = requests.post(f"{sim.api_url}/_sim/fault", json={"command": "ratelimit 1"}, timeout=10)
     assert resp.json()["s"] == "ok"
