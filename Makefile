@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench lint clean lock lock-upgrade
+.PHONY: demo backfill test bench lint clean lock lock-upgrade
 
 # Dependencies come from requirements.lock (versions and hashes, the same the images ship), then
 # tickpipe itself without resolving anything again.
@@ -26,6 +26,9 @@ lock-upgrade: $(STAMP)  ## re-resolve requirements.lock to the newest allowed ve
 
 demo: $(STAMP)  ## run a whole simulated NSE session through the local pipeline
 	$(PY) -m tickpipe demo
+
+backfill: $(STAMP)  ## a month of candles of 20 symbols at every resolution from the simulator, into tickpipe-out/lake
+	$(PY) -m tickpipe backfill --sim
 
 test: $(STAMP)  ## run the test suite
 	$(PY) -m pytest -q

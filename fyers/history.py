@@ -76,6 +76,11 @@ class HistoryClient:
         self._access_token = access_token
         self.requests = 0
 
+    @property
+    def access_token_source(self) -> Callable[[], str]:
+        """What gives the token (it may have a ``reload()`` for after a refresh)."""
+        return self._access_token
+
     def candles(self, symbol: str, resolution: int | str, start: int, end: int) -> list[Candle]:
         """Every candle of ``symbol`` starting in [start, end], oldest first, without duplicates."""
         res = normalize_resolution(resolution)

@@ -81,7 +81,7 @@ ARTIFACTS: Final[dict[str, Artifact]] = {
 }
 # The Lambda functions' handlers (infra/lambdas.tf `handler`), each importable from the code zip.
 LAMBDA_HANDLERS: Final = ("consumers.bars.handler", "consumers.compact.handler", "tokens.refresh.handler",
-                          "tokens.login.handler")
+                          "tokens.login.handler", "consumers.backfill.handler", "consumers.reconcile.handler")
 
 
 class ArtifactError(ValueError):

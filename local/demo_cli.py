@@ -25,6 +25,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--snapshots", action="store_true",
                    help="publish quote snapshots as real Fyers does, instead of every trade "
                         "(bars then differ from candles where the socket missed trades)")
+    p.add_argument("--outage", metavar="HH:MM-HH:MM", default=None,
+                   help="simulate a producer outage in exchange time (IST), e.g. 11:00-11:20: the socket is cut "
+                        "and logins refused; the reconciliation at the end fills the gap from the exchange's "
+                        "candles (bars_5m_final)")
     p.add_argument("--out", type=Path, default=Path("tickpipe-out"), help="report folder (default tickpipe-out)")
     p.add_argument("--quiet", action="store_true", help="no progress display")
     p.add_argument("--keep", action="store_true",
@@ -38,14 +42,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from local.demo import DemoError, DemoOptions, choose_day, print_summary, run_demo
+    from local.demo_history import Outage, OutageError
     from tickpipe.errors import ConfigError
 
     try:  # bad values are usage errors (exit 2), before anything starts
+        session = choose_day(args.day)
+        outage = Outage.parse(args.outage) if args.outage else None
+        if outage:
+            outage.check(session)
         opts = DemoOptions(symbols=args.symbols, day=args.day, speed=args.speed, shards=args.shards, seed=args.seed,
                            every_trade=not args.snapshots, out_dir=args.out, progress=not args.quiet,
-                           keep=args.keep or args.login_page, login_page=args.login_page)
-        choose_day(args.day)
-    except (ConfigError, DemoError) as exc:
+                           keep=args.keep or args.login_page, login_page=args.login_page, outage=outage)
+    except (ConfigError, DemoError, OutageError) as exc:
         args.parser.error(str(exc))
     if not args.verbose:
         # Components log their own progress; the demo's display is the progress line.

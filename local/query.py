@@ -29,10 +29,12 @@ import pyarrow.fs as pafs
 import sqlglot
 from sqlglot import exp
 
+from consumers.candles import CANDLE_TABLES
 from consumers.compact import parse
 from consumers.lake_errors import QueryError
 from consumers.lake_query import AthenaEngine, Result, render
 from consumers.lake_schema import TABLES, TableSpec
+from consumers.reconcile import DIFF_SCHEMA, RECONCILE, RECONCILE_DAILY, SUMMARY_SCHEMA
 from tickpipe.config import Settings
 from tickpipe.resources import sql_dir
 
@@ -42,7 +44,10 @@ logging.getLogger("sqlglot").setLevel(logging.ERROR)  # it warns about Hive SERD
 SQL_DIR: Final = sql_dir()
 DDL_DIR: Final = SQL_DIR / "ddl"
 QUERY_DIR: Final = SQL_DIR / "queries"
+VIEW_DIR: Final = SQL_DIR / "views"
 _HIVE = re.compile(r"([A-Za-z_]+)=([^/]+)/")
+DAY_OBJECT_TABLES: Final = {**{t.prefix: t.schema for t in CANDLE_TABLES.values()},
+                             RECONCILE: DIFF_SCHEMA, RECONCILE_DAILY: SUMMARY_SCHEMA}
 _DUCK_TYPES = {"TEXT": "VARCHAR", "VARCHAR": "VARCHAR", "BIGINT": "BIGINT", "INT": "INTEGER", "DOUBLE": "DOUBLE"}
 
 
@@ -109,6 +114,9 @@ class LocalEngine:
         self.tables: dict[str, TableDef] = {}
         for path in sorted(ddl_dir.glob("*.sql")):
             self.create(path.read_text(), source=str(path))
+        if ddl_dir == DDL_DIR:  # views over the standard tables (sql/views/), as Athena keeps them
+            for path in sorted(VIEW_DIR.glob("*.sql")):
+                self.run(path.read_text())
 
     def create(self, ddl: str, *, source: str = "DDL") -> TableDef:
         """Run one DDL statement locally: a view with the DDL's columns over the lake."""
@@ -131,11 +139,16 @@ class LocalEngine:
         bucket = self.settings.bucket
         part_schema = pa.schema([(p, pa.string()) for p in table.partitions])
         spec = self._spec(table)
-        if spec is None:
+        if spec is not None:
+            files, schema = self._manifest_files(spec), spec.schema
+        elif table.prefix in DAY_OBJECT_TABLES:
+            # Tables written as one object per day, replaced in one PUT (candles, reconcile): no manifest.
+            files, schema = self._listed(table.prefix, ".parquet"), DAY_OBJECT_TABLES[table.prefix]
+        else:
             raise QueryError(f"{table.name}: no curated table lives at {table.prefix}")
         return ds.dataset(
-            [f"{bucket}/{k}" for k in self._manifest_files(spec)],
-            schema=pa.schema(list(spec.schema) + list(part_schema)),
+            [f"{bucket}/{k}" for k in files],
+            schema=pa.schema(list(schema) + list(part_schema)),
             format=ds.ParquetFileFormat(),
             filesystem=self.fs,
             partitioning=ds.partitioning(part_schema, flavor="hive"),

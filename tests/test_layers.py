@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import re
+from fnmatch import fnmatch
 from pathlib import Path
 
 import pytest
@@ -30,7 +31,7 @@ def layer_table() -> dict[str, set[str] | None]:
             rows[to_dotted(folder.strip())] = None
     names = sorted(rows, key=len, reverse=True)
     for folder_cell, _, may in cells:
-        allowed = None if may == "everything" else {to_dotted(w) for w in re.split(r"[,\s]+", may)
+        allowed = None if may == "everything" else {to_dotted(w) for w in re.split(r"[,;()\s]+", may)
                                                     if to_dotted(w) in names}
         for folder in folder_cell.split(","):
             rows[to_dotted(folder.strip())] = allowed
@@ -38,10 +39,13 @@ def layer_table() -> dict[str, set[str] | None]:
 
 
 def to_dotted(path: str) -> str:
-    return path.strip().removesuffix("/").removesuffix(".py").replace("/", ".")
+    return path.strip().replace("\\", "").removesuffix("/").removesuffix(".py").replace("/", ".")
 
 
 def layer_of(module: str, rows: dict[str, set[str] | None]) -> str | None:
+    for row in rows:  # a pattern row (``*_cli``) names modules wherever they are
+        if "*" in row and fnmatch(module.rpartition(".")[2], row):
+            return row
     for row in sorted(rows, key=len, reverse=True):
         if module == row or module.startswith(row + "."):
             return row
@@ -97,6 +101,7 @@ def test_the_table_has_a_row_for_every_package_and_reads_as_expected():
     assert {"tickpipe", "tickpipe.cli", "fyers.sim", *PACKAGES} <= set(rows)
     assert rows["market"] == {"tickpipe"} and rows["local"] is None
     assert "fyers.sim" not in rows["fyers"]
+    assert layer_of("consumers.backfill_cli", rows) == "*_cli" and layer_of("consumers.backfill", rows) == "consumers"
 
 
 def test_every_import_follows_the_layout_table():

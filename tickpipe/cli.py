@@ -24,6 +24,8 @@ COMMANDS: dict[str, str] = {
     "produce": "producer.cli",
     "compact": "consumers.compact_cli",
     "query": "local.query_cli",
+    "backfill": "consumers.backfill_cli",
+    "reconcile": "consumers.reconcile_cli",
     "bench": "bench.cli",
     "login": "tokens.login_cli",
     "login-link": "tokens.login_link_cli",

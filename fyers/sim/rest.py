@@ -19,9 +19,12 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import orjson
 
 from fyers import errors
+from fyers.sim import history as sim_history
 from fyers.sim.config import MAX_SYMBOLS_PER_TOKEN_CALL
 from fyers.sim.credentials import CredentialError
-from fyers.sim.market import MINUTE_RESOLUTIONS, candles
+from fyers.sim.instruments import Instrument
+from fyers.sim.market import MINUTE_RESOLUTIONS, candles, quote_values
+from fyers.sim.quotes import MAX_QUOTE_SYMBOLS, quote_fields
 from market.session import IST
 
 if TYPE_CHECKING:
@@ -275,22 +278,60 @@ class _Handler(BaseHTTPRequestHandler):
     def history(self, query: dict[str, str]) -> None:
         self._access_payload()
         symbol = query.get("symbol", "")
-        market = self.sim.market
-        if symbol not in market.instruments:
-            raise _bad(f"Invalid symbol {symbol!r}", INVALID_SYMBOL)
+        inst = self._instrument(symbol)
         resolution = query.get("resolution", "")
         daily = resolution.upper() in ("D", "1D")
         if not daily and not (resolution.isdigit() and int(resolution) in MINUTE_RESOLUTIONS):
             raise _bad(f"Invalid resolution {resolution!r}: minutes "
                        f"({', '.join(str(m) for m in sorted(MINUTE_RESOLUTIONS))}) or 'D'")
+        resolution = "D" if daily else str(int(resolution))
         start, end = _range(query)
         cap = MAX_RANGE_DAYS_DAILY if daily else MAX_RANGE_DAYS_INTRADAY
         if end - start > cap * 86400:
             raise _bad(f"Invalid input: range_from to range_to spans more than {cap} days for resolution "
                        f"{resolution}; split the range")
-        # Nothing after the clock's now: the history endpoint cannot see the future.
-        rows = candles(market.timeline(symbol), resolution, start, end, until=self.sim.clock.now())
+        market, now = self.sim.market, self.sim.clock.now()
+
+        def today(res: str) -> list[list[float | int]]:
+            # Nothing after the clock's now: the history endpoint cannot see the future.
+            return candles(market.timeline(symbol), res, until=now)
+
+        rows = sim_history.history(inst, sim_day=market.day, sim_timeline_candles=today, seed=market.seed,
+                                   resolution=resolution, start=start, end=end)
         self._json(200, {"s": "ok" if rows else "no_data", "code": 200, "message": "", "candles": rows})
+
+    def _instrument(self, symbol: str) -> Instrument:
+        """The universe's instrument for ``symbol``; any other symbol is unknown, as symbol-token says."""
+        known = self.sim.market.instruments.get(symbol)
+        if known is None:
+            raise _bad(f"Invalid symbol {symbol!r}", INVALID_SYMBOL)
+        return known
+
+    def quotes(self, query: dict[str, str]) -> None:
+        """``GET /data/quotes?symbols=A,B``: the latest quote of up to 50 symbols (Fyers' per-call cap).
+
+        Each entry is ``{"n": symbol, "s": "ok", "v": {...}}``; an unknown symbol is an entry with
+        ``"s": "error"`` (the call itself succeeds), as Fyers answers a mixed list.
+        """
+        self._access_payload()
+        raw = query.get("symbols", "")
+        symbols = [s.strip() for s in raw.split(",") if s.strip()]
+        if not symbols:
+            raise _bad("Invalid input: 'symbols' is empty; pass symbols=NSE:SBIN-EQ,NSE:TCS-EQ")
+        if len(symbols) > MAX_QUOTE_SYMBOLS:
+            raise _bad(f"Invalid input: {len(symbols)} symbols in one quotes call; at most {MAX_QUOTE_SYMBOLS}")
+        now = int(self.sim.clock.now())
+        market = self.sim.market
+        entries = []
+        for sym in symbols:
+            if sym not in market.instruments:
+                entries.append({"n": sym, "s": "error", "v": {"errmsg": f"Invalid symbol {sym!r}",
+                                                              "code": INVALID_SYMBOL}})
+                continue
+            tl = market.timeline(sym)
+            inst = market.instruments[sym]
+            entries.append({"n": sym, "s": "ok", "v": quote_fields(inst, quote_values(tl, tl.index_at(now), now))})
+        self._json(200, {"s": "ok", "code": 200, "message": "", "d": entries})
 
     def market_status(self, query: dict[str, str]) -> None:
         self._access_payload()
@@ -338,6 +379,7 @@ ROUTES: dict[tuple[str, str], Callable[[_Handler, dict[str, str]], None]] = {
     ("POST", "/api/v3/validate-refresh-token"): _Handler.validate_refresh_token,
     ("POST", "/data/symbol-token"): _Handler.symbol_token,
     ("GET", "/data/history"): _Handler.history,
+    ("GET", "/data/quotes"): _Handler.quotes,
     ("GET", "/api/v3/marketStatus"): _Handler.market_status,
     ("GET", "/data/marketStatus"): _Handler.market_status,
     ("GET", "/_sim/status"): _Handler.sim_status,

@@ -59,3 +59,8 @@ def test_the_curated_lake_outlives_the_moto_server_on_disk(demo):
 
     bars = ds.dataset(f"{demo.lake}/curated/bars_5m", format="parquet", partitioning="hive").to_table()
     assert bars.num_rows == sum(demo.bars_per_symbol.values())
+
+
+def test_the_reconciliation_finds_every_live_bar_equal_to_its_candle(demo):
+    assert demo.checks["reconcile: every live bar equals its exchange candle"], demo.figures
+    assert demo.figures["reconcile: causes"] == "none"

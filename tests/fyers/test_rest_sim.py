@@ -65,7 +65,9 @@ def test_history_over_a_long_range_is_chunked_and_matches_every_trade(fyers_sim)
     end = epoch(day, dt.time(23, 59, 59))
     got = history.candles("NSE:SBIN-EQ", 5, start, end)
     assert history.requests == 3  # 251 days at ≤ 100 days a request
-    assert [list(c) for c in got] == sim.candles("NSE:SBIN-EQ", 5)
+    today = epoch(day, dt.time(0, 0))
+    assert [list(c) for c in got if c.start >= today] == sim.candles("NSE:SBIN-EQ", 5)
+    assert got[0].start < start + 7 * DAY  # earlier trading days have candles too (fyers/sim/history.py)
 
 
 def test_daily_history_uses_366_day_chunks(fyers_sim):
@@ -75,14 +77,16 @@ def test_daily_history_uses_366_day_chunks(fyers_sim):
     got = history.candles("NSE:SBIN-EQ", "D", epoch(day - dt.timedelta(days=700), dt.time(0, 0)),
                           epoch(day, dt.time(23, 59, 59)))
     assert history.requests == 2
-    assert [list(c) for c in got] == sim.candles("NSE:SBIN-EQ", "D")
+    assert [list(c) for c in got][-1:] == sim.candles("NSE:SBIN-EQ", "D")
+    assert len(got) > 400  # one candle per trading day of the range
 
 
 def test_empty_range_is_an_empty_list(fyers_sim):
     sim = fyers_sim(start_time=AFTER_CLOSE)
     _, _, history = clients(sim)
-    week_before = epoch(sim.market.day - dt.timedelta(days=7), dt.time(0, 0))
-    assert history.candles("NSE:SBIN-EQ", 1, week_before, week_before + DAY - 1) == []
+    day = sim.market.day
+    saturday = epoch(day - dt.timedelta(days=day.weekday() + 2), dt.time(0, 0))  # no session: no candles
+    assert history.candles("NSE:SBIN-EQ", 1, saturday, saturday + DAY - 1) == []
 
 
 def test_unknown_resolution_is_refused_before_any_request():

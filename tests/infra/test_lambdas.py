@@ -146,5 +146,10 @@ def test_terraform_runs_the_handlers_the_artifact_declaration_names(tf):
     artifacts = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = artifacts
     spec.loader.exec_module(artifacts)
-    handlers = {fn["handler"] for fn in tf.resources["aws_lambda_function"].values()}
+    handlers = set()
+    for fn in tf.resources["aws_lambda_function"].values():
+        if fn["handler"] == "${each.value.handler}":  # one resource per for_each entry
+            handlers |= {entry["handler"] for entry in fn["for_each"].values()}
+        else:
+            handlers.add(fn["handler"])
     assert handlers == set(artifacts.LAMBDA_HANDLERS)

@@ -1,0 +1,123 @@
+"""Fyers' per-app rate limits held across processes: a sliding window kept in a locked file.
+
+:class:`fyers.ratelimit.RateLimiter` holds the limits inside one process. Two backfills (or a
+backfill and a reconcile) on one machine share the app's 10/s, 200/min and 100,000/day
+(FYERS.md), so each request first takes an exclusive ``flock`` on a small JSON file holding the
+recent request times and the day's count, and waits while another request would break a limit.
+Past the day's budget it raises :class:`DailyLimitError` instead of waiting for midnight: a
+resumable job stops and continues the next day.
+
+Wall time (not a monotonic clock) is stored, because several processes compare it. The day is the
+IST date, when Fyers' day counter turns over (the trading day).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from collections.abc import Callable, Sequence
+from typing import Final
+
+import orjson
+
+from fyers.ratelimit import FYERS_LIMITS
+from market.session import trading_date
+
+FYERS_DAILY_LIMIT: Final = 100_000
+
+
+class DailyLimitError(RuntimeError):
+    """The app's requests for today are used up: stop now, resume after midnight IST."""
+
+
+class FileRateLimiter:
+    """``acquire()`` as :class:`fyers.ratelimit.RateLimiter`, shared by every process using ``path``."""
+
+    def __init__(self, path: str, limits: Sequence[tuple[int, float]] = FYERS_LIMITS,
+                 daily_limit: int = FYERS_DAILY_LIMIT, clock: Callable[[], float] = time.time,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        if not limits or any(n <= 0 or w <= 0 for n, w in limits):
+            raise ValueError(f"limits must be positive (count, seconds) pairs, got {limits!r}")
+        if daily_limit <= 0:
+            raise ValueError(f"daily_limit must be positive, got {daily_limit}")
+        self.path = path
+        self.limits = tuple(limits)
+        self.daily_limit = daily_limit
+        self._clock = clock
+        self._sleep = sleep
+        self._horizon = max(w for _, w in self.limits)
+        self.waited = 0.0
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+
+    def acquire(self) -> None:
+        while True:
+            delay = self._try()
+            if delay <= 0:
+                return
+            self.waited += delay
+            self._sleep(delay)
+
+    def _try(self) -> float:
+        """Record a request and return 0, or return how long to wait before trying again."""
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            state = _load(fd)
+            now = self._clock()
+            today = trading_date(now).isoformat()
+            sent = [t for t in state.get("sent", []) if t > now - self._horizon]
+            count = state.get("count", 0) if state.get("day") == today else 0
+            if count >= self.daily_limit:
+                raise DailyLimitError(
+                    f"{count:,} Fyers requests today ({today} IST) reached the daily limit of "
+                    f"{self.daily_limit:,}; run again after midnight IST (finished work is kept)")
+            delay = 0.0
+            for n, window in self.limits:
+                inside = [t for t in sent if t > now - window]
+                if len(inside) >= n:
+                    delay = max(delay, inside[-n] + window - now)
+            if delay > 0:
+                return delay
+            sent.append(now)
+            _store(fd, {"sent": sent, "day": today, "count": count + 1})
+            return 0.0
+        finally:
+            os.close(fd)  # closing releases the lock
+
+    def used_today(self) -> int:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+            state = _load(fd)
+        finally:
+            os.close(fd)
+        return state.get("count", 0) if state.get("day") == trading_date(self._clock()).isoformat() else 0
+
+
+def _load(fd: int) -> dict:
+    os.lseek(fd, 0, os.SEEK_SET)
+    raw = b""
+    while chunk := os.read(fd, 65536):
+        raw += chunk
+    try:
+        state = orjson.loads(raw) if raw else {}
+    except orjson.JSONDecodeError:
+        state = {}  # a torn or foreign file: start afresh (at worst a few requests too early)
+    return state if isinstance(state, dict) else {}
+
+
+def _store(fd: int, state: dict) -> None:
+    data = orjson.dumps(state)
+    os.lseek(fd, 0, os.SEEK_SET)
+    os.ftruncate(fd, 0)
+    os.write(fd, data)
+
+
+def default_path() -> str:
+    """Where the limiter file lives: ``$TICKPIPE_FYERS_LIMITER`` or the user's cache directory."""
+    env = os.environ.get("TICKPIPE_FYERS_LIMITER")
+    if env:
+        return env
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "tickpipe", "fyers-requests.json")

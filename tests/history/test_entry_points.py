@@ -1,0 +1,155 @@
+"""`tickpipe backfill`, `tickpipe reconcile` and the two Lambda handlers running the same code."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import boto3
+import pytest
+
+from consumers import backfill as backfill_mod
+from consumers import reconcile as reconcile_mod
+from consumers.backfill import BackfillError
+from consumers.candles import CANDLES_5M, CandleWriter
+from fyers.auth import Tokens
+from local.demo import store_credentials
+from tickpipe.cli import main
+from tokens.store import FyersToken
+
+SBIN, TCS = "NSE:SBIN-EQ", "NSE:TCS-EQ"
+
+
+@pytest.fixture(autouse=True)
+def own_limiter(tmp_path, monkeypatch):
+    monkeypatch.setenv("TICKPIPE_FYERS_LIMITER", str(tmp_path / "fyers-requests.json"))
+
+
+def test_backfill_command_from_the_simulator_then_nothing_to_do(tmp_path, capsys):
+    args = ["backfill", "--sim", "--lake-dir", str(tmp_path / "lake"), "--symbols", f"{SBIN},{TCS}",
+            "--from", "2026-11-16", "--to", "2026-11-20", "--resolution", "5,D"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "4 chunks: 0 already done, 4 fetched (4 requests" in out and "0 failed, 0 pending" in out
+    assert (tmp_path / "lake" / "curated" / "candles_5m" / "dt=2026-11-18" / "candles.parquet").exists()
+    assert main(args) == 0
+    assert "4 chunks: 4 already done, 0 fetched (0 requests" in capsys.readouterr().out
+
+
+def test_backfill_command_explains_a_bad_range(tmp_path, capsys):
+    code = main(["backfill", "--sim", "--lake-dir", str(tmp_path), "--symbols", SBIN, "--from", "2026-11-20",
+                 "--to", "2026-11-16"])
+    assert code == 2 and "before --from" in capsys.readouterr().out
+
+
+def test_backfill_command_refuses_an_unknown_resolution(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["backfill", "--resolution", "7"])
+    assert exc.value.code == 2 and "1|5|15|60|D" in capsys.readouterr().err
+
+
+class Context:
+    def __init__(self, millis: int) -> None:
+        self.millis = millis
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.millis
+
+
+@pytest.fixture
+def deployed_sim(history_sim, settings, monkeypatch):
+    """SSM credentials as Terraform and the token service lay them out, the handlers' environment;
+    yields the simulator the deployment talks to."""
+    sim = history_sim([SBIN, TCS])
+    monkeypatch.setenv("TICKPIPE_FYERS_API_URL", sim.api_url)
+    monkeypatch.setenv("TICKPIPE_ENV", settings.env)
+    monkeypatch.setenv("TICKPIPE_REGION", settings.region)
+    store_credentials(settings.__class__.from_env(), sim, fresh_token(sim))
+    return sim
+
+
+@pytest.fixture
+def deployed(deployed_sim, settings):
+    return settings
+
+
+def fresh_token(sim) -> FyersToken:
+    issued = sim.issue_tokens()
+    return FyersToken.from_tokens(Tokens(issued["access_token"], issued["refresh_token"], 2_000_000_000))
+
+
+def test_backfill_lambda_runs_the_same_job(deployed, store):
+    event = {"symbols": [SBIN, TCS], "from": "2026-11-16", "to": "2026-11-20", "resolutions": ["5"]}
+    report = backfill_mod.handler(event, Context(600_000))
+    assert report["fetched"] == report["marked"] == 2 and report["failed"] == [] and report["stopped"] == ""
+    rows = CandleWriter(store).read_day(CANDLES_5M, "2026-11-17").to_pylist()
+    assert {r["sym"] for r in rows} == {SBIN, TCS} and len(rows) == 150
+    again = backfill_mod.handler(event, Context(600_000))
+    assert again["already_done"] == 2 and again["requests"] == 0
+
+
+def test_backfill_lambda_stops_before_its_timeout(deployed):
+    report = backfill_mod.handler({"symbols": [SBIN], "from": "2026-11-16", "to": "2026-11-20"}, Context(30_000))
+    assert report["fetched"] == 0 and report["pending"] == 5 and "time limit" in report["stopped"]
+
+
+@pytest.mark.parametrize("event", [{}, {"symbols": [SBIN], "from": "16/11/2026", "to": "2026-11-20"}])
+def test_backfill_lambda_needs_its_dates(deployed, event):
+    with pytest.raises(BackfillError, match="yyyy-MM-dd"):
+        backfill_mod.handler(event, Context(600_000))
+
+
+def test_reconcile_lambda_reconciles_a_given_day(deployed, store):
+    out = reconcile_mod.handler({"day": "2026-11-18", "symbols": [SBIN]}, Context(600_000))
+    # No live bars that day: every exchange candle is a missing bar (no gap record explains it).
+    assert out["summary"]["candles"] == 75 and out["summary"]["missing_bars"] == 75
+    assert store.get(reconcile_mod.summary_key("2026-11-18"))
+
+
+def test_reconcile_lambda_skips_a_day_without_a_session(deployed, monkeypatch):
+    monkeypatch.setattr(reconcile_mod.time, "time", lambda: dt.datetime(2026, 11, 21, 12, 0).timestamp())  # Saturday
+    assert reconcile_mod.handler({}, None)["skipped"] == "not a trading day"
+
+
+def test_reconcile_command_reports_the_day(deployed, capsys):
+    settings = deployed
+    assert main(["reconcile", "--day", "2026-11-18", "--symbols", TCS]) == 0
+    out = capsys.readouterr().out
+    assert "reconcile 2026-11-18: 1 symbols, 75 candles, 0 bars" in out and "75 missing" in out
+    assert boto3.client("s3", region_name=settings.region).list_objects_v2(
+        Bucket=settings.bucket, Prefix="curated/reconcile_daily/dt=2026-11-18/")["KeyCount"] == 1
+
+
+
+
+def test_reconcile_stops_without_writing_when_the_candles_are_incomplete(deployed, store):
+    with pytest.raises(reconcile_mod.ReconcileIncompleteError, match="run it again"):
+        reconcile_mod.handler({"day": "2026-11-18", "symbols": [SBIN, TCS]}, Context(30_000))
+    assert not list(store.list("curated/reconcile"))
+    out = reconcile_mod.handler({"day": "2026-11-18", "symbols": [SBIN, TCS]}, Context(600_000))
+    assert out["summary"]["candles"] == 150
+
+
+def test_a_token_refreshed_in_ssm_during_a_run_is_picked_up(deployed_sim, settings, store):
+    from consumers.history_client import history_client
+    from tokens.store import TokenStore
+
+    history = history_client(settings.__class__.from_env())
+    history.access_token_source()  # the run has read the token ...
+    deployed_sim.faults.expire_tokens()  # ... Fyers expires it, and the token service stores a new one
+    TokenStore(boto3.client("ssm", region_name=settings.region), settings.ssm_prefix).save(fresh_token(deployed_sim))
+    req = backfill_mod.BackfillRequest.make([SBIN], dt.date(2026, 11, 16), dt.date(2026, 11, 16), ["5"],
+                                            today=dt.date(2026, 11, 27))
+    report = backfill_mod.Backfill(history, store).run(req)
+    assert report.ok and report.fetched == 1 and report.requests == 2  # refused once, then the new token
+
+
+def test_a_refused_token_with_no_new_one_stops_the_run(history_sim, store, tmp_path):
+    from .conftest import AFTER, client
+
+    sim = history_sim([SBIN])
+    history = client(sim, str(tmp_path / "lim.json"))
+    sim.faults.expire_tokens()
+    req = backfill_mod.BackfillRequest.make([SBIN, TCS], dt.date(2026, 11, 16), dt.date(2026, 11, 16), ["5"],
+                                            today=dt.date(2026, 11, 27))
+    report = backfill_mod.Backfill(history, store, clock=lambda: AFTER).run(req)
+    assert "token was refused" in report.stopped and report.fetched == 0 and report.pending == 2

@@ -1,0 +1,105 @@
+"""Fyers' per-app limits held across processes (fyers/shared_limiter.py): 10/s, 200/min, 100,000/day."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+
+import pytest
+
+from consumers.backfill import Backfill, BackfillRequest
+from fyers.shared_limiter import DailyLimitError, FileRateLimiter
+from market.session import epoch
+
+from .conftest import AFTER, SIM_DAY, client
+
+NOON = float(epoch(dt.date(2026, 11, 26), dt.time(12, 0)))
+
+
+class FakeTime:
+    def __init__(self, now: float = NOON) -> None:
+        self.now = now
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def test_two_limiters_on_one_file_share_ten_requests_a_second(tmp_path):
+    clock = FakeTime()
+    a, b = (FileRateLimiter(str(tmp_path / "lim.json"), clock=clock, sleep=clock.sleep) for _ in range(2))
+    for i in range(10):
+        (a if i % 2 else b).acquire()
+    assert clock.slept == []
+    a.acquire()  # the 11th within the same second waits for the first to leave the window
+    assert clock.slept == [pytest.approx(1.0)]
+
+
+def test_the_minute_limit_is_200(tmp_path):
+    clock = FakeTime()
+    lim = FileRateLimiter(str(tmp_path / "lim.json"), clock=clock, sleep=clock.sleep)
+    for _ in range(200):
+        lim.acquire()
+        clock.now += 0.1  # 10/s: never the per-second limit
+    waited = sum(clock.slept)
+    lim.acquire()
+    assert sum(clock.slept) - waited == pytest.approx(60.0 - 200 * 0.1 + 0.1, abs=0.2)
+
+
+def test_another_process_counts_against_the_same_limits(tmp_path):
+    path = str(tmp_path / "lim.json")
+    child = ("import sys; from fyers.shared_limiter import FileRateLimiter as L; "
+             "lim = L(sys.argv[1], limits=((3, 600.0),)); [lim.acquire() for _ in range(3)]")
+    subprocess.run([sys.executable, "-c", child, path], check=True, timeout=120)
+    slept: list[float] = []
+    FileRateLimiter(path, limits=((3, 600.0),), sleep=slept.append, clock=_clock_then_later()).acquire()
+    assert slept and 0 < slept[0] <= 600.0  # the child's three requests fill the window
+
+
+def _clock_then_later():
+    import time
+
+    calls = iter([time.time(), time.time() + 601.0])
+    return lambda: next(calls)
+
+
+def test_past_the_daily_limit_requests_stop_until_midnight_ist(tmp_path):
+    clock = FakeTime()
+    lim = FileRateLimiter(str(tmp_path / "lim.json"), daily_limit=5, clock=clock, sleep=clock.sleep)
+    for _ in range(5):
+        lim.acquire()
+        clock.now += 1
+    assert lim.used_today() == 5
+    with pytest.raises(DailyLimitError, match="daily limit of 5"):
+        lim.acquire()
+    clock.now = float(epoch(dt.date(2026, 11, 27), dt.time(0, 0, 1)))  # a new IST day
+    lim.acquire()
+    assert lim.used_today() == 1
+
+
+def test_a_torn_limiter_file_starts_afresh(tmp_path):
+    path = tmp_path / "lim.json"
+    path.write_bytes(b'{"sent": [1, 2')
+    FileRateLimiter(str(path)).acquire()
+    assert FileRateLimiter(str(path)).used_today() == 1
+
+
+@pytest.mark.parametrize("kwargs", [{"limits": ()}, {"limits": ((0, 1.0),)}, {"daily_limit": 0}])
+def test_limits_must_be_positive(tmp_path, kwargs):
+    with pytest.raises(ValueError):
+        FileRateLimiter(str(tmp_path / "lim.json"), **kwargs)
+
+
+def test_a_backfill_out_of_daily_requests_stops_and_keeps_what_it_fetched(history_sim, store, tmp_path):
+    sim = history_sim(["NSE:SBIN-EQ", "NSE:TCS-EQ"])
+    history = client(sim, str(tmp_path / "lim.json"))
+    history.rest.limiter = FileRateLimiter(str(tmp_path / "lim.json"), daily_limit=3)
+    req = BackfillRequest.make(["NSE:SBIN-EQ", "NSE:TCS-EQ"], dt.date(2026, 11, 16), dt.date(2026, 11, 20),
+                               ["5", "D"], today=SIM_DAY)
+    report = Backfill(history, store, clock=lambda: AFTER).run(req)
+    assert report.fetched == report.marked == 3 and "daily limit" in report.stopped and report.pending == 1
