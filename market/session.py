@@ -20,6 +20,7 @@ from typing import Final
 from zoneinfo import ZoneInfo
 
 IST: Final = ZoneInfo("Asia/Kolkata")
+DAY: Final = 86_400  # seconds in a day (IST has no DST, so also in every IST day)
 BAR_SECONDS: Final = 300
 PREOPEN: Final = dt.time(9, 0)
 OPEN: Final = dt.time(9, 15)
