@@ -44,7 +44,14 @@ from fyers.token_store import FyersToken, TokenNotFoundError, TokenStoreError
 from tickpipe import names
 from tickpipe.config import Settings
 from tokens import login_pages as pages
-from tokens.login_keys import SESSION_TTL, LinkExpiredError, LoginCredentialError, Session, Signer, decode_key
+from tokens.login_keys import (
+    SESSION_TTL,
+    LinkExpiredError,
+    LoginCredentialError,
+    LoginSession,
+    Signer,
+    decode_key,
+)
 from tokens.login_state import LinkReusedError, LoginRecords, StateError
 from tokens.refresh import KMS_KEY_VAR, PLACEHOLDER, days_left, token_store
 
@@ -214,7 +221,7 @@ class LoginApp:
     def _cookie_name(self, request: Request) -> str:
         return SECURE_COOKIE if request.secure else COOKIE
 
-    def _session(self, request: Request, signer: Signer) -> Session:
+    def _session(self, request: Request, signer: Signer) -> LoginSession:
         return signer.verify_session(request.cookies.get(self._cookie_name(request)), self.clock())
 
     # -- dispatch ---------------------------------------------------------------------------------

@@ -70,7 +70,7 @@ class Account:
     auth_code_ttl: float = 300.0
 
 
-class Credentials:
+class CredentialIssuer:
     """Issues and verifies the account's credentials. Thread-safe."""
 
     def __init__(self, account: Account, key: bytes | None = None) -> None:
