@@ -9,8 +9,9 @@ The simulator restates Fyers' facts on purpose instead of importing them from th
 per connection, the rate limits, the error codes' meaning. Each is written here from Fyers' own
 documentation (shared/FYERS.md), so the client is tested against an independent statement of the
 protocol, and a mistake in the client cannot be mirrored by the stand-in it is tested against.
-Shared here are only encodings with one correct answer and no Fyers-specific choice: the socket's
-binary codec (``fyers.codec``) and base64url (``fyers.jwt``).
+What it does import from the client is vocabulary, not rules: the socket's binary codec
+(``fyers.codec``), base64url (``fyers.jwt``), the error code numbers (``fyers.errors``) and symbol
+naming (``fyers.symbols``); its test helper (``testing.py``) reads tokens with the client's reader.
 """
 
 from fyers.sim.config import SimConfig, SimConfigError
