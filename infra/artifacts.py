@@ -30,7 +30,8 @@ FULL: Final = "full"
 # Never in a production artifact: local stand-ins, benchmarks, test helpers, the development CLI and
 # its command modules (``*_cli``: each registers a `tickpipe` subcommand). A deployable's own
 # command (producer/cli.py, ``tickpipe-produce``) is not one of them.
-DEV_ONLY: Final = ("fyers.sim", "producer.testing", "tickpipe.cli", "tickpipe.__main__", "*_cli")
+DEV_ONLY: Final = ("fyers.sim", "producer.testing", "producer.faultproxy", "tickpipe.cli", "tickpipe.__main__",
+                   "*_cli")
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ ARTIFACTS: Final[dict[str, Artifact]] = {
         exclude=DEV_ONLY,
         # boto3/botocore come with the Lambda runtime (build_layer.py leaves them out of the layer)
         requirements=("boto3", "requests", "pyarrow", "aws-kinesis-agg", "protobuf", "orjson",
-                      "exchange-calendars", "aws-lambda-powertools", "msgspec", "pybase64"),
+                      "exchange-calendars", "aws-lambda-powertools", "msgspec", "pybase64", "numpy"),
     ),
     FULL: Artifact(
         name=FULL,

@@ -60,6 +60,8 @@ class ProducerOptions(Options):
     mode: str = option("full", choices=("full", "lite"))  # socket mode
     # max seconds between SSM re-reads while the token is bad (0 would re-read in a busy loop)
     token_retry_cap: float = option(60.0, ge=1, le=86_400, unit="seconds")
+    # read timeout of one PutRecords call (a hung Kinesis fails it)
+    put_timeout: float = option(5.0, gt=0, le=300, unit="seconds")
 
 
 ENV_VARS: dict[str, str] = ProducerOptions.env_vars()

@@ -24,7 +24,7 @@ from fyers.auth import FyersAuth
 from fyers.errors import FyersError, RefreshTokenExpiredError, WrongPinError
 from fyers.rest import RestClient
 from fyers.token_store import FyersToken, TokenNotFoundError, TokenStore, TokenStoreError
-from tickpipe import names
+from tickpipe import names, redact
 from tickpipe.config import Settings
 
 SERVICE: Final = "token"
@@ -58,6 +58,7 @@ def read_credentials(ssm: Any, settings: Settings) -> Credentials:
     wanted = {key: settings.ssm_name(key) for key in (names.SSM_APP_ID, names.SSM_SECRET_KEY, names.SSM_PIN)}
     resp = ssm.get_parameters(Names=list(wanted.values()), WithDecryption=True)
     values = {p["Name"]: p["Value"] for p in resp["Parameters"]}
+    redact.register(values.get(wanted[names.SSM_SECRET_KEY]), values.get(wanted[names.SSM_PIN]))
     missing = [name for name in wanted.values() if not values.get(name) or values[name] == PLACEHOLDER]
     if missing:
         raise TokenRefreshError(f"set {', '.join(missing)} in SSM first (docs/deploy.md, 'Fyers credentials')")

@@ -9,4 +9,5 @@ from fyers.token_store import (  # noqa: F401
     TokenNotFoundError,
     TokenStore,
     TokenStoreError,
+    register_token,
 )

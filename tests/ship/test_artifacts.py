@@ -237,7 +237,7 @@ def test_the_producer_wheel_carries_no_simulator_local_tools_or_test_helpers(pro
     _, wheel = producer_image
     names = zipfile.ZipFile(wheel).namelist()
     assert "producer/service.py" in names and "fyers/feed.py" in names
-    for absent in ("fyers/sim/", "local/", "bench/", "consumers/", "tokens/", "producer/testing.py",
+    for absent in ("fyers/sim/", "local/", "bench/", "consumers/", "tokens/", "producer/testing.py", "producer/faultproxy.py",
                    "tickpipe/cli.py", "tickpipe/sql/"):
         assert not [n for n in names if n.startswith(absent)], absent
     scripts = [n for n in names if n.endswith("entry_points.txt")]
