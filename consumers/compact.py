@@ -42,7 +42,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pj
 import pyarrow.parquet as pq
 
-from consumers.compact_lease import DEFAULT_TTL_S, CompactionBusy, lease
+from consumers.compact_lease import DEFAULT_TTL_S, CompactionBusyError, lease
 from consumers.lake_errors import CorruptObjectError, ManifestError
 from consumers.lake_runs import MemRun, Run, RunWriter, read_ranges, spill
 from consumers.lake_schema import SECONDS_PER_DAY, TABLES, TICKS, RecordError, TableSpec
@@ -611,7 +611,7 @@ def compact_all(
 ) -> list[TableReport]:
     """Compact every named table; the entry point of the handler, the CLI and the scheduler.
 
-    Holds the lake's compaction lease throughout (consumers/compact_lease.py): raises CompactionBusy
+    Holds the lake's compaction lease throughout (consumers/compact_lease.py): raises CompactionBusyError
     when another run holds it."""
     unknown = set(tables) - set(TABLES)
     if unknown:
@@ -667,7 +667,7 @@ def handler(event: dict[str, Any] | None, context: Any = None) -> dict[str, Any]
             options=CompactOptions(),  # spills under the temp dir: Lambda's /tmp (ephemeral storage)
             lease_ttl_s=ttl,
         )
-    except CompactionBusy as exc:
+    except CompactionBusyError as exc:
         # a scheduled run while a manual one works: nothing is wrong, the next run catches up
         log.warning("compaction skipped: %s", exc)
         return {"tables": [], "skipped": str(exc)}

@@ -36,6 +36,7 @@ from fyers.auth import FyersAuth, auth_code_from_redirect, login_url, new_state
 from fyers.history import HistoryClient
 from fyers.rest import RestClient
 from fyers.sim import SimConfig, Simulator
+from fyers.token_store import FyersToken, TokenStore
 from local import component_metrics as cm
 from local import demo_scale
 from local.demo_history import Outage, OutageDriver, figures_and_checks, reconcile
@@ -53,12 +54,13 @@ from producer.options import ProducerOptions
 from producer.service import ProducerStats, run_producer
 from tickpipe import names
 from tickpipe.config import Settings
+from tickpipe.options import Options, option
+from tickpipe.resources import sql_dir
 from tokens.refresh import TokenService, token_store
-from tokens.store import FyersToken, TokenStore
 
 log = logging.getLogger(__name__)
 
-SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+SQL_DIR = sql_dir()
 REDIRECT_URI = "http://127.0.0.1/tickpipe/callback"
 SYMBOLS_KEY = "config/symbols.txt"
 
@@ -70,26 +72,32 @@ class DemoError(RuntimeError):
     """The demo could not run (a component failed to start or stopped); the message says which."""
 
 
-@dataclass
-class DemoOptions:
-    symbols: int = 23  # how many of the simulator's instruments (equities first, then indices, future): all
-    day: dt.date | None = None  # None: the latest NSE session that is over
-    speed: float = 400.0  # exchange seconds per wall second: 09:15–15:30 in about a minute
-    shards: int = 4
+@dataclass(frozen=True)
+class DemoOptions(Options):
+    # how many of the simulator's instruments (equities first, then indices, future): all
+    symbols: int = option(23, ge=1, le=5000)
+    day: dt.date | None = None  # None: the latest NSE session that is over (choose_day checks a given one)
+    # exchange seconds per wall second: 09:15–15:30 in about a minute
+    speed: float = option(400.0, gt=0, le=100_000)
+    shards: int = option(4, ge=1, le=100)
     seed: int = 7
     every_trade: bool = False  # False: quote snapshots, as Fyers sends; True: every trade (bars equal candles)
     out_dir: Path = Path("tickpipe-out")
     env: str = "local"
     progress: bool = True
-    charts: int = 4
+    charts: int = option(4, ge=0, le=50)
     keep: bool = False  # after the summary, keep moto and the simulator running until Ctrl-C
-    producers: int = 1  # producer slices, one Fyers connection each (at most 5,000 symbols a connection)
+    producers: int = option(1, ge=1, le=64)  # producer slices, one Fyers connection each (at most 5,000 symbols a connection)
     until: dt.time | None = None  # end the session here: a bounded slice from the 09:15 open; None: 15:30
     login_page: bool = False  # with keep: serve the token login page too (local/login_page.py)
     outage: Outage | None = None  # a producer outage (exchange time), filled from candles at the end
     start: dt.time | None = None  # IST time the simulated clock starts (None: the open); for short runs
     stop_at: dt.time | None = None  # IST time the producer stops mid-session (None: the session's end)
     batching_window_s: float = 0.5  # the bars event source's batching window (Terraform: bars_batching_window_seconds)
+
+    @classmethod
+    def label(cls, name: str) -> str:
+        return "--" + name.replace("_", "-")  # set by `tickpipe demo`'s flags, not the environment
 
 
 @dataclass
@@ -134,6 +142,9 @@ def choose_day(day: dt.date | None) -> Session:
         if session.close_ts > now:
             session = cal.last_session_on_or_before(session.day - dt.timedelta(days=1))
         return session
+    first, last = cal.coverage()
+    if not first <= day <= last:
+        raise DemoError(f"--day {day} is outside the NSE holiday calendar ({first} to {last}); pick a day in it")
     session = cal.session(day)
     if session is None:
         raise DemoError(f"{day} is not an NSE trading day (weekend or exchange holiday); pick another --day")

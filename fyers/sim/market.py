@@ -55,6 +55,15 @@ class _Slice:
     """One slice's trades as compact arrays (64 bytes a trade)."""
 
     __slots__ = _COLUMNS
+    # the columns, set in __init__ from _COLUMNS (declared for type checkers)
+    times: array[float]
+    prices: array[int]
+    qtys: array[int]
+    cum_vol: array[int]
+    cum_value: array[int]
+    highs: array[int]
+    lows: array[int]
+    oi: array[int]
 
     def __init__(self) -> None:
         for name, code in zip(_COLUMNS, _TYPECODES, strict=True):
@@ -99,6 +108,16 @@ class Timeline:
     ``cum_vol``, ``cum_value`` (Σ price × qty, for the average traded price), ``highs``, ``lows`` and
     ``oi`` are read-only columns indexed by that number. Thread-safe: the socket publisher and the
     REST history share timelines."""
+
+    # the read-only columns, set in __init__ from _COLUMNS (declared for type checkers)
+    times: Column
+    prices: Column
+    qtys: Column
+    cum_vol: Column
+    cum_value: Column
+    highs: Column
+    lows: Column
+    oi: Column
 
     def __init__(self, instrument: Instrument, session: Session, seed: int) -> None:
         self.instrument = instrument
@@ -205,7 +224,7 @@ class Timeline:
 
     def trades(self, until: float | None = None) -> list[Trade]:
         d = 10**self.instrument.precision
-        out = []
+        out: list[Trade] = []
         for sl in self.slices(until):
             for t, p, q in zip(sl.times, sl.prices, sl.qtys, strict=True):
                 if until is not None and t > until:
@@ -337,7 +356,8 @@ def _index_slice(sl: _Slice, prm: dict[str, Any], state: tuple[int, ...], rng: r
     n = s1 - s0
     sl.times.extend(float(t) for t in range(s0, s1))
     zeros = array("q", bytes(8 * n))
-    sl.qtys.extend(zeros), sl.cum_vol.extend(zeros), sl.cum_value.extend(zeros), sl.oi.extend(zeros)
+    for column in (sl.qtys, sl.cum_vol, sl.cum_value, sl.oi):
+        column.extend(zeros)
     return price, 0, 0, hi, lo, 0
 
 
@@ -432,7 +452,7 @@ def candles(tl: Timeline, resolution: int | str = 5, start: float | None = None,
     d = 10**tl.instrument.precision
     daily = str(resolution).upper() in ("D", "1D")
     out: list[list[float | int]] = []
-    cur = None
+    cur: list[float | int] | None = None
     day_start = epoch(tl.session.day, dt.time(0, 0))
     minutes = 0 if daily else int(resolution)
     size = minutes * 60

@@ -10,7 +10,7 @@ from typing import Any
 
 from fyers.sim.clock import SimClock
 from fyers.sim.config import SimConfig
-from fyers.sim.credentials import Account, Credentials
+from fyers.sim.credentials import Account, CredentialIssuer
 from fyers.sim.faults import Faults
 from fyers.sim.hsm import WS_PATH, HsmServer
 from fyers.sim.instruments import default_symbols
@@ -36,7 +36,7 @@ class Simulator:
         self.config = config
         day = config.session_day()
         self.market = Market(config.symbols or default_symbols(day), day, config.seed, config.session(day))
-        self.credentials = Credentials(Account(config.app_id, config.secret_key, config.fy_id, config.pin,
+        self.credentials = CredentialIssuer(Account(config.app_id, config.secret_key, config.fy_id, config.pin,
                                                config.token_ttl, config.refresh_ttl))
         self.faults = Faults(self.credentials.expire_all)
         self.stats: Counter[str] = Counter()  # REST threads count through count(); the socket loop directly

@@ -144,3 +144,18 @@ def test_each_single_block_of_a_function_is_written_once(tf, function):
     body = tf.resource("aws_lambda_function", function)
     twice = [name for name in SINGLE_BLOCKS if isinstance(body.get(name), list) and len(body[name]) > 1]
     assert not twice, f"aws_lambda_function.{function} has more than one {twice} block"
+
+
+def test_terraform_runs_the_handlers_the_artifact_declaration_names(tf):
+    # infra/artifacts.py lists them for the test that imports each one from the code zip alone
+    spec = importlib.util.spec_from_file_location("tickpipe_artifacts", ROOT / "infra" / "artifacts.py")
+    artifacts = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = artifacts
+    spec.loader.exec_module(artifacts)
+    handlers = set()
+    for fn in tf.resources["aws_lambda_function"].values():
+        if fn["handler"] == "${each.value.handler}":  # one resource per for_each entry
+            handlers |= {entry["handler"] for entry in fn["for_each"].values()}
+        else:
+            handlers.add(fn["handler"])
+    assert handlers == set(artifacts.LAMBDA_HANDLERS)
