@@ -82,7 +82,8 @@ ARTIFACTS: Final[dict[str, Artifact]] = {
 }
 # The Lambda functions' handlers (infra/lambdas.tf `handler`), each importable from the code zip.
 LAMBDA_HANDLERS: Final = ("consumers.bars.handler", "consumers.compact.handler", "tokens.refresh.handler",
-                          "tokens.login.handler", "consumers.backfill.handler", "consumers.reconcile.handler")
+                          "tokens.login.handler", "consumers.backfill.handler", "consumers.reconcile.handler",
+                          "consumers.watermark_net.handler")
 
 
 class ArtifactError(ValueError):
