@@ -6,9 +6,9 @@ The Lambda handler (EventBridge schedule in AWS, ``local/scheduler.py`` locally)
 1. lists raw objects in the scan window and compares them with the *raw index*
    (``state/compact/<table>/raw/dt=D.json``: every raw object already read, its ETag, the event
    days it held). Nothing new → nothing is written: running twice changes nothing.
-2. reads each new object with pyarrow's JSON reader against an explicit schema (C++, no Python
-   object per row), validates rows vectorised, and spills them per event day as sym-sorted runs
-   on local disk (``consumers/lake_runs.py``). A corrupt object, or malformed lines in a good one,
+2. reads each new object into Arrow columns of an explicit schema (the native reader,
+   native/json_columns.c, else pyarrow's JSON reader: no Python object per row), validates rows
+   vectorised, and spills them per event day as sym-sorted runs on local disk (``consumers/lake_runs.py``). A corrupt object, or malformed lines in a good one,
    go to ``quarantine/`` with the reason; the rest of the day goes on.
 3. for each event day that got rows, merges the day's current curated files with the new runs one
    sym range at a time (bounded memory), deduplicates, sorts by sym then time, and writes zstd
@@ -123,7 +123,8 @@ def parse(spec: TableSpec, data: bytes, arrival: float) -> tuple[pa.Table, list[
     """Parse JSON lines into ``spec.read_schema``; invalid rows come back as BadRecords.
 
     ``arrival`` (epoch s) is when the object reached the lake: no record in it can be from later
-    (market.tick's plausibility). Fast path: pyarrow's JSON reader over the whole object. If a line
+    (market.tick's plausibility). Fast paths: the native reader (_parse_native) over the whole object,
+    else pyarrow's JSON reader. If a line
     is too long, not JSON or has a value of the wrong type or range for its column, the reader
     fails the block, so that object is re-read line by line with orjson and the table's own
     validator, to quarantine exactly the bad lines.
