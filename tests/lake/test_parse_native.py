@@ -96,4 +96,6 @@ def test_whatever_the_native_reader_accepts_pyarrow_reads_the_same(raw_lines, la
     native = compact_mod._parse_native(TICKS, data)
     if native is not None:
         native.validate(full=True)
-        assert native.equals(pyarrow_reads(TICKS, data))
+        expected = pyarrow_reads(TICKS, data)
+        assert native.equals(expected)
+        assert repr(native.to_pylist()) == repr(expected.to_pylist())  # also the sign of a zero
