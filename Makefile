@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo backfill test bench lint clean
+.PHONY: demo backfill test bench lint clean scale
 
 $(STAMP): pyproject.toml setup.py native/bars_fold.c
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "tickpipe needs Python 3.11 or newer")'
@@ -25,6 +25,9 @@ test: $(STAMP)  ## run the test suite
 bench: $(STAMP)  ## run every benchmark and print its figures
 	$(PY) -m bench
 
+scale: $(STAMP)  ## 5,000 symbols, two producers, 8 shards, 09:15-09:20 at real speed (~15 min; docs/cost.md)
+	$(PY) -m tickpipe demo --symbols 5000 --producers 2 --shards 8 --to 09:20 --speed 1 --every-trade --out tickpipe-out/scale
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
@@ -37,7 +40,7 @@ CHECKOV_VENV  ?= .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 ARCH          ?= arm64
 
-.PHONY: checkov lambda-layer
+.PHONY: checkov lambda-layer package tf-check
 
 $(CHECKOV_STAMP): infra/requirements-checkov.txt
 	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
@@ -52,3 +55,9 @@ test: $(CHECKOV_STAMP)
 
 lambda-layer: $(STAMP)  ## build the Lambda dependency layer into infra/build/layer (ARCH=arm64|x86_64)
 	$(PY) infra/build_layer.py --arch $(ARCH)
+
+package: $(STAMP)  ## zip the functions' code and the layer for Terraform (infra/build/app.zip, layer.zip)
+	$(PY) infra/package.py
+
+tf-check: $(STAMP)  ## terraform fmt, validate, plan and apply against moto (needs terraform + provider mirror)
+	$(PY) -m pytest -q -rs tests/infra/test_terraform.py

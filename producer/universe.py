@@ -73,6 +73,14 @@ def read_source(source: str, *, s3: Any = None, ssm: Any = None) -> str:
             raise UniverseError(f"symbols object {source} does not exist") from None
         except s3.exceptions.NoSuchBucket:
             raise UniverseError(f"bucket of symbols source {source} does not exist") from None
+        except s3.exceptions.ClientError as exc:
+            if (getattr(exc, "response", None) or {}).get("Error", {}).get("Code") not in ("AccessDenied", "403"):
+                raise
+            # The producer's role has no s3:ListBucket, so S3 answers 403 for a key that is missing
+            # (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html, "Permissions").
+            raise UniverseError(f"symbols object {source} does not exist, or this task's role may not read it "
+                                "(S3 says AccessDenied for both): upload the list there (docs/deploy.md) or "
+                                "grant s3:GetObject on it") from None
     if source.startswith("ssm:"):
         name = source[4:]
         if not name.startswith("/"):

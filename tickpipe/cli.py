@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "backfill": "consumers.backfill_cli",
     "reconcile": "consumers.reconcile_cli",
     "bench": "tickpipe.bench_cli",
+    "plan": "tickpipe.plan.cli",
     "login": "tokens.login_cli",
     "login-link": "tokens.login_link_cli",
 }

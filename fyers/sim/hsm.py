@@ -250,8 +250,8 @@ class Connection:
             if block is not None:
                 blocks.append(block)
         await self.send_blocks(blocks)
-        if blocks and sim.clock.held:
-            sim.clock.release()  # a held clock starts once the first snapshots are out
+        if blocks and sim.clock.held:  # a held clock starts once the snapshots it waits for are out
+            sim.snapshots_sent(sum(1 for b in blocks if isinstance(b, codec.Snapshot)))
 
     def update_block(self, st: TopicState, k: int, feed_time: int) -> codec.Block | None:
         values = quote_values(st.timeline, k, feed_time)

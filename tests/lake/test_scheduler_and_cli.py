@@ -60,6 +60,33 @@ def test_the_handler_takes_the_scheduled_event_and_compacts(lake, raw, factory, 
     assert rows == {"ticks": [float(len(ticks))], "bars_5m": [0.0]}
 
 
+def test_the_handler_summary_reaches_a_root_logger_at_warning_as_in_lambda(lake, monkeypatch):
+    import logging
+
+    # the Python runtime's setup: one handler on the root logger, level WARNING (text log format)
+    records: list[logging.LogRecord] = []
+    handler_ = logging.Handler()
+    handler_.emit = records.append
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "level", logging.WARNING)
+    monkeypatch.setattr(root, "handlers", [handler_])
+    monkeypatch.setattr(logging.getLogger("consumers.compact"), "level", logging.NOTSET)
+    monkeypatch.setenv("TICKPIPE_ENV", lake.env)
+    handler(scheduled_event("compact"), None)
+    assert any(r.getMessage().startswith("compaction: ") for r in records)
+
+
+def test_a_scheduled_run_while_another_compaction_works_is_skipped_not_failed(lake, monkeypatch):
+    import boto3
+
+    from consumers.compact_lease import lease
+
+    monkeypatch.setenv("TICKPIPE_ENV", lake.env)
+    with lease(boto3.client("s3"), lake.bucket, owner="manual-run"):
+        result = handler(scheduled_event("compact"), None)
+    assert result["tables"] == [] and "manual-run" in result["skipped"]
+
+
 def test_compact_cli_reports_what_it_did(lake, raw, factory, monkeypatch, capsys):
     monkeypatch.setenv("TICKPIPE_ENV", lake.env)
     now = datetime.now(UTC)
