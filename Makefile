@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 
 # Dependencies come from requirements.lock (versions and hashes, the same the images ship), then
 # tickpipe itself without resolving anything again.
-$(STAMP): pyproject.toml setup.py native/bars_fold.c native/feed_decode.c requirements.lock infra/artifacts.py
+$(STAMP): pyproject.toml setup.py native/bars_fold.c native/feed_decode.c native/json_columns.c requirements.lock infra/artifacts.py
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "tickpipe needs Python 3.11 or newer")'
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@echo "installing tickpipe and its locked dependencies into $(VENV) ..."
@@ -44,7 +44,7 @@ lint: $(STAMP)  ## ruff over everything; mypy over market/ and fyers/ (pyproject
 	$(VENV)/bin/mypy
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info tickpipe-out _tickpipe_bars*.so
+	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info tickpipe-out _tickpipe_*.so
 
 # --- infra (Terraform checks; no terraform binary needed) ------------------------------------
 # checkov pins many packages of its own, so it lives in its own venv.

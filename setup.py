@@ -1,10 +1,11 @@
 """Build of the optional native accelerators and of one artifact's contents; the rest is in pyproject.toml.
 
-Two small accelerators for the hot loops, each optional: without a C compiler the install still
+Three small accelerators for the hot loops, each optional: without a C compiler the install still
 succeeds and the Python code they stand in for does the work, with the same result.
 - ``_tickpipe_bars`` (native/bars_fold.c): the bars handler's fold (market/bars_fold.py).
 - ``_tickpipe_feed`` (native/feed_decode.c): the producer's decode of full-mode updates (fyers/feed.py).
-Both use only Python's stable ABI, so one build serves every Python from 3.11 on.
+- ``_tickpipe_lines`` (native/json_columns.c): compaction's JSON lines → Arrow columns (consumers/compact.py).
+All use only Python's stable ABI, so one build serves every Python from 3.11 on.
 
 Which packages, modules, data files and console scripts the wheel carries comes from
 infra/artifacts.py: ``TICKPIPE_ARTIFACT=producer`` builds the producer image's wheel (no simulator, no
@@ -55,5 +56,6 @@ setup(
     entry_points={"console_scripts": [f"{name} = {target}" for name, target in ARTIFACT.scripts.items()]},
     cmdclass={"build_py": BuildArtifactPy},
     ext_modules=[accelerator("_tickpipe_bars", "native/bars_fold.c"),
-                 accelerator("_tickpipe_feed", "native/feed_decode.c")],
+                 accelerator("_tickpipe_feed", "native/feed_decode.c"),
+                 accelerator("_tickpipe_lines", "native/json_columns.c")],
 )

@@ -2,10 +2,11 @@
 
 The layer holds the Lambda functions' third-party code: the ``lambda`` artifact's requirements
 (infra/artifacts.py) at the versions and hashes of requirements.lock for the Lambda runtime's Python
-and CPU (infra/lockfile.py), as manylinux wheels, minus what the runtime already has; and the bars
-fold's native accelerator (native/bars_fold.c) compiled for that CPU. After pip, every installed
-version is checked against the lock, and the manifest lists them. Terraform zips the folder
-(infra/lambdas.tf) and refuses a layer whose manifest names another architecture or runtime.
+and CPU (infra/lockfile.py), as manylinux wheels, minus what the runtime already has; and the native
+accelerators (the bars fold's, native/bars_fold.c; compaction's JSON reader, native/json_columns.c)
+compiled for that CPU. After pip, every installed version is checked against the lock, and the
+manifest lists them. ``make package`` zips the folder (infra/package.py), and Terraform refuses a
+layer whose manifest names another architecture or runtime (infra/lambdas.tf).
 
 Needs network access to PyPI (pip), nothing else: no Docker, because only binary wheels are used,
 and the accelerator is cross-compiled by zig (the ``ziglang`` package, a dev dependency that
@@ -50,9 +51,11 @@ EXCLUDED: Final = {
 }
 # Installed packages removed after pip: the runtime has them (botocore alone is ~80 MB).
 PRUNE_PACKAGES: Final = ("boto3", "botocore", "s3transfer")
-# The native accelerator: its source, module name and zig's target per Lambda architecture.
-NATIVE_SOURCE: Final = ROOT / "native" / "bars_fold.c"
+# The native accelerators: module name -> source (the bars fold's first), zig's target per Lambda architecture.
+NATIVE_SOURCES: Final = {"_tickpipe_bars": ROOT / "native" / "bars_fold.c",
+                         "_tickpipe_lines": ROOT / "native" / "json_columns.c"}
 NATIVE_MODULE: Final = "_tickpipe_bars"
+NATIVE_SOURCE: Final = NATIVE_SOURCES[NATIVE_MODULE]
 ZIG_TARGETS: Final = {"arm64": "aarch64-linux-gnu.2.17", "x86_64": "x86_64-linux-gnu.2.17"}
 LIMITED_API: Final = "0x030B0000"  # Python 3.11's stable ABI, which the 3.12 runtime loads
 # Requirement name -> top-level import name, where they differ.
@@ -82,7 +85,7 @@ def requirements(arch: str = "arm64") -> list[str]:
 
 def import_names() -> set[str]:
     """Top-level modules the layer makes importable (for tests/infra)."""
-    names = {NATIVE_MODULE}
+    names = set(NATIVE_SOURCES)
     for req in artifacts.ARTIFACTS["lambda"].requirements:
         if req not in EXCLUDED:
             names.add(IMPORT_NAME.get(req, req.replace("-", "_")))
@@ -127,11 +130,11 @@ def prune(site: Path) -> None:
             path.unlink(missing_ok=True)
 
 
-def native_command(arch: str, out: Path, include: str | None = None) -> list[str]:
-    """The zig command that compiles the accelerator for ``arch`` into ``out``."""
+def native_command(arch: str, out: Path, include: str | None = None, source: Path = NATIVE_SOURCE) -> list[str]:
+    """The zig command that compiles an accelerator's ``source`` for ``arch`` into ``out``."""
     include = include or sysconfig.get_paths()["include"]
     return [sys.executable, "-m", "ziglang", "cc", "-target", ZIG_TARGETS[arch], "-shared", "-fPIC", "-O2", "-s",
-            f"-DPy_LIMITED_API={LIMITED_API}", f"-I{include}", str(NATIVE_SOURCE), "-o", str(out)]
+            f"-DPy_LIMITED_API={LIMITED_API}", f"-I{include}", str(source), "-o", str(out)]
 
 
 def require_zig() -> None:
@@ -140,13 +143,14 @@ def require_zig() -> None:
                          "(make lambda-layer installs it), then build again")
 
 
-def build_native(arch: str, site: Path) -> Path:
-    """Compile native/bars_fold.c for the Lambda CPU into the layer (``_tickpipe_bars.abi3.so``)."""
+def build_native(arch: str, site: Path, module: str = NATIVE_MODULE) -> Path:
+    """Compile an accelerator for the Lambda CPU into the layer (``<module>.abi3.so``)."""
     require_zig()
-    out = site / f"{NATIVE_MODULE}.abi3.so"
-    proc = subprocess.run(native_command(arch, out), capture_output=True, text=True)
+    out = site / f"{module}.abi3.so"
+    source = NATIVE_SOURCES[module]
+    proc = subprocess.run(native_command(arch, out, source=source), capture_output=True, text=True)
     if proc.returncode:
-        raise LayerError(f"compiling {NATIVE_SOURCE.name} for {arch} failed:\n{proc.stderr[-3000:]}")
+        raise LayerError(f"compiling {source.name} for {arch} failed:\n{proc.stderr[-3000:]}")
     return out
 
 
@@ -175,13 +179,13 @@ def build(arch: str, out: Path = DEFAULT_OUT, python_version: str = RUNTIME.remo
                          f"{proc.stderr[-3000:]}")
     versions = check_against_lock(site, wanted)
     prune(site)
-    native = build_native(arch, site)
+    native = [build_native(arch, site, module) for module in NATIVE_SOURCES]
     size = folder_bytes(out)
     if size > MAX_UNZIPPED - CODE_ROOM:
         raise LayerError(f"layer is {size / 2**20:.0f} MiB unzipped; Lambda allows {MAX_UNZIPPED // 2**20} MiB "
                          "for code and layers together. Drop a dependency or use a container image.")
     manifest = {"architecture": arch, "runtime": RUNTIME, "packages": dict(sorted(versions.items())),
-                "native": native.name, "unzipped_bytes": size}
+                "native": [so.name for so in native], "unzipped_bytes": size}
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
 

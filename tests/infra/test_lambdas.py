@@ -134,6 +134,25 @@ def test_layer_accelerator_built_for_this_cpu_folds_like_python(tmp_path):
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
 
 
+def test_layer_json_reader_built_for_this_cpu_reads_like_pyarrow(tmp_path):
+    # compaction's accelerator, cross-compiled and loaded in place of the local build, passes its specs
+    pytest.importorskip("ziglang", reason="zig is a dev dependency (pip install -e '.[dev]')")
+    import platform
+
+    arch = {"x86_64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}.get(platform.machine())
+    if arch is None:
+        pytest.skip(f"no Lambda architecture matches this CPU ({platform.machine()})")
+    so = load_build_layer().build_native(arch, tmp_path, "_tickpipe_lines")
+    code = ("import _tickpipe_lines, consumers.compact as c, sys; "
+            f"assert _tickpipe_lines.__file__ == {str(so)!r} and c.NATIVE; "
+            "import pytest; sys.exit(pytest.main(['-q', '-p', 'no:cacheprovider', "
+            f"{str(ROOT / 'tests' / 'lake' / 'test_parse_native.py')!r}]))")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=240)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+
+
 # Nested blocks the AWS provider allows once per function (terraform validate: "Too many ... blocks").
 SINGLE_BLOCKS = ("environment", "ephemeral_storage", "dead_letter_config", "logging_config", "tracing_config",
                  "vpc_config", "snap_start", "image_config")
