@@ -119,7 +119,7 @@ class LakeReader:
 def reconcile_day(day: dt.date, history: HistoryClient, store: Any, *, symbols: Iterable[str] = (),
                   clock: Any = time.time, progress: Any = None, deadline: Any = None) -> ReconcileResult:
     """Reconcile ``day``. When the candle fetch stops early (``deadline()`` turned true, the day's
-    request budget is spent, the token was refused) nothing is compared or written and
+    request budget is spent, the token was refused) or a symbol's request failed, nothing is compared or written and
     :class:`ReconcileIncompleteError` says so: a re-run (the scheduler's retry) continues the fetch."""
     key = day.isoformat()
     reader = LakeReader(store)
@@ -131,9 +131,10 @@ def reconcile_day(day: dt.date, history: HistoryClient, store: Any, *, symbols: 
         report = Backfill(history, store, clock=clock, progress=progress, deadline=deadline).run(request)
     else:
         report = BackfillReport()
-    if report.stopped:
-        raise ReconcileIncompleteError(f"reconcile {key}: the exchange candles are incomplete ({report.summary()}); "
-                                       "run it again to continue")
+    if not report.ok:  # stopped early, or a symbol's request failed: its bars would all read `bar_without_candle`
+        failed = "".join(f"; failed: {f}" for f in report.failed[:5])
+        raise ReconcileIncompleteError(f"reconcile {key}: the exchange candles are incomplete ({report.summary()}"
+                                       f"{failed}); nothing was written, run it again to continue")
     candles = reader.candles(key)
     diffs: list[BarDiff] = []
     for sym in universe:

@@ -137,3 +137,18 @@ def test_candles_daily_query(engine):
     sessions = [s.day.isoformat() for s in NseCalendar().sessions(DAY - dt.timedelta(days=3), DAY)]
     assert [r[0] for r in got] == sessions and got[0][6] is None
     assert got[1][6] == pytest.approx(got[1][4] - got[0][4], abs=0.006)
+
+
+def test_a_symbol_whose_candles_failed_stops_the_reconcile_without_writing(world, history_sim, store, limiter_path):
+    """A failed candle request leaves that symbol without candles: comparing anyway would call every
+    one of its bars `bar_without_candle` and alarm on it. Nothing is written; a re-run continues."""
+    from consumers.reconcile import ReconcileIncompleteError, diff_key
+
+    day = DAY - dt.timedelta(days=1)  # no marker, no reconcile yet
+    sim = history_sim([SBIN, TCS])
+    sim.faults.reject(-300)  # Fyers refuses the first request (invalid symbol): not transient
+    with pytest.raises(ReconcileIncompleteError, match="incomplete"):
+        reconcile_day(day, client(sim, limiter_path), store, symbols=[SBIN, TCS], clock=lambda: AFTER)
+    assert list(store.list(diff_key(day.isoformat()))) == []
+    again = reconcile_day(day, client(sim, limiter_path), store, symbols=[SBIN, TCS], clock=lambda: AFTER)
+    assert again.backfill.ok and again.summary.symbols == 2 and again.summary.missing_bars == again.summary.candles > 0
