@@ -104,7 +104,15 @@ def _load(fd: int) -> dict:
         state = orjson.loads(raw) if raw else {}
     except orjson.JSONDecodeError:
         state = {}  # a torn or foreign file: start afresh (at worst a few requests too early)
-    return state if isinstance(state, dict) else {}
+    if not isinstance(state, dict):
+        return {}
+    # Another program's file, or a hand edit: keep only what has the right shape.
+    sent = state.get("sent")
+    count = state.get("count")
+    return {"sent": [t for t in sent if isinstance(t, int | float) and not isinstance(t, bool)]
+            if isinstance(sent, list) else [],
+            "count": count if isinstance(count, int) and not isinstance(count, bool) else 0,
+            "day": state.get("day") if isinstance(state.get("day"), str) else None}
 
 
 def _store(fd: int, state: dict) -> None:

@@ -82,6 +82,15 @@ def test_past_the_daily_limit_requests_stop_until_midnight_ist(tmp_path):
     assert lim.used_today() == 1
 
 
+@pytest.mark.parametrize("text", [b'{"sent": "abc", "count": "x", "day": 5}', b'{"sent": [1, null, "a"], "count": 1.5}',
+                                  b'[1, 2]', b'"text"'])
+def test_a_limiter_file_of_the_wrong_shape_starts_afresh(tmp_path, text):
+    path = tmp_path / "lim.json"
+    path.write_bytes(text)
+    FileRateLimiter(str(path)).acquire()
+    assert FileRateLimiter(str(path)).used_today() == 1
+
+
 def test_a_torn_limiter_file_starts_afresh(tmp_path):
     path = tmp_path / "lim.json"
     path.write_bytes(b'{"sent": [1, 2')
