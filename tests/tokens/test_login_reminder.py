@@ -77,6 +77,16 @@ def test_without_a_link_key_the_mail_says_how_to_get_one(env):
     assert "tickpipe login-link" in mail["Message"] and "?link=" not in mail["Message"]
 
 
+def test_without_the_page_address_the_mail_says_that_and_still_goes(env):
+    sim, settings, ssm, sns, sqs, queue = env
+    store_token(sim, ssm, settings, 0.5)
+    link_key(ssm, settings, None)
+    ssm.delete_parameter(Name=settings.ssm_name(names.SSM_LOGIN_PAGE_URL))
+    assert remind(ssm, sns, settings, 2)["link"] is False
+    [mail] = mails(sqs, queue)
+    assert settings.ssm_name(names.SSM_LOGIN_PAGE_URL) in mail["Message"] and "no link key" not in mail["Message"]
+
+
 def test_with_no_token_at_all_the_mail_is_sent(env):
     _, settings, ssm, sns, sqs, queue = env
     link_key(ssm, settings, None)
