@@ -95,6 +95,13 @@ def _hash_key(sym: str) -> int:
     return int.from_bytes(hashlib.md5(sym.encode()).digest(), "big")
 
 
+def _arrival(kinesis: Mapping[str, Any]) -> float:
+    """When a stream record reached Kinesis (epoch s): Lambda's ``approximateArrivalTimestamp``,
+    or now for an event without one (a hand-made test event, a replay tool)."""
+    arrival = kinesis.get("approximateArrivalTimestamp")
+    return float(arrival) if isinstance(arrival, int | float) and not isinstance(arrival, bool) else time.time()
+
+
 class BarsConsumer:
     """The handler's logic with its clients; one per process (Lambda keeps it warm)."""
 
@@ -277,7 +284,8 @@ class BarsConsumer:
                 poison.append((i, seq_s, -1, data, str(exc), "poison"))
                 seq = n
                 continue
-            values, bad = parse_ticks(users)
+            # ticks cannot be from after the record reached the stream (market.tick's plausibility)
+            values, bad = parse_ticks(users, _arrival(kin))
             for p in bad:
                 poison.append((i, seq_s, p.sub, p.data, p.reason, "poison"))
             for j, reason in fold_values(builder, values, skip=NOT_PARSED):

@@ -8,7 +8,7 @@ with the same magic and md5 checks as its deaggregator.
 
 Speed: the user records of one aggregated record are decoded by one msgspec call on
 ``[rec,rec,…]`` (each record is a JSON object ending in a newline, which JSON allows as whitespace)
-into structs holding only the fields the bars read, their types checked by msgspec. Only when that
+into structs, their types and bounds (market.tick's plausibility) checked by msgspec. Only when that
 fails, or yields a different count, is each record decoded alone to find the bad one. The structs
 are not tracked by the garbage collector (scalars only). Record data is base64-decoded by pybase64
 (SIMD) when it is strict base64, by the standard library otherwise (same bytes, same errors).
@@ -21,7 +21,7 @@ import binascii
 import hashlib
 from dataclasses import dataclass
 from operator import attrgetter
-from typing import Any, Final
+from typing import Annotated, Any, Final
 
 import msgspec
 from aws_kinesis_agg import DIGEST_SIZE, MAGIC
@@ -30,13 +30,25 @@ from aws_kinesis_agg.messages_pb2 import AggregatedRecord
 from google.protobuf.message import DecodeError
 
 from market.tick import (
+    FIELDS,
+    INT64_MAX,
     INT_FIELDS,
+    INT_RANGES,
+    MAX_PRICE,
     MAX_RECORD_BYTES,
+    MAX_SYMBOL_CHARS,
+    MAX_TEXT_CHARS,
     REQUIRED,
     SCHEMA_VERSION,
     STR_FIELDS,
+    UINT64_MAX,
     TickError,
+    check_times,
     decode,
+    latest_rx,
+    latest_time,
+    shown,
+    validate,
 )
 
 try:  # SIMD base64, ~4x the standard library's; a dependency, optional so that a bare install still works
@@ -91,22 +103,33 @@ def user_records(data: bytes) -> list[bytes]:
 _DATA: Final = attrgetter("data")
 
 
-# The tick fields the bars read, typed from market.tick's field sets (one place for the schema):
-# msgspec decodes a record straight into them, checking types and skipping the other fields,
-# about twice as fast as building the whole dict.
+# Every field of the tick record, typed and bounded from market.tick (one place for the schema and its
+# plausibility): msgspec decodes a record straight into them, checking types and every bound that
+# needs no clock, in C, about twice as fast as building the whole dict. So the bars handler refuses
+# exactly the records compaction refuses, and folds the others. The bars read BAR_INPUT_FIELDS.
 BAR_INPUT_FIELDS: Final = ("sym", "ts", "ltt", "ltp", "vol", "atp", "dh", "dl", "oi")
 
 
-def _field_type(name: str) -> type:
+def _field_type(name: str) -> Any:
+    if name == "sym":  # its shape is checked once per distinct symbol (_check): a regex per tick costs 1 µs
+        return Annotated[str, msgspec.Meta(max_length=MAX_SYMBOL_CHARS)]
     if name in STR_FIELDS:
-        return str
-    return int if name in INT_FIELDS else float
+        return Annotated[str, msgspec.Meta(max_length=MAX_TEXT_CHARS)]
+    if name == "v":
+        return Annotated[int, msgspec.Meta(ge=SCHEMA_VERSION, le=SCHEMA_VERSION)]
+    if name in INT_FIELDS:
+        lo, hi = INT_RANGES[name]
+        # msgspec bounds must fit int64: seq's uint64 top is checked after decoding (_check)
+        return Annotated[int, msgspec.Meta(ge=lo, le=hi) if hi <= INT64_MAX else msgspec.Meta(ge=lo)]
+    if name == "ltp":
+        return Annotated[float, msgspec.Meta(gt=0, le=MAX_PRICE)]
+    return Annotated[float, msgspec.Meta(ge=0, le=MAX_PRICE)]
 
 
 TickFields = msgspec.defstruct(
     "TickFields",
-    [(n, _field_type(n)) if n in REQUIRED else (n, _field_type(n) | None, None) for n in BAR_INPUT_FIELDS]
-    + [("v", int, SCHEMA_VERSION)],
+    [(n, _field_type(n)) if n in REQUIRED else (n, _field_type(n) | None, None) for n in FIELDS if n != "v"]
+    + [("v", _field_type("v") | None, SCHEMA_VERSION)],
     kw_only=True,
     gc=False,  # scalars only, so no cycles: 400k structs a batch need not be tracked by the GC
 )
@@ -117,9 +140,12 @@ _ONE = msgspec.json.Decoder(TickFields)
 NOT_PARSED: Final = object()
 
 
-def parse_ticks(records: list[bytes]) -> tuple[list[Any], list[Poison]]:
+def parse_ticks(records: list[bytes], arrival: float | None = None) -> tuple[list[Any], list[Poison]]:
     """Decode user records into TickFields. Returns (one value per record, poison); a poison
-    record's value is NOT_PARSED and its reason is market.tick's own message."""
+    record's value is NOT_PARSED and its reason is market.tick's own message.
+
+    ``arrival`` (epoch s) is when the stream record reached Kinesis: a tick's times may not be
+    later (market.tick.check_times). The handler always passes it; None skips the time checks."""
     if len(records) > 1 and max(map(len, records)) <= MAX_RECORD_BYTES:
         try:
             values = _MANY.decode(b"[%b]" % b",".join(records))
@@ -127,11 +153,11 @@ def parse_ticks(records: list[bytes]) -> tuple[list[Any], list[Poison]]:
             pass
         else:
             if len(values) == len(records):
-                return values, []
-    return _parse_each(records)
+                return _check(records, values, [], arrival)
+    return _check(records, *_parse_each(records, arrival), arrival)
 
 
-def _parse_each(records: list[bytes]) -> tuple[list[Any], list[Poison]]:
+def _parse_each(records: list[bytes], arrival: float | None) -> tuple[list[Any], list[Poison]]:
     values: list[Any] = []
     poison: list[Poison] = []
     for i, rec in enumerate(records):
@@ -141,14 +167,58 @@ def _parse_each(records: list[bytes]) -> tuple[list[Any], list[Poison]]:
             values.append(_ONE.decode(rec))
         except msgspec.DecodeError as exc:
             values.append(NOT_PARSED)
-            poison.append(Poison(i, rec, _reason(rec, exc)))
+            poison.append(Poison(i, rec, _reason(rec, exc, arrival)))
     return values, poison
 
 
-def _reason(rec: bytes, exc: Exception) -> str:
+_SYM, _TS, _LTT, _RX, _SEQ, _V = map(attrgetter, ("sym", "ts", "ltt", "rx", "seq", "v"))
+_SYMBOLS_OK: set[str] = set()  # symbols whose shape was checked (a shard carries a few thousand)
+_SYMBOLS_MAX: Final = 100_000
+
+
+def _check(records: list[bytes], values: list[Any], poison: list[Poison],
+           arrival: float | None) -> tuple[list[Any], list[Poison]]:
+    """The bounds msgspec does not hold: the symbol's shape, times against ``arrival``, seq's
+    uint64 top; and a null ``v`` is version 1 (as compaction reads it). A few C-level passes clear
+    an ordinary batch; only a batch with something to refuse is looked at tick by tick."""
+    latest = latest_time(arrival) if arrival is not None else INT64_MAX
+    latest_ms = latest_rx(latest) if arrival is not None else INT64_MAX
+    parsed = values if not poison else [v for v in values if v is not NOT_PARSED]
+    if not parsed:
+        return values, poison
+    if (set(map(_SYM, parsed)) <= _SYMBOLS_OK and max(map(_TS, parsed)) <= latest
+            # filter(None, …) drops nulls (and zeros, which are below any lower bound msgspec checked)
+            and max(filter(None, map(_LTT, parsed)), default=0) <= latest
+            and max(filter(None, map(_RX, parsed)), default=0) <= latest_ms
+            and max(filter(None, map(_SEQ, parsed)), default=0) <= UINT64_MAX
+            and None not in map(_V, parsed)):
+        return values, poison
+    for i, v in enumerate(values):
+        if v is NOT_PARSED:
+            continue
+        if v.v is None:
+            v.v = SCHEMA_VERSION
+        try:
+            if v.sym not in _SYMBOLS_OK:
+                validate({"sym": v.sym, "ts": v.ts, "ltp": v.ltp})
+                if len(_SYMBOLS_OK) >= _SYMBOLS_MAX:
+                    _SYMBOLS_OK.clear()
+                _SYMBOLS_OK.add(v.sym)
+            if v.seq is not None and v.seq > UINT64_MAX:
+                raise TickError(f"field 'seq' must be in 0..{UINT64_MAX}, got {shown(v.seq)}")
+            if arrival is not None:
+                check_times({"ts": v.ts, "ltt": v.ltt, "rx": v.rx}, arrival)
+        except TickError as exc:
+            values[i] = NOT_PARSED
+            poison.append(Poison(i, records[i], str(exc)))
+    poison.sort(key=lambda p: p.sub)
+    return values, poison
+
+
+def _reason(rec: bytes, exc: Exception, arrival: float | None) -> str:
     """Why a record is not a tick, in market.tick's words when it has them."""
     try:
-        decode(rec)
+        decode(rec, arrival=arrival)
     except TickError as err:
         return str(err)
     return f"not a tick: {exc}"

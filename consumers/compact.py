@@ -35,6 +35,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -45,14 +46,16 @@ from consumers.lake_errors import CorruptObjectError, ManifestError
 from consumers.lake_runs import MemRun, Run, RunWriter, read_ranges, spill
 from consumers.lake_schema import SECONDS_PER_DAY, TABLES, RecordError, TableSpec
 from consumers.lake_store import LakeStore, utc_now
+from market.tick import MAX_RECORD_BYTES
 from tickpipe import names
 from tickpipe.config import Settings
 
 log = logging.getLogger(__name__)
 
 MiB = 1024 * 1024
-QUARANTINED_RECORD_BYTES = 4096
-PREFETCH = 2  # raw objects downloaded ahead of the parser  # keep at most this much of a bad line in quarantine
+QUARANTINED_RECORD_BYTES = 4096  # keep at most this much of a bad line in quarantine
+PREFETCH = 2  # raw objects downloaded ahead of the parser
+MAX_LINE_BYTES = MAX_RECORD_BYTES  # market.tick's bound; a bar record (~250 bytes) is smaller still
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -109,13 +112,20 @@ def decompress(key: str, body: bytes) -> bytes:
     return body
 
 
-def parse(spec: TableSpec, data: bytes) -> tuple[pa.Table, list[BadRecord]]:
+def parse(spec: TableSpec, data: bytes, arrival: float) -> tuple[pa.Table, list[BadRecord]]:
     """Parse JSON lines into ``spec.read_schema``; invalid rows come back as BadRecords.
 
-    Fast path: pyarrow's JSON reader over the whole object. If any line is not JSON or has a value
-    of the wrong type the reader fails the block, so that object is re-read line by line with
-    orjson and the table's own validator, to quarantine exactly the bad lines.
+    ``arrival`` (epoch s) is when the object reached the lake: no record in it can be from later
+    (market.tick's plausibility). Fast path: pyarrow's JSON reader over the whole object. If a line
+    is too long, not JSON or has a value of the wrong type or range for its column, the reader
+    fails the block, so that object is re-read line by line with orjson and the table's own
+    validator, to quarantine exactly the bad lines.
     """
+    lines = data.count(b"\n") + (not data.endswith(b"\n"))
+    # pyarrow's reader only for one JSON object per line: it crashes the process on a line that is
+    # a bare `null` (pyarrow 26), and reads `{…}{…}` on one line as two rows.
+    if _may_have_long_line(data) or data.startswith(b"{") + data.count(b"\n{") != lines:
+        return _parse_lines(spec, data, arrival)
     try:
         table = pj.read_json(
             pa.BufferReader(data),
@@ -123,44 +133,91 @@ def parse(spec: TableSpec, data: bytes) -> tuple[pa.Table, list[BadRecord]]:
             parse_options=pj.ParseOptions(explicit_schema=spec.read_schema, unexpected_field_behavior="ignore"),
         )
     except pa.ArrowInvalid:
-        return _parse_lines(spec, data)
+        return _parse_lines(spec, data, arrival)
+    if table.num_rows != lines:
+        return _parse_lines(spec, data, arrival)
     table = table.select(spec.read_schema.names)
-    ok = spec.valid(table)
+    ok = spec.valid(table, arrival)
     if pc.all(ok).as_py():
         return spec.fill_defaults(table), []
-    bad = [_bad(spec, r) for r in table.filter(pc.invert(ok)).to_pylist()]
+    bad = [_bad(spec, r, arrival) for r in table.filter(pc.invert(ok)).to_pylist()]
     return spec.fill_defaults(table.filter(ok)), bad
 
 
-def _bad(spec: TableSpec, record: dict[str, Any], line: int | None = None) -> BadRecord:
+def _may_have_long_line(data: bytes, limit: int = MAX_LINE_BYTES) -> bool:
+    """False if no line of ``data`` is longer than ``limit`` bytes; True if one may be.
+
+    A line longer than ``limit`` covers at least one whole aligned window of (limit + 1) // 2
+    bytes, which then holds no newline. So one memchr per window (a few thousand per object)
+    clears an object of ordinary ~300-byte lines without splitting it."""
+    step = (limit + 1) // 2
+    find = data.find
+    return any(find(b"\n", i, i + step) < 0 for i in range(0, len(data) - step + 1, step))
+
+
+def _bad(spec: TableSpec, record: dict[str, Any], arrival: float, line: int | None = None) -> BadRecord:
     record = {k: v for k, v in record.items() if v is not None}
     try:
-        spec.validate(record)
+        spec.validate(record, arrival)
         reason = "rejected by the table's checks"
     except RecordError as exc:
         reason = str(exc)
     return BadRecord(line, reason, orjson.dumps(record).decode()[:QUARANTINED_RECORD_BYTES])
 
 
-def _parse_lines(spec: TableSpec, data: bytes) -> tuple[pa.Table, list[BadRecord]]:
+def _parse_lines(spec: TableSpec, data: bytes, arrival: float) -> tuple[pa.Table, list[BadRecord]]:
     good: list[dict[str, Any]] = []
+    lines: list[int] = []
     bad: list[BadRecord] = []
+
+    def refuse(n: int, line: bytes, reason: str) -> None:
+        bad.append(BadRecord(n, reason, line[:QUARANTINED_RECORD_BYTES].decode("utf-8", "replace")))
+
     for n, line in enumerate(data.split(b"\n"), start=1):
         if not line.strip():
             continue
+        if len(line) > MAX_LINE_BYTES:
+            refuse(n, line, f"line of {len(line)} bytes exceeds {MAX_LINE_BYTES}; not a record")
+            continue
         try:
             record = orjson.loads(line)
-            spec.validate(record)
+            spec.validate(record, arrival)
         except orjson.JSONDecodeError as exc:
-            bad.append(BadRecord(n, f"not JSON: {exc}", line[:QUARANTINED_RECORD_BYTES].decode("utf-8", "replace")))
+            refuse(n, line, f"not JSON: {exc}")
             continue
         except RecordError as exc:
-            bad.append(BadRecord(n, str(exc), line[:QUARANTINED_RECORD_BYTES].decode("utf-8", "replace")))
+            refuse(n, line, str(exc))
             continue
         good.append(record)
+        lines.append(n)
     names = spec.read_schema.names
-    table = pa.Table.from_pylist([{k: r.get(k) for k in names} for r in good], schema=spec.read_schema)
+    rows = [{k: r.get(k) for k in names} for r in good]
+    try:
+        table = pa.Table.from_pylist(rows, schema=spec.read_schema)
+    except (pa.ArrowException, OverflowError, ValueError, TypeError):
+        # The validator let through a value the schema cannot hold (a bug, not bad input): keep
+        # every row that converts, quarantine the others with the converter's reason.
+        kept = []
+        for n, line, row in zip(lines, good, rows, strict=True):
+            try:
+                kept.append(pa.Table.from_pylist([row], schema=spec.read_schema))
+            except (pa.ArrowException, OverflowError, ValueError, TypeError) as exc:
+                refuse(n, orjson.dumps(line), f"does not fit the {spec.name} schema: {exc}")
+        table = pa.concat_tables(kept) if kept else spec.read_schema.empty_table()
+        bad.sort(key=lambda b: b.line or 0)
     return spec.fill_defaults(table), bad
+
+
+# What a bug in parsing or validation could raise on a value nobody foresaw (an integer past a
+# column's range, a date past year 9999): the object is quarantined with it, the run goes on.
+UNEXPECTED: tuple[type[Exception], ...] = (pa.ArrowException, OverflowError, ValueError, TypeError, KeyError)
+
+
+def arrival_of(obj: dict[str, Any]) -> float:
+    """When a raw object reached the lake (epoch s): its LastModified, which is after every record
+    in it reached AWS. A listing without it (not S3) counts as now."""
+    modified = obj.get("LastModified")
+    return modified.timestamp() if isinstance(modified, datetime) else time.time()
 
 
 def split_days(spec: TableSpec, table: pa.Table) -> dict[str, pa.Table]:
@@ -178,36 +235,65 @@ def split_days(spec: TableSpec, table: pa.Table) -> dict[str, pa.Table]:
 def _differs(col: pa.Array) -> pa.Array:
     """Null-safe 'row i differs from row i-1' for i >= 1."""
     a, b = col[1:], col[:-1]
+    if not col.null_count:
+        return pc.not_equal(a, b)
     a_null, b_null = pc.is_null(a), pc.is_null(b)
-    return pc.if_else(pc.or_(a_null, b_null), pc.xor(a_null, b_null), pc.not_equal(a, b))
+    return pc.fill_null(pc.if_else(pc.or_(a_null, b_null), pc.xor(a_null, b_null), pc.not_equal(a, b)), True)
+
+
+_MIX = np.uint64(0x9E3779B97F4A7C15)
+_SHIFT = np.uint64(29)
+
+
+def _identity_hash(table: pa.Table, columns: Sequence[str], rank: pa.Array) -> pa.Array:
+    """A 64-bit hash of each row's identity columns (sym as its rank), so one sort brings equal rows
+    together. Only an aid: rows are compared exactly afterwards, so a collision can keep a copy
+    (never drop a distinct row)."""
+    acc = np.zeros(table.num_rows, dtype=np.uint64)
+    for name in columns:
+        if name == "sym":
+            bits = rank.to_numpy(zero_copy_only=False).astype(np.uint64)
+        else:
+            col = table[name].combine_chunks()
+            if pa.types.is_dictionary(col.type) or not (pa.types.is_integer(col.type) or pa.types.is_floating(col.type)):
+                col = pc.index_in(col, value_set=pc.unique(col))  # a string: its place among the distinct ones
+            bits = col.fill_null(0).to_numpy(zero_copy_only=False)
+            bits = bits.view(np.uint64) if bits.dtype.itemsize == 8 else bits.astype(np.uint64)
+        acc ^= bits
+        acc *= _MIX
+        acc ^= acc >> _SHIFT
+    return pa.array(acc)
 
 
 def dedup_sort(spec: TableSpec, table: pa.Table) -> pa.Table:
-    """One row per ``spec.dedup_keys`` (the first by ``spec.prefer``), in ``spec.order``.
+    """One row per distinct ``spec.dedup_keys`` (the first in ``spec.sort_keys``, which puts the
+    preferred copy first), in ``spec.sort_keys`` order.
 
-    Sorting compares sym as an int rank (its place among the range's sorted symbols): the same
-    order as the strings, and much cheaper to compare than strings in multi-key sorts.
+    One sort by (the first sort key, a hash of the identity columns, then the sort keys) brings equal
+    rows together, preferred first; a row is a copy when every identity column equals the row before
+    it (compared exactly, nulls equal). Then one sort of the kept rows' keys and one take. Sorting
+    compares sym as an int rank (its place among the range's sorted symbols): the same order as the
+    strings, and much cheaper to compare than strings in multi-key sorts.
     """
     if table.num_rows == 0:
         return table
     syms = table["sym"]
     rank = pc.index_in(syms, value_set=_sorted_unique(syms))
-    keyed = table.append_column("_rank", rank)
-
-    def by(keys: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
-        return [("_rank" if k == "sym" else k, o) for k, o in keys]
-
-    keys = by([(k, "ascending") for k in spec.dedup_keys] + list(spec.prefer))
-    keyed = keyed.take(pc.sort_indices(keyed, sort_keys=keys))
+    keys = [("_rank" if k == "sym" else k, o) for k, o in spec.sort_keys]
+    named = {k for k, _ in keys} - {"_rank"}
+    keyed = pa.table({"_rank": rank, "_h": _identity_hash(table, spec.dedup_keys, rank),
+                      **{k: table[k] for k in named}})
+    lead = keys[:1] if keys[0][0] == "_rank" else []
+    grouped = pc.sort_indices(keyed, sort_keys=lead + [("_h", "ascending")] + keys)
+    ids = table.select(list(spec.dedup_keys)).take(grouped)
     first = None
-    for k in spec.dedup_keys:
-        d = _differs(keyed["_rank" if k == "sym" else k].combine_chunks())
+    for name in spec.dedup_keys:
+        d = _differs(ids[name].combine_chunks())
         first = d if first is None else pc.or_(first, d)
     assert first is not None
-    keyed = keyed.filter(pa.concat_arrays([pa.array([True]), first]))
-    if list(spec.order[: len(spec.dedup_keys)]) != [(k, "ascending") for k in spec.dedup_keys]:
-        keyed = keyed.take(pc.sort_indices(keyed, sort_keys=by(spec.order)))
-    return keyed.drop_columns(["_rank"])
+    kept = pc.filter(grouped, pa.concat_arrays([pa.array([True]), first]))
+    order = pc.sort_indices(keyed.take(kept), sort_keys=keys)
+    return table.take(pc.take(kept, order))
 
 
 def _sorted_unique(values: pa.ChunkedArray) -> pa.Array:
@@ -410,10 +496,16 @@ class Compactor:
         try:
             if isinstance(data, CorruptObjectError):
                 raise data
-            table, bad = parse(self.spec, data)
-        except CorruptObjectError as exc:
-            self._quarantine_object(key, str(exc))
-            entry["quarantined"] = str(exc)
+            table, bad = parse(self.spec, data, arrival_of(obj))
+            days = split_days(self.spec, table)
+        except (CorruptObjectError, *UNEXPECTED) as exc:
+            # An object compaction cannot read is quarantined and recorded as read: the objects
+            # beside it are compacted, and later runs do not stumble on it again.
+            reason = str(exc) if isinstance(exc, CorruptObjectError) else f"{key}: cannot be compacted ({type(exc).__name__}: {exc})"
+            if not isinstance(exc, CorruptObjectError):
+                log.exception("compaction of %s failed; quarantining it", key)
+            self._quarantine_object(key, reason)
+            entry["quarantined"] = reason
             report.objects_quarantined += 1
             return
         if bad:
@@ -422,7 +514,7 @@ class Compactor:
             report.rows_bad += len(bad)
         entry["rows"] = table.num_rows
         report.rows_in += table.num_rows
-        for day, rows in split_days(self.spec, table).items():
+        for day, rows in days.items():
             entry["days"].append(day)
             sources[day][key] = obj["ETag"]
             pending[day].append(rows)

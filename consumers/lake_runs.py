@@ -71,6 +71,11 @@ class MemRun(Run):
 
     def read(self, lo: str, hi: str) -> pa.Table | None:
         sym = self.table["sym"]
+        if not self.rows:
+            return None
+        bounds = pc.min_max(sym)
+        if lo <= bounds["min"].as_py() and bounds["max"].as_py() <= hi:  # the usual: the day is one range
+            return self.table
         t = self.table.filter(pc.and_(pc.greater_equal(sym, lo), pc.less_equal(sym, hi)))
         return t if t.num_rows else None
 

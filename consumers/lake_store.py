@@ -23,7 +23,7 @@ class LakeStore:
         self.s3 = s3 or boto3.client("s3")
 
     def list(self, prefix: str) -> Iterator[dict[str, Any]]:
-        """Objects under ``prefix`` (Key, Size, ETag), in key order."""
+        """Objects under ``prefix`` (Key, Size, ETag, LastModified), in key order."""
         for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
             yield from page.get("Contents", [])
 
@@ -82,7 +82,8 @@ class DirStore(LakeStore):
                 key = os.path.relpath(os.path.join(dirpath, f), self.root).replace(os.sep, "/")
                 if key.startswith(prefix):
                     st = os.stat(os.path.join(dirpath, f))
-                    found.append({"Key": key, "Size": st.st_size, "ETag": f'"{st.st_size}-{st.st_mtime_ns}"'})
+                    found.append({"Key": key, "Size": st.st_size, "ETag": f'"{st.st_size}-{st.st_mtime_ns}"',
+                                  "LastModified": datetime.fromtimestamp(st.st_mtime, UTC)})
         yield from sorted(found, key=lambda o: o["Key"])
 
     def get(self, key: str) -> bytes:

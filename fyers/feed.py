@@ -96,13 +96,13 @@ class Feed:
     """Decode data-feed frames into ticks for ``topic_symbols`` (topic name → Fyers symbol)."""
 
     def __init__(self, topic_symbols: Mapping[str, str], producer_id: str, source: str = "ws",
-                 native: bool = True) -> None:
+                 native: bool = True, seq_start: int = 0) -> None:
         self.topic_symbols = dict(topic_symbols)
         self.producer_id = producer_id
         self.source = source
         self.stats = FeedStats()
         self._topics: dict[int, _Topic] = {}
-        self._seq = 0
+        self._seq = seq_start  # the first tick gets seq_start + 1 (the producer makes it unique across runs)
         self._native = _native_full_updates if native else None
 
     # -------------------------------------------------------------- inspection (tests, health)

@@ -76,7 +76,7 @@ class RestClient:
         try:
             resp = self.session.request(method, self.api_url + path, params=params, json=json,
                                         headers=dict(headers or {}), timeout=self.timeout)
-        except (requests.ConnectionError, requests.Timeout) as exc:
+        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
             raise FyersServerError(0, f"{method} {path}: {type(exc).__name__}: could not reach Fyers") from None
         try:
             body = resp.json()

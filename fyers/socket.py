@@ -7,7 +7,8 @@ outlives reconnects) and the ticks go to ``on_ticks``; everything else that happ
 :class:`SocketEvent` to ``on_event``. It acks every N-th data message as the server asks, pings every
 ``ping_interval`` seconds, treats ``stall_timeout`` seconds of silence as a dead connection, and
 reconnects with capped exponential backoff and jitter, re-reading the access token and
-resubscribing everything. A malformed frame is counted and reported, never fatal.
+resubscribing everything. A malformed frame is counted and reported with its bytes (the
+``malformed_frame`` event), never fatal; no tick of it is forwarded.
 
 The client knows nothing of Kinesis: the producer decides what to do with ticks and events.
 """
@@ -28,6 +29,7 @@ from fyers import codec, errors
 from fyers.auth import read_access_token
 from fyers.errors import FyersError, SymbolLimitError
 from fyers.feed import Feed, FeedFrameError
+from fyers.symbols import SymbolError
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,7 @@ class SocketEvent:
     detail: str = ""
     at: float = field(default_factory=time.time)
     code: int | None = None  # Fyers' code for auth_failed / token_expired / server_message
+    data: bytes = field(default=b"", repr=False)  # the frame itself, for malformed_frame (to quarantine it)
 
 
 @dataclass
@@ -68,6 +71,33 @@ class _Disconnect(Exception):
         super().__init__(reason)
         self.kind = kind
         self.code = code
+
+
+TOKEN_CODES: Final = frozenset({errors.INVALID_TOKEN, errors.AUTH_FAILED})  # besides TOKEN_EXPIRED
+
+
+def code_kind(code: int | None) -> str:
+    """The event for a refusal with Fyers code ``code``: only Fyers' token codes are auth failures;
+    anything else (a rate limit, a server error, no code) is a transient disconnect, retried."""
+    if code == errors.TOKEN_EXPIRED:
+        return "token_expired"
+    return "auth_failed" if code in TOKEN_CODES else "disconnected"
+
+
+def failure_kind(exc: BaseException) -> str:
+    """The event for an exception while resolving symbols or getting the token (see :func:`code_kind`).
+
+    A Fyers error counts as auth only with a token code; 429, 5xx, unreachable (the REST client
+    raises FyersServerError for connection errors) and unexpected answers are transient. Anything
+    else came from the token source (no token in SSM, SSM unreachable): an auth failure.
+    """
+    if isinstance(exc, errors.TokenExpiredError):
+        return "token_expired"
+    if isinstance(exc, errors.InvalidTokenError | errors.AuthFailedError):
+        return "auth_failed"
+    if isinstance(exc, FyersError | SymbolError):
+        return "disconnected"  # back off and retry with the same token
+    return "auth_failed"
 
 
 def subscribe_batches(topics: Sequence[str], limit: int = MAX_SUBSCRIBE_BYTES) -> Iterator[list[str]]:
@@ -107,6 +137,7 @@ class DataSocket:
         connect_timeout: float = 10.0,
         reply_timeout: float = 10.0,
         poll_interval: float = 0.25,
+        seq_start: int = 0,
     ) -> None:
         unique = list(dict.fromkeys(symbols))
         if len(unique) > MAX_SYMBOLS:
@@ -134,6 +165,7 @@ class DataSocket:
         self.connect_timeout = connect_timeout
         self.reply_timeout = reply_timeout
         self.poll_interval = poll_interval
+        self.seq_start = seq_start  # ticks' seq continue from here (fyers.feed.Feed)
         self.stats = SocketStats()
         self.topics: dict[str, str] = {}  # symbol → topic, once resolved
         self.unresolved: list[str] = []
@@ -155,9 +187,8 @@ class DataSocket:
                         raise
                     except Exception as exc:  # Fyers or the token source failed: report, back off, retry
                         code = exc.code if isinstance(exc, FyersError) else None
-                        kind = "token_expired" if isinstance(exc, errors.TokenExpiredError) else "auth_failed"
-                        raise _Disconnect(f"resolving symbols failed: {type(exc).__name__}: {exc}", kind,
-                                          code) from None
+                        raise _Disconnect(f"resolving symbols failed: {type(exc).__name__}: {exc}",
+                                          failure_kind(exc), code) from None
                 self._connect_and_stream(stop)
             except _Disconnect as exc:
                 self._emit(exc.kind, str(exc), exc.code)
@@ -174,6 +205,11 @@ class DataSocket:
             self._emit("reconnecting", f"attempt {self._attempt} in {delay:.2f}s")
             if stop.wait(delay):
                 break
+
+    @property
+    def last_seq(self) -> int:
+        """The last ``seq`` handed to a tick (``seq_start`` before the first)."""
+        return self.feed.seq if self.feed is not None else self.seq_start
 
     def close(self) -> None:
         """Stop :meth:`run` from another thread; the open connection is closed."""
@@ -197,14 +233,14 @@ class DataSocket:
         if self.unresolved:
             self._emit("server_message", f"{len(self.unresolved)} unknown symbols not subscribed: "
                        + ", ".join(self.unresolved[:20]) + (" …" if len(self.unresolved) > 20 else ""))
-        self.feed = Feed({t: s for s, t in self.topics.items()}, self.producer_id)
+        self.feed = Feed({t: s for s, t in self.topics.items()}, self.producer_id, seq_start=self.seq_start)
 
     def _connect_and_stream(self, stop: threading.Event) -> None:
         try:
             hsm_key = read_access_token(self._access_token()).hsm_key
         except Exception as exc:  # the token source (SSM, a refresh) failed: report, back off, retry
             code = exc.code if isinstance(exc, FyersError) else None
-            kind = "token_expired" if isinstance(exc, errors.TokenExpiredError) else "auth_failed"
+            kind = failure_kind(exc)
             raise _Disconnect(f"no usable access token: {type(exc).__name__}: {exc}", kind, code) from None
         try:
             ws = websocket.create_connection(self.url, timeout=self.connect_timeout, enable_multithread=True)
@@ -224,8 +260,7 @@ class DataSocket:
         auth = self._await(codec.AuthResponse, stop)
         if not auth.ok:
             raise _Disconnect(f"auth refused: {self._last_custom_text or 'no reason given'}",
-                              "token_expired" if self._last_custom_code == errors.TOKEN_EXPIRED else "auth_failed",
-                              self._last_custom_code)
+                              code_kind(self._last_custom_code), self._last_custom_code)
         self._ack_count = auth.ack_count
         self._authenticated = True
         self._emit("authenticated", f"ack every {auth.ack_count} messages" if auth.ack_count else "no acks")
@@ -319,7 +354,7 @@ class DataSocket:
         try:
             msg = codec.decode_server(frame)
         except codec.FrameError as exc:
-            self._malformed(str(exc))
+            self._malformed(str(exc), frame)
             return None
         if type(msg) is codec.Custom:
             self._last_custom_code, self._last_custom_text = msg.code, msg.text
@@ -339,8 +374,10 @@ class DataSocket:
         try:
             ticks = feed.on_frame(frame, int(time.time() * 1000))
         except FeedFrameError as exc:
-            ticks = exc.ticks
-            self._malformed(str(exc))
+            # The blocks before the fault decoded, but a frame that fails to parse cannot be trusted
+            # (a truncated copy of a frame repeats ticks already sent): none of it is forwarded.
+            ticks = []
+            self._malformed(f"{exc}; {len(exc.ticks)} decoded blocks not forwarded", frame)
         if ticks:
             self.stats.ticks += len(ticks)
             self._on_ticks(ticks)
@@ -348,10 +385,10 @@ class DataSocket:
             self._send(codec.encode_ack(codec.U32.unpack_from(frame, 3)[0]))
             self.stats.acks_sent += 1
 
-    def _malformed(self, reason: str) -> None:
+    def _malformed(self, reason: str, frame: bytes) -> None:
         self.stats.malformed_frames += 1
-        log.warning("malformed frame #%d: %s", self.stats.malformed_frames, reason)
-        self._emit("malformed_frame", reason)
+        log.warning("malformed frame #%d (%d bytes): %s", self.stats.malformed_frames, len(frame), reason)
+        self._emit("malformed_frame", reason, data=frame)
 
     # ------------------------------------------------------------------ plumbing
 
@@ -378,8 +415,8 @@ class DataSocket:
         self._attempt += 1
         return random.uniform(delay / 2, delay)
 
-    def _emit(self, kind: str, detail: str = "", code: int | None = None) -> None:
-        event = SocketEvent(kind, detail, time.time(), code)
+    def _emit(self, kind: str, detail: str = "", code: int | None = None, data: bytes = b"") -> None:
+        event = SocketEvent(kind, detail, time.time(), code, data)
         log.info("socket %s: %s", kind, detail)
         try:
             self._on_event(event)

@@ -323,6 +323,11 @@ data "aws_iam_policy_document" "producer_task" {
     resources = ["${local.lake_arn}/${local.state_prefix}gaps/*"]
   }
   statement {
+    sid       = "QuarantineFrames"
+    actions   = ["s3:PutObject"]
+    resources = ["${local.lake_arn}/${local.quarantine_prefix}frames/*"]
+  }
+  statement {
     sid       = "UseKey"
     actions   = local.kms_use
     resources = [aws_kms_key.main.arn]

@@ -15,16 +15,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     "resource, stream a simulated 09:15–15:30 session through producer → Kinesis → bars "
                     "Lambda and Firehose → compaction, check the counts end to end and write a report. "
                     "Needs no AWS or Fyers account and no network.")
-    p.add_argument("--symbols", type=int, default=20, help="number of instruments (default 20)")
+    p.add_argument("--symbols", type=int, default=23,
+                   help="number of instruments: equities, then NIFTY 50, NIFTY BANK and the NIFTY future (default 23: all)")
     p.add_argument("--day", type=dt.date.fromisoformat, default=None,
-                   help="trading day to simulate, YYYY-MM-DD (default: the latest NSE session)")
+                   help="trading day to simulate, YYYY-MM-DD (default: the latest NSE session that is over)")
     p.add_argument("--speed", type=float, default=400.0,
                    help="exchange seconds per wall second (default 400: a session in about a minute)")
     p.add_argument("--shards", type=int, default=4, help="Kinesis shards (default 4)")
     p.add_argument("--seed", type=int, default=7, help="market model seed (default 7)")
-    p.add_argument("--snapshots", action="store_true",
-                   help="publish quote snapshots as real Fyers does, instead of every trade "
-                        "(bars then differ from candles where the socket missed trades)")
+    p.add_argument("--every-trade", action="store_true",
+                   help="publish every trade instead of quote snapshots (the default, as real Fyers sends): "
+                        "bars then equal the exchange's candles exactly")
+    p.add_argument("--snapshots", action="store_true", help=argparse.SUPPRESS)  # the default now; kept for old scripts
     p.add_argument("--outage", metavar="HH:MM-HH:MM", default=None,
                    help="simulate a producer outage in exchange time (IST), e.g. 11:00-11:20: the socket is cut "
                         "and logins refused; the reconciliation at the end fills the gap from the exchange's "
@@ -59,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     except (DemoError, OutageError) as exc:
         args.parser.error(str(exc))
     opts = DemoOptions(symbols=args.symbols, day=args.day, speed=args.speed, shards=args.shards, seed=args.seed,
-                       every_trade=not args.snapshots, out_dir=args.out, progress=not args.quiet,
+                       every_trade=args.every_trade, out_dir=args.out, progress=not args.quiet,
                        keep=args.keep or args.login_page, login_page=args.login_page, outage=outage)
     try:
         result = run_demo(opts)

@@ -186,8 +186,9 @@ class LocalEngine:
         for key in self._listed(table.prefix, ""):
             body = self.s3.get_object(Bucket=self.settings.bucket, Key=key)["Body"].read()
             data = gzip.decompress(body) if body[:2] == b"\x1f\x8b" else body
-            # Compaction's parser: malformed lines are left out, as Athena's ignore.malformed.json would.
-            t = parse(spec, data)[0] if data.strip() else spec.read_schema.empty_table()
+            # Compaction's parser: malformed lines are left out, as Athena's ignore.malformed.json would
+            # (and implausible ones; every object in the bucket reached it before now).
+            t = parse(spec, data, time.time())[0] if data.strip() else spec.read_schema.empty_table()
             m = _HIVE.findall(key[len(table.prefix):])
             values = dict(m)
             for p in table.partitions:

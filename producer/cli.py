@@ -1,7 +1,9 @@
 """``tickpipe produce``: run the producer service (the container's entry point).
 
 SIGTERM (ECS stopping the task) and SIGINT stop reading, flush, deliver what can be delivered
-within ``--stop-timeout`` and keep the rest in the journal; the exit code is then 0.
+within ``--stop-timeout`` and keep the rest in the journal; the exit code is then 0. It is 1 when
+the producer stopped by itself because a worker thread died, or when ticks it read were lost
+(neither delivered, journalled nor covered by a gap record); the summary line says how many.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from producer.errors import ProducerError
 from producer.options import ENV_VARS, ProducerOptions
 
 EXIT_CONFIG = 2
+EXIT_FAILURE = 1
 
 log = logging.getLogger("producer")
 
@@ -57,6 +60,9 @@ class JsonFormatter(logging.Formatter):
 def run(args: argparse.Namespace) -> int:
     from producer.service import run_producer
     from tickpipe.config import ConfigError, Settings
+    from tokens import redact
+
+    redact.install()  # before the first SSM call: its bodies hold the token (tickpipe -v logs botocore's)
 
     if args.json_logs:
         handler = logging.StreamHandler(sys.stderr)
@@ -90,4 +96,8 @@ def run(args: argparse.Namespace) -> int:
 
     summary = {k: v for k, v in vars(stats).items() if k != "gaps"} | {"gaps": len(stats.gaps)}
     print(orjson.dumps(summary).decode(), flush=True)  # the run's figures, one JSON line on stdout
+    if stats.fatal or stats.lost_ticks:
+        print(f"tickpipe produce: stopped by a failure: {stats.fatal or 'ticks were lost'}; "
+              f"{stats.kept_ticks} ticks journalled at stop, {stats.lost_ticks} lost", file=sys.stderr)
+        return EXIT_FAILURE
     return 0

@@ -4,9 +4,11 @@ A gap is one JSON object ``{"symbols": [...], "from": epoch s, "to": epoch s, "r
 "pid": producer id, "recorded": epoch s, "v": 1}`` stored at
 ``state/gaps/dt=<UTC date of from>/<pid>-<from>-<reason>-<n>.json`` (``names.GAPS``).
 
-Reasons: ``disconnect`` (socket down), ``auth`` (cannot authenticate), ``journal_full`` (ticks
-that could not be kept), ``restart`` (the producer was not running: crash or kill, detected at the
-next start from a heartbeat file). A write that fails is kept in memory and retried by
+Reasons: ``disconnect`` (socket down: from the last frame received, not from when the loss was
+noticed), ``auth`` (cannot authenticate), ``journal_full`` (ticks that could not be kept; one record
+per interval of drops, with ``ticks``, the exact count), ``restart`` (the producer was not reading:
+from the moment a clean stop stopped reading, or from the oldest tick a killed run held only in
+memory, to the first subscription after the start; found in the journal directory's heartbeat). A write that fails is kept in memory and retried by
 :meth:`GapRecorder.retry`, so an S3 outage does not lose the gap either.
 """
 
@@ -58,6 +60,16 @@ class GapRecorder:
     def is_open(self, reason: str) -> bool:
         return reason in self._open
 
+    def oldest_open(self) -> float | None:
+        """Start of the earliest interval still open (not yet recorded), or None."""
+        with self._lock:
+            return min((start for start, _ in self._open.values()), default=None)
+
+    def oldest_unsent(self) -> float | None:
+        """``from`` of the earliest gap not yet stored, or None."""
+        with self._lock:
+            return min((orjson.loads(body)["from"] for _, body in self._unsent), default=None)
+
     def close(self, reason: str, at: float | None = None) -> dict[str, Any] | None:
         """End the open interval for ``reason`` and record it."""
         with self._lock:
@@ -71,9 +83,13 @@ class GapRecorder:
         for reason in list(self._open):
             self.close(reason, at)
 
-    def record(self, symbols: Iterable[str], start: float, end: float, reason: str) -> dict[str, Any]:
+    def record(self, symbols: Iterable[str], start: float, end: float, reason: str,
+               ticks: int | None = None) -> dict[str, Any]:
+        """Store one gap; ``ticks`` is the exact number of ticks lost in it, where that is known."""
         gap = {"symbols": sorted(set(symbols)), "from": int(start), "to": int(end) + (end > int(end)),
                "reason": reason, "pid": self.pid, "recorded": int(self.clock()), "v": 1}
+        if ticks is not None:
+            gap["ticks"] = ticks
         key = gap_key(gap, next(self._seq))
         log.warning("gap recorded: %d symbols, %s for %.0f s (%s)", len(gap["symbols"]), reason, end - start, key)
         self.recorded.append(gap)

@@ -7,9 +7,12 @@ replaced atomically) and deletes segments that are fully read. Reading without c
 then crashing replays those entries again: delivery is at least once, and readers recognise
 duplicates by tick state (DESIGN.md).
 
-Recovery: on open every segment after the cursor is scanned; a short header, a short payload or
-a CRC mismatch marks a torn tail (a crash mid-write). The segment is truncated there, so an
-append after recovery never lands behind garbage. Nothing after a torn entry is trusted.
+Recovery: on open every segment after the cursor is scanned. A bad entry (CRC or length wrong)
+with good entries after it is corruption: its bytes are moved to ``quarantine/`` and every good
+entry is kept (the segment is rewritten without the bad bytes). Only what has no good entry after
+it ends the log: an incomplete final entry (a crash mid-write, a "torn tail") is truncated, so an
+append after recovery never lands behind garbage. Entries are never empty, so zeroed pages are
+never mistaken for entries.
 
 fsync policy (``fsync``): ``"always"`` fsyncs after every append (slow, survives power loss);
 ``"interval"`` (default) fsyncs at most every ``fsync_interval`` seconds and on close, so a
@@ -36,11 +39,47 @@ from typing import Final
 
 from producer.errors import JournalError
 
+KPL_MAGIC: Final = b"\xf3\x89\x9a\xc2"  # aws_kinesis_agg.MAGIC: every journalled record starts with it
+
 log = logging.getLogger(__name__)
 
 _HEADER: Final = struct.Struct(">II")
 FSYNC_POLICIES: Final = ("always", "interval", "never")
 MAX_ENTRY_BYTES: Final = 16 * 1024 * 1024
+QUARANTINE_DIR: Final = "quarantine"
+RESYNC_SCAN: Final = 1 << 16  # bytes after a bad entry searched for the next good one, position by position
+
+
+def _entry_end(raw: bytes, off: int) -> int | None:
+    """End offset of a whole, CRC-correct, non-empty entry at ``off``, else None."""
+    if len(raw) - off < _HEADER.size:
+        return None
+    length, crc = _HEADER.unpack_from(raw, off)
+    end = off + _HEADER.size + length
+    if not 0 < length <= MAX_ENTRY_BYTES or end > len(raw):
+        return None
+    return end if zlib.crc32(memoryview(raw)[off + _HEADER.size:end]) == crc else None
+
+
+def _resync(raw: bytes, bad: int) -> int | None:
+    """The offset of the next good entry after a bad one at ``bad``, or None if there is none.
+
+    Tried in order of position: every offset in the next RESYNC_SCAN bytes, then the entry end the
+    (possibly intact) length field names, then every KPL record start (what the producer journals).
+    """
+    size = len(raw)
+    candidates: set[int] = set(range(bad + 1, min(size, bad + 1 + RESYNC_SCAN)))
+    if size - bad >= _HEADER.size:
+        candidates.add(bad + _HEADER.size + _HEADER.unpack_from(raw, bad)[0])
+    i = raw.find(KPL_MAGIC, bad + 1)
+    while i != -1:
+        if i - _HEADER.size > bad:
+            candidates.add(i - _HEADER.size)
+        i = raw.find(KPL_MAGIC, i + 1)
+    for pos in sorted(c for c in candidates if c < size):
+        if _entry_end(raw, pos) is not None:
+            return pos
+    return None
 
 
 @dataclass(frozen=True, order=True)
@@ -77,6 +116,8 @@ class Journal:
         self._last_sync = clock()
         self._dirty = False
         self.truncated_bytes = 0  # torn-tail bytes cut at recovery
+        self.quarantined = 0  # corrupt byte ranges moved to quarantine/ at recovery
+        self.quarantined_bytes = 0
         self._recover()
 
     # -- recovery ---------------------------------------------------------------------------
@@ -97,23 +138,65 @@ class Journal:
             return Position(0, 0)
 
     def _scan(self, path: Path, start: int) -> tuple[int, int]:
-        """(entries, valid end offset) of a segment from ``start``."""
-        entries, off = 0, start
-        with path.open("rb") as f:
-            f.seek(start)
-            while True:
-                head = f.read(_HEADER.size)
-                if len(head) < _HEADER.size:
-                    break
-                length, crc = _HEADER.unpack(head)
-                if length > MAX_ENTRY_BYTES:
-                    break
-                payload = f.read(length)
-                if len(payload) < length or zlib.crc32(payload) != crc:
-                    break
-                entries += 1
-                off += _HEADER.size + length
-        return entries, off
+        """Recover a segment from ``start``: (entries kept, valid end offset).
+
+        A bad entry followed by good ones is corruption (a flipped bit, a bad sector): its bytes go
+        to ``quarantine/`` and the segment is rewritten without them, keeping every good entry. Bad
+        bytes with nothing good after them are the end of the log: an incomplete final entry is a
+        torn tail (a crash mid-write) and is cut; a complete one that fails its CRC is quarantined.
+        """
+        raw = path.read_bytes()
+        size = len(raw)
+        kept: list[tuple[int, int]] = []  # (offset, end) of good entries after start
+        bad: list[tuple[int, int]] = []
+        off = start
+        while off < size:
+            end = _entry_end(raw, off)
+            if end is not None:
+                kept.append((off, end))
+                off = end
+                continue
+            nxt = _resync(raw, off)
+            if nxt is None:
+                break
+            bad.append((off, nxt))
+            off = nxt
+        tail = off  # bytes from here on have no good entry after them
+        if tail < size:
+            length = _HEADER.unpack_from(raw, tail)[0] if size - tail >= _HEADER.size else None
+            torn = length is None or tail + _HEADER.size + length > size
+            if not torn:
+                bad.append((tail, size))
+            else:
+                self.truncated_bytes += size - tail
+                log.warning("journal %s: torn tail of %d bytes at offset %d truncated (crash mid-write)",
+                            path.name, size - tail, tail)
+        for lo, hi in bad:
+            self._quarantine(path, lo, raw[lo:hi])
+        if bad:
+            body = raw[:start] + b"".join(raw[lo:hi] for lo, hi in kept)
+            tmp = path.with_suffix(".rewrite")
+            with tmp.open("wb") as f:
+                f.write(body)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+            return len(kept), len(body)
+        if tail < size:
+            with path.open("r+b") as f:
+                f.truncate(tail)
+                os.fsync(f.fileno())
+        return len(kept), tail
+
+    def _quarantine(self, path: Path, offset: int, data: bytes) -> None:
+        qdir = self.dir / QUARANTINE_DIR
+        qdir.mkdir(exist_ok=True)
+        target = qdir / f"{path.stem}-at-{offset}.bad"
+        target.write_bytes(data)
+        self.quarantined += 1
+        self.quarantined_bytes += len(data)
+        log.error("journal %s: %d corrupt bytes at offset %d (CRC or length wrong) moved to %s; the entries "
+                  "after them are kept", path.name, len(data), offset, target)
 
     def _recover(self) -> None:
         self.cursor = self._read_cursor()
@@ -131,15 +214,7 @@ class Journal:
                 log.error("journal cursor %s is past the end of %s; replaying that segment", self.cursor, path)
                 start = 0
                 self.cursor = Position(n, 0)
-            entries, end = self._scan(path, start)
-            if end < size:
-                cut = size - end
-                self.truncated_bytes += cut
-                log.warning("journal %s: torn tail of %d bytes at offset %d truncated (crash mid-write)",
-                            path.name, cut, end)
-                with path.open("r+b") as f:
-                    f.truncate(end)
-                    os.fsync(f.fileno())
+            entries, _end = self._scan(path, start)
             self.pending_entries += entries
         if not segments:
             segments = [max(self.cursor.segment, 1)]
@@ -163,8 +238,12 @@ class Journal:
 
     def append(self, payload: bytes) -> bool:
         """Append one entry. False (nothing written) if it would pass ``max_bytes``."""
+        if not payload:
+            raise ValueError("a journal entry cannot be empty")  # 8 zero bytes must never look like one
         entry = _HEADER.pack(len(payload), zlib.crc32(payload)) + payload
         with self._lock:
+            if self._wf.closed:
+                raise JournalError(f"journal {self.dir} is closed")
             if self._disk_used() + len(entry) > self.max_bytes:
                 return False
             if self._wf.tell() + len(entry) > self.segment_bytes and self._wf.tell() > 0:

@@ -140,7 +140,10 @@ class MetricsPublisher:
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
-            self.publish()
+            try:
+                self.publish()
+            except Exception:  # noqa: BLE001 - metrics must never stop the producer; the next interval retries
+                log.exception("publishing metrics failed")
 
     def start(self) -> MetricsPublisher:
         self._thread = threading.Thread(target=self._run, name="metrics", daemon=True)

@@ -40,6 +40,7 @@ class ProducerOptions:
     session: str = "calendar"            # "always": ignore the calendar (demos, simulator at night)
     mode: str = "full"                   # socket mode: full or lite
     token_retry_cap: float = 60.0        # max seconds between SSM re-reads while the token is bad
+    put_timeout: float = 5.0             # read timeout of one PutRecords call (a hung Kinesis fails it)
 
     def __post_init__(self) -> None:
         if not 512 <= self.record_bytes <= MAX_RECORD_BYTES:
@@ -51,6 +52,8 @@ class ProducerOptions:
             raise OptionsError(f"TICKPIPE_PRODUCER_SESSION must be one of {SESSION_MODES}, got {self.session!r}")
         if self.mode not in ("full", "lite"):
             raise OptionsError(f"TICKPIPE_PRODUCER_MODE must be 'full' or 'lite', got {self.mode!r}")
+        if not 0 < self.put_timeout <= 300:  # also rejects NaN
+            raise OptionsError(f"TICKPIPE_PRODUCER_PUT_TIMEOUT must be in (0, 300] seconds, got {self.put_timeout}")
         if self.max_buffer_ms < 0 or self.stop_timeout <= 0:
             raise OptionsError("TICKPIPE_PRODUCER_MAX_BUFFER_MS must be >= 0 and TICKPIPE_PRODUCER_STOP_TIMEOUT > 0")
 

@@ -17,8 +17,15 @@ Journal: when the records waiting in memory pass ``max_pending_bytes``, or the o
 longer than ``spill_after`` seconds (Kinesis unreachable or throttling for long), everything
 waiting and everything that arrives after goes to the journal instead. Once memory is empty the
 journal is read back in chunks, re-aggregated with the current shard map, delivered, and
-committed; when it is empty the sender goes back to memory. If the journal is full the record is
-handed to ``on_dropped`` (which records the gap) — loudly, never silently.
+committed; when it is empty the sender goes back to memory. If the journal is full (or its disk
+fails) the record is handed to ``on_dropped`` (which records the gap) — loudly, never silently.
+
+Faults: every exception a PutRecords call can raise is a failed call, retried: botocore's errors
+without a response (a connection reset mid-request is ``ConnectionClosedError``, a Kinesis that
+stops answering ``ReadTimeoutError``, a closed port ``EndpointConnectionError``; their ``response``
+is missing or None), ``ClientError`` with any status, and a response that does not match the call
+(a result per record is the contract). Stopping keeps a call from outlasting the stop deadline:
+:meth:`Sender.drain` starts no call that could end after it (``call_timeout``).
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from producer.aggregator import PUT_UNIT_BYTES, AggRecord, Aggregator, iter_user_records
+from producer.errors import JournalError
 from producer.journal import Journal, Position
 from producer.metrics import Metrics
 from producer.shards import ShardMap
@@ -42,6 +50,7 @@ log = logging.getLogger(__name__)
 MAX_CALL_RECORDS: Final = 500
 MAX_CALL_BYTES: Final = 5 * 1024 * 1024
 THROTTLED: Final = "ProvisionedThroughputExceededException"
+DROP_LOG_EVERY: Final = 10.0  # s between "journal full" log lines
 
 
 @dataclass
@@ -58,6 +67,32 @@ class SenderStats:
     dropped_records: int = 0
     dropped_ticks: int = 0
     map_refreshes: int = 0
+    kept_ticks: int = 0  # journalled by close() at stop
+    lost_ticks: int = 0  # neither delivered, journalled nor handed to on_dropped (no journal)
+
+
+class BadResponse(Exception):
+    """A PutRecords response that does not answer the call (not one result per record)."""
+
+
+def error_code(exc: BaseException) -> str:
+    """The AWS error code of a botocore ``ClientError``, else "".
+
+    Errors raised before an HTTP response exists (``ConnectionClosedError``, ``ReadTimeoutError``,
+    ``EndpointConnectionError``, any ``BotoCoreError``) carry no ``response`` or ``response=None``.
+    """
+    response = getattr(exc, "response", None)
+    error = response.get("Error") if isinstance(response, dict) else None
+    code = error.get("Code") if isinstance(error, dict) else None
+    return code if isinstance(code, str) else ""
+
+
+def _results(resp: Any, batch_size: int) -> list[dict[str, Any]]:
+    records = resp.get("Records") if isinstance(resp, dict) else None
+    if not isinstance(records, list) or len(records) != batch_size or not all(isinstance(r, dict) for r in records):
+        got = len(records) if isinstance(records, list) else type(records).__name__
+        raise BadResponse(f"PutRecords answered {got} results for {batch_size} records")
+    return records
 
 
 class Sender:
@@ -68,7 +103,8 @@ class Sender:
                  load_map: Callable[[], ShardMap] | None = None,
                  max_pending_bytes: int = 16 << 20, spill_after: float = 10.0,
                  backoff_base: float = 0.05, backoff_cap: float = 5.0, map_refresh: float = 60.0,
-                 record_bytes: int = PUT_UNIT_BYTES, clock: Callable[[], float] = time.monotonic) -> None:
+                 record_bytes: int = PUT_UNIT_BYTES, call_timeout: float = 0.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.kinesis = kinesis
         self.stream = stream
         self.shard_map = shard_map
@@ -82,8 +118,12 @@ class Sender:
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         self.map_refresh = map_refresh
+        self.call_timeout = call_timeout  # the longest a PutRecords call can take (connect + read timeouts)
         self.clock = clock
         self.stats = SenderStats()
+        self._mem_oldest: float | None = None  # oldest record in the queues that is not in the journal
+        self._drop_log_at = -1e9  # journal-full log lines are rate limited
+        self._drops_unlogged = 0
         self._cond = threading.Condition()
         self._inbox: deque[AggRecord] = deque()
         self._queues: dict[str, deque[AggRecord]] = {}
@@ -115,6 +155,24 @@ class Sender:
         """Nothing waiting anywhere (memory, inbox, journal)."""
         return not self._inbox and not self.pending_records and not (self.journal and self.journal.pending_entries)
 
+    def oldest_in_memory(self) -> float | None:
+        """Monotonic creation time of the oldest record held only in memory (not delivered, not in
+        the journal), or None. Any thread; it may err early (never late) while the sender works."""
+        with self._cond:
+            inbox = self._inbox[0].created if self._inbox else None
+            queued = self._mem_oldest
+        times = [t for t in (inbox, queued) if t is not None]
+        return min(times) if times else None
+
+    def pending_ticks_estimate(self) -> int:
+        """Ticks in memory (inbox and queues), read from another thread: an estimate for loss reports."""
+        with self._cond:
+            n = sum(r.count for r in self._inbox)
+        if not self.spilling:
+            for q in list(self._queues.values()):
+                n += sum(r.count for r in list(q))
+        return n
+
     # -- internals ----------------------------------------------------------------------------
     def _enqueue(self, rec: AggRecord) -> None:
         q = self._queues.get(rec.shard_id)
@@ -124,22 +182,34 @@ class Sender:
         self.pending_bytes += len(rec.data)
         self.pending_records += 1
 
-    def _to_journal(self, rec: AggRecord) -> None:
+    def _to_journal(self, rec: AggRecord) -> bool:
+        """Journal a record; if it cannot be kept, count it and hand it to ``on_dropped``. True if kept."""
         assert self.journal is not None
-        if self.journal.append(rec.data):
-            self.stats.spilled_records += 1
-            return
+        try:
+            if self.journal.append(rec.data):
+                self.stats.spilled_records += 1
+                return True
+            why = f"JOURNAL FULL ({self.journal.max_bytes} bytes at {self.journal.dir})"
+        except (JournalError, OSError) as exc:  # the disk failed: the same loss as a full journal, reported as such
+            why = f"JOURNAL WRITE FAILED ({exc})"
         self.stats.dropped_records += 1
         self.stats.dropped_ticks += rec.count
         self.metrics.add("TicksDropped", rec.count)
-        log.error("JOURNAL FULL (%d bytes at %s): %d ticks cannot be kept; recording a gap",
-                  self.journal.max_bytes, self.journal.dir, rec.count)
+        self._drops_unlogged += rec.count
+        now = self.clock()
+        if now - self._drop_log_at >= DROP_LOG_EVERY:  # one line per interval, not one per record
+            log.error("%s: %d ticks cannot be kept (%d in all so far); recording a gap", why, self._drops_unlogged,
+                      self.stats.dropped_ticks)
+            self._drop_log_at, self._drops_unlogged = now, 0
         if self.on_dropped:
             self.on_dropped(rec)
+        return False
 
     def _take_inbox(self) -> None:
         with self._cond:
             items, self._inbox = self._inbox, deque()
+            if items and not self.spilling and self._mem_oldest is None:
+                self._mem_oldest = items[0].created  # set before the inbox looks empty to other threads
         for rec in items:
             if self.spilling:
                 self._to_journal(rec)
@@ -167,6 +237,7 @@ class Sender:
         for q in queues.values():
             for rec in q:
                 self._to_journal(rec)
+        self._mem_oldest = None  # what memory holds from now on is a replay chunk, already in the journal
 
     def _replay(self) -> None:
         """While spilling and memory is empty: commit the delivered chunk, load the next."""
@@ -248,26 +319,30 @@ class Sender:
         self.metrics.add("PutCalls")
         try:
             resp = self.kinesis.put_records(StreamName=self.stream, Records=[r.entry() for r in batch])
-        except Exception as exc:  # noqa: BLE001 - unreachable, 5xx, throttled call: retry all of it
+            results = _results(resp, len(batch))
+        except Exception as exc:  # noqa: BLE001 - reset, timeout, unreachable, 5xx, throttled call: retry all of it
             self.stats.call_errors += 1
             self.metrics.add("PutErrors")
-            name = type(exc).__name__
-            code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+            code = error_code(exc)
             if code in ("ResourceNotFoundException", "InvalidArgumentException"):
                 self._refresh_wanted = True
+            elif code in (THROTTLED, "LimitExceededException", "ThrottlingException"):
+                self.stats.throttles += 1
+                self.metrics.add("Throttles")
             now = self.clock()
             for rec in batch:
                 n = self._attempts[rec.shard_id] = self._attempts.get(rec.shard_id, 0) + 1
                 self._retry_at[rec.shard_id] = now + self._backoff(n)
             self.stats.retries += len(batch)
             self.metrics.add("Retries", len(batch))
-            log.warning("PutRecords failed (%s %s); %d records will be retried", name, code or exc, len(batch))
+            log.warning("PutRecords failed (%s%s: %s); %d records will be retried", type(exc).__name__,
+                        f" {code}" if code else "", exc, len(batch))
             return
         now = self.clock()
         self.metrics.observe("PutLatency", (now - t0) * 1000)
         ids = self.shard_map.ids
         sent_records = sent_ticks = sent_bytes = 0
-        for rec, result in zip(batch, resp["Records"], strict=True):
+        for rec, result in zip(batch, results, strict=True):
             sid = rec.shard_id
             if "ErrorCode" in result:
                 if result["ErrorCode"] == THROTTLED:
@@ -289,6 +364,9 @@ class Sender:
             self.metrics.observe("RecordFill", 100.0 * rec.size / (-(-rec.size // PUT_UNIT_BYTES) * PUT_UNIT_BYTES))
             if result.get("ShardId") and result["ShardId"] != sid and sid in ids:
                 self._refresh_wanted = True  # landed elsewhere: the map is stale (a reshard)
+        if sent_records and not self.spilling:
+            heads = [q[0].created for q in self._queues.values() if q]
+            self._mem_oldest = min(heads) if heads else None
         self.stats.records_sent += sent_records
         self.stats.ticks_sent += sent_ticks
         self.stats.bytes_sent += sent_bytes
@@ -322,27 +400,44 @@ class Sender:
             self.step()
 
     def drain(self, timeout: float) -> bool:
-        """Deliver what is waiting within ``timeout`` seconds; True if everything got out."""
+        """Deliver what is waiting within ``timeout`` seconds; True if everything got out.
+
+        No call starts that could outlast the deadline (``call_timeout``): what is left then is
+        journalled by :meth:`close` in time, instead of a hung call holding it past a SIGKILL.
+        """
         deadline = self.clock() + timeout
-        while self.clock() < deadline:
+        while self.clock() + self.call_timeout < deadline:
             self.step(wait=0.01)
             if self.idle:
                 return True
         return self.idle
 
-    def close(self) -> None:
-        """Keep whatever is still undelivered in the journal for the next start."""
-        self._take_inbox()
-        if self.journal is None:
-            if self.pending_records:
-                log.error("%d records undelivered at stop and no journal to keep them", self.pending_records)
-            return
-        if not self.spilling:
-            queues, self._queues = self._queues, {}
-            for q in queues.values():
-                for rec in q:
-                    self._to_journal(rec)
-        # when spilling, memory holds a replay chunk that is still uncommitted in the journal
-        self.pending_records = self.pending_bytes = 0
+    def close(self) -> tuple[int, int]:
+        """Keep whatever is still undelivered in the journal for the next start, and close it.
+
+        Call it from the thread that ran the sender, or after that thread has ended. Returns
+        (ticks journalled now, ticks lost: there is no journal to keep them). Ticks the journal
+        cannot hold go to ``on_dropped`` and count in neither.
+        """
+        kept = lost = 0
+        with self._cond:
+            items, self._inbox = self._inbox, deque()
+        records: list[AggRecord] = []
+        if not self.spilling:  # when spilling, memory holds a replay chunk still uncommitted in the journal
+            for q in self._queues.values():
+                records.extend(q)
+        records.extend(items)  # after the queues: the inbox is newer
         self._queues = {}
-        self.journal.close()
+        self.pending_records = self.pending_bytes = 0
+        for rec in records:
+            if self.journal is None:
+                lost += rec.count
+            elif self._to_journal(rec):
+                kept += rec.count
+        if lost:
+            log.error("%d ticks undelivered at stop and no journal to keep them: LOST", lost)
+        if self.journal is not None:
+            self.journal.close()
+        self.stats.kept_ticks += kept
+        self.stats.lost_ticks += lost
+        return kept, lost

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,12 +33,14 @@ from market.session import NseCalendar, ist_datetime
 from producer.aggregator import AggRecord, iter_user_records
 from producer.clock import Clock
 from producer.errors import ProducerError, UniverseError
+from producer.frames import FrameQuarantine
 from producer.gaps import GapRecorder
 from producer.health import HealthServer
 from producer.journal import Journal
 from producer.metrics import Metrics, MetricsPublisher
 from producer.options import ProducerOptions
 from producer.pipeline import Pipeline
+from producer.sequence import SeqStore
 from producer.token_source import TokenSource, TokenUnavailable
 from producer.universe import load_universe, parse_slice, take_slice
 from tickpipe.config import Settings
@@ -45,10 +48,17 @@ from tickpipe.config import Settings
 log = logging.getLogger(__name__)
 
 # The producer retries by itself (per shard, in order); botocore's retries would hide failures.
-KINESIS_CONFIG = Config(retries={"total_max_attempts": 1}, connect_timeout=2, read_timeout=10,
-                        max_pool_connections=4)
+KINESIS_CONNECT_TIMEOUT = 2.0
+
+
+def kinesis_config(put_timeout: float) -> Config:
+    return Config(retries={"total_max_attempts": 1}, connect_timeout=KINESIS_CONNECT_TIMEOUT,
+                  read_timeout=put_timeout, max_pool_connections=4)
+
 HEARTBEAT_FILE = "producer.heartbeat"
-HEARTBEAT_EVERY = 5.0
+HEARTBEAT_EVERY = 1.0
+DROPS_QUIET = 2.0  # s without a journal-full drop that end one journal_full gap
+FEED_MARGIN = 1.0  # s: a gap starts this much before the last frame (symbols interleave in the feed)
 QUIET_AFTER_CLOSE = 2.0  # wall s without a tick after the session's end before disconnecting
 CLOSE_GRACE = 60.0  # wall s after the session's end at most
 
@@ -69,6 +79,9 @@ class ProducerStats:
     sessions: int = 0
     symbols: int = 0
     delivered_at_stop: bool = False
+    kept_ticks: int = 0  # journalled at stop, replayed at the next start
+    lost_ticks: int = 0  # read, and neither delivered, journalled nor covered by a gap record
+    fatal: str | None = None  # why the producer stopped by itself (a worker thread died)
     gaps: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -99,7 +112,8 @@ class Producer:
         self.options = options or ProducerOptions.from_env()
         self.clock = clock or Clock()
         region = settings.region
-        self.kinesis = kinesis or boto3.client("kinesis", region_name=region, config=KINESIS_CONFIG)
+        self.kinesis = kinesis or boto3.client("kinesis", region_name=region,
+                                               config=kinesis_config(self.options.put_timeout))
         self.s3 = s3 or boto3.client("s3", region_name=region)
         self.ssm = ssm or boto3.client("ssm", region_name=region)
         self.cloudwatch = cloudwatch or boto3.client("cloudwatch", region_name=region)
@@ -118,6 +132,7 @@ class Producer:
         self.stats = ProducerStats(symbols=len(universe))
         self.gaps = GapRecorder(self.s3, settings.bucket, settings.producer_id, clock=self.clock.time,
                                 on_gap=self._on_gap)
+        self.frames = FrameQuarantine(self.s3, settings.bucket, settings.producer_id, clock=self.clock.time)
         self.tokens = TokenSource(self._load_token, stop=stop, metrics=self.metrics,
                                   retry_cap=self.options.token_retry_cap) if access_token is None else None
         self.access_token = access_token or self.tokens
@@ -128,10 +143,20 @@ class Producer:
         self.journal = Journal(self.journal_dir, max_bytes=self.options.journal_max_bytes,
                                fsync=self.options.journal_fsync, fsync_interval=self.options.journal_fsync_interval)
         self._last_heartbeat = 0.0
+        self.seqs = SeqStore(self.journal_dir)  # (pid, seq) unique across restarts
+        self._sock: Any = None
         self.pipeline: Pipeline | None = None
         self.health_url: str | None = None
         self._session_started: float | None = None
         self._closing_socket = False
+        self.fatal: str | None = None  # a worker thread died: the producer stops, exits non-zero
+        self._drops: dict[str, Any] | None = None  # the open journal-full interval
+        self._drops_lock = threading.Lock()
+        self._last_drop = 0.0
+        self._samples: deque[tuple[float, float]] = deque(maxlen=2000)  # (monotonic, clock time), 0.2 s apart
+        self._subscribed_at: float | None = None  # clock time of the last subscription
+        self._in_session = False
+        self._reading_stopped_at: float | None = None  # clock time the socket was last stopped by us
 
     # -- wiring -------------------------------------------------------------------------------
     def _load_token(self) -> str:
@@ -139,12 +164,29 @@ class Producer:
 
         return TokenStore(self.ssm, self.settings.ssm_prefix).load().access_token
 
+    def _last_capture(self) -> float:
+        """Where a disconnect gap starts: the last frame with ticks on this connection (a stall is
+        noticed only stall_timeout later), less FEED_MARGIN; now if none came since subscribing."""
+        now = self.clock.time()
+        last = self.pipeline.last_tick_clock if self.pipeline else None
+        since = self._subscribed_at
+        if last is None or since is None or last < since:
+            return min(now, since) if since is not None else now
+        return last - FEED_MARGIN
+
+    def _fatal(self, reason: str) -> None:
+        """A worker thread died: unready at once, stop (the pipeline journals what is in memory)."""
+        if self.fatal is None:
+            self.fatal = reason
+        self.stop.set()
+
     def _on_gap(self, gap: dict[str, Any]) -> None:
         self.metrics.add("Gaps")
         self.stats.gaps.append(gap)
 
     def _on_dropped(self, rec: AggRecord) -> None:
-        """Journal full: record exactly which symbols and times were lost."""
+        """Journal full (sender thread): add the record's symbols, times and ticks to the open drop
+        interval; :meth:`_flush_drops` records it as one gap once drops stop (or at stop)."""
         symbols, times = set(), []
         for pk, data in iter_user_records(rec.data):
             symbols.add(pk)
@@ -153,7 +195,25 @@ class Producer:
             except (orjson.JSONDecodeError, KeyError, TypeError):
                 pass
         now = self.clock.time()
-        self.gaps.record(symbols, min(times, default=now), max(times, default=now), "journal_full")
+        with self._drops_lock:
+            d = self._drops
+            if d is None:
+                d = self._drops = {"symbols": set(), "from": min(times, default=now), "to": max(times, default=now),
+                                   "ticks": 0}
+            d["symbols"] |= symbols
+            d["from"] = min(d["from"], min(times, default=now))
+            d["to"] = max(d["to"], max(times, default=now))
+            d["ticks"] += rec.count
+            self._last_drop = time.monotonic()
+
+    def _flush_drops(self, force: bool = False) -> None:
+        """Record the open drop interval as one ``journal_full`` gap once no drop came for DROPS_QUIET s."""
+        with self._drops_lock:
+            d = self._drops
+            if d is None or (not force and time.monotonic() - self._last_drop < DROPS_QUIET):
+                return
+            self._drops = None
+        self.gaps.record(d["symbols"], d["from"], d["to"], "journal_full", ticks=d["ticks"])
 
     def _make_socket(self, on_ticks: Callable[[list[dict[str, Any]]], None]) -> Any:
         if self.socket_factory is not None:
@@ -164,7 +224,8 @@ class Producer:
         resolve = self.resolve_topics or _default_resolver(self.settings, self.access_token)
         return DataSocket(self.settings.fyers_ws_url, access_token=self.access_token, symbols=self.symbols,
                           resolve_topics=resolve, on_ticks=on_ticks, on_event=self._on_event,
-                          mode=self.options.mode, producer_id=self.settings.producer_id)
+                          mode=self.options.mode, producer_id=self.settings.producer_id,
+                          seq_start=self.seqs.start())
 
     def _on_event(self, event: Any) -> None:
         kind = getattr(event, "kind", str(event))
@@ -185,7 +246,9 @@ class Producer:
             st.subscribed = True
             st.state = "streaming"
             st.disconnected_at = None
+            self._subscribed_at = self.clock.time()
             self.gaps.close("disconnect")
+            self.gaps.close("restart")
             log.info("subscribed to %d symbols", len(self.symbols))
         elif kind == "disconnected":
             if self._closing_socket:
@@ -194,16 +257,17 @@ class Producer:
                 st.disconnected_at = time.monotonic()
             st.connected = st.subscribed = False
             self.metrics.set("Connected", 0)
-            self.gaps.open("disconnect", self.symbols)
+            self.gaps.open("disconnect", self.symbols, at=self._last_capture())
         elif kind in ("auth_failed", "token_expired"):
             st.auth_failing = True
             self.metrics.add("AuthFailures")
             if self.tokens:
-                self.tokens.failed()
+                self.tokens.failed(expired=kind == "token_expired")
             self.gaps.open("auth", self.symbols)
             log.warning("socket %s: re-reading the token from SSM with backoff", kind.replace("_", " "))
         elif kind == "malformed_frame":
             self.metrics.add("MalformedFrames")
+            self.frames.keep(getattr(event, "data", b""), getattr(event, "detail", ""))
 
     # -- health -------------------------------------------------------------------------------
     @property
@@ -227,6 +291,8 @@ class Producer:
                 reason = "token refused; waiting for a new one in SSM" if refused else "disconnected"
         if st.state == "stopped":
             ready, reason = False, "stopped"
+        if self.fatal:
+            ready, reason = False, self.fatal
         return {"ready": ready, "reason": reason, "state": st.state, "connected": st.connected,
                 "subscribed": st.subscribed, "auth_failing": auth_failing,
                 "last_tick_age_s": None if last is None else
@@ -247,27 +313,76 @@ class Producer:
         self.gaps.retry()
 
     # -- heartbeat (restart gaps) ---------------------------------------------------------------
-    def _heartbeat(self, in_session: bool) -> None:
+    def _tick(self) -> None:
+        """Every round of the main loop (0.2 s): clock samples, the heartbeat, drop intervals."""
         now = time.monotonic()
-        if now - self._last_heartbeat < HEARTBEAT_EVERY:
+        if not self._samples or now - self._samples[-1][0] >= 0.2:
+            self._samples.append((now, self.clock.time()))
+        self._flush_drops()
+        self.frames.flush()
+        self._heartbeat()
+
+    def _clock_at(self, mono: float) -> float:
+        """The producer clock's time at monotonic ``mono``, never later than it was (from the samples)."""
+        best = None
+        for m, c in reversed(self._samples):
+            if m <= mono:
+                best = c
+                break
+        if best is None:  # older than every sample (400 s): count back at wall speed from the oldest
+            oldest_m, oldest_c = self._samples[0] if self._samples else (time.monotonic(), self.clock.time())
+            best = oldest_c - (oldest_m - mono)
+        return best
+
+    def _accounted_until(self) -> float:
+        """Clock time before which every tick read is delivered, journalled or inside a recorded gap:
+        the oldest tick held only in memory, an open gap's start, an unstored gap's start, or now."""
+        times = [self.clock.time()]
+        oldest = self.pipeline.oldest_in_memory() if self.pipeline else None
+        if oldest is not None:
+            times.append(self._clock_at(oldest) - FEED_MARGIN)
+        with self._drops_lock:
+            if self._drops is not None:
+                times.append(self._drops["from"])
+        times += [t for t in (self.gaps.oldest_open(), self.gaps.oldest_unsent()) if t is not None]
+        return min(times)
+
+    def _heartbeat(self, force: bool = False) -> None:
+        """Leave ``{"at", "in_session"}`` in the journal directory: where the next start's ``restart``
+        gap begins if this run ends now, even by SIGKILL. A clean stop writes its last one."""
+        now = time.monotonic()
+        if not force and now - self._last_heartbeat < HEARTBEAT_EVERY:
             return
         self._last_heartbeat = now
+        self._save_seq()
+        self._write_beat({"at": self._accounted_until(), "in_session": self._in_session})
+
+    def _write_beat(self, beat: dict[str, Any]) -> None:
         path = self.journal_dir / HEARTBEAT_FILE
         tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(orjson.dumps({"at": self.clock.time(), "in_session": in_session}))
-        tmp.replace(path)
+        try:
+            tmp.write_bytes(orjson.dumps(beat))
+            tmp.replace(path)
+        except OSError as exc:  # the journal disk: the sender reports its failures; the beat is best effort
+            log.error("cannot write the heartbeat %s (%s): a restart gap may be missed", path, exc)
+
+    def _save_seq(self) -> None:
+        last = getattr(self._sock, "last_seq", None)
+        if isinstance(last, int):
+            self.seqs.save(last)
 
     def _check_previous_run(self) -> None:
-        """A heartbeat left behind means the last run did not stop cleanly: record the gap."""
+        """The last run's final heartbeat: if it was reading in session, the feed was not captured
+        from its ``at`` until this run subscribes: a ``restart`` gap, open until then."""
         path = self.journal_dir / HEARTBEAT_FILE
         try:
             beat = orjson.loads(path.read_bytes())
         except (FileNotFoundError, orjson.JSONDecodeError):
             return
-        if beat.get("in_session"):
-            log.warning("the previous run stopped without a clean shutdown at %s", ist_datetime(beat["at"]))
-            self.gaps.record(self.symbols, beat["at"], self.clock.time(), "restart")
-        path.unlink(missing_ok=True)
+        if beat.get("in_session") and isinstance(beat.get("at"), int | float):
+            how = "stopped cleanly" if beat.get("clean") else "stopped without a clean shutdown"
+            log.warning("the previous run %s; the feed is not captured since %s", how, ist_datetime(beat["at"]))
+            self.gaps.open("restart", self.symbols, at=beat["at"])
 
     # -- the loop -----------------------------------------------------------------------------
     def run(self, sessions: int | None = None) -> ProducerStats:
@@ -278,7 +393,9 @@ class Producer:
             self.pipeline = Pipeline(self.kinesis, self.settings.stream, journal=self.journal, metrics=self.metrics,
                                      max_buffer_ms=opts.max_buffer_ms, record_bytes=opts.record_bytes,
                                      max_pending_bytes=opts.max_pending_bytes, spill_after=opts.spill_after,
-                                     map_refresh=opts.map_refresh, on_dropped=self._on_dropped).start()
+                                     map_refresh=opts.map_refresh, on_dropped=self._on_dropped,
+                                     call_timeout=self._call_timeout(), on_fatal=self._fatal,
+                                     clock=self.clock.time).start()
         except BaseException:
             self.journal.close()  # e.g. the stream does not exist: release the directory for the next try
             raise
@@ -302,6 +419,7 @@ class Producer:
                     session = self.calendar.next_session(now, opts.margin_after)
                     start_at = session.open_ts - opts.margin_before
                     if now < start_at:
+                        self.gaps.close("restart")  # not reading is no gap outside the session
                         self.state.state = "sleeping"
                         self.state.next_session = str(session)
                         log.info("outside the session: next session %s; connecting at %s (in %.1f h)", session,
@@ -317,19 +435,43 @@ class Producer:
         finally:
             self.state.state = "stopping"
             t0 = time.monotonic()
-            self.stats.delivered_at_stop = self.pipeline.stop(opts.stop_timeout)
+            accounted = self._accounted_until()  # before the stop: what it journals is not yet durable
+            report = self.pipeline.stop(opts.stop_timeout)
+            self.stats.delivered_at_stop = report.delivered
+            self.stats.kept_ticks, self.stats.lost_ticks = report.kept_ticks, report.lost_ticks
+            self.stats.fatal = self.fatal
             self.gaps.close_all()
             self._collect()
             publisher.stop()
             self.gaps.retry()
-            (self.journal_dir / HEARTBEAT_FILE).unlink(missing_ok=True)  # a clean stop leaves no gap
+            self._flush_drops(force=True)
+            self.gaps.retry()
+            self.frames.flush()
+            # The next start's restart gap begins where reading stopped (or, if ticks were lost or
+            # gaps could not be stored, where the loss began): a clean stop is a gap too.
+            stopped = self._reading_stopped_at if self._reading_stopped_at is not None else self.clock.time()
+            if report.lost_ticks:
+                stopped = min(stopped, accounted)
+            unsent = self.gaps.oldest_unsent()
+            self._write_beat({"at": min(stopped, unsent) if unsent is not None else stopped,
+                              "in_session": self._in_session, "clean": not (self.fatal or report.lost_ticks)})
             self.state.state = "stopped"
             if health:
                 health.stop()
-            log.info("producer stopped in %.1f s: %d ticks read, %d sent, %d kept in the journal",
-                     time.monotonic() - t0, self.stats.ticks_read, self.stats.ticks_sent,
-                     self.journal.pending_entries)
+            log.log(logging.ERROR if self.fatal or report.lost_ticks else logging.INFO,
+                    "producer stopped in %.1f s%s: %d ticks read, %d sent, %d journalled now (%d journal entries "
+                    "to replay), %d dropped with a gap record, %d LOST", time.monotonic() - t0,
+                    f" after a failure ({self.fatal})" if self.fatal else "", self.stats.ticks_read,
+                    self.stats.ticks_sent, report.kept_ticks, self.journal.pending_entries,
+                    self.stats.dropped_ticks, report.lost_ticks)
         return self.stats
+
+    def _call_timeout(self) -> float:
+        """The longest one PutRecords call can take: the client's connect + read timeouts, and a margin."""
+        cfg = getattr(getattr(self.kinesis, "meta", None), "config", None)
+        connect = getattr(cfg, "connect_timeout", None) or KINESIS_CONNECT_TIMEOUT
+        read = getattr(cfg, "read_timeout", None) or self.options.put_timeout
+        return float(connect) + float(read) + 1.0
 
     def _sleep_until(self, when: float) -> None:
         left = when - self.clock.time()
@@ -339,12 +481,16 @@ class Producer:
     def _run_session(self, end_at: float | None) -> None:
         self.state.state = "connecting"
         self._session_started = time.monotonic()
+        self._in_session = True
         while not self.stop.is_set() and not self._session_over(end_at):
             if self._run_socket(end_at):
                 break
             log.error("the socket loop ended by itself; starting a new one in 1 s")
             self.stop.wait(1.0)
-        self.gaps.close("disconnect")
+        if not self.stop.is_set():  # the session is over (a stop keeps the open gaps for the last heartbeat)
+            self._in_session = False
+            self.gaps.close("disconnect")
+            self.gaps.close("restart")
         self._collect()
 
     def _session_over(self, end_at: float | None) -> bool:
@@ -353,7 +499,7 @@ class Producer:
     def _run_socket(self, end_at: float | None) -> bool:
         """One socket loop until stop or the session's end (True), or until it dies by itself (False)."""
         self._closing_socket = False
-        sock = self._make_socket(self.pipeline.on_ticks)
+        sock = self._sock = self._make_socket(self.pipeline.on_ticks)
         sock_stop = threading.Event()
         died: list[BaseException] = []
 
@@ -383,16 +529,18 @@ class Producer:
                     if quiet or caught_up or time.monotonic() - over_since >= CLOSE_GRACE:
                         log.info("session over; disconnecting")
                         return True
-                self._heartbeat(in_session=True)
+                self._tick()
                 self.stop.wait(0.2)
             return self.stop.is_set()
         finally:
             self._closing_socket = True
+            self._reading_stopped_at = self._last_capture()  # frames still in flight are not captured
             sock_stop.set()  # stop reading first, then flush (in run's finally)
             close = getattr(sock, "close", None)
             if close:
                 close()
             thread.join(timeout=5)
+            self._save_seq()
             self.state.connected = self.state.subscribed = False
 
     def _collect(self) -> None:

@@ -1,10 +1,15 @@
 """The access token for the data socket, read from SSM, re-read with backoff when it is rejected.
 
 The token service (tokens/) writes a fresh token to SSM each morning. When the socket reports an
-expired or invalid token, the producer cannot fix it; it re-reads SSM with capped exponential
+*expired* token (Fyers code -8), the producer cannot fix it; it re-reads SSM with capped exponential
 backoff until a different token appears (the token service refreshed it), and sets the
 ``AuthFailing`` gauge meanwhile so an alarm can fire. After ``retry_same_after`` seconds it tries
-the same token again, in case the rejection was transient.
+the same token again, in case the rejection was wrong.
+
+A *refused* token (-15 invalid, -16 auth failed: Fyers may refuse a valid token for a while) is
+tried again at once, paced by the socket's reconnect backoff (≤ 30 s), unless SSM has a newer one:
+a short refusal must not become a long outage. Either way ``refused_in_ssm`` stays true while SSM
+answers with the refused token, until Fyers accepts a token.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ class TokenSource:
         self.retry_cap = retry_cap
         self.retry_same_after = retry_same_after
         self._rejected: str | None = None
+        self._expired = False  # the rejection was "expired": wait for another token
         self._last: str | None = None
         self.reads = 0
         self.waiting = False  # True while no usable token is in SSM (the AuthFailing gauge follows it)
@@ -42,13 +48,16 @@ class TokenSource:
         # cannot mend (an SSM read error is not that: it may be the task's network)
         self.refused_in_ssm = False
 
-    def failed(self) -> None:
-        """The socket rejected the last token (expired/invalid)."""
+    def failed(self, expired: bool = True) -> None:
+        """The socket rejected the last token: ``expired`` (wait for a new one) or refused (retry it)."""
         self._rejected = self._last
+        self._expired = expired
+        self.refused_in_ssm = True
         self.metrics.set("AuthFailing", 1)
 
     def succeeded(self) -> None:
         self._rejected = None
+        self.refused_in_ssm = self.waiting = False
         self.metrics.set("AuthFailing", 0)
 
     def _read(self) -> str | None:
@@ -56,7 +65,7 @@ class TokenSource:
         try:
             return self.load()
         except Exception as exc:  # noqa: BLE001 - missing parameter, SSM outage: keep trying
-            log.warning("cannot read the access token from SSM: %s", exc)
+            log.warning("cannot read the access token from SSM: %s", type(exc).__name__)  # no values: secrets
             return None
 
     def __call__(self) -> str:
@@ -64,9 +73,13 @@ class TokenSource:
         delay = self.retry_base
         while True:
             token = self._read()
-            if token and (token != self._rejected or time.monotonic() - start >= self.retry_same_after):
+            if token and token != self._rejected:
                 self._last = token
                 self.waiting = self.refused_in_ssm = False
+                return token
+            if token and (not self._expired or time.monotonic() - start >= self.retry_same_after):
+                self._last = token  # the same token again: refused ones may be accepted a moment later
+                self.waiting = False
                 return token
             self.waiting = True
             self.refused_in_ssm = token is not None

@@ -25,6 +25,7 @@ from fyers.errors import FyersError, RefreshTokenExpiredError, WrongPinError
 from fyers.rest import RestClient
 from tickpipe import names
 from tickpipe.config import Settings
+from tokens import redact
 from tokens.store import FyersToken, TokenNotFoundError, TokenStore, TokenStoreError
 
 SERVICE: Final = "token"
@@ -58,6 +59,7 @@ def read_credentials(ssm: Any, settings: Settings) -> Credentials:
     wanted = {key: settings.ssm_name(key) for key in (names.SSM_APP_ID, names.SSM_SECRET_KEY, names.SSM_PIN)}
     resp = ssm.get_parameters(Names=list(wanted.values()), WithDecryption=True)
     values = {p["Name"]: p["Value"] for p in resp["Parameters"]}
+    redact.register(values.get(wanted[names.SSM_SECRET_KEY]), values.get(wanted[names.SSM_PIN]))
     missing = [name for name in wanted.values() if not values.get(name) or values[name] == PLACEHOLDER]
     if missing:
         raise TokenRefreshError(f"set {', '.join(missing)} in SSM first (docs/deploy.md, 'Fyers credentials')")

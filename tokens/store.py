@@ -15,6 +15,9 @@ import orjson
 
 from fyers.auth import Tokens, read_access_token
 from tickpipe import names
+from tokens import redact
+
+redact.install()  # any process that handles tokens keeps them, and SSM bodies, out of its logs
 
 REFRESH_TTL: Final = 15 * 86_400  # a refresh token lasts 15 days (FYERS.md)
 
@@ -88,6 +91,12 @@ class FyersToken:
         return cls(**values)
 
 
+def register_token(token: FyersToken) -> None:
+    """Keep the token's values (and the JWT's parts) out of every log line."""
+    access = token.access_token or ""
+    redact.register(access, token.refresh_token, *access.split("."))
+
+
 class TokenStore:
     """Load and save the token at ``<prefix>fyers/token`` with an SSM client (boto3)."""
 
@@ -111,10 +120,13 @@ class TokenStore:
             raise TokenNotFoundError(
                 f"no Fyers token at {self.name}: log in once (docs/deploy.md, 'First token')") from None
         try:
-            return FyersToken.from_json(resp["Parameter"]["Value"])
+            token = FyersToken.from_json(resp["Parameter"]["Value"])
         except TokenStoreError as exc:
             raise TokenStoreError(f"{self.name}: {exc}") from None
+        register_token(token)
+        return token
 
     def save(self, token: FyersToken) -> None:
+        register_token(token)
         extra = {"KeyId": self.key_id} if self.key_id else {}
         self.ssm.put_parameter(Name=self.name, Value=token.to_json(), Type="SecureString", Overwrite=True, **extra)

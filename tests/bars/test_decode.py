@@ -20,7 +20,7 @@ from consumers.bars_decode import (
     parse_ticks,
     user_records,
 )
-from market.tick import FIELDS, TickError, decode, encode, make
+from market.tick import EARLIEST_TS, FIELDS, TickError, decode, encode, make
 
 
 def ticks(n=5):
@@ -68,7 +68,7 @@ def test_bar_input_fields_are_tick_fields():
     assert set(BAR_INPUT_FIELDS) <= set(FIELDS)
 
 
-@given(st.lists(st.tuples(st.integers(0, 2**40), st.floats(0.05, 1e6, allow_nan=False),
+@given(st.lists(st.tuples(st.integers(EARLIEST_TS, 2**40), st.floats(0.05, 1e6, allow_nan=False),
                           st.none() | st.integers(0, 2**50), st.none() | st.integers(0, 2**31)), min_size=1,
                 max_size=30))
 def test_decoded_fields_equal_the_ticks_fields(rows):
@@ -107,7 +107,7 @@ def test_b64decode_is_the_standard_librarys_for_any_input(raw, junk, cut):
 def test_one_bad_record_in_a_batch_is_poison_alone():
     # the whole-batch decode fails on it; each record is then decoded alone
     good = [encode(t) for t in ticks(40)]
-    records = good[:17] + [b'{"sym":"NSE:X-EQ","ts":1,"ltp":"1.0"}\n'] + good[17:]
+    records = good[:17] + [b'{"sym":"NSE:X-EQ","ts":1700000000,"ltp":"1.0"}\n'] + good[17:]
     values, poison = parse_ticks(records)
     assert [p.sub for p in poison] == [17] and "ltp" in poison[0].reason
     assert values[17] is NOT_PARSED

@@ -73,7 +73,7 @@ def test_poison_is_quarantined_with_its_reason_and_the_shard_goes_on(lake):
     good = [(pk, data) for pk, data, _ in runs]
     pk, data = good[1]
     corrupt = data[:-1] + bytes([data[-1] ^ 0xFF])  # md5 no longer matches
-    wrong_schema = make("NSE:SBIN-EQ", 1, 1.0, vol="many")
+    wrong_schema = make("NSE:SBIN-EQ", ticks[0]["ts"], 1.0, vol="many")
     kinesis = boto3.client("kinesis")
     put(kinesis, lake.stream, [good[0], ("x", b"not json at all\n"), (pk, corrupt),
                                ("NSE:SBIN-EQ", orjson.dumps(wrong_schema) + b"\n"), *good[2:]])

@@ -9,8 +9,8 @@ import datetime as dt
 
 import pytest
 
-from local.demo import DemoError, DemoOptions, run_demo
-from market.session import BARS_PER_NORMAL_SESSION
+from local.demo import DemoError, DemoOptions, choose_day, run_demo
+from market.session import BARS_PER_NORMAL_SESSION, NseCalendar
 
 DAY = dt.date(2026, 11, 20)  # a Friday session in the XBOM calendar
 
@@ -18,7 +18,26 @@ DAY = dt.date(2026, 11, 20)  # a Friday session in the XBOM calendar
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
-    return run_demo(DemoOptions(symbols=5, day=DAY, speed=2500, shards=2, progress=False, out_dir=out))
+    return run_demo(DemoOptions(symbols=5, day=DAY, speed=2500, shards=2, progress=False, out_dir=out,
+                                every_trade=True))
+
+
+@pytest.fixture(scope="module")
+def market(tmp_path_factory):
+    """The default demo: the whole universe (equities, NIFTY 50, NIFTY BANK, the NIFTY future) in
+    quote snapshots, as Fyers sends them."""
+    out = tmp_path_factory.mktemp("market")
+    return run_demo(DemoOptions(day=DAY, speed=400, shards=2, progress=False, out_dir=out))
+
+
+def test_the_default_is_the_real_market_and_every_check_passes(market):
+    assert market.figures["mode"].startswith("quote snapshots") and market.figures["symbols"] == 23
+    assert {"NSE:NIFTY50-INDEX", "NSE:NIFTYBANK-INDEX"} <= set(market.bars_per_symbol)
+    assert market.ok, market.checks
+    f = market.figures
+    assert f["ticks in curated/ticks"] == f["ticks landed in raw/ticks"] == f["ticks sent by the producer"]
+    assert "bars equal the exchange's candles" not in market.checks  # reported by field instead
+    assert f["bars that differ from their candle, by field"]
 
 
 def test_every_tick_sent_lands_in_stream_raw_and_curated(demo):
@@ -52,6 +71,14 @@ def test_sample_query_returns_daily_ohlcv(demo):
 def test_a_holiday_is_refused_with_a_clear_error(tmp_path):
     with pytest.raises(DemoError, match="not an NSE trading day"):
         run_demo(DemoOptions(day=dt.date(2026, 11, 24), out_dir=tmp_path, progress=False))
+
+
+def test_a_session_that_is_not_over_is_refused_and_the_default_is_one_that_is(tmp_path):
+    cal = NseCalendar()
+    ahead = cal.last_session_on_or_before(dt.date.today() + dt.timedelta(days=10))  # ticks from the future
+    with pytest.raises(DemoError, match="not over yet"):
+        choose_day(ahead.day)
+    assert choose_day(None).close_ts <= dt.datetime.now(dt.UTC).timestamp()
 
 
 def test_the_curated_lake_outlives_the_moto_server_on_disk(demo):

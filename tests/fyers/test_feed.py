@@ -166,3 +166,17 @@ def test_frame_mixing_fast_and_general_blocks_gives_every_tick_in_order():
     assert [(t["sym"], t["ltp"], t["seq"]) for t in ticks] == [
         ("NSE:S0-EQ", 900.0, 4), ("NSE:S1-EQ", 900.0, 5), ("NSE:S2-EQ", 900.0, 6)]
     assert ticks[1]["bid"] is None and ticks[2]["bid"] == 812.45
+
+
+@given(st.binary(max_size=400), st.booleans(), st.booleans())
+def test_arbitrary_bytes_give_ticks_or_a_feed_frame_error_and_nothing_else(body, with_header, native):
+    """Hostile input at the socket boundary: a frame is decoded or rejected with a reason."""
+    feed = Feed({TOPIC: SYM}, "p1", native=native)
+    feed.on_frame(frame(snapshot()), rx_ms=0)  # a bound topic, so updates reach the merge paths
+    data = (b"\x00\x00\x06\x00\x00\x00\x01" + body) if with_header else body
+    try:
+        ticks = feed.on_frame(data, rx_ms=0)
+    except FeedFrameError:
+        return
+    for t in ticks:
+        assert t["sym"] and isinstance(t["seq"], int)

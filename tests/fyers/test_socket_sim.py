@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fyers import errors
+from fyers import codec, errors
 from fyers.errors import SymbolLimitError
 from fyers.socket import MAX_SYMBOLS, DataSocket, subscribe_batches
 from market import tick as tickrec
@@ -86,6 +86,8 @@ def test_malformed_frame_is_counted_reported_and_not_fatal(fyers_sim, socket_har
     assert "disconnected" not in h.kinds()
     [event] = [e for e in h.events if e.kind == "malformed_frame"]
     assert "truncated" in event.detail
+    assert event.data[2] == codec.T_DATA and len(event.data) > 7  # the bytes, for the quarantine
+    assert "1 decoded blocks not forwarded" in event.detail  # the block before the fault is dropped too
 
 
 def test_token_expiry_mid_session_is_reported_and_a_new_token_is_used(fyers_sim, socket_harness):

@@ -8,7 +8,9 @@ import pytest
 from consumers import lake_schema
 from market import tick
 
-ATHENA_TYPE = {pa.int64(): "bigint", pa.float64(): "double", pa.string(): "string", lake_schema.SYM_TYPE: "string"}
+# Athena has no unsigned type: the tick's seq (uint64 in Parquet) is declared bigint (docs/lake.md).
+ATHENA_TYPE = {pa.int64(): "bigint", pa.uint64(): "bigint", pa.float64(): "double", pa.string(): "string",
+               lake_schema.SYM_TYPE: "string"}
 
 
 def columns(tf, local):

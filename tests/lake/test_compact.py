@@ -57,16 +57,16 @@ def test_ticks_land_sorted_by_symbol_then_time_with_every_field(lake, s3, raw, f
     assert table.to_pylist() == expected
 
 
-def test_duplicate_quote_states_are_kept_once_earliest_received(lake, s3, raw, factory):
+def test_repeated_observations_are_kept_once_earliest_received(lake, s3, raw, factory):
     ticks = factory.ticks(factory.symbols(2), 10)
-    resent = [{**t, "rx": t["rx"] + 5000, "seq": t["seq"] + 10_000, "ts": t["ts"] + 2} for t in ticks[:4]]
+    resent = [{**t, "rx": t["rx"] + 5000, "seq": t["seq"] + 10_000} for t in ticks[:4]]  # reconnect snapshots
     raw.put("ticks", lines(resent), at=ARRIVAL)  # the resend arrives in an earlier object
     raw.put("ticks", lines(ticks), at=ARRIVAL)
     compactor(lake).run()
     _, table = ticks_part(s3, lake)
     rows = table.to_pylist()
     assert len(rows) == len(ticks)
-    assert {tickmod.state_key(r) for r in rows} == {tickmod.state_key(t) for t in ticks}
+    assert {tickmod.observation_key(r) for r in rows} == {tickmod.observation_key(t) for t in ticks}
     assert all(r["seq"] < 10_000 for r in rows)  # the first received copy wins
 
 
@@ -116,7 +116,7 @@ def test_corrupt_object_is_quarantined_and_the_day_goes_on(lake, s3, raw, factor
 
 def test_malformed_lines_are_quarantined_with_their_reason(lake, s3, raw, factory):
     good = factory.ticks(factory.symbols(2), 5)
-    body = lines(good[:3]) + b'{"sym":"NSE:X-EQ","ts":1\n' + b'{"sym":"NSE:Y-EQ","ts":5,"ltp":"abc"}\n' + lines(good[3:])
+    body = lines(good[:3]) + b'{"sym":"NSE:X-EQ","ts":1\n' + b'{"sym":"NSE:Y-EQ","ts":%d,"ltp":"abc"}\n' % OPEN + lines(good[3:])
     key = raw.put("ticks", body, at=ARRIVAL)
     report = compactor(lake).run()
     assert report.rows_bad == 2 and report.rows_in == len(good)

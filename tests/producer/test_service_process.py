@@ -90,7 +90,7 @@ def test_sigterm_stops_reading_flushes_and_every_tick_read_is_in_the_stream(env,
     assert proc.returncode == 0, err
     summary = orjson.loads(out.strip().splitlines()[-1])
     got = ticks_by_symbol(read_user_records(kinesis, settings.stream))
-    assert sum(map(len, got.values())) == summary["ticks_read"] == summary["ticks_sent"]
+    assert sum(map(len, got.values())) == summary["ticks_read"] == summary["ticks_sent"], (summary, err[-3000:])
     assert summary["delivered_at_stop"] is True
     assert all(orjson.loads(line)["level"] for line in err.strip().splitlines())  # JSON log lines
     assert token not in err and token.split(".")[1] not in err  # no secret in any log line

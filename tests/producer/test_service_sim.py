@@ -139,8 +139,10 @@ def test_an_expired_token_is_replaced_from_ssm_and_the_gap_recorded(env, aws, st
     assert auth_gaps[0] in stored
 
 
-def test_a_full_journal_is_reported_as_a_gap_not_corruption(env, aws, start, boto_dead_kinesis):
+def test_a_full_journal_is_reported_as_one_gap_with_every_dropped_tick_not_corruption(env, aws, start,
+                                                                                       boto_dead_kinesis, caplog):
     sim, settings = env
+    caplog.set_level("ERROR", logger="producer.sender")
     stop = threading.Event()
     options = ProducerOptions(journal_dir=str(boto_dead_kinesis.journal), health_port=-1, session="always",
                               metrics_interval=3600, journal_max_bytes=30_000, stop_timeout=2)
@@ -153,7 +155,10 @@ def test_a_full_journal_is_reported_as_a_gap_not_corruption(env, aws, start, bot
         stop.set()
         thread.join(timeout=60)
     full = [g for g in producer.stats.gaps if g["reason"] == "journal_full"]
-    assert full and set(full[0]["symbols"]) <= set(sim.symbols) and full[0]["from"] <= full[0]["to"]
+    # one interval of drops: one gap (not one per record), with the exact count, and one log line
+    assert len(full) == 1 and set(full[0]["symbols"]) <= set(sim.symbols) and full[0]["from"] <= full[0]["to"]
+    assert full[0]["ticks"] == producer.stats.dropped_ticks > 0
+    assert len([r for r in caplog.records if "JOURNAL FULL" in r.getMessage()]) == 1
     assert producer.journal.disk_bytes <= 30_000
     reopened = Journal(boto_dead_kinesis.journal)  # what was kept is intact
     entries, _ = reopened.read(max_entries=10_000)
@@ -205,3 +210,90 @@ def test_health_is_unready_when_no_connection_reached_fyers_for_the_grace(env, t
     assert (producer.status()["ready"], producer.status()["reason"]) == (False, "disconnected")  # ECS replaces it
     st.auth_failing = True  # an SSM read error is not a refused token: it may be the network
     assert (producer.status()["ready"], producer.status()["reason"]) == (False, "disconnected")
+
+
+def test_a_stalled_socket_is_a_gap_from_its_last_frame_not_from_when_the_stall_was_noticed(env, kinesis, tmp_path):
+    from fyers.rest import RestClient
+    from fyers.socket import DataSocket
+    from fyers.symbols import SymbolClient
+
+    sim, settings = env
+    stop = threading.Event()
+    options = ProducerOptions(journal_dir=str(tmp_path / "journal"), health_port=-1, metrics_interval=3600,
+                              session="always")
+
+    def socket(**kw):  # the production socket, noticing a stall after 2 s instead of 30
+        resolve = SymbolClient(RestClient(sim.api_url), kw["access_token"]).topics
+        return DataSocket(sim.ws_url, resolve_topics=resolve, stall_timeout=2.0, producer_id="test-producer", **kw)
+
+    producer = Producer(settings, stop=stop, symbols=sim.symbols, options=options, socket_factory=socket)
+    thread = threading.Thread(target=producer.run, daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: producer.ticks_read > 100)
+        sim.faults.stall(4)
+        wait_for(lambda: producer.gaps.is_open("disconnect"))
+        wait_for(lambda: not producer.gaps.is_open("disconnect"))
+        resumed = producer.ticks_read
+        wait_for(lambda: producer.ticks_read > resumed + 50)
+    finally:
+        stop.set()
+        thread.join(timeout=60)
+    ticks = [t for v in ticks_by_symbol(read_user_records(kinesis, settings.stream)).values() for t in v]
+    (gap,) = [g for g in producer.stats.gaps if g["reason"] == "disconnect"]
+    rx = sorted(t["rx"] / 1000 for t in ticks)
+    i = max(range(1, len(rx)), key=lambda k: rx[k] - rx[k - 1])  # the stall: the longest silence
+    last_before, first_after = rx[i - 1], rx[i]
+    assert first_after - last_before >= 2  # noticed 2 s after the last frame at the earliest
+    assert gap["from"] <= last_before and gap["to"] >= first_after - 1
+
+
+def test_rate_limits_and_5xx_at_start_up_are_retried_not_taken_for_a_bad_token(env, start):
+    sim, settings = env
+    sim.faults.rate_limit(6)  # more than the REST client's own retries: the socket's backoff goes on
+    sim.faults.http_5xx(3, status=503)
+    producer, finish = start(settings, sim.symbols)
+    wait_for(lambda: producer.ticks_read > 50, timeout=60)
+    stats = finish()
+    assert producer.metrics.totals["AuthFailures"] == 0  # no auth alarm, no wait for a new token
+    assert not [g for g in stats.gaps if g["reason"] == "auth"]
+
+
+def test_a_short_auth_refusal_is_retried_with_the_same_token(env, start):
+    """Fyers may refuse a valid token for a while: the producer tries it again (paced by the
+    socket's backoff) instead of waiting minutes for a new one in SSM."""
+    sim, settings = env
+    producer, finish = start(settings, sim.symbols)
+    wait_for(lambda: producer.ticks_read > 50)
+    sim.faults.refuse_auth(True)
+    sim.faults.drop_connections()
+    wait_for(lambda: producer.metrics.totals["AuthFailures"] >= 2)
+    sim.faults.refuse_auth(False)  # SSM still holds the same token
+    wait_for(lambda: producer.state.subscribed and not producer.state.auth_failing, timeout=40)
+    before = producer.ticks_read
+    wait_for(lambda: producer.ticks_read > before + 20)
+    stats = finish()
+    (gap,) = [g for g in stats.gaps if g["reason"] == "auth"]
+    assert gap["from"] <= gap["to"]
+
+
+def test_a_malformed_frame_is_quarantined_with_its_reason_and_none_of_it_forwarded(env, aws, kinesis, start):
+    import base64
+
+    sim, settings = env
+    producer, finish = start(settings, sim.symbols)
+    wait_for(lambda: producer.ticks_read > 50)
+    sim.faults.malformed_frame()  # a copy of a real block, then a truncated one
+    wait_for(lambda: producer.frames.kept == 1)
+    before = producer.ticks_read
+    wait_for(lambda: producer.ticks_read > before + 20)
+    stats = finish()
+    s3 = aws.client("s3")
+    (obj,) = s3.list_objects_v2(Bucket=BUCKET, Prefix="quarantine/frames/")["Contents"]
+    doc = orjson.loads(s3.get_object(Bucket=BUCKET, Key=obj["Key"])["Body"].read())
+    assert "truncated" in doc["reason"] and doc["pid"] == "test-producer"
+    assert len(base64.b64decode(doc["data"])) == doc["size"] > 7
+    ticks = [t for v in ticks_by_symbol(read_user_records(kinesis, settings.stream)).values() for t in v]
+    assert len(ticks) == stats.ticks_read
+    states = [tuple(v for k, v in t.items() if k not in ("seq", "rx")) for t in ticks]
+    assert len(states) == len(set(states))  # the salvaged block would have repeated a tick exactly
