@@ -18,7 +18,7 @@ DAY = dt.date(2026, 11, 20)
 def outage_demo(tmp_path_factory):
     out = tmp_path_factory.mktemp("outage")
     return run_demo(DemoOptions(symbols=3, day=DAY, speed=2500, shards=1, progress=False, out_dir=out,
-                                outage=Outage.parse("11:00-11:40")))
+                                outage=Outage.parse("11:00-11:40"), every_trade=True))
 
 
 def test_an_outage_leaves_a_recorded_gap_that_the_final_bars_fill(outage_demo):
