@@ -46,6 +46,8 @@ def reminder_message(settings: Settings, left: float | None, link: str | None,
 
 def remind(ssm: Any, sns: Any, settings: Settings, threshold_days: float, now: float | None = None) -> dict[str, Any]:
     """Publish the reminder if a login is due. Returns what was decided (never the link)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
     now = time.time() if now is None else now
     try:
         left: float | None = days_left(token_store(ssm, settings).load(), now)
@@ -67,6 +69,10 @@ def remind(ssm: Any, sns: Any, settings: Settings, threshold_days: float, now: f
     except (ValueError, LoginCredentialError) as exc:
         why = f"the link key is unusable: {exc}"
         log.warning("no login link in the reminder: %s", exc)
+    except (BotoCoreError, ClientError) as exc:  # a missing grant, an outage: the e-mail matters more
+        code = (getattr(exc, "response", None) or {}).get("Error", {}).get("Code") or type(exc).__name__
+        why = f"SSM refused or did not answer: {code}"
+        log.warning("no login link in the reminder: SSM %s", code)
     subject, body = reminder_message(settings, left, link, why)
     sns.publish(TopicArn=settings.alarm_topic_arn, Subject=subject, Message=body)
     log.info("login reminder sent (refresh token days left: %s, link: %s)", left, "yes" if link else "no")
