@@ -1,4 +1,4 @@
-"""Fyers simulator: day generation and socket publishing throughput.
+"""Fyers simulator: day generation, socket publishing throughput, and a 5,000-symbol universe.
 
 1. Generating a default universe's day (20 equities, 2 indices, 1 future) with the table-driven
    generator, against a straightforward one (random.gauss / expovariate per trade) run here on the
@@ -6,6 +6,10 @@
 2. Publishing every trade of a day over a real websocket (every-trade mode, clock far ahead so the
    whole day is due at once) against encoding the same blocks with the codec alone, and against
    the rate a 400x day needs (the demo's speed).
+3. A 5,000-symbol universe (one connection's worth): start time and RSS of the lazy market model
+   (in a child process), the rate it produces quotes when every symbol is quoted every second,
+   and the snapshot-mode socket's rate over a real websocket, each against the 5,000 updates a
+   second a real open needs (every symbol updated every second).
 """
 
 from __future__ import annotations
@@ -13,6 +17,9 @@ from __future__ import annotations
 import datetime as dt
 import math
 import random
+import resource
+import subprocess
+import sys
 import time
 
 from fyers import codec
@@ -51,8 +58,8 @@ def bench_generation() -> None:
     t0 = time.perf_counter()
     market = Market(symbols, DAY, 1)
     market.generate_all()
+    trades = sum(len(market.timeline(s).times) for s in symbols)  # every slice of the day
     ours = time.perf_counter() - t0
-    trades = sum(len(market.timeline(s).times) for s in symbols)
     t0 = time.perf_counter()
     for s in symbols:
         naive_day(s, 1)
@@ -93,10 +100,69 @@ def bench_socket() -> None:
           f"{rate / need:.2f}x what a 400x default-universe day needs ({math.ceil(need):,}/s)")
 
 
+SCALE = 5000
+NEED = SCALE  # updates a second: every symbol once a second
+SCALE_MINUTES = 30
+
+
+def scale_symbols() -> list[str]:
+    return [f"NSE:SCALE{i:04d}-EQ" for i in range(SCALE)]
+
+
+def _scale_child() -> None:
+    """Start the 5,000-symbol market, then quote every symbol every second for SCALE_MINUTES."""
+    t0 = time.perf_counter()
+    market = Market(scale_symbols(), DAY, 1)
+    market.generate_all()
+    start = time.perf_counter() - t0
+    rss_start = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    tls = [market.timeline(s) for s in market.instruments]
+    open_ts = normal_session(DAY).open_ts
+    t0, n = time.perf_counter(), 0
+    for ts in range(open_ts, open_ts + SCALE_MINUTES * 60):
+        for tl in tls:
+            quote_values(tl, tl.index_at(ts), ts)
+            n += 1
+    rate = n / (time.perf_counter() - t0)
+    print(start, rss_start, rate, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+def bench_scale() -> None:
+    out = subprocess.run([sys.executable, "-m", "bench.sim", "--scale-child"], check=True, capture_output=True,
+                         text=True).stdout.split()
+    start, rss_start, rate, rss_end = float(out[0]), int(out[1]) // 1024, float(out[2]), int(out[3]) // 1024
+    print(f"   {SCALE:,} symbols: market ready in {start:.1f} s, {rss_start} MiB; quoting every symbol every second "
+          f"for {SCALE_MINUTES} min: {rate:,.0f} quotes/s ({rate / NEED:.1f}x the {NEED:,}/s an open needs), "
+          f"peak RSS {rss_end} MiB")
+    symbols = scale_symbols()
+    window = 10.0
+    with Simulator(SimConfig(speed=20, symbols=symbols, ack_count=0, hold_clock=True, day=DAY,
+                             start_time=dt.time(9, 15))) as sim:
+        topics = [sim.topic(s) for s in symbols]
+        with RawHsmClient(sim.ws_url, timeout=60) as c:
+            c.login(sim.issue_tokens()["access_token"], topics[:1000])
+            for k in range(1000, len(topics), 1000):  # a subscribe message holds at most 64 KiB of topics
+                c.send(codec.encode_subscribe(topics[k:k + 1000], codec.DEFAULT_CHANNEL))
+            got, t0 = 0, None
+            while t0 is None or time.perf_counter() - t0 < window:
+                frame = c.recv_raw()
+                if frame[2] == codec.T_DATA:
+                    if t0 is None:
+                        t0 = time.perf_counter()  # from the first data frame: the snapshots
+                    got += int.from_bytes(frame[7:9], "big")
+            wall = time.perf_counter() - t0
+    print(f"   socket, snapshot mode, {SCALE:,} topics on one connection at 20x: {got / wall:,.0f} updates/s "
+          f"({got / wall / NEED:.1f}x the {NEED:,}/s of every symbol updated every second)")
+
+
 def main() -> None:
     bench_generation()
     bench_socket()
+    bench_scale()
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["--scale-child"]:
+        _scale_child()
+    else:
+        main()

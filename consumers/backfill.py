@@ -183,7 +183,7 @@ class Backfill:
         """True when the chunk's last session is over and its candles will not change."""
         return self.clock() >= epoch(chunk.last, CLOSE) + SETTLE_SECONDS
 
-    def run(self, request: BackfillRequest) -> BackfillReport:
+    def run(self, request: BackfillRequest) -> BackfillReport:  # noqa: C901 - one resumable pass over the chunks
         t0 = time.monotonic()
         report = BackfillReport()
         chunks = request.chunks()
@@ -246,7 +246,7 @@ class Backfill:
             try:
                 if buffer:
                     flush()
-            except Exception:  # noqa: BLE001 - the first error matters more
+            except Exception:
                 log.exception("could not save the fetched candles while stopping")
             raise
         else:

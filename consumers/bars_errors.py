@@ -21,3 +21,9 @@ class TransientError(BarsError):
 
 class ConfigError(BarsError, ValueError):
     """A TICKPIPE_BARS_* variable that is not a valid number; the message names it."""
+
+
+class AccessDeniedError(BarsError):
+    """The function's role may not read or write its checkpoint: a deployment error, not a passing
+    one. It fails the invocation (the Errors alarm fires) instead of retrying the batch until the
+    records expire; the message names the object and the permission to grant."""

@@ -14,7 +14,7 @@ from typing import Any, Final
 import orjson
 from botocore.exceptions import BotoCoreError, ClientError
 
-from consumers.bars_errors import TransientError
+from consumers.bars_errors import AccessDeniedError, TransientError
 from tickpipe import names
 
 # Firehose PutRecordBatch limits (API reference): 500 records, 4 MiB a call, 1,000 KiB a record.
@@ -26,6 +26,13 @@ CHECKPOINTS: Final = names.STATE + "bars/"
 QUARANTINE: Final = names.QUARANTINE + "bars/"
 
 AWS_ERRORS = (BotoCoreError, ClientError)
+# S3 error codes that mean "this role may not", which no retry cures.
+DENIED_CODES: Final = frozenset({"AccessDenied", "403", "AllAccessDisabled", "InvalidAccessKeyId"})
+
+
+def _error_code(exc: ClientError) -> str:
+    # a ClientError built without a response (botocore allows it) has no code
+    return str((getattr(exc, "response", None) or {}).get("Error", {}).get("Code", ""))
 
 
 class BarSink:
@@ -88,9 +95,16 @@ class Lake:
         try:
             body = self.s3.get_object(Bucket=self.bucket, Key=self.checkpoint_key(shard))["Body"].read()
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            code = _error_code(exc)
+            if code in ("NoSuchKey", "404"):
                 return None
-            raise TransientError(f"reading checkpoint s3://{self.bucket}/{self.checkpoint_key(shard)}: {exc}") from exc
+            uri = f"s3://{self.bucket}/{self.checkpoint_key(shard)}"
+            if code in DENIED_CODES:
+                # Without s3:ListBucket S3 reports a missing key as 403 too (infra/iam.tf, bars role).
+                raise AccessDeniedError(
+                    f"reading checkpoint {uri} was denied ({code}): the bars role needs s3:GetObject on "
+                    f"{CHECKPOINTS}* and s3:ListBucket on the bucket (infra/iam.tf)") from exc
+            raise TransientError(f"reading checkpoint {uri}: {exc}") from exc
         except BotoCoreError as exc:
             raise TransientError(f"reading checkpoint of {shard}: {exc}") from exc
         return orjson.loads(body)
@@ -99,7 +113,13 @@ class Lake:
         try:
             self.s3.put_object(Bucket=self.bucket, Key=self.checkpoint_key(shard), Body=body,
                                ContentType="application/json")
-        except AWS_ERRORS as exc:
+        except ClientError as exc:
+            if _error_code(exc) in DENIED_CODES:
+                raise AccessDeniedError(
+                    f"writing checkpoint s3://{self.bucket}/{self.checkpoint_key(shard)} was denied: the bars role "
+                    f"needs s3:PutObject on {CHECKPOINTS}* (infra/iam.tf)") from exc
+            raise TransientError(f"writing checkpoint of {shard}: {exc}") from exc
+        except BotoCoreError as exc:
             raise TransientError(f"writing checkpoint of {shard}: {exc}") from exc
 
     def quarantine_key(self, day: str, shard: str, seq: str, sub: int, kind: str) -> str:

@@ -147,7 +147,7 @@ class CandleWriter:
         key = table.key(day)
         try:
             body = self.store.get(key)
-        except Exception as exc:  # noqa: BLE001 - S3 NoSuchKey / a missing local file: no day yet
+        except Exception as exc:
             if _missing(exc):
                 return None
             raise

@@ -42,6 +42,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pj
 import pyarrow.parquet as pq
 
+from consumers.compact_lease import DEFAULT_TTL_S, CompactionBusyError, lease
 from consumers.lake_errors import CorruptObjectError, ManifestError
 from consumers.lake_runs import MemRun, Run, RunWriter, read_ranges, spill
 from consumers.lake_schema import SECONDS_PER_DAY, TABLES, RecordError, TableSpec
@@ -602,15 +603,21 @@ def compact_all(
     raw_days: Sequence[str] | None = None,
     options: CompactOptions | None = None,
     progress: Progress | None = None,
+    lease_ttl_s: float = DEFAULT_TTL_S,
 ) -> list[TableReport]:
-    """Compact every named table; the entry point of the handler, the CLI and the scheduler."""
+    """Compact every named table; the entry point of the handler, the CLI and the scheduler.
+
+    Holds the lake's compaction lease throughout (consumers/compact_lease.py): raises CompactionBusyError
+    when another run holds it."""
     unknown = set(tables) - set(TABLES)
     if unknown:
         raise ValueError(f"unknown table(s) {sorted(unknown)}; have {sorted(TABLES)}")
     store = LakeStore(settings.bucket)
-    return [
-        Compactor(settings, TABLES[t], store=store, options=options, progress=progress).run(raw_days) for t in tables
-    ]
+    with lease(store.s3, settings.bucket, ttl_s=lease_ttl_s):
+        return [
+            Compactor(settings, TABLES[t], store=store, options=options, progress=progress).run(raw_days)
+            for t in tables
+        ]
 
 
 # CloudWatch metrics per table (EMF lines on stdout; Lambda turns them into metrics).
@@ -642,12 +649,24 @@ def handler(event: dict[str, Any] | None, context: Any = None) -> dict[str, Any]
     ``{"tables": ["ticks"], "raw_days": ["2026-11-26"]}`` to compact chosen raw partitions."""
     event = event or {}
     settings = Settings.from_env()
-    reports = compact_all(
-        settings,
-        tables=event.get("tables") or tuple(TABLES),
-        raw_days=event.get("raw_days"),
-        options=CompactOptions(),  # spills under the temp dir: Lambda's /tmp (ephemeral storage)
-    )
+    # the lease outlives this invocation by a minute at most (Lambda stops it at its timeout)
+    ttl = context.get_remaining_time_in_millis() / 1000 + 60 if context is not None else DEFAULT_TTL_S
+    # The Lambda runtime's root logger stays at WARNING with text logs: the summary is INFO, so this
+    # logger takes its own level, or the summary would never reach CloudWatch.
+    if log.getEffectiveLevel() > logging.INFO:
+        log.setLevel(logging.INFO)
+    try:
+        reports = compact_all(
+            settings,
+            tables=event.get("tables") or tuple(TABLES),
+            raw_days=event.get("raw_days"),
+            options=CompactOptions(),  # spills under the temp dir: Lambda's /tmp (ephemeral storage)
+            lease_ttl_s=ttl,
+        )
+    except CompactionBusyError as exc:
+        # a scheduled run while a manual one works: nothing is wrong, the next run catches up
+        log.warning("compaction skipped: %s", exc)
+        return {"tables": [], "skipped": str(exc)}
     emit_metrics(reports)
     result = {"tables": [asdict(r) for r in reports]}
     log.info("compaction: %s", orjson.dumps(result).decode())

@@ -263,8 +263,8 @@ resource "aws_lambda_function" "history" {
   memory_size                    = var.history_memory_mb
   timeout                        = var.history_timeout_seconds
   reserved_concurrent_executions = var.history_reserved_concurrency
-  filename                       = data.archive_file.app.output_path
-  source_code_hash               = data.archive_file.app.output_base64sha256
+  filename                       = local.app_zip
+  source_code_hash               = terraform_data.package.output.app
   layers                         = [aws_lambda_layer_version.deps.arn]
   kms_key_arn                    = aws_kms_key.main.arn
 

@@ -39,7 +39,8 @@ data "aws_iam_policy_document" "assume" {
   }
 }
 
-# Shared statement: publish custom metrics, only into our namespace.
+# Shared statement: publish custom metrics, only into our namespace (the producer's PutMetricData;
+# the functions write EMF to their logs instead).
 data "aws_iam_policy_document" "metrics" {
   statement {
     sid       = "PutTickpipeMetrics"
@@ -102,22 +103,36 @@ resource "aws_iam_role" "bars" {
 }
 
 data "aws_iam_policy_document" "bars" {
-  source_policy_documents = [data.aws_iam_policy_document.metrics.json]
-
+  # No PutMetricData: the function's metrics are EMF lines in its log (Powertools), which CloudWatch
+  # turns into metrics without an API call.
   statement {
-    sid       = "ReadTicksStream"
-    actions   = ["kinesis:DescribeStream", "kinesis:DescribeStreamSummary", "kinesis:GetShardIterator", "kinesis:GetRecords", "kinesis:ListShards", "kinesis:SubscribeToShard"]
+    sid = "ReadTicksStream" # the event source mapping polls with these; the code lists shards
+    # No SubscribeToShard: that is enhanced fan-out, which the mapping does not use.
+    actions   = ["kinesis:DescribeStream", "kinesis:DescribeStreamSummary", "kinesis:GetShardIterator", "kinesis:GetRecords", "kinesis:ListShards"]
     resources = [aws_kinesis_stream.ticks.arn]
   }
   statement {
-    sid       = "WriteBars"
-    actions   = ["firehose:PutRecord", "firehose:PutRecordBatch"]
+    sid       = "WriteBars" # consumers/bars_io.py BarSink: PutRecordBatch only
+    actions   = ["firehose:PutRecordBatch"]
     resources = [aws_kinesis_firehose_delivery_stream.bars.arn]
   }
   statement {
-    sid       = "QuarantineAndState"
-    actions   = ["s3:PutObject", "s3:GetObject"]
-    resources = ["${local.lake_arn}/${local.quarantine_prefix}*", "${local.lake_arn}/${local.state_prefix}*"]
+    sid       = "Checkpoints"
+    actions   = ["s3:GetObject", "s3:PutObject"]
+    resources = ["${local.lake_arn}/${local.bars_state_prefix}*"]
+  }
+  statement {
+    # Without ListBucket, S3 answers a GET of a missing key with 403 instead of 404
+    # (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html, "Permissions"): the
+    # first window of a shard, which has no checkpoint yet, must read as "none", not "denied".
+    sid       = "TellMissingCheckpoints"
+    actions   = ["s3:ListBucket"]
+    resources = [local.lake_arn]
+  }
+  statement {
+    sid       = "Quarantine"
+    actions   = ["s3:PutObject"]
+    resources = ["${local.lake_arn}/${local.bars_quarantine_prefix}*"]
   }
   statement {
     sid       = "FailedBatches"
@@ -155,29 +170,31 @@ resource "aws_iam_role" "compact" {
 }
 
 data "aws_iam_policy_document" "compact" {
-  source_policy_documents = [data.aws_iam_policy_document.metrics.json]
-
+  # No PutMetricData: compaction's metrics are EMF lines in its log (consumers/compact.py emit_metrics).
   statement {
     sid       = "ListLake"
     actions   = ["s3:ListBucket"]
     resources = [local.lake_arn]
   }
   statement {
-    sid       = "ReadRaw"
-    actions   = ["s3:GetObject"]
+    sid     = "ReadRaw"
+    actions = ["s3:GetObject"]
     resources = [
       "${local.lake_arn}/${local.raw_ticks_prefix}*",
       "${local.lake_arn}/${local.raw_bars_prefix}*",
     ]
   }
   statement {
-    sid       = "WriteCuratedQuarantineState"
-    actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
+    sid     = "WriteCuratedQuarantineState"
+    actions = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
+    # Its own tables only (consumers/lake_schema.py: curated/<table>/, quarantine/<table>/,
+    # state/compact/<table>/), not the bars' checkpoints or quarantine.
     resources = [
       "${local.lake_arn}/${local.curated_ticks_prefix}*",
       "${local.lake_arn}/${local.curated_bars_prefix}*",
-      "${local.lake_arn}/${local.quarantine_prefix}*",
-      "${local.lake_arn}/${local.state_prefix}*",
+      "${local.lake_arn}/${local.quarantine_prefix}ticks/*",
+      "${local.lake_arn}/${local.quarantine_prefix}bars_5m/*",
+      "${local.lake_arn}/${local.compact_state_prefix}*",
     ]
   }
   statement {
@@ -308,9 +325,17 @@ data "aws_iam_policy_document" "producer_task" {
     resources = [aws_kinesis_stream.ticks.arn]
   }
   statement {
-    sid       = "ReadFyersParameters"
-    actions   = ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath"]
+    # the access token (tokens/store.py TokenStore.load) and ssm:/ symbol universes under the prefix
+    sid       = "ReadTokenAndUniverses"
+    actions   = ["ssm:GetParameter"]
     resources = ["${local.ssm_prefix_arn}*"]
+  }
+  statement {
+    # never the credentials that buy tokens: only the token function (and the login page) use them
+    sid       = "NeverTheCredentials"
+    effect    = "Deny"
+    actions   = ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath"]
+    resources = ["${local.ssm_prefix_arn}fyers/secret_key", "${local.ssm_prefix_arn}fyers/pin", "${local.ssm_prefix_arn}login/*"]
   }
   statement {
     sid       = "ReadSymbolLists"

@@ -1,48 +1,36 @@
 # The three functions: bars (Kinesis → 5-minute bars → Firehose "bars"), compact (raw → curated
 # Parquet, on a schedule) and token (the Fyers access token refreshed in SSM every morning). All run
-# the repository's own packages, zipped straight from the tree, over one dependency layer built by
-# `make lambda-layer` (infra/build_layer.py).
+# the repository's own packages over one dependency layer: `make lambda-layer` builds the layer
+# (infra/build_layer.py), `make package` zips both (infra/package.py).
 
 locals {
   lambda_runtime = "python3.12"
-  # Packages the handlers import (tests/infra checks the handlers' imports stay inside these).
-  lambda_packages = ["market", "consumers", "tickpipe", "tokens", "fyers"]
-  lambda_sources  = sort(flatten([
-    for pkg in local.lambda_packages : [for f in fileset("${path.module}/..", "${pkg}/**/*.py") : f]
-  ]))
-  layer_dir      = "${path.module}/${var.lambda_layer_dir}"
-  layer_manifest = "${local.layer_dir}/tickpipe-layer.json"
+  # Zips built by `make package` (infra/package.py; its APP_PACKAGES says what the code zip holds).
+  package_dir = startswith(var.package_dir, "/") ? var.package_dir : "${path.module}/${var.package_dir}"
+  app_zip     = "${local.package_dir}/app.zip"
+  layer_zip   = "${local.package_dir}/layer.zip"
+  layer_json  = "${local.package_dir}/layer.json"
+  # try(): a missing zip is reported by the preconditions below, not as a function error.
+  app_hash   = try(filebase64sha256(local.app_zip), "")
+  layer_hash = try(filebase64sha256(local.layer_zip), "")
+  layer_info = try(jsondecode(file(local.layer_json)), {})
 }
 
-data "archive_file" "app" {
-  type        = "zip"
-  output_path = "${path.module}/build/app.zip"
-
-  dynamic "source" {
-    for_each = local.lambda_sources
-    content {
-      content  = file("${path.module}/../${source.value}")
-      filename = source.value
-    }
-  }
-}
-
-data "archive_file" "layer" {
-  type        = "zip"
-  source_dir  = local.layer_dir
-  output_path = "${path.module}/build/layer.zip"
+# The zips must exist and the layer must match the functions' CPU and Python before anything uploads.
+resource "terraform_data" "package" {
+  input = { app = local.app_hash, layer = local.layer_hash }
 
   lifecycle {
     precondition {
-      condition     = fileexists(local.layer_manifest)
-      error_message = "No dependency layer in infra/${var.lambda_layer_dir}: run `make lambda-layer ARCH=${var.lambda_architecture}` first (docs/deploy.md)."
+      condition     = local.app_hash != "" && local.layer_hash != ""
+      error_message = "No Lambda zips in ${local.package_dir}: run `make lambda-layer ARCH=${var.lambda_architecture} package` first (docs/deploy.md)."
     }
     precondition {
-      condition = !fileexists(local.layer_manifest) || (
-        try(jsondecode(file(local.layer_manifest)).architecture, "") == var.lambda_architecture &&
-        try(jsondecode(file(local.layer_manifest)).runtime, "") == local.lambda_runtime
+      condition = local.layer_hash == "" || (
+        try(local.layer_info.architecture, "") == var.lambda_architecture &&
+        try(local.layer_info.runtime, "") == local.lambda_runtime
       )
-      error_message = "The layer in infra/${var.lambda_layer_dir} was built for another architecture or Python: rebuild with `make lambda-layer ARCH=${var.lambda_architecture}`."
+      error_message = "The layer in ${local.package_dir} was built for another architecture or Python: rebuild with `make lambda-layer ARCH=${var.lambda_architecture} package`."
     }
   }
 }
@@ -50,9 +38,9 @@ data "archive_file" "layer" {
 # The layer (pyarrow, orjson, ...) is larger than a direct upload allows, so it goes through S3.
 resource "aws_s3_object" "layer" {
   bucket      = aws_s3_bucket.lake.id
-  key         = "${local.artifacts_prefix}lambda/deps-${data.archive_file.layer.output_md5}.zip"
-  source      = data.archive_file.layer.output_path
-  source_hash = data.archive_file.layer.output_base64sha256
+  key         = "${local.artifacts_prefix}lambda/deps-${sha256(terraform_data.package.output.layer)}.zip"
+  source      = local.layer_zip
+  source_hash = terraform_data.package.output.layer
   kms_key_id  = aws_kms_key.main.arn
 }
 
@@ -61,7 +49,7 @@ resource "aws_lambda_layer_version" "deps" {
   description              = "tickpipe runtime dependencies (${var.lambda_architecture}, ${local.lambda_runtime})"
   s3_bucket                = aws_s3_object.layer.bucket
   s3_key                   = aws_s3_object.layer.key
-  source_code_hash         = data.archive_file.layer.output_base64sha256
+  source_code_hash         = terraform_data.package.output.layer
   compatible_runtimes      = [local.lambda_runtime]
   compatible_architectures = [var.lambda_architecture]
 }
@@ -91,8 +79,8 @@ resource "aws_lambda_function" "bars" {
   memory_size                    = var.bars_memory_mb
   timeout                        = var.bars_timeout_seconds
   reserved_concurrent_executions = var.reserved_concurrency.bars
-  filename                       = data.archive_file.app.output_path
-  source_code_hash               = data.archive_file.app.output_base64sha256
+  filename                       = local.app_zip
+  source_code_hash               = terraform_data.package.output.app
   layers                         = [aws_lambda_layer_version.deps.arn]
   kms_key_arn                    = aws_kms_key.main.arn
 
@@ -157,8 +145,8 @@ resource "aws_lambda_function" "compact" {
   memory_size                    = var.compact_memory_mb
   timeout                        = var.compact_timeout_seconds
   reserved_concurrent_executions = var.reserved_concurrency.compact
-  filename                       = data.archive_file.app.output_path
-  source_code_hash               = data.archive_file.app.output_base64sha256
+  filename                       = local.app_zip
+  source_code_hash               = terraform_data.package.output.app
   layers                         = [aws_lambda_layer_version.deps.arn]
   kms_key_arn                    = aws_kms_key.main.arn
 
@@ -235,8 +223,8 @@ resource "aws_lambda_function" "token" {
   memory_size                    = 256
   timeout                        = 120 # the Fyers client's own retries take up to ~85 s
   reserved_concurrent_executions = var.reserved_concurrency.token
-  filename                       = data.archive_file.app.output_path
-  source_code_hash               = data.archive_file.app.output_base64sha256
+  filename                       = local.app_zip
+  source_code_hash               = terraform_data.package.output.app
   layers                         = [aws_lambda_layer_version.deps.arn]
   kms_key_arn                    = aws_kms_key.main.arn
 

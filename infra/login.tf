@@ -62,10 +62,12 @@ resource "aws_ssm_parameter" "login_link_key" {
   description = "Key that signs login-page links and sessions (tickpipe login-link creates and rotates it)"
   type        = "SecureString"
   key_id      = aws_kms_key.main.arn
-  value       = local.ssm_placeholder
+  # write-only, as the Fyers secrets (ssm.tf): the live key is never read back into state
+  value_wo         = local.ssm_placeholder
+  value_wo_version = 1
 
   lifecycle {
-    ignore_changes = [value, key_id]
+    ignore_changes = [key_id]
   }
 }
 

@@ -42,6 +42,10 @@ locals {
   curated_bars_prefix  = "curated/bars_5m/"
   quarantine_prefix    = "quarantine/"
   state_prefix         = "state/"
+  # consumers/bars_io.py CHECKPOINTS / QUARANTINE, consumers/lake_schema.py state_prefix
+  bars_state_prefix      = "${local.state_prefix}bars/"
+  bars_quarantine_prefix = "${local.quarantine_prefix}bars/"
+  compact_state_prefix   = "${local.state_prefix}compact/"
   # Terraform-only: Lambda layer zips (too big for a direct upload) and Athena query results.
   artifacts_prefix      = "artifacts/"
   athena_results_prefix = "athena-results/"

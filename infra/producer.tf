@@ -10,15 +10,15 @@ locals {
   producer_journal   = "/var/lib/tickpipe"
   # Beside TICKPIPE_*: AWS_REGION for boto3 clients made without a region (Fargate usually sets it too).
   container_env = { AWS_REGION = var.region, PYTHONDONTWRITEBYTECODE = "1", PYTHONUNBUFFERED = "1" }
-  # `tickpipe produce` (producer/cli.py); JSON log lines for CloudWatch Logs Insights.
-  producer_command = ["tickpipe", "produce", "--json-logs"]
+  # `tickpipe-produce` (producer/cli.py main, infra/artifacts.py); JSON log lines for CloudWatch Logs Insights.
+  producer_command = ["tickpipe-produce", "--json-logs"]
 
   # Per slice: the common producer environment plus where its symbols are and a unique producer id
   # (the tick record's `pid`; `seq` is strictly increasing per producer id).
   producer_slices = {
     for name, p in var.producers : name => {
       service_name = "${local.cluster_name}-${name}"
-      environment  = merge(local.producer_env, p.slice != "" ? { TICKPIPE_PRODUCER_SLICE = p.slice } : {}, {
+      environment = merge(local.producer_env, p.slice != "" ? { TICKPIPE_PRODUCER_SLICE = p.slice } : {}, {
         TICKPIPE_SYMBOLS     = p.symbols != "" ? p.symbols : "s3://${local.bucket_name}/${local.state_prefix}symbols/${name}.txt"
         TICKPIPE_PRODUCER_ID = "${var.env}-${name}"
         # producer/options.py knobs that must agree with this task definition.
@@ -68,7 +68,7 @@ resource "aws_security_group" "producer" {
   dynamic "egress" {
     for_each = local.journal_efs ? [1] : []
     content {
-      description = "NFS to the journal's EFS mount targets (producer_journal_efs)"
+      description = "NFS to the journal EFS mount targets (producer_journal_efs)"
       from_port   = 2049
       to_port     = 2049
       protocol    = "tcp"
@@ -128,12 +128,12 @@ resource "aws_ecs_task_definition" "producer" {
     readonlyRootFilesystem = true
     stopTimeout            = var.producer_stop_timeout_seconds
     environment            = [for k, v in merge(each.value.environment, local.container_env) : { name = k, value = v }]
-    mountPoints            = [
+    mountPoints = [
       { sourceVolume = "journal", containerPath = local.producer_journal, readOnly = false },
       { sourceVolume = "tmp", containerPath = "/tmp", readOnly = false },
     ]
     portMappings = [{ containerPort = var.producer_health_port, protocol = "tcp" }]
-    healthCheck  = {
+    healthCheck = {
       command = ["CMD", "python", "-c",
       "import sys,urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:${var.producer_health_port}/health', timeout=3).status == 200 else 1)"]
       interval    = 30
@@ -143,7 +143,7 @@ resource "aws_ecs_task_definition" "producer" {
     }
     logConfiguration = {
       logDriver = "awslogs"
-      options   = {
+      options = {
         awslogs-group         = aws_cloudwatch_log_group.producer.name
         awslogs-region        = var.region
         awslogs-stream-prefix = each.key
@@ -216,6 +216,63 @@ resource "aws_appautoscaling_scheduled_action" "producer_start" {
   scalable_target_action {
     min_capacity = 1
     max_capacity = 1
+  }
+}
+
+# Special sessions from session_overrides (market/session.py parse_overrides: "YYYY-MM-DD=HH:MM-HH:MM"
+# or "YYYY-MM-DD=normal"), e.g. Muhurat trading on a Sunday evening: one start and one stop per
+# slice at that date, with the same margins as the weekday schedule (35 minutes before the open, 15
+# after the close). Closed days need nothing: the producer idles outside a session.
+locals {
+  special_session_items = [
+    for item in split(";", replace(var.session_overrides, ",", ";")) : replace(lower(item), " ", "")
+    if can(regex("^\\d{4}-\\d{2}-\\d{2}=(normal|\\d{2}:\\d{2}-\\d{2}:\\d{2})$", replace(lower(item), " ", "")))
+  ]
+  special_sessions = {
+    for item in local.special_session_items : split("=", item)[0] => {
+      # minutes after midnight IST of the start and the stop
+      start = (split("=", item)[1] == "normal" ? 9 * 60 + 15 : tonumber(substr(split("=", item)[1], 0, 2)) * 60 + tonumber(substr(split("=", item)[1], 3, 2))) - 35
+      stop  = (split("=", item)[1] == "normal" ? 15 * 60 + 30 : tonumber(substr(split("=", item)[1], 6, 2)) * 60 + tonumber(substr(split("=", item)[1], 9, 2))) + 15
+    }
+  }
+  special_schedules = {
+    for pair in setproduct(var.producer_market_hours_only ? keys(local.producer_slices) : [], keys(local.special_sessions)) : "${pair[0]}/${pair[1]}" => {
+      slice = pair[0]
+      start = format("at(%sT%02d:%02d:00)", pair[1], floor(max(local.special_sessions[pair[1]].start, 0) / 60), max(local.special_sessions[pair[1]].start, 0) % 60)
+      stop  = format("at(%sT%02d:%02d:00)", pair[1], floor(min(local.special_sessions[pair[1]].stop, 1439) / 60), min(local.special_sessions[pair[1]].stop, 1439) % 60)
+    }
+  }
+}
+
+resource "aws_appautoscaling_scheduled_action" "producer_special_start" {
+  for_each = local.special_schedules
+
+  name               = "${local.producer_slices[each.value.slice].service_name}-start-${split("/", each.key)[1]}"
+  service_namespace  = aws_appautoscaling_target.producer[each.value.slice].service_namespace
+  resource_id        = aws_appautoscaling_target.producer[each.value.slice].resource_id
+  scalable_dimension = aws_appautoscaling_target.producer[each.value.slice].scalable_dimension
+  schedule           = each.value.start
+  timezone           = "Asia/Kolkata"
+
+  scalable_target_action {
+    min_capacity = 1
+    max_capacity = 1
+  }
+}
+
+resource "aws_appautoscaling_scheduled_action" "producer_special_stop" {
+  for_each = local.special_schedules
+
+  name               = "${local.producer_slices[each.value.slice].service_name}-stop-${split("/", each.key)[1]}"
+  service_namespace  = aws_appautoscaling_target.producer[each.value.slice].service_namespace
+  resource_id        = aws_appautoscaling_target.producer[each.value.slice].resource_id
+  scalable_dimension = aws_appautoscaling_target.producer[each.value.slice].scalable_dimension
+  schedule           = each.value.stop
+  timezone           = "Asia/Kolkata"
+
+  scalable_target_action {
+    min_capacity = 0
+    max_capacity = 0
   }
 }
 

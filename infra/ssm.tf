@@ -1,5 +1,5 @@
 # Fyers credentials under /tickpipe/<env>/ (tickpipe/names.py SSM_*). Terraform creates the
-# secrets with a placeholder and never touches their value again (ignore_changes): you set them
+# secrets with a placeholder and never touches or reads their value again (write-only): you set them
 # with `aws ssm put-parameter --overwrite` (docs/deploy.md), and the token service rewrites the
 # token every day. A `terraform apply` must never roll back a live token.
 
@@ -34,10 +34,15 @@ resource "aws_ssm_parameter" "fyers_secret" {
   description = each.value
   type        = "SecureString"
   key_id      = aws_kms_key.main.arn
-  value       = local.ssm_placeholder
+  # Write-only (Terraform >= 1.11, provider >= 5.100): the placeholder is sent when the parameter is
+  # created and is never stored in state or a plan, and the provider never reads the live secret
+  # back into state (tests/infra/test_terraform.py checks both against moto). Bumping the version
+  # would overwrite the live value with the placeholder: leave it at 1.
+  value_wo         = local.ssm_placeholder
+  value_wo_version = 1
 
   lifecycle {
-    # key_id too: a writer that stores the token without naming the key (aws/ssm) is not drift.
-    ignore_changes = [value, key_id]
+    # a writer that stores the token without naming the key (aws/ssm) is not drift
+    ignore_changes = [key_id]
   }
 }

@@ -75,7 +75,7 @@ variable "stream_shard_level_metrics" {
   validation {
     condition = alltrue([for m in var.stream_shard_level_metrics : contains([
       "IncomingBytes", "IncomingRecords", "OutgoingBytes", "OutgoingRecords", "WriteProvisionedThroughputExceeded",
-      "ReadProvisionedThroughputExceeded", "IteratorAgeMilliseconds", "ALL"], m)])
+    "ReadProvisionedThroughputExceeded", "IteratorAgeMilliseconds", "ALL"], m)])
     error_message = "stream_shard_level_metrics may only name Kinesis shard-level metrics (IncomingRecords, IteratorAgeMilliseconds, ...)."
   }
 }
@@ -181,10 +181,10 @@ variable "lambda_architecture" {
   }
 }
 
-variable "lambda_layer_dir" {
-  description = "Folder holding the built dependency layer (python/ inside), relative to infra/. Built by `make lambda-layer`."
+variable "package_dir" {
+  description = "Folder holding app.zip, layer.zip and layer.json from `make package` (infra/package.py); relative to infra/ or absolute."
   type        = string
-  default     = "build/layer"
+  default     = "build"
 }
 
 variable "bars_batch_size" {
@@ -378,7 +378,7 @@ variable "compact_timeout_seconds" {
 }
 
 variable "reserved_concurrency" {
-  description = "Reserved concurrency per function, -1 for none. Bars needs shards x parallelization_factor. compact = 1 is recommended where the account's quota allows (two runs must not rewrite the same day; the schedule alone never overlaps, a manual invoke can); new accounts (quota 10) cannot reserve."
+  description = "Reserved concurrency per function, -1 for none. Bars needs shards x parallelization_factor. Two compactions never overlap whatever this is (an S3 lease, consumers/compact_lease.py); new accounts (quota 10) cannot reserve."
   type        = object({ bars = number, compact = number, token = optional(number, -1) })
   default     = { bars = -1, compact = -1, token = -1 }
 
@@ -529,7 +529,7 @@ variable "producer_stop_timeout_seconds" {
 }
 
 variable "producer_market_hours_only" {
-  description = "Scale producer services to 1 task before the open and to 0 after the close (IST, Monday-Friday)."
+  description = "Scale producer services to 1 task before the open and to 0 after the close (IST, Monday-Friday, and on the dates of the special sessions in session_overrides)."
   type        = bool
   default     = true
 }

@@ -9,6 +9,7 @@ has every 5-minute bar; the bars equal the exchange's (simulator's) candles — 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import gzip
 import logging
@@ -35,6 +36,9 @@ from fyers.auth import FyersAuth, auth_code_from_redirect, login_url, new_state
 from fyers.history import HistoryClient
 from fyers.rest import RestClient
 from fyers.sim import SimConfig, Simulator
+from fyers.token_store import FyersToken, TokenStore
+from local import component_metrics as cm
+from local import demo_scale
 from local.demo_history import Outage, OutageDriver, figures_and_checks, reconcile
 from local.firehose_pump import FirehoseDelivery, FirehosePump
 from local.kinesis_runner import KinesisRunner
@@ -48,35 +52,47 @@ from producer.options import ProducerOptions
 from producer.service import ProducerStats, run_producer
 from tickpipe import names
 from tickpipe.config import Settings
+from tickpipe.options import Options, option
+from tickpipe.resources import sql_dir
 from tokens.refresh import TokenService, token_store
-from tokens.store import FyersToken, TokenStore
 
 log = logging.getLogger(__name__)
 
-SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+SQL_DIR = sql_dir()
 REDIRECT_URI = "http://127.0.0.1/tickpipe/callback"
 SYMBOLS_KEY = "config/symbols.txt"
+
+
+DRAIN_TIMEOUT_S = 900  # how long the stream and Firehose stand-ins may take to drain after the session
 
 
 class DemoError(RuntimeError):
     """The demo could not run (a component failed to start or stopped); the message says which."""
 
 
-@dataclass
-class DemoOptions:
-    symbols: int = 23  # how many of the simulator's instruments (equities first, then indices, future): all
-    day: dt.date | None = None  # None: the latest NSE session that is over
-    speed: float = 400.0  # exchange seconds per wall second: 09:15–15:30 in about a minute
-    shards: int = 4
+@dataclass(frozen=True)
+class DemoOptions(Options):
+    # how many of the simulator's instruments (equities first, then indices, future): all
+    symbols: int = option(23, ge=1, le=5000)
+    day: dt.date | None = None  # None: the latest NSE session that is over (choose_day checks a given one)
+    # exchange seconds per wall second: 09:15–15:30 in about a minute
+    speed: float = option(400.0, gt=0, le=100_000)
+    shards: int = option(4, ge=1, le=100)
     seed: int = 7
     every_trade: bool = False  # False: quote snapshots, as Fyers sends; True: every trade (bars equal candles)
     out_dir: Path = Path("tickpipe-out")
     env: str = "local"
     progress: bool = True
-    charts: int = 4
+    charts: int = option(4, ge=0, le=50)
     keep: bool = False  # after the summary, keep moto and the simulator running until Ctrl-C
+    producers: int = option(1, ge=1, le=64)  # producer slices, one Fyers connection each (at most 5,000 symbols a connection)
+    until: dt.time | None = None  # end the session here: a bounded slice from the 09:15 open; None: 15:30
     login_page: bool = False  # with keep: serve the token login page too (local/login_page.py)
     outage: Outage | None = None  # a producer outage (exchange time), filled from candles at the end
+
+    @classmethod
+    def label(cls, name: str) -> str:
+        return "--" + name.replace("_", "-")  # set by `tickpipe demo`'s flags, not the environment
 
 
 @dataclass
@@ -85,6 +101,7 @@ class DemoResult:
     checks: dict[str, bool] = field(default_factory=dict)
     bars_per_symbol: dict[str, int] = field(default_factory=dict)
     sample_query: tuple[list[str], list[tuple[Any, ...]]] = ([], [])
+    components: dict[str, dict[str, Any]] = field(default_factory=dict)  # per-component figures
     report: Path | None = None
     lake: str = ""
     printed: bool = False  # the summary was already shown (--keep)
@@ -119,6 +136,9 @@ def choose_day(day: dt.date | None) -> Session:
         if session.close_ts > now:
             session = cal.last_session_on_or_before(session.day - dt.timedelta(days=1))
         return session
+    first, last = cal.coverage()
+    if not first <= day <= last:
+        raise DemoError(f"--day {day} is outside the NSE holiday calendar ({first} to {last}); pick a day in it")
     session = cal.session(day)
     if session is None:
         raise DemoError(f"{day} is not an NSE trading day (weekend or exchange holiday); pick another --day")
@@ -190,7 +210,10 @@ def say(opts: DemoOptions, text: str) -> None:
 
 def run_demo(opts: DemoOptions) -> DemoResult:
     """Run the whole pipeline for one simulated session and check it end to end."""
-    session = choose_day(opts.day)
+    try:
+        session = demo_scale.cut_session(choose_day(opts.day), opts.until)
+    except demo_scale.ScaleError as exc:
+        raise DemoError(str(exc)) from None
     opts.out_dir.mkdir(parents=True, exist_ok=True)
     try:
         return _run_demo(opts, session)
@@ -206,16 +229,21 @@ def _run_demo(opts: DemoOptions, session: Session) -> DemoResult:
 
         probe = Simulator(SimConfig(seed=opts.seed, day=session.day))
         symbols = probe.symbols[: opts.symbols]
-        if opts.symbols > len(symbols):
-            say(opts, f"note: the simulator's universe has {len(symbols)} instruments; using all of them")
+        if opts.symbols > len(symbols):  # beyond the default universe: generated NSE equities
+            symbols = demo_scale.demo_symbols(opts.symbols, session.day)
+        try:
+            demo_scale.producer_slices(symbols, opts.producers)  # refused before anything starts
+        except demo_scale.ScaleError as exc:
+            raise DemoError(str(exc)) from None
         sim = stack.enter_context(Simulator(SimConfig(
             seed=opts.seed, symbols=symbols, day=session.day, speed=opts.speed, hold_clock=True,
-            every_trade=opts.every_trade)))
+            every_trade=opts.every_trade, close_time=opts.until, hold_topics=len(symbols))))
         say(opts, f"Fyers simulator              {sim.api_url}  {sim.ws_url}")
         say(opts, f"session                      {session} at {opts.speed:g}x, {len(symbols)} symbols, "
                   f"{'every trade' if opts.every_trade else 'quote snapshots'}")
 
-        settings = Settings(env=opts.env, region=moto.region, fyers_api_url=sim.api_url, fyers_ws_url=sim.ws_url)
+        settings = Settings(env=opts.env, region=moto.region, fyers_api_url=sim.api_url, fyers_ws_url=sim.ws_url,
+                            session_overrides=demo_scale.session_overrides(session))
         stack.enter_context(patched_environ(settings.environ()))
         provision(settings, shards=opts.shards, buffer_seconds=10)
         s3 = boto3.client("s3", region_name=settings.region)
@@ -249,7 +277,9 @@ def _run_pipeline(opts: DemoOptions, settings: Settings, sim: Simulator, session
                   symbols: list[str], stack: ExitStack) -> DemoResult:
     t0 = time.monotonic()
     consumer = BarsConsumer(settings)
-    runner = KinesisRunner(settings.stream, consumer.handle, batch_size=2000, batching_window_s=0.5,
+    cpu = cm.ThreadCpu()
+    handler = cm.MeteredHandler(consumer.handle, lambda: consumer.counters["state_bytes"])
+    runner = KinesisRunner(settings.stream, handler, batch_size=2000, batching_window_s=0.5,
                            tumbling_window_s=30, bisect_on_error=True, max_retry_attempts=10)
     pump = FirehosePump(settings)
     bars_delivery = FirehoseDelivery(settings.bars_firehose)
@@ -275,18 +305,26 @@ def _run_pipeline(opts: DemoOptions, settings: Settings, sim: Simulator, session
     # Unwinds first (on Ctrl-C too): stop the workers before the simulator and moto go away.
     stack.callback(_stop_workers, threads, stop_producer, stop_aws)
     stats_box: list[ProducerStats] = []
-    options = ProducerOptions.from_env(
-        journal_dir=str(opts.out_dir / "journal"), health_port=0, metrics_interval=10.0,
-        margin_after=60.0, token_retry_cap=1.0)
-    producer = guarded("producer", lambda: stats_box.append(run_producer(
-        settings, stop=stop_producer, options=options, clock=SimulatedClock(sim), sessions=1)))
+    producers: list[threading.Thread] = []
+    for k in range(1, opts.producers + 1):  # one Fyers connection each, a hash slice of the universe
+        sliced = opts.producers > 1
+        options = ProducerOptions.from_env(
+            journal_dir=str(opts.out_dir / "journal" / (f"p{k}" if sliced else "")), health_port=0,
+            metrics_interval=10.0, margin_after=60.0, token_retry_cap=1.0,
+            slice=f"{k}/{opts.producers}" if sliced else None)
+        own = dataclasses.replace(settings, producer_id=f"{settings.producer_id}-{k}") if sliced else settings
+        producers.append(guarded(f"producer-{k}" if sliced else "producer", lambda s=own, o=options: stats_box.append(
+            run_producer(s, stop=stop_producer, options=o, clock=SimulatedClock(sim), sessions=1))))
     guarded("bars-runner", lambda: runner.run(stop_aws))
     guarded("firehose-pump", lambda: pump.run(stop_aws, interval=1.0))
 
     progress = Progress(opts.progress)
     outage = OutageDriver(sim, session, opts.outage, on_end=lambda: TokenService(
         settings, ssm=boto3.client("ssm", region_name=settings.region)).run())
-    while producer.is_alive() and not stop_aws.is_set():
+    session_t0 = time.monotonic()
+    while any(p.is_alive() for p in producers) and not stop_aws.is_set():
+        producer = next((p for p in producers if p.is_alive()), producers[0])
+        cpu.sample()
         outage.tick()
         now = sim.clock.now()
         c = consumer.counters
@@ -296,6 +334,8 @@ def _run_pipeline(opts: DemoOptions, settings: Settings, sim: Simulator, session
             f"[{_bar(now, session)}]")
         bars_delivery.flush()
         producer.join(0.25)
+    session_wall = time.monotonic() - session_t0
+    cpu.sample()
     progress.show(f"session over at {ist_datetime(sim.clock.now()):%H:%M:%S} IST; draining the pipeline",
                   force=True)
     progress.done()
@@ -303,19 +343,33 @@ def _run_pipeline(opts: DemoOptions, settings: Settings, sim: Simulator, session
         raise DemoError("; ".join(errors))
 
     stop_aws.set()
+    # The runner and the pump finish what they hold before they return; draining them again from
+    # here while they still run would deliver twice (a large run takes minutes on a busy machine).
     for th in threads:
-        th.join(60)
+        th.join(DRAIN_TIMEOUT_S)
+    stuck = [th.name for th in threads if th.is_alive()]
+    if errors or stuck:
+        raise DemoError("; ".join(errors) or f"{', '.join(stuck)} did not finish within {DRAIN_TIMEOUT_S} s")
     runner.drain(finish_windows=True)
     # The last bucket closes at 15:30 with no later tick to move the watermark past it.
     for shard in runner.checkpoints():
         consumer.flush(shard, upto_ts=session.close_ts)
     bars_delivery.flush(force=True)
     pump.drain()
+    cpu.sample()
     say(opts, "compacting raw → curated Parquet ...")
+    c0 = time.thread_time()
     reports = compact_all(settings)
+    compact_cpu = time.thread_time() - c0
     elapsed = time.monotonic() - t0
-    return _summarize(opts, settings, sim, session, symbols, stats_box[0] if stats_box else ProducerStats(),
-                      consumer, runner, reports, elapsed)
+    stats = demo_scale.merge_stats(stats_box)
+    result = _summarize(opts, settings, sim, session, symbols, stats, consumer, runner, reports, elapsed)
+    result.components = demo_scale.components(opts.producers, sim, stats, consumer.counters, handler, cpu, reports,
+                                              compact_cpu, session_wall)
+    (opts.out_dir / "summary.json").write_bytes(orjson.dumps(
+        {**orjson.loads((opts.out_dir / "summary.json").read_bytes()), "components": result.components},
+        option=orjson.OPT_INDENT_2))
+    return result
 
 
 def _stop_workers(threads: list[threading.Thread], *events: threading.Event, budget: float = 5.0) -> None:
@@ -376,6 +430,7 @@ def _summarize(opts: DemoOptions, settings: Settings, sim: Simulator, session: S
     # The exchange's candles, through the Fyers history API (the simulator builds them from every trade).
     history = HistoryClient(RestClient(settings.fyers_api_url), sim.config.app_id,
                             lambda: TokenStore(boto3.client("ssm"), settings.ssm_prefix).load().access_token)
+    history = demo_scale.ScaledHistory(history, sim, symbols)  # a large universe: the API for some of it
     matched = compared = 0
     mismatches: list[str] = []
     volume_differs: list[str] = []
@@ -456,7 +511,10 @@ def _summarize(opts: DemoOptions, settings: Settings, sim: Simulator, session: S
     # The scheduled reconcile function's job (local/demo_history.py); an outage's bars are missing
     # from bars_5m by design, and bars_5m_final fills them from the candles.
     say(opts, "reconciling the day with the exchange's candles ...")
-    reconciled = reconcile(settings, sim, session, symbols)
+    if len(symbols) > demo_scale.HISTORY_API_SYMBOLS:
+        reconciled = demo_scale.reconcile(settings, sim, session, symbols)
+    else:
+        reconciled = reconcile(settings, sim, session, symbols)
     final = dict(LocalEngine(settings).run(
         f"SELECT sym, count(*) FROM bars_5m_final WHERE dt = '{day}' GROUP BY sym").rows)
     more_figures, more_checks = figures_and_checks(reconciled, final, expected_bars, every_trade=opts.every_trade,
@@ -513,6 +571,12 @@ def print_summary(result: DemoResult, out: Any = sys.stdout) -> None:
     print("\nChecks", file=out)
     for name, ok in result.checks.items():
         print(f"  {'PASS' if ok else 'FAIL'}  {name}", file=out)
+    if result.components:
+        print("\nPer component (local/component_metrics.py)", file=out)
+        for name, values in result.components.items():
+            shown = ", ".join(f"{k} {v:,}" if isinstance(v, int | float) and not isinstance(v, bool) else f"{k} {v}"
+                              for k, v in values.items() if v is not None)
+            print(f"  {name:<{w}} {shown}", file=out)
     cols, rows = result.sample_query
     if cols:
         print("\nSample query (sql/queries/daily_ohlcv.sql, first 5 rows)", file=out)

@@ -23,6 +23,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="exchange seconds per wall second (default 400: a session in about a minute)")
     p.add_argument("--shards", type=int, default=4, help="Kinesis shards (default 4)")
     p.add_argument("--seed", type=int, default=7, help="market model seed (default 7)")
+    p.add_argument("--producers", type=int, default=1,
+                   help="producer slices, one Fyers connection each (at most 5,000 symbols a connection; default 1)")
+    p.add_argument("--to", dest="until", type=_hhmm, default=None, metavar="HH:MM",
+                   help="end the session at HH:MM IST: a bounded slice from the 09:15 open (default: the 15:30 close)")
     p.add_argument("--every-trade", action="store_true",
                    help="publish every trade instead of quote snapshots (the default, as real Fyers sends): "
                         "bars then equal the exchange's candles exactly")
@@ -42,27 +46,39 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run, parser=p)
 
 
+def _hhmm(text: str) -> dt.time:
+    try:
+        return dt.datetime.strptime(text, "%H:%M").time()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected HH:MM (IST), got {text!r}") from None
+
+
 def run(args: argparse.Namespace) -> int:
     from local.demo import DemoError, DemoOptions, choose_day, print_summary, run_demo
     from local.demo_history import Outage, OutageError
+    from local.demo_scale import ScaleError, cut_session, demo_symbols, producer_slices
+    from tickpipe.errors import ConfigError
 
-    for flag, value in (("--symbols", args.symbols), ("--shards", args.shards), ("--speed", args.speed)):
-        if value <= 0:
-            args.parser.error(f"{flag} must be positive, got {value:g}")
-    if not args.verbose:
-        # Components log their own progress; the demo's display is the progress line.
-        logging.getLogger().setLevel(logging.WARNING)
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    try:
+    try:  # bad values are usage errors (exit 2), before anything starts
         session = choose_day(args.day)
         outage = Outage.parse(args.outage) if args.outage else None
         if outage:
             outage.check(session)
-    except (DemoError, OutageError) as exc:
+        opts = DemoOptions(symbols=args.symbols, day=args.day, speed=args.speed, shards=args.shards, seed=args.seed,
+                           every_trade=args.every_trade, out_dir=args.out, progress=not args.quiet,
+                           keep=args.keep or args.login_page, login_page=args.login_page, outage=outage,
+                           producers=args.producers, until=args.until)
+    except (ConfigError, DemoError, OutageError) as exc:
         args.parser.error(str(exc))
-    opts = DemoOptions(symbols=args.symbols, day=args.day, speed=args.speed, shards=args.shards, seed=args.seed,
-                       every_trade=args.every_trade, out_dir=args.out, progress=not args.quiet,
-                       keep=args.keep or args.login_page, login_page=args.login_page, outage=outage)
+    try:
+        session = cut_session(session, args.until)
+        producer_slices(demo_symbols(args.symbols, session.day), args.producers)
+    except ScaleError as exc:
+        args.parser.error(str(exc))
+    if not args.verbose:
+        # Components log their own progress; the demo's display is the progress line.
+        logging.getLogger().setLevel(logging.WARNING)
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
     try:
         result = run_demo(opts)
     except DemoError as exc:

@@ -51,11 +51,15 @@ class MotoServer:
     """moto's server in a child process bound to loopback on a free port. Stops with ``stop()``,
     the context manager, or the parent's death."""
 
-    def __init__(self, port: int | None = None, region: str = "ap-south-1", start_timeout: float = 60.0) -> None:
+    def __init__(self, port: int | None = None, region: str = "ap-south-1", start_timeout: float = 60.0,
+                 *, settings: dict[str, str] | None = None) -> None:
+        """``settings``: moto's own environment switches for the server process (e.g.
+        MOTO_IAM_LOAD_MANAGED_POLICIES)."""
         self.host = "127.0.0.1"
         self.port = port or free_port()
         self.region = region
         self.start_timeout = start_timeout
+        self.settings = dict(settings or {})
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -75,10 +79,12 @@ class MotoServer:
         if self._proc is not None:
             return self
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
+        env.update(self.settings)
         # moto logs every request on stderr: a file takes it without ever blocking the server.
         self._log = tempfile.TemporaryFile()
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)],
+            # moto's server with its Kinesis shards made safe for concurrent producers (local/moto_main.py)
+            [sys.executable, "-m", "local.moto_main", "-H", self.host, "-p", str(self.port)],
             stdout=subprocess.DEVNULL, stderr=self._log, env=env,
             preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
         )

@@ -54,7 +54,7 @@ class Pipeline:
                 shard_map = load_shard_map(kinesis, stream)
             except ShardMapError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - unreachable: start anyway, journal until it is back
+            except Exception as exc:  # unreachable: start anyway, journal until it is back
                 if journal is None:
                     raise
                 log.warning("cannot read the shard map of %s (%s): journaling ticks until Kinesis answers",
@@ -169,7 +169,7 @@ class Pipeline:
         with self._lock:
             try:
                 self.aggregator.flush()
-            except Exception:  # noqa: BLE001 - a broken aggregator: its buffered ticks are lost, say so
+            except Exception:
                 lost = self.aggregator.buffered
                 report.lost_ticks += lost
                 log.critical("cannot flush the aggregator at stop: %d ticks LOST", lost, exc_info=True)
@@ -188,7 +188,7 @@ class Pipeline:
             return report
         try:
             kept, lost = self.sender.close()
-        except Exception:  # noqa: BLE001 - e.g. the journal's disk failed on its final fsync: say what is at risk
+        except Exception:
             kept, lost = 0, self.sender.pending_ticks_estimate()
             log.critical("closing the journal failed: up to %d ticks may be LOST", lost, exc_info=True)
         report.kept_ticks, report.lost_ticks = kept, report.lost_ticks + lost

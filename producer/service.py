@@ -160,7 +160,7 @@ class Producer:
 
     # -- wiring -------------------------------------------------------------------------------
     def _load_token(self) -> str:
-        from tokens.store import TokenStore  # the CLIENT engineer's SSM token store
+        from fyers.token_store import TokenStore  # the CLIENT engineer's SSM token store
 
         return TokenStore(self.ssm, self.settings.ssm_prefix).load().access_token
 
@@ -508,7 +508,7 @@ class Producer:
                 sock.run(sock_stop)
             except TokenUnavailable:
                 pass  # stopped while waiting for a token
-            except BaseException as exc:  # noqa: BLE001 - reported and restarted by the session loop
+            except BaseException as exc:  # reported and restarted by the session loop
                 log.exception("socket loop failed")
                 died.append(exc)
 

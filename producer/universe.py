@@ -55,6 +55,14 @@ def take_slice(symbols: list[str], k: int, n: int) -> list[str]:
     return [s for s in symbols if slice_of(s, n) == k]
 
 
+def _text(data: bytes, source: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UniverseError(f"symbols source {source!r} is not UTF-8 text (byte {exc.start}: "
+                            f"{data[exc.start:exc.start + 1]!r}); save it as UTF-8") from None
+
+
 def read_source(source: str, *, s3: Any = None, ssm: Any = None) -> str:
     """The text behind a symbols source (path, s3://bucket/key, ssm:/name)."""
     if not source:
@@ -68,11 +76,19 @@ def read_source(source: str, *, s3: Any = None, ssm: Any = None) -> str:
             import boto3
             s3 = boto3.client("s3")
         try:
-            return s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8")
+            return _text(s3.get_object(Bucket=bucket, Key=key)["Body"].read(), source)
         except s3.exceptions.NoSuchKey:
             raise UniverseError(f"symbols object {source} does not exist") from None
         except s3.exceptions.NoSuchBucket:
             raise UniverseError(f"bucket of symbols source {source} does not exist") from None
+        except s3.exceptions.ClientError as exc:
+            if (getattr(exc, "response", None) or {}).get("Error", {}).get("Code") not in ("AccessDenied", "403"):
+                raise
+            # The producer's role has no s3:ListBucket, so S3 answers 403 for a key that is missing
+            # (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html, "Permissions").
+            raise UniverseError(f"symbols object {source} does not exist, or this task's role may not read it "
+                                "(S3 says AccessDenied for both): upload the list there (docs/deploy.md) or "
+                                "grant s3:GetObject on it") from None
     if source.startswith("ssm:"):
         name = source[4:]
         if not name.startswith("/"):
@@ -85,8 +101,8 @@ def read_source(source: str, *, s3: Any = None, ssm: Any = None) -> str:
         except ssm.exceptions.ParameterNotFound:
             raise UniverseError(f"SSM parameter {name} (symbols source {source!r}) does not exist") from None
     try:
-        with open(source, encoding="utf-8") as f:
-            return f.read()
+        with open(source, "rb") as f:
+            return _text(f.read(), source)
     except OSError as exc:
         raise UniverseError(f"cannot read symbols file {source!r}: {exc.strerror}") from None
 

@@ -13,11 +13,11 @@ import os
 import time
 from typing import Any, Final
 
+from fyers.token_store import TokenStoreError
 from tickpipe import names
 from tickpipe.config import Settings
 from tokens.login_keys import LoginCredentialError, Signer, decode_key
 from tokens.refresh import PLACEHOLDER, days_left, token_store
-from tokens.store import TokenStoreError
 
 REMIND_DAYS_VAR: Final = "TICKPIPE_LOGIN_REMIND_DAYS"
 EMAIL_LINK_TTL: Final = 86_400

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from market.session import IST, OPEN
+from market.session import CLOSE, IST, OPEN, Session, epoch
 
 # The test account the login page and token endpoints accept (printed by `tickpipe sim`).
 TEST_APP_ID = "SIMTEST1-100"
@@ -36,8 +36,10 @@ class SimConfig:
     symbols: list[str] | None = None  # None: ~20 NSE equities, 2 indices and the NIFTY future
     day: dt.date | None = None  # None: the latest weekday (today on the real clock)
     start_time: dt.time = OPEN  # IST; 09:00 includes the pre-open, where nothing trades yet
+    close_time: dt.time | None = None  # IST; a shorter session closing here (a bounded run); None: 15:30
     speed: float | None = 1.0  # exchange seconds per wall second; None or 0: the real clock
     hold_clock: bool = False  # the simulated clock stands at start_time until the first snapshot is sent
+    hold_topics: int = 0  # with hold_clock: until snapshots of this many topics went out (several connections)
     every_trade: bool = False  # publish every trade instead of quote snapshots at a cadence
     snapshot_interval: float = 1.0  # exchange seconds between a symbol's quote updates
     app_id: str = TEST_APP_ID
@@ -67,6 +69,8 @@ class SimConfig:
             raise SimConfigError("pin must be 4 digits")
         if self.real_clock and self.day is not None and self.day != dt.datetime.now(IST).date():
             raise SimConfigError(f"day={self.day} needs a simulated clock (speed > 0); the real clock runs today")
+        if self.close_time is not None and not OPEN < self.close_time <= CLOSE:
+            raise SimConfigError(f"close_time must be after {OPEN:%H:%M} and at most {CLOSE:%H:%M}, got {self.close_time}")
         if self.symbols is not None and not self.symbols:
             raise SimConfigError("symbols must not be empty (None means the default universe)")
 
@@ -78,6 +82,12 @@ class SimConfig:
         if self.real_clock:
             return dt.datetime.now(IST).date()
         return self.day or default_day()
+
+    def session(self, day: dt.date) -> Session | None:
+        """The simulated session when ``close_time`` shortens it; None: the normal session."""
+        if self.close_time is None:
+            return None
+        return Session(day, epoch(day, OPEN), epoch(day, self.close_time), special=True)
 
     def unacked_limit(self) -> int:
         return self.ack_window if self.ack_window is not None else 8 * self.ack_count

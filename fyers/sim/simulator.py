@@ -10,7 +10,7 @@ from typing import Any
 
 from fyers.sim.clock import SimClock
 from fyers.sim.config import SimConfig
-from fyers.sim.credentials import Account, Credentials
+from fyers.sim.credentials import Account, CredentialIssuer
 from fyers.sim.faults import Faults
 from fyers.sim.hsm import WS_PATH, HsmServer
 from fyers.sim.instruments import default_symbols
@@ -35,12 +35,13 @@ class Simulator:
             raise TypeError("pass either a SimConfig or keyword settings, not both")
         self.config = config
         day = config.session_day()
-        self.market = Market(config.symbols or default_symbols(day), day, config.seed)
-        self.credentials = Credentials(Account(config.app_id, config.secret_key, config.fy_id, config.pin,
+        self.market = Market(config.symbols or default_symbols(day), day, config.seed, config.session(day))
+        self.credentials = CredentialIssuer(Account(config.app_id, config.secret_key, config.fy_id, config.pin,
                                                config.token_ttl, config.refresh_ttl))
         self.faults = Faults(self.credentials.expire_all)
         self.stats: Counter[str] = Counter()  # REST threads count through count(); the socket loop directly
         self._stats_lock = threading.Lock()
+        self._held_snapshots = 0
         self.rate_limits = RateLimits() if config.rate_limits else None
         self.clock = SimClock(epoch(day, config.start_time), config.speed)
         self._rest: RestServer | None = None
@@ -91,6 +92,14 @@ class Simulator:
         return f"ws://127.0.0.1:{self._hsm.port}{WS_PATH}"
 
     # -- time -----------------------------------------------------------------------------------
+    def snapshots_sent(self, topics: int) -> None:
+        """Count first snapshots while the clock is held; release it once ``hold_topics`` went out
+        (the first snapshot when 0), so that every connection of a run sees the open."""
+        with self._stats_lock:
+            self._held_snapshots += topics
+            if self._held_snapshots >= max(1, self.config.hold_topics):
+                self.clock.release()
+
     def session_over(self, at: float | None = None) -> bool:
         """True once exchange time reaches the close (15:30): nothing more is published."""
         return (self.clock.now() if at is None else at) >= self.market.session.close_ts

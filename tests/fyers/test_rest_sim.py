@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
 
 import pytest
 
@@ -25,7 +24,10 @@ class RecordingLimiter(RateLimiter):
 
     def acquire(self) -> None:
         super().acquire()
-        self.times.append(time.monotonic())
+        # The limiter's own admission time, not a clock read after acquire() returned: a thread
+        # descheduled in between would record a late time and make the spacing look too short.
+        with self._lock:
+            self.times.append(self._sent[-1])
 
 
 AFTER_CLOSE = dt.time(15, 45)  # the whole simulated day is history

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import ast
 import importlib
+import importlib.util
 import json
 import re
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -298,3 +300,86 @@ def reads_of():
 @pytest.fixture(scope="session")
 def known_of():
     return env_known
+
+
+# --- the real Terraform binary (tests/infra/terraform_run.py) ------------------------------------
+
+
+def load_module(name: str, path: Path) -> Any:
+    """A module from a file that is not on sys.path (infra/*.py, tests/infra helpers)."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+terraform_run = load_module("terraform_run", Path(__file__).with_name("terraform_run.py"))
+package = load_module("tickpipe_package", INFRA / "package.py")
+iam_eval = load_module("iam_eval", Path(__file__).with_name("iam_eval.py"))
+
+
+@pytest.fixture(scope="session")
+def terraform_ready() -> None:
+    reason = terraform_run.missing()
+    if reason:
+        pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def infra_moto(terraform_ready):
+    """A moto server of Terraform's own (the suite's shared one is reset between tests), with AWS's
+    managed policies loaded (the producer's execution role attaches one)."""
+    from local.moto_server import MotoServer
+
+    with MotoServer(settings={"MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def tf_packages(tmp_path_factory) -> Path:
+    """app.zip from the tree, and layer.zip from a layer folder holding only its manifest: moto never
+    runs a function, and the real layer's contents are checked by test_lambdas.py / make lambda-layer."""
+    out = tmp_path_factory.mktemp("package")
+    layer = out / "layer"
+    (layer / "python").mkdir(parents=True)
+    (layer / package.LAYER_MANIFEST).write_text(json.dumps({"architecture": "arm64", "runtime": "python3.12"}))
+    package.package_app(out)
+    package.package_layer(layer, out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tf_vars(infra_moto, tf_packages) -> dict[str, Any]:
+    """The variables without defaults, for a VPC with two subnets in two zones made in moto."""
+    ec2 = terraform_run.moto_client(infra_moto, "ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"{infra_moto.region}{zone}")
+               ["Subnet"]["SubnetId"] for i, zone in enumerate("ab")]
+    return {
+        "producer_image": f"{ACCOUNT}.dkr.ecr.{infra_moto.region}.amazonaws.com/tickpipe@sha256:{'0' * 64}",
+        "producer_vpc_id": vpc,
+        "producer_subnet_ids": subnets,
+        "fyers_app_id": "ABCD1234-100",
+        "fyers_redirect_uri": "https://example.invalid/fyers",
+        "package_dir": str(tf_packages),
+        "force_destroy_bucket": True,
+        # infra/login.tf adds this permission with the AWS CLI (local-exec), which would call the real
+        # AWS, not moto: off here, and listed in docs/deploy.md as proven only in AWS
+        "login_url_invoke_permission": False,
+    }
+
+
+@pytest.fixture(scope="session")
+def tf_moto(infra_moto, tmp_path_factory):
+    """infra/ copied into a scratch folder with the moto endpoints override, initialised."""
+    return terraform_run.workdir(tmp_path_factory.mktemp("terraform-moto"), infra_moto.endpoint)
+
+
+@pytest.fixture(scope="session")
+def tf_applied(tf_moto, tf_vars) -> dict[str, Any]:
+    """`terraform apply` of the default configuration on moto, once per session: the state as JSON
+    (`terraform show -json`)."""
+    var_file = tf_moto.var_file("defaults", tf_vars)
+    tf_moto.run("apply", "-auto-approve", "-input=false", "-no-color", f"-var-file={var_file}", timeout=1500)
+    return tf_moto.state_json()

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import tickpipe_package as package  # infra/package.py, loaded by conftest.py
 
 from consumers.candles import CANDLE_TABLES
 from consumers.reconcile import DIFF_SCHEMA, RECONCILE, RECONCILE_DAILY, SUMMARY_SCHEMA
@@ -101,8 +102,8 @@ def test_history_tf_validates_against_the_aws_provider(tmp_path):
     work = tmp_path / "infra"
     work.mkdir()
     text = (INFRA / "history.tf").read_text()
-    text = text.replace("data.archive_file.app.output_path", "local.stub_app_zip")
-    text = text.replace("data.archive_file.app.output_base64sha256", "local.stub_app_zip")
+    text = text.replace("local.app_zip", "local.stub_app_zip")
+    text = text.replace("terraform_data.package.output.app", "local.stub_app_zip")
     text = text.replace('file("${path.module}/../sql/views/bars_5m_final.sql")', 'file("${path.module}/view.sql")')
     (work / "history.tf").write_text(text)
     (work / "stubs.tf").write_text(STUBS)
@@ -175,8 +176,8 @@ def test_history_glue_columns_match_the_ddl_and_the_parquet(tf, table):
 @pytest.mark.parametrize("name", sorted(FUNCTIONS))
 def test_the_app_zip_and_the_layer_hold_what_a_history_handler_imports(tf, closure_of, name):
     closure = closure_of(FUNCTIONS[name])
-    packaged = set(tf.locals["lambda_packages"])
+    packaged = set(package.APP_PACKAGES)
     outside = {m for m in closure.files if m.split(".")[0] not in packaged}
-    assert not outside, f"{name} imports {sorted(outside)}, which the zip (lambda_packages) leaves out"
+    assert not outside, f"{name} imports {sorted(outside)}, which the zip (infra/package.py APP_PACKAGES) leaves out"
     missing = closure.third_party - set(sys.stdlib_module_names) - RUNTIME_PROVIDED - load_build_layer().import_names()
     assert not missing, f"{name} imports {sorted(missing)}, which infra/build_layer.py does not install"

@@ -22,6 +22,12 @@ def load_build_layer():
     spec.loader.exec_module(module)
     return module
 
+def load_package():
+    spec = importlib.util.spec_from_file_location("tickpipe_package", ROOT / "infra" / "package.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
 # Provided by the Lambda Python runtime itself.
 RUNTIME_PROVIDED = {"boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six"}
 
@@ -72,10 +78,10 @@ def test_handler_is_a_function_of_its_module(tf, function):
 @pytest.mark.parametrize("function", FUNCTIONS)
 def test_code_package_holds_every_module_the_handler_imports(tf, closure_of, function):
     module = tf.resource("aws_lambda_function", function)["handler"].rpartition(".")[0]
-    packaged = set(tf.locals["lambda_packages"])
+    packaged = set(load_package().APP_PACKAGES)
     closure = closure_of(module)
     outside = {m for m in closure.files if m.split(".")[0] not in packaged}
-    assert not outside, f"{function} imports {sorted(outside)}, which the zip (lambda_packages) leaves out"
+    assert not outside, f"{function} imports {sorted(outside)}, which the zip (infra/package.py APP_PACKAGES) leaves out"
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)
@@ -138,3 +144,18 @@ def test_each_single_block_of_a_function_is_written_once(tf, function):
     body = tf.resource("aws_lambda_function", function)
     twice = [name for name in SINGLE_BLOCKS if isinstance(body.get(name), list) and len(body[name]) > 1]
     assert not twice, f"aws_lambda_function.{function} has more than one {twice} block"
+
+
+def test_terraform_runs_the_handlers_the_artifact_declaration_names(tf):
+    # infra/artifacts.py lists them for the test that imports each one from the code zip alone
+    spec = importlib.util.spec_from_file_location("tickpipe_artifacts", ROOT / "infra" / "artifacts.py")
+    artifacts = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = artifacts
+    spec.loader.exec_module(artifacts)
+    handlers = set()
+    for fn in tf.resources["aws_lambda_function"].values():
+        if fn["handler"] == "${each.value.handler}":  # one resource per for_each entry
+            handlers |= {entry["handler"] for entry in fn["for_each"].values()}
+        else:
+            handlers.add(fn["handler"])
+    assert handlers == set(artifacts.LAMBDA_HANDLERS)

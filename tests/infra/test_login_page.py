@@ -81,7 +81,8 @@ def test_parameter_names_are_the_codes(tf):
     key = tf.resource("aws_ssm_parameter", "login_link_key")
     assert key["name"] == "${local.ssm_prefix}" + names.SSM_LOGIN_KEY and key["type"] == "SecureString"
     assert key["key_id"] == "${aws_kms_key.main.arn}"
-    assert "value" in str(key["lifecycle"][0]["ignore_changes"])  # `tickpipe login-link` owns the value
+    # `tickpipe login-link` owns the value: Terraform only sends a placeholder once (write-only)
+    assert "value" not in key and key["value_wo"] == "${local.ssm_placeholder}" and key["value_wo_version"] == 1
     url = tf.resource("aws_ssm_parameter", "login_page_url")
     assert url["name"] == "${local.ssm_prefix}" + names.SSM_LOGIN_PAGE_URL
 

@@ -12,7 +12,11 @@ def test_secrets_are_secure_strings_with_the_project_key(tf):
 
 def test_terraform_never_overwrites_a_live_token(tf):
     lifecycle = tf.block(tf.resource("aws_ssm_parameter", "fyers_secret"), "lifecycle")
-    assert "value" in str(lifecycle["ignore_changes"])
+    secret = tf.resource("aws_ssm_parameter", "fyers_secret")
+    # write-only: sent once at creation, never stored, never read back (and never re-sent: version 1)
+    assert "value" not in secret and secret["value_wo"] == "${local.ssm_placeholder}"
+    assert secret["value_wo_version"] == 1
+    assert "key_id" in str(lifecycle["ignore_changes"])
 
 
 def test_app_id_and_redirect_uri_are_plain_strings_from_variables(tf):

@@ -60,6 +60,33 @@ def test_the_handler_takes_the_scheduled_event_and_compacts(lake, raw, factory, 
     assert rows == {"ticks": [float(len(ticks))], "bars_5m": [0.0]}
 
 
+def test_the_handler_summary_reaches_a_root_logger_at_warning_as_in_lambda(lake, monkeypatch):
+    import logging
+
+    # the Python runtime's setup: one handler on the root logger, level WARNING (text log format)
+    records: list[logging.LogRecord] = []
+    handler_ = logging.Handler()
+    handler_.emit = records.append
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "level", logging.WARNING)
+    monkeypatch.setattr(root, "handlers", [handler_])
+    monkeypatch.setattr(logging.getLogger("consumers.compact"), "level", logging.NOTSET)
+    monkeypatch.setenv("TICKPIPE_ENV", lake.env)
+    handler(scheduled_event("compact"), None)
+    assert any(r.getMessage().startswith("compaction: ") for r in records)
+
+
+def test_a_scheduled_run_while_another_compaction_works_is_skipped_not_failed(lake, monkeypatch):
+    import boto3
+
+    from consumers.compact_lease import lease
+
+    monkeypatch.setenv("TICKPIPE_ENV", lake.env)
+    with lease(boto3.client("s3"), lake.bucket, owner="manual-run"):
+        result = handler(scheduled_event("compact"), None)
+    assert result["tables"] == [] and "manual-run" in result["skipped"]
+
+
 def test_compact_cli_reports_what_it_did(lake, raw, factory, monkeypatch, capsys):
     monkeypatch.setenv("TICKPIPE_ENV", lake.env)
     now = datetime.now(UTC)
@@ -83,4 +110,31 @@ def test_compact_cli_refuses_a_negative_lookback_and_a_zero_file_size(capsys):
         with pytest.raises(SystemExit) as exit_:
             parser.parse_args(bad)
         assert exit_.value.code == 2
-    assert "must be at least" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--lookback-days: must be >= 0" in err and "--target-mb: must be >= 1" in err
+
+
+class Terminal:
+    """A stream that says it is a terminal, as stderr is in an interactive shell."""
+
+    def __init__(self) -> None:
+        self.text = ""
+
+    def write(self, s: str) -> None:
+        self.text += s
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_the_progress_line_redraws_in_place_on_a_terminal_stderr(monkeypatch):
+    terminal = Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    progress = compact_cli.ProgressLine()  # no stream given: stderr, which is a terminal here
+    progress("compacting ticks", 1, 2)
+    progress("compacting ticks", 2, 2)
+    progress.end()
+    assert terminal.text.count("\r") == 2 and terminal.text.count("\n") == 1

@@ -17,8 +17,8 @@ import pytest
 from login_helpers import start_page
 
 from fyers.auth import read_access_token
+from fyers.token_store import TokenStore
 from tickpipe import names
-from tokens.store import TokenStore
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"

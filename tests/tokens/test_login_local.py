@@ -12,8 +12,8 @@ import boto3
 import requests
 from login_helpers import csrf_of, fyers_login
 
+from fyers.token_store import TokenStore
 from tickpipe.config import Settings
-from tokens.store import TokenStore
 
 
 class SimView:  # what fyers_login needs: the simulator's test account

@@ -1,0 +1,1 @@
+"""``tickpipe plan``: shards, producer tasks and the AWS bill for a universe, from measured figures."""
