@@ -78,6 +78,8 @@ def add_parser(subparsers: Any) -> None:
                    help="1|5|15|60|D, comma separated (default: all)")
     p.add_argument("--flush-symbols", type=flag(int, ge=1), default=50,
                    help="symbols fetched before their candles are written and recorded (default 50)")
+    p.add_argument("--force", action="store_true", help="fetch again chunks already recorded as done (after a "
+                   "day object was deleted or found corrupt)")
     p.add_argument("--sim", action="store_true", help="fetch from a local Fyers simulator (no Fyers account, "
                    f"no AWS): writes to --lake-dir, default {SIM_LAKE_DIR}")
     p.add_argument("--seed", type=int, default=1, help="the simulator's seed (with --sim)")
@@ -107,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
     store = DirStore(lake_dir) if lake_dir else LakeStore(settings.bucket)
     progress = ProgressLine()
     with _history(args, settings) as history:
-        report = Backfill(history, store, flush_symbols=args.flush_symbols, progress=progress).run(request)
+        report = Backfill(history, store, flush_symbols=args.flush_symbols, progress=progress, force=args.force).run(request)
     progress.end()
     where = store.uri("curated") + "/"
     print(f"backfill {request.first}..{request.last}, {len(request.syms)} symbols, "

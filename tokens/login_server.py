@@ -64,7 +64,12 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("%s %s -> %s", self.command, urlsplit(self.path).path, args[1] if len(args) > 1 else "")
 
     def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
+        text = (self.headers.get("Content-Length") or "0").strip()
+        if not text.isdigit():  # not a length: answer it, rather than a traceback and a dropped connection
+            self.close_connection = True
+            self.send_error(400, "bad Content-Length")
+            return
+        length = int(text)
         if length > MAX_BODY:
             self.close_connection = True
             self.send_error(413)

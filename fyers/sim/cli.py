@@ -118,7 +118,7 @@ def _login_page(sim: Simulator, stack: ExitStack) -> tuple[dict[str, Any], list[
 
     moto = stack.enter_context(MotoServer())
     stack.enter_context(patched_environ(moto.environ()))
-    settings = Settings(env="local", region=moto.region, fyers_api_url=sim.api_url)
+    settings = Settings(env="local", region=moto.region, fyers_api_url=sim.api_url, fyers_ws_url=sim.ws_url)
     ssm = boto3.client("ssm", region_name=settings.region)
     seed_credentials(ssm, settings, sim)
     page = start_login_page(settings, sim, ssm)
