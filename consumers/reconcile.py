@@ -132,7 +132,7 @@ def reconcile_day(day: dt.date, history: HistoryClient, store: Any, *, symbols: 
     universe = sorted(set(bars) | set(gaps) | {s for s in symbols if s})
     if not universe:  # an empty report would read as a perfect day, and replace the day's earlier one
         raise NothingToReconcileError(
-            f"reconcile {key}: no curated bars (no compaction manifest at {store.uri(BARS.state_prefix)}dt={key}/), "
+            f"reconcile {key}: no curated bars (no compaction manifest {store.uri(f'{BARS.state_prefix}dt={key}/manifest.json')}), "
             "no gap records and no symbols given: nothing to compare, nothing written. Compact the day first, "
             "or name symbols to check (--symbols; in the event, \"symbols\")")
     request = BackfillRequest.make(universe, day, day, ["5"], today=trading_date(clock()))

@@ -163,6 +163,7 @@ def test_a_day_without_bars_or_gap_records_is_refused_and_overwrites_nothing(wor
     before = store.get(diff_key(DAY.isoformat()))
     gaps = [o["Key"] for o in store.list(names.partition(names.GAPS, DAY.isoformat()))]
     store.delete([f"{BARS.state_prefix}dt={DAY}/manifest.json", *gaps])
-    with pytest.raises(NothingToReconcileError, match="no curated bars"):
+    with pytest.raises(NothingToReconcileError, match="no curated bars") as refused:
         reconcile_day(DAY, client(history_sim([SBIN]), limiter_path), store, clock=lambda: AFTER)
+    assert store.uri(f"{BARS.state_prefix}dt={DAY}/manifest.json") in str(refused.value)  # the file to look for
     assert store.get(diff_key(DAY.isoformat())) == before
