@@ -15,11 +15,12 @@ locals {
 
   # Per slice: the common producer environment plus where its symbols are and a unique producer id
   # (the tick record's `pid`; `seq` is strictly increasing per producer id).
+  producer_symbols = { for name, p in var.producers : name => p.symbols != "" ? p.symbols : "s3://${local.bucket_name}/${local.state_prefix}symbols/${name}.txt" }
   producer_slices = {
     for name, p in var.producers : name => {
       service_name = "${local.cluster_name}-${name}"
       environment = merge(local.producer_env, p.slice != "" ? { TICKPIPE_PRODUCER_SLICE = p.slice } : {}, {
-        TICKPIPE_SYMBOLS     = p.symbols != "" ? p.symbols : "s3://${local.bucket_name}/${local.state_prefix}symbols/${name}.txt"
+        TICKPIPE_SYMBOLS     = local.producer_symbols[name]
         TICKPIPE_PRODUCER_ID = "${var.env}-${name}"
         # producer/options.py knobs that must agree with this task definition.
         TICKPIPE_PRODUCER_HEALTH_HOST = "0.0.0.0"

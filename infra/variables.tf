@@ -404,7 +404,7 @@ variable "producers" {
   description = <<-EOT
     One producer service per entry (one task each): name => { symbols, slice }. symbols is a universe
     source (a path in the image, s3://bucket/key or ssm:/name; empty = s3://<lake>/state/symbols/<name>.txt);
-    slice "K/N" takes the K-th of N hash slices of it (producer/universe.py), so N entries with the same
+    slice "K/N" takes the K-th of N hash slices of it (tickpipe/universe.py), so N entries with the same
     symbols and slices 1/N..N/N split one universe across N sockets.
   EOT
   type = map(object({
@@ -419,8 +419,8 @@ variable "producers" {
   }
 
   validation {
-    condition     = alltrue([for p in values(var.producers) : p.symbols == "" || can(regex("^(s3://[^/]+/.+|ssm:/.+|/.+)$", p.symbols))])
-    error_message = "a producer's symbols must be an absolute path, s3://bucket/key or ssm:/name."
+    condition     = alltrue([for p in values(var.producers) : p.symbols == "" || can(regex("^(s3://[^/,]+/[^,]+|ssm:/[^,]+|/[^,]+)$", p.symbols))])
+    error_message = "a producer's symbols must be an absolute path, s3://bucket/key or ssm:/name, without a comma (reconcile joins them with commas)."
   }
 
   validation {

@@ -187,7 +187,7 @@ def shards_needed(peak_ticks_per_s: float, figures: Figures, utilisation: float)
 
 def producers_needed(symbols: int) -> int:
     """Producer slices so that each stays within one connection's MAX_SYMBOLS. Slices are hash
-    slices (producer/universe.py), so their sizes vary: allow four standard deviations."""
+    slices (tickpipe/universe.py), so their sizes vary: allow four standard deviations."""
     k = 1
     while True:
         mean = symbols / k
