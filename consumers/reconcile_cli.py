@@ -26,7 +26,8 @@ def add_parser(subparsers: Any) -> None:
     )
     p.add_argument("--day", type=date_arg, help="IST trading date (default: the last finished session)")
     p.add_argument("--symbols", type=symbols_arg, default=[], help="also these symbols (A,B or @file)")
-    p.add_argument("--sim", action="store_true", help="candles from a local Fyers simulator; lake in --lake-dir")
+    p.add_argument("--sim", action="store_true", help="candles from a fresh local Fyers simulator; lake in --lake-dir, which "
+                   "must hold that simulator's bars, manifests and gap records (the demo's lake: see docs/history.md)")
     p.add_argument("--seed", type=int, default=1, help="the simulator's seed (with --sim)")
     p.add_argument("--lake-dir", help=f"read and write this directory instead of the lake bucket (--sim: {SIM_LAKE_DIR})")
     p.set_defaults(func=run)
