@@ -99,14 +99,14 @@ resource "aws_iam_role" "login" {
 data "aws_iam_policy_document" "login" {
   statement {
     sid     = "ReadAppSettingsKeyAndStatus"
-    actions = ["ssm:GetParameter"]
-    resources = [for name in ["fyers/app_id", "fyers/redirect_uri", "fyers/secret_key", "fyers/token", "fyers/last_refresh", "login/link_key"] :
+    actions = ["ssm:GetParameter", "ssm:GetParameters"] # GetParameters: the token's two documents in one call
+    resources = [for name in ["fyers/app_id", "fyers/redirect_uri", "fyers/secret_key", "fyers/token", "fyers/refresh_token", "fyers/last_refresh", "login/link_key"] :
     "${local.ssm_prefix_arn}${name}"]
   }
   statement {
     sid       = "WriteTheToken"
     actions   = ["ssm:PutParameter"]
-    resources = ["${local.ssm_prefix_arn}fyers/token"]
+    resources = ["${local.ssm_prefix_arn}fyers/token", "${local.ssm_prefix_arn}fyers/refresh_token"]
   }
   statement {
     sid       = "SingleUseStatesAndLinks"

@@ -25,7 +25,8 @@ SSM_APP_ID: Final = "fyers/app_id"
 SSM_REDIRECT_URI: Final = "fyers/redirect_uri"
 SSM_SECRET_KEY: Final = "fyers/secret_key"
 SSM_PIN: Final = "fyers/pin"
-SSM_TOKEN: Final = "fyers/token"
+SSM_TOKEN: Final = "fyers/token"  # the access token (JSON), which the producer reads
+SSM_REFRESH_TOKEN: Final = "fyers/refresh_token"  # the 15-day refresh token: token and login functions only
 # The morning refresh's last result (String JSON: at, ok, message), shown by the login page.
 SSM_LAST_REFRESH: Final = "fyers/last_refresh"
 # The login page (tokens/login.py): the key that signs login links, single-use states and link markers.

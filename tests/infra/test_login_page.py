@@ -61,7 +61,8 @@ def test_the_role_has_no_wildcard_actions_and_star_only_for_xray(tf):
 def test_the_role_writes_only_the_token_and_its_own_records(tf):
     prefix = "${local.ssm_prefix_arn}"
     assert resources_for(tf, "ssm:PutParameter") == {
-        prefix + names.SSM_TOKEN, prefix + names.SSM_LOGIN_STATES + "*", prefix + names.SSM_LOGIN_USED + "*"}
+        prefix + names.SSM_TOKEN, prefix + names.SSM_REFRESH_TOKEN,
+        prefix + names.SSM_LOGIN_STATES + "*", prefix + names.SSM_LOGIN_USED + "*"}
     assert resources_for(tf, "ssm:DeleteParameter") == {
         prefix + names.SSM_LOGIN_STATES + "*", prefix + names.SSM_LOGIN_USED + "*"}
 
