@@ -126,8 +126,11 @@ resource "aws_ecs_task_definition" "producer" {
     essential              = true
     entryPoint             = local.producer_command
     readonlyRootFilesystem = true
-    stopTimeout            = var.producer_stop_timeout_seconds
-    environment            = [for k, v in merge(each.value.environment, local.container_env) : { name = k, value = v }]
+    # The producer needs no Linux capability (it binds an unprivileged port and runs as a non-root
+    # user): a compromised process gets none of Docker's default set either.
+    linuxParameters = { capabilities = { drop = ["ALL"] } }
+    stopTimeout     = var.producer_stop_timeout_seconds
+    environment     = [for k, v in merge(each.value.environment, local.container_env) : { name = k, value = v }]
     mountPoints = [
       { sourceVolume = "journal", containerPath = local.producer_journal, readOnly = false },
       { sourceVolume = "tmp", containerPath = "/tmp", readOnly = false },
