@@ -246,7 +246,7 @@ data "aws_iam_policy_document" "token" {
   statement {
     sid       = "UseKey" # Encrypt: SSM encrypts a standard SecureString with the key directly
     actions   = concat(local.kms_use, ["kms:Encrypt"])
-    resources = [aws_kms_key.main.arn]
+    resources = [aws_kms_key.main.arn, aws_kms_key.secrets.arn]
   }
   statement {
     sid       = "Logs"
@@ -357,7 +357,7 @@ data "aws_iam_policy_document" "producer_task" {
   statement {
     sid       = "UseKey"
     actions   = local.kms_use
-    resources = [aws_kms_key.main.arn]
+    resources = [aws_kms_key.main.arn, aws_kms_key.secrets.arn] # secrets: the access token only (kms.tf)
   }
 }
 

@@ -35,7 +35,7 @@ resource "aws_ssm_parameter" "fyers_secret" {
   name        = "${local.ssm_prefix}fyers/${each.key}"
   description = each.value
   type        = "SecureString"
-  key_id      = aws_kms_key.main.arn
+  key_id      = aws_kms_key.secrets.arn # the secrets' own key (kms.tf)
   # Write-only (Terraform >= 1.11, provider >= 5.100): the placeholder is sent when the parameter is
   # created and is never stored in state or a plan, and the provider never reads the live secret
   # back into state (tests/infra/test_terraform.py checks both against moto). Bumping the version

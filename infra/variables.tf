@@ -662,3 +662,14 @@ variable "athena_bytes_scanned_cutoff" {
     error_message = "athena_bytes_scanned_cutoff must be at least 10485760 (10 MiB, Athena's minimum)."
   }
 }
+
+variable "secrets_key_users" {
+  description = "IAM role or user ARNs, besides the token and login functions and the principal running Terraform, that may encrypt and decrypt the Fyers secrets (the people who run `tickpipe login --set-credentials` or `tickpipe login-link`). No IAM policy can grant this: the secrets key's policy names them (kms.tf)."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for arn in var.secrets_key_users : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:(role|user)/.+$", arn))])
+    error_message = "secrets_key_users must be IAM role or user ARNs (arn:aws:iam::<account>:role/<name> or :user/<name>)."
+  }
+}

@@ -36,6 +36,11 @@ SSM_LOGIN_USED: Final = "login/used/"
 SSM_LOGIN_PAGE_URL: Final = "login/page_url"  # the Function URL, written by Terraform (infra/login.tf)
 
 
+def secrets_key_alias(env: str) -> str:
+    """The KMS alias of the secrets' own key (infra/kms.tf aws_kms_alias.secrets)."""
+    return f"alias/{PROJECT}-{env}-secrets"
+
+
 def resource(env: str, role: str) -> str:
     """``tickpipe-<env>-<role>``: the stream, delivery streams, functions, topic, cluster."""
     return f"{PROJECT}-{env}-{role}"
