@@ -86,7 +86,14 @@ data "aws_subnet" "producer" {
 resource "aws_ecs_task_definition" "producer" {
   for_each = local.producer_slices
 
-  family                   = each.value.service_name
+  family = each.value.service_name
+
+  lifecycle {
+    precondition {
+      condition     = (var.producer_image_digest == null) != (var.producer_image == null)
+      error_message = "Set producer_image_digest (the image pushed to producer_repository_url) or producer_image (another registry), not both and not neither."
+    }
+  }
   requires_compatibilities = ["FARGATE", "EC2"]
   network_mode             = "awsvpc"
   cpu                      = var.producer_cpu
@@ -122,7 +129,7 @@ resource "aws_ecs_task_definition" "producer" {
 
   container_definitions = jsonencode([{
     name                   = "producer"
-    image                  = var.producer_image
+    image                  = local.producer_image # ecr.tf: by digest
     essential              = true
     entryPoint             = local.producer_command
     readonlyRootFilesystem = true

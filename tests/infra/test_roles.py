@@ -291,18 +291,23 @@ def test_the_producer_reads_the_access_token_and_never_the_pin_or_the_refresh_to
 
 
 def test_the_producer_role_is_denied_the_refresh_token_and_the_pin_it_asks_for(roles, infra_moto, tf_applied):
+    from botocore.exceptions import ClientError  # noqa: PLC0415
+
     from tokens.store import FyersToken, TokenStore  # noqa: PLC0415
 
     prefix = state_resources(tf_applied)["aws_ssm_parameter.fyers_app_id"]["name"].rpartition("fyers/")[0]
     admin_ssm = roles["admin"]["session"].client("ssm", endpoint_url=infra_moto.endpoint)
     TokenStore(admin_ssm, prefix).save(FyersToken("acc-tok", "ref-tok", 1.0, 2e9, 2e9))
     admin_ssm.put_parameter(Name=prefix + names.SSM_PIN, Value="4821", Type="SecureString", Overwrite=True)
+    ssm = client(roles, infra_moto, "producer_task", "ssm")
+    with pytest.raises(ClientError, match="AccessDenied"):  # the role has no ssm:GetParameters at all
+        TokenStore(ssm, prefix).load()  # the whole token, refresh token included: the token function's read
+    # moto authorizes ssm:GetParameter without the parameter's ARN, so it answers these; AWS evaluates
+    # the ARN (Deny NeverTheCredentials): the recorded calls are checked with AWS's rules instead
     rec = iam_eval.Recorder(account(tf_applied), infra_moto.region)
     ssm = client(roles, infra_moto, "producer_task", "ssm", rec)
-    # moto authorizes SSM calls without their parameter ARN, so it answers all three; AWS evaluates
-    # the ARN (Deny NeverTheCredentials): the recorded calls are checked with AWS's rules instead
-    TokenStore(ssm, prefix).load()  # the whole token, refresh token included: the token function's read
-    ssm.get_parameter(Name=prefix + names.SSM_PIN, WithDecryption=True)
+    for name in (names.SSM_TOKEN, names.SSM_REFRESH_TOKEN, names.SSM_PIN):
+        ssm.get_parameter(Name=prefix + name, WithDecryption=True)
     denied = {c.resource.rpartition(prefix)[2] for c in rec.calls if not roles["producer_task"]["policy"].allows(c)}
     assert denied == {names.SSM_REFRESH_TOKEN, names.SSM_PIN}
 
