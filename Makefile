@@ -4,14 +4,25 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo backfill test bench lint clean scale
+.PHONY: demo backfill test bench lint clean scale lock lock-upgrade
 
-$(STAMP): pyproject.toml setup.py native/bars_fold.c
+# Dependencies come from requirements.lock (versions and hashes, the same the images ship), then
+# tickpipe itself without resolving anything again.
+$(STAMP): pyproject.toml setup.py native/bars_fold.c native/feed_decode.c native/json_columns.c requirements.lock infra/artifacts.py
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "tickpipe needs Python 3.11 or newer")'
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@echo "installing tickpipe and its dependencies into $(VENV) ..."
-	@$(PY) -m pip install --quiet --disable-pip-version-check -e '.[local,dev]'
+	@echo "installing tickpipe and its locked dependencies into $(VENV) ..."
+	@$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements.lock
+	@$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	@touch $@
+
+LOCK_FLAGS = --all-extras --universal --python-version 3.11 --generate-hashes --quiet -o requirements.lock
+
+lock: $(STAMP)  ## bring requirements.lock in line with pyproject.toml, keeping every pin it can
+	$(VENV)/bin/uv pip compile pyproject.toml $(LOCK_FLAGS)
+
+lock-upgrade: $(STAMP)  ## re-resolve requirements.lock to the newest allowed versions (then make test)
+	$(VENV)/bin/uv pip compile pyproject.toml $(LOCK_FLAGS) --upgrade
 
 demo: $(STAMP)  ## run a whole simulated NSE session through the local pipeline
 	$(PY) -m tickpipe demo
@@ -28,11 +39,12 @@ bench: $(STAMP)  ## run every benchmark and print its figures
 scale: $(STAMP)  ## 5,000 symbols, two producers, 8 shards, 09:15-09:20 at real speed (~15 min; docs/cost.md)
 	$(PY) -m tickpipe demo --symbols 5000 --producers 2 --shards 8 --to 09:20 --speed 1 --every-trade --out tickpipe-out/scale
 
-lint: $(STAMP)
+lint: $(STAMP)  ## ruff over everything; mypy over market/ and fyers/ (pyproject.toml [tool.mypy])
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info tickpipe-out _tickpipe_bars*.so
+	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info tickpipe-out _tickpipe_*.so
 
 # --- infra (Terraform checks; no terraform binary needed) ------------------------------------
 # checkov pins many packages of its own, so it lives in its own venv.

@@ -9,10 +9,13 @@ import time
 
 import bench
 
+NOT_BENCHMARKS = {"cli"}  # `tickpipe bench` (bench/cli.py) runs this module; it measures nothing
+
 
 def main(argv: list[str] | None = None) -> int:
     wanted = set(argv if argv is not None else sys.argv[1:])
-    modules = sorted(m.name for m in pkgutil.iter_modules(bench.__path__) if not m.name.startswith("_"))
+    modules = sorted(m.name for m in pkgutil.iter_modules(bench.__path__)
+                     if not m.name.startswith("_") and m.name not in NOT_BENCHMARKS)
     unknown = wanted - set(modules)
     if unknown:
         print(f"unknown benchmark(s): {', '.join(sorted(unknown))}; have: {', '.join(modules)}", file=sys.stderr)

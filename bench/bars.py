@@ -109,21 +109,30 @@ def events(aggregates: list[bytes]) -> list[list[dict[str, Any]]]:
     return out
 
 
+# The same bars in SQL, VWAP included (docs/bars.md "VWAP"): tick turnover Σ Δvol × ltp, clamped
+# into what the rounded atp allows, then into [low, high].
 DUCKDB_BARS = """
 with t as (
   select distinct on (sym, ltt, vol, ltp) sym, ts, ltt, ltp, vol, atp from read_json_auto(?, format='newline_delimited')
   order by sym, ltt, vol, ltp
+), u as (
+  select *, ltt - ltt % 300 as start,
+         (vol - coalesce(lag(vol) over (partition by sym order by vol, ltt), 0)) * ltp as traded
+  from t
 ), b as (
-  select sym, ltt - ltt % 300 as start, arg_min(ltp, (ltt, vol)) as o, max(ltp) as h, min(ltp) as l,
-         arg_max(ltp, (ltt, vol)) as c, max(vol) as vol_cum, arg_max(atp * vol, vol) as turn, count(*) as n,
-         min(ts) as first_ts, max(ts) as last_ts
-  from t group by all
+  select sym, start, arg_min(ltp, (ltt, vol)) as o, max(ltp) as h, min(ltp) as l,
+         arg_max(ltp, (ltt, vol)) as c, max(vol) as vol_cum, arg_max(atp * vol, vol) as turn, sum(traded) as tb,
+         count(*) as n, min(ts) as first_ts, max(ts) as last_ts
+  from u group by all
+), v as (
+  select *, vol_cum - coalesce(lag(vol_cum) over w, 0) as vol, turn - coalesce(lag(turn) over w, 0) as ta,
+         0.005 * (vol_cum + coalesce(lag(vol_cum) over w, 0)) as tol
+  from b window w as (partition by sym order by start)
 )
-select sym, start, o, h, l, c,
-       vol_cum - coalesce(lag(vol_cum) over w, 0) as vol,
-       (turn - coalesce(lag(turn) over w, 0)) / nullif(vol_cum - coalesce(lag(vol_cum) over w, 0), 0) as vwap,
+select sym, start, o, h, l, c, vol,
+       least(greatest(least(greatest(tb, ta - tol), ta + tol) / nullif(vol, 0), l), h) as vwap,
        n, vol_cum, first_ts, last_ts
-from b window w as (partition by sym order by start)
+from v
 """
 
 
@@ -169,12 +178,44 @@ def main() -> None:
     # the two agree on the bars (DuckDB's SQL has no day-high rule, so compare where it cannot matter)
     ours = {(b["sym"], b["start"]): b for b in build_bars(ticks)}
     agree = sum(1 for r in rows if (k := (r[0], r[1])) in ours and ours[k]["vol"] == r[6] and ours[k]["n"] == r[8]
-                and ours[k]["o"] == r[2] and ours[k]["c"] == r[5])
+                and ours[k]["o"] == r[2] and ours[k]["c"] == r[5]
+                and abs(ours[k]["vwap"] - r[7]) <= 1e-9 * r[7])
     fold = "native accelerator" if NATIVE else "Python only: the accelerator is not built here"
     print(f"   handler (de-aggregate, parse, fold; {fold}): {handler_rate:,.0f} ticks/s "
           f"({handler_rate / TARGET:.2f}x the {TARGET:,} target: {'met' if handler_rate >= TARGET else 'NOT met'})")
     print(f"   DuckDB (read JSON lines + SQL bars, 1 thread): {duck_rate:,.0f} ticks/s")
     print(f"   handler / DuckDB: {handler_rate / duck_rate:.2f}x;  bars: {len(ours):,}, "
-          f"DuckDB agrees on vol, n, open, close for {agree:,} of {len(rows):,}")
+          f"DuckDB agrees on vol, n, open, close, vwap for {agree:,} of {len(rows):,}")
+    vwap_accuracy()
     print(f"   carried state: {len(state):,} bytes for {len(builder.syms)} symbols = "
           f"{len(state) / len(builder.syms):,.0f} bytes/symbol (Lambda's limit is 1 MB per shard)")
+
+
+VWAP_SYMBOLS = 20
+
+
+def vwap_accuracy() -> None:
+    """The VWAP estimate against the simulator's true per-bar VWAP (every trade known), for bars
+    built from 1 s quote snapshots and from every trade. Target: ≤ 1 bp at p99 from snapshots."""
+    import datetime as dt
+
+    from fyers.sim import SimConfig, Simulator
+    from fyers.sim.instruments import instrument
+    from fyers.sim.market import bar_vwaps, generate, snapshot_ticks
+
+    day = dt.date(2026, 11, 26)
+    symbols = [s for s in Simulator(SimConfig(seed=7, day=day)).symbols if "INDEX" not in s][:VWAP_SYMBOLS]
+    for mode in ("snapshots", "every trade"):
+        errors, outside = [], 0
+        for sym in symbols:
+            tl = generate(instrument(sym), day, 7)
+            truth = bar_vwaps(tl)
+            ticks = snapshot_ticks(tl, 1.0 if mode == "snapshots" else None)
+            for bar in build_bars(ticks):
+                errors.append(abs(bar["vwap"] / truth[bar["start"]] - 1) * 1e4)
+                outside += not bar["l"] <= bar["vwap"] <= bar["h"]
+        errors.sort()
+        p99 = errors[int(0.99 * len(errors))]
+        print(f"   VWAP vs the simulator's truth, {mode} ({len(errors):,} bars): median {errors[len(errors) // 2]:.3f} bp, "
+              f"p99 {p99:.3f} bp, max {errors[-1]:.3f} bp, outside [low, high]: {outside}"
+              + (f"  (target p99 ≤ 1 bp: {'met' if p99 <= 1 else 'NOT met'})" if mode == "snapshots" else ""))

@@ -166,7 +166,7 @@ class Backfill:
 
     def __init__(self, history: HistoryClient, store: Any, *, clock: Callable[[], float] = time.time,
                  flush_symbols: int = 50, progress: Callable[[str, int, int], None] | None = None,
-                 deadline: Callable[[], bool] | None = None) -> None:
+                 deadline: Callable[[], bool] | None = None, force: bool = False) -> None:
         if flush_symbols < 1:
             raise ValueError(f"flush_symbols must be at least 1, got {flush_symbols}")
         self.history = history
@@ -177,17 +177,18 @@ class Backfill:
         self.flush_symbols = flush_symbols
         self.progress = progress
         self.deadline = deadline or (lambda: False)
+        self.force = force  # fetch chunks with a marker too (a day object was lost or corrupt)
 
     def final(self, chunk: Chunk) -> bool:
         """True when the chunk's last session is over and its candles will not change."""
         return self.clock() >= epoch(chunk.last, CLOSE) + SETTLE_SECONDS
 
-    def run(self, request: BackfillRequest) -> BackfillReport:
+    def run(self, request: BackfillRequest) -> BackfillReport:  # noqa: C901 - one resumable pass over the chunks
         t0 = time.monotonic()
         report = BackfillReport()
         chunks = request.chunks()
         report.chunks = len(chunks)
-        done = self.manifest.done(request.resolutions)
+        done = set() if self.force else self.manifest.done(request.resolutions)
         todo = [c for c in chunks if c.marker not in done]
         report.already_done = len(chunks) - len(todo)
         requests0 = self.history.requests
@@ -245,7 +246,7 @@ class Backfill:
             try:
                 if buffer:
                     flush()
-            except Exception:  # noqa: BLE001 - the first error matters more
+            except Exception:
                 log.exception("could not save the fetched candles while stopping")
             raise
         else:

@@ -11,10 +11,11 @@ from typing import Any
 
 from consumers.backfill import Backfill, BackfillError, BackfillRequest
 from consumers.candles import RESOLUTIONS
-from consumers.compact_cli import ProgressLine, at_least
+from consumers.compact_cli import ProgressLine
 from consumers.lake_store import DirStore, LakeStore
 from market.session import CLOSE, NseCalendar, epoch, trading_date
 from tickpipe.config import Settings
+from tickpipe.options import flag
 
 SIM_LAKE_DIR = "tickpipe-out/lake"
 
@@ -75,8 +76,10 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--to", dest="last", type=date_arg, help="last IST date (default: the last finished session)")
     p.add_argument("--resolution", type=resolutions_arg, default=list(RESOLUTIONS),
                    help="1|5|15|60|D, comma separated (default: all)")
-    p.add_argument("--flush-symbols", type=at_least(1), default=50,
+    p.add_argument("--flush-symbols", type=flag(int, ge=1), default=50,
                    help="symbols fetched before their candles are written and recorded (default 50)")
+    p.add_argument("--force", action="store_true", help="fetch again chunks already recorded as done (after a "
+                   "day object was deleted or found corrupt)")
     p.add_argument("--sim", action="store_true", help="fetch from a local Fyers simulator (no Fyers account, "
                    f"no AWS): writes to --lake-dir, default {SIM_LAKE_DIR}")
     p.add_argument("--seed", type=int, default=1, help="the simulator's seed (with --sim)")
@@ -106,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
     store = DirStore(lake_dir) if lake_dir else LakeStore(settings.bucket)
     progress = ProgressLine()
     with _history(args, settings) as history:
-        report = Backfill(history, store, flush_symbols=args.flush_symbols, progress=progress).run(request)
+        report = Backfill(history, store, flush_symbols=args.flush_symbols, progress=progress, force=args.force).run(request)
     progress.end()
     where = store.uri("curated") + "/"
     print(f"backfill {request.first}..{request.last}, {len(request.syms)} symbols, "
@@ -118,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 @contextlib.contextmanager
-def _history(args: argparse.Namespace, settings: Settings):  # noqa: ANN202 - a context manager
+def _history(args: argparse.Namespace, settings: Settings):
     if args.sim:
         from local.fyers_sim_access import simulated_history
 

@@ -27,17 +27,20 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 import boto3
 import orjson
 
-from consumers.bars_decode import NOT_PARSED, AggregateError, b64decode, parse_ticks, user_records
+from consumers.bars_decode import NOT_PARSED, AggregateError, b64decode, fast_ticks, parse_ticks, user_records
 from consumers.bars_errors import ConfigError, TransientError
 from consumers.bars_io import AWS_ERRORS, BarSink, Lake
 from market.bars import BarBuilder, BarConfig, BarStateError
 from market.bars_fold import NATIVE, fold_values
+from market.watermark import MARKER as WATERMARK_MARKER
+from market.watermark import WatermarkError, is_watermark
+from market.watermark import decode as decode_watermark
 from tickpipe import names
 from tickpipe.config import Settings
 
@@ -54,7 +57,9 @@ DEFAULTS: Final = {"grace_s": 2, "amend_bars": 2, "state_budget": 600_000}
 STATE_LIMIT: Final = 1_000_000
 COUNTERS: Final = ("records", "records_skipped", "ticks", "duplicates", "bars_emitted", "amendments",
                    "late_ticks", "too_late_ticks", "quarantined", "invocations", "failures",
-                   "checkpoints", "state_bytes")
+                   "checkpoints", "state_bytes", "watermarks", "safety_net_bars")
+# bars closed by the safety net's watermark (consumers/watermark_net.py); infra/watermark.tf alarms on it
+SAFETY_NET_BARS: Final = "SafetyNetBars"
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +124,8 @@ class BarsConsumer:
         self.log = logger or log
         self.counters: dict[str, int] = dict.fromkeys(COUNTERS, 0)
         self._warm: dict[str, tuple[str, BarBuilder, int]] = {}  # shard -> (token, builder, seq)
+        # called with the bar lines each time the bars Firehose took them (the demo measures freshness)
+        self.on_delivered: Callable[[list[bytes]], None] | None = None
 
     # clients are made on first use: a cold start that only reads its state pays for one
     @property
@@ -278,6 +285,11 @@ class BarsConsumer:
                 skipped += 1
                 continue
             data = b64(kin["data"])
+            values = fast_ticks(data, _arrival(kin))  # None for anything else, a watermark among them too
+            if values is not None:  # the usual: an aggregate of valid ticks, decoded in one call
+                self._folded(builder, values, fold_values(builder, values), None, data, 0, i, seq_s, poison, bars)
+                seq = n
+                continue
             try:
                 users = user_records(data)
             except AggregateError as exc:
@@ -285,20 +297,60 @@ class BarsConsumer:
                 seq = n
                 continue
             # ticks cannot be from after the record reached the stream (market.tick's plausibility)
-            values, bad = parse_ticks(users, _arrival(kin))
-            for p in bad:
-                poison.append((i, seq_s, p.sub, p.data, p.reason, "poison"))
-            for j, reason in fold_values(builder, values, skip=NOT_PARSED):
-                poison.append((i, seq_s, j, users[j], reason, "poison"))
-            if builder.too_late:
-                for t, reason in builder.take_too_late():
-                    j = next(k for k, v in enumerate(values) if v is t)
-                    poison.append((i, seq_s, j, users[j], reason, "late"))
-            if builder.has_output():
-                bars.extend((i, orjson.dumps(b) + b"\n") for b in builder.take())
+            arrival = _arrival(kin)
+            if WATERMARK_MARKER in data:  # watermarks among the records: fold the ticks between them in turn
+                start = 0
+                for j in [k for k, u in enumerate(users) if is_watermark(u)] + [len(users)]:
+                    if j > start:
+                        self._fold_ticks(builder, users, start, j, i, seq_s, poison, bars, arrival)
+                    if j < len(users):
+                        self._watermark(builder, users[j], i, seq_s, j, poison, bars)
+                    start = j + 1
+            else:
+                self._fold_ticks(builder, users, 0, len(users), i, seq_s, poison, bars, arrival)
             seq = n
         self.counters["records_skipped"] += skipped
         return bars, poison, seq
+
+    @staticmethod
+    def _fold_ticks(builder: BarBuilder, users: list[bytes], lo: int, hi: int, i: int, seq_s: str,
+                    poison: list, bars: list, arrival: float) -> None:
+        """Parse and fold the user records users[lo:hi] of record ``i`` (arrived at ``arrival``)."""
+        part = users[lo:hi] if lo or hi < len(users) else users
+        values, bad = parse_ticks(part, arrival)
+        for p in bad:
+            poison.append((i, seq_s, lo + p.sub, p.data, p.reason, "poison"))
+        rejected = fold_values(builder, values, skip=NOT_PARSED)
+        BarsConsumer._folded(builder, values, rejected, part, b"", lo, i, seq_s, poison, bars)
+
+    @staticmethod
+    def _folded(builder: BarBuilder, values: list, rejected: list[tuple[int, str]], part: list[bytes] | None,
+                data: bytes, lo: int, i: int, seq_s: str, poison: list, bars: list) -> None:
+        """After a fold: refused and too-late ticks to the quarantine (their bytes: ``part``, or the
+        user records of ``data`` when not split yet), emitted bars to ``bars``."""
+        if rejected or builder.too_late:
+            if part is None:
+                part = user_records(data)
+            for j, reason in rejected:
+                poison.append((i, seq_s, lo + j, part[j], reason, "poison"))
+            for t, reason in builder.take_too_late():
+                j = next(k for k, v in enumerate(values) if v is t)
+                poison.append((i, seq_s, lo + j, part[j], reason, "late"))
+        if builder.has_output():
+            bars.extend((i, orjson.dumps(b) + b"\n") for b in builder.take())
+
+    @staticmethod
+    def _watermark(builder: BarBuilder, data: bytes, i: int, seq_s: str, sub: int, poison: list,
+                   bars: list) -> None:
+        """A producer's watermark (market.watermark): its symbols' bars now due are emitted."""
+        try:
+            wm = decode_watermark(data)
+        except WatermarkError as exc:
+            poison.append((i, seq_s, sub, data, str(exc), "poison"))
+            return
+        builder.watermark(wm.pid, wm.ts)
+        if builder.has_output():
+            bars.extend((i, orjson.dumps(b) + b"\n") for b in builder.take())
 
     def _write(self, shard: str, records: list, bars: list[tuple[int, bytes]],
                poison: list[tuple[int, str, int, bytes, str, str]]) -> int | None:
@@ -323,21 +375,30 @@ class BarsConsumer:
                 self.log.error("%s", exc)
                 i = bars[exc.index][0]
                 fail_at = i if fail_at is None else min(fail_at, i)
+            else:
+                if self.on_delivered is not None:
+                    self.on_delivered(lines)
         return fail_at
 
     # ----- metrics and logs -------------------------------------------------------------------
     @staticmethod
     def _snapshot_counts(builder: BarBuilder) -> tuple[int, ...]:
-        return (builder.ticks, builder.duplicates, builder.late, builder.amended, builder.emitted)
+        return (builder.ticks, builder.duplicates, builder.late, builder.amended, builder.emitted, builder.watermarks,
+                builder.net_closed)
 
     def _account(self, builder: BarBuilder, before: tuple[int, ...], records: list,
                  poison: list, bars: list, shard: str) -> None:
-        ticks, dups, late, amended, emitted = (a - b for a, b in zip(self._snapshot_counts(builder), before,
+        ticks, dups, late, amended, emitted, wms, net = (a - b for a, b in zip(self._snapshot_counts(builder), before,
                                                                         strict=True))
         c = self.counters
         c["records"] += len(records)
         c["ticks"] += ticks
         c["duplicates"] += dups
+        c["watermarks"] += wms
+        c["safety_net_bars"] += net
+        if net:
+            self.log.warning("the end-of-session safety net closed %d bars of %s: a producer did not send its "
+                             "closing watermark (did it stop early?)", net, shard)
         c["late_ticks"] += late
         c["amendments"] += amended
         c["bars_emitted"] += len(bars)
@@ -365,6 +426,8 @@ class BarsConsumer:
             m.add_metric(name="TooLateTicks", unit=MetricUnit.Count, value=too_late)
             m.add_metric(name="WatermarkLag", unit=MetricUnit.Seconds, value=round(lag, 3))
             m.add_metric(name="StateBytes", unit=MetricUnit.Bytes, value=c["state_bytes"])
+            m.add_metric(name="Watermarks", unit=MetricUnit.Count, value=wms)
+            m.add_metric(name=SAFETY_NET_BARS, unit=MetricUnit.Count, value=net)
 
     # ----- end of a session with no later tick -----------------------------------------------
     def flush(self, shard: str, upto_ts: int | None = None) -> int:

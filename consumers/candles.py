@@ -133,8 +133,7 @@ def from_parquet(body: bytes, source: str) -> pa.Table:
     try:
         return pq.read_table(io.BytesIO(body))
     except (pa.ArrowInvalid, OSError) as exc:
-        raise CandleTableError(f"{source} is not a readable Parquet candle file ({exc}); delete it and "
-                               "re-run the backfill of that day") from None
+        raise CandleTableError(f"{source} is not a readable Parquet candle file ({exc})") from None
 
 
 class CandleWriter:
@@ -148,11 +147,17 @@ class CandleWriter:
         key = table.key(day)
         try:
             body = self.store.get(key)
-        except Exception as exc:  # noqa: BLE001 - S3 NoSuchKey / a missing local file: no day yet
+        except Exception as exc:
             if _missing(exc):
                 return None
             raise
-        return from_parquet(body, self.store.uri(key))
+        try:
+            return from_parquet(body, self.store.uri(key))
+        except CandleTableError as exc:
+            # The day's chunks have markers, so a plain re-run would skip them: --force fetches them again.
+            raise CandleTableError(
+                f"{exc}; delete it, then fetch that day again for every symbol it held: tickpipe backfill "
+                f"--from {day} --to {day} --resolution {','.join(table.resolutions)} --force --symbols …") from None
 
     def write(self, table: CandleTable, rows_by_dt: dict[str, list[dict[str, Any]]]) -> list[str]:
         """Merge each day's rows into its object; returns the days written."""

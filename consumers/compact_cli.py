@@ -11,6 +11,7 @@ from typing import Any
 from consumers.compact import CompactOptions, MiB, compact_all
 from consumers.lake_schema import TABLES
 from tickpipe.config import Settings
+from tickpipe.options import flag
 
 
 class ProgressLine:
@@ -21,7 +22,7 @@ class ProgressLine:
         self.width = width
         self.stage = ""
         self.t0 = time.monotonic()
-        self.tty = getattr(stream, "isatty", lambda: False)()
+        self.tty = getattr(self.stream, "isatty", lambda: False)()
 
     def __call__(self, stage: str, done: int, total: int) -> None:
         if stage != self.stage:
@@ -50,19 +51,6 @@ def day(value: str) -> str:
         raise argparse.ArgumentTypeError(f"{value!r} is not a date like 2026-11-26") from None
 
 
-def at_least(minimum: float, kind: type = int):  # noqa: ANN201 - an argparse type
-    """An argparse type: a number of ``kind`` no smaller than ``minimum``."""
-    def parse(value: str) -> float:
-        try:
-            number = kind(value)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
-        if number < minimum:
-            raise argparse.ArgumentTypeError(f"must be at least {minimum:g}, got {value}")
-        return number
-    return parse
-
-
 def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "compact",
@@ -73,9 +61,9 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--table", action="append", choices=sorted(TABLES), help="only this table (repeatable)")
     p.add_argument("--raw-day", action="append", metavar="YYYY-MM-DD", type=day,
                    help="scan these raw partitions (default: today and --lookback-days back)")
-    p.add_argument("--lookback-days", type=at_least(0), default=CompactOptions.lookback_days,
+    p.add_argument("--lookback-days", type=flag(int, ge=0, le=366), default=CompactOptions.lookback_days,
                    help="raw partitions scanned before today (default 3)")
-    p.add_argument("--target-mb", type=at_least(1, float), default=CompactOptions.target_file_bytes / MiB,
+    p.add_argument("--target-mb", type=flag(float, ge=1, le=5120), default=CompactOptions.target_file_bytes / MiB,
                    help="curated file size to aim for (default 128)")
     p.set_defaults(func=run)
 

@@ -30,7 +30,7 @@ DEFAULT_TTL_S: Final = 3600.0  # a CLI run over a big lake; the handler passes i
 LOST: Final = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict", "409"})
 
 
-class CompactionBusy(RuntimeError):
+class CompactionBusyError(RuntimeError):
     """Another compaction holds the lease; the message says who and until when."""
 
 
@@ -41,7 +41,7 @@ def _code(exc: ClientError) -> str:
 @contextmanager
 def lease(s3: Any, bucket: str, *, ttl_s: float = DEFAULT_TTL_S, owner: str = "",
           clock: Callable[[], float] = time.time) -> Iterator[str]:
-    """Hold the compaction lease for the block; raises CompactionBusy if a live one exists."""
+    """Hold the compaction lease for the block; raises CompactionBusyError if a live one exists."""
     me = owner or uuid.uuid4().hex
     body = orjson.dumps({"owner": me, "taken": round(clock()), "expires": round(clock() + ttl_s)})
     try:
@@ -62,17 +62,17 @@ def _take_over_if_stale(s3: Any, bucket: str, body: bytes, clock: Callable[[], f
         got = s3.get_object(Bucket=bucket, Key=LEASE_KEY)
     except ClientError as exc:
         if _code(exc) in ("NoSuchKey", "404"):  # released in between: the caller may try again
-            raise CompactionBusy(f"the compaction lease {uri} changed hands; try again") from None
+            raise CompactionBusyError(f"the compaction lease {uri} changed hands; try again") from None
         raise
     held = orjson.loads(got["Body"].read())
     if held.get("expires", 0) > clock():
-        raise CompactionBusy(f"another compaction ({held.get('owner')}) holds {uri} until "
+        raise CompactionBusyError(f"another compaction ({held.get('owner')}) holds {uri} until "
                              f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(held['expires']))}")
     try:
         s3.put_object(Bucket=bucket, Key=LEASE_KEY, Body=body, IfMatch=got["ETag"], ContentType="application/json")
     except ClientError as exc:
         if _code(exc) in LOST:
-            raise CompactionBusy(f"another compaction took over the stale lease {uri} first") from None
+            raise CompactionBusyError(f"another compaction took over the stale lease {uri} first") from None
         raise
 
 

@@ -44,7 +44,7 @@ def _schema(fields: tuple[str, ...], ints: frozenset[str], prices: frozenset[str
     return read, curated
 
 
-def validate_bar(bar: Any, arrival: float) -> None:
+def validate_bar(bar: Any, arrival: float) -> None:  # noqa: C901 - one flat check per field
     """Check one parsed bar record (arrived at ``arrival``, epoch s); raises :class:`RecordError`
     naming the field. Bars are made of ticks, so their values have the ticks' bounds (market.tick)."""
     if not isinstance(bar, dict):

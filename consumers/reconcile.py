@@ -64,6 +64,10 @@ def summary_key(day: str) -> str:
     return f"{RECONCILE_DAILY}dt={day}/summary.parquet"
 
 
+class NothingToReconcileError(LookupError):
+    """The day has no curated bars, no gap records and no symbols were asked for: nothing was written."""
+
+
 class ReconcileIncompleteError(RuntimeError):
     """The day's candles could not all be fetched in this run; running again continues."""
 
@@ -119,21 +123,24 @@ class LakeReader:
 def reconcile_day(day: dt.date, history: HistoryClient, store: Any, *, symbols: Iterable[str] = (),
                   clock: Any = time.time, progress: Any = None, deadline: Any = None) -> ReconcileResult:
     """Reconcile ``day``. When the candle fetch stops early (``deadline()`` turned true, the day's
-    request budget is spent, the token was refused) nothing is compared or written and
+    request budget is spent, the token was refused) or a symbol's request failed, nothing is compared or written and
     :class:`ReconcileIncompleteError` says so: a re-run (the scheduler's retry) continues the fetch."""
     key = day.isoformat()
     reader = LakeReader(store)
     bars = reader.bars(key)
     gaps = reader.gaps(key)
     universe = sorted(set(bars) | set(gaps) | {s for s in symbols if s})
-    if universe:
-        request = BackfillRequest.make(universe, day, day, ["5"], today=trading_date(clock()))
-        report = Backfill(history, store, clock=clock, progress=progress, deadline=deadline).run(request)
-    else:
-        report = BackfillReport()
-    if report.stopped:
-        raise ReconcileIncompleteError(f"reconcile {key}: the exchange candles are incomplete ({report.summary()}); "
-                                       "run it again to continue")
+    if not universe:  # an empty report would read as a perfect day, and replace the day's earlier one
+        raise NothingToReconcileError(
+            f"reconcile {key}: no curated bars (no compaction manifest at {store.uri(BARS.state_prefix)}dt={key}/), "
+            "no gap records and no symbols given: nothing to compare, nothing written. Compact the day first, "
+            "or name symbols to check (--symbols; in the event, \"symbols\")")
+    request = BackfillRequest.make(universe, day, day, ["5"], today=trading_date(clock()))
+    report = Backfill(history, store, clock=clock, progress=progress, deadline=deadline).run(request)
+    if not report.ok:  # stopped early, or a symbol's request failed: its bars would all read `bar_without_candle`
+        failed = "".join(f"; failed: {f}" for f in report.failed[:5])
+        raise ReconcileIncompleteError(f"reconcile {key}: the exchange candles are incomplete ({report.summary()}"
+                                       f"{failed}); nothing was written, run it again to continue")
     candles = reader.candles(key)
     diffs: list[BarDiff] = []
     for sym in universe:

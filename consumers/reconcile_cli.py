@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 @contextlib.contextmanager
-def _history(args: argparse.Namespace, settings: Settings):  # noqa: ANN202 - a context manager
+def _history(args: argparse.Namespace, settings: Settings):
     if args.sim:
         from local.fyers_sim_access import simulated_history
 

@@ -9,7 +9,6 @@ new access token each morning with the refresh token and the user's PIN.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hashlib
 import hmac
@@ -21,6 +20,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import orjson
 
 from fyers.errors import FyersError, InvalidTokenError, StateMismatchError
+from fyers.jwt import b64url_decode
 from fyers.rest import RestClient
 
 LOGIN_PATH = "/api/v3/generate-authcode"
@@ -86,7 +86,7 @@ def read_access_token(token: str) -> TokenClaims:
         raise InvalidTokenError(0, f"access token is not a JWT ({len(parts)} dot-separated parts, expected 3)")
     body = parts[1]
     try:
-        payload = orjson.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+        payload = orjson.loads(b64url_decode(body))
     except (binascii.Error, ValueError):
         raise InvalidTokenError(0, "access token payload is not base64url JSON") from None
     if not isinstance(payload, dict):

@@ -67,7 +67,7 @@ class _Topic:
     fast: bool  # plain division gives the exact decimal and no value is missing
     # Per-width constants, fixed at snapshot time.
     nbytes: int
-    unpack: Callable[[bytes], tuple[int, ...]]
+    unpack: Callable[[bytes | bytearray], tuple[int, ...]]
     low: int  # 0x7FFFFFFF in every lane
     high: int  # 0x80000000 in every lane (= NO_VALUE)
 
@@ -191,7 +191,7 @@ class Feed:
         seq = self._seq
         i = first
         try:
-            for i in range(first, count):  # noqa: B007 (i names the failing block)
+            for i in range(first, count):
                 kind, tid, n = header(frame, offset)
                 if kind == 85:
                     end = offset + 4 + 4 * n

@@ -14,10 +14,9 @@ from typing import Final, NamedTuple
 
 from fyers.errors import FyersError
 from fyers.rest import RestClient
-from market.session import epoch, trading_date
+from market.session import DAY, epoch, trading_date
 
 PATH: Final = "/data/history"
-DAY: Final = 86_400
 MAX_DAYS_INTRADAY: Final = 100
 MAX_DAYS_DAILY: Final = 366
 MINUTE_RESOLUTIONS: Final = frozenset({"1", "2", "3", "5", "10", "15", "20", "30", "45", "60", "120", "180", "240"})

@@ -90,10 +90,11 @@ class RestClient:
         status = body.get("s")
         if resp.status_code < 400 and status in ok_statuses:
             return body
-        code = body.get("code") if isinstance(body.get("code"), int) else 0
+        raw_code = body.get("code")
+        code = raw_code if isinstance(raw_code, int) else 0
         message = str(body.get("message") or f"{method} {path} answered s={status!r}")
-        exc = error_for(code, message, resp.status_code if resp.status_code >= 400 else None)
+        error = error_for(code, message, resp.status_code if resp.status_code >= 400 else None)
         retry_after = resp.headers.get("Retry-After", "")
         if retry_after.isdigit():
-            exc.retry_after = float(retry_after)  # honoured (up to backoff_max) before the retry
-        raise exc
+            error.retry_after = float(retry_after)  # honoured (up to backoff_max) before the retry
+        raise error

@@ -25,6 +25,10 @@ from fyers.ratelimit import FYERS_LIMITS
 from market.session import trading_date
 
 FYERS_DAILY_LIMIT: Final = 100_000
+# Fyers counts arrivals, this limiter departures: a request held up on its way (a busy machine, a new
+# connection) lands closer to the next window's requests than it left. Each window is this much
+# longer, so the server still sees at most its limit; the minute limit sets the pace anyway.
+SLACK_SECONDS: Final = 0.25
 
 
 class DailyLimitError(RuntimeError):
@@ -46,7 +50,7 @@ class FileRateLimiter:
         self.daily_limit = daily_limit
         self._clock = clock
         self._sleep = sleep
-        self._horizon = max(w for _, w in self.limits)
+        self._horizon = max(w for _, w in self.limits) + SLACK_SECONDS
         self.waited = 0.0
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
 
@@ -73,7 +77,8 @@ class FileRateLimiter:
                     f"{count:,} Fyers requests today ({today} IST) reached the daily limit of "
                     f"{self.daily_limit:,}; run again after midnight IST (finished work is kept)")
             delay = 0.0
-            for n, window in self.limits:
+            for n, limit_window in self.limits:
+                window = limit_window + SLACK_SECONDS
                 inside = [t for t in sent if t > now - window]
                 if len(inside) >= n:
                     delay = max(delay, inside[-n] + window - now)
@@ -104,7 +109,15 @@ def _load(fd: int) -> dict:
         state = orjson.loads(raw) if raw else {}
     except orjson.JSONDecodeError:
         state = {}  # a torn or foreign file: start afresh (at worst a few requests too early)
-    return state if isinstance(state, dict) else {}
+    if not isinstance(state, dict):
+        return {}
+    # Another program's file, or a hand edit: keep only what has the right shape.
+    sent = state.get("sent")
+    count = state.get("count")
+    return {"sent": [t for t in sent if isinstance(t, int | float) and not isinstance(t, bool)]
+            if isinstance(sent, list) else [],
+            "count": count if isinstance(count, int) and not isinstance(count, bool) else 0,
+            "day": state.get("day") if isinstance(state.get("day"), str) else None}
 
 
 def _store(fd: int, state: dict) -> None:

@@ -185,7 +185,7 @@ class DataSocket:
                         self._resolve_topics()
                     except _Disconnect:
                         raise
-                    except Exception as exc:  # Fyers or the token source failed: report, back off, retry
+                    except Exception as exc:  # noqa: BLE001 - Fyers or the token source failed: report, back off, retry
                         code = exc.code if isinstance(exc, FyersError) else None
                         raise _Disconnect(f"resolving symbols failed: {type(exc).__name__}: {exc}",
                                           failure_kind(exc), code) from None
@@ -238,7 +238,7 @@ class DataSocket:
     def _connect_and_stream(self, stop: threading.Event) -> None:
         try:
             hsm_key = read_access_token(self._access_token()).hsm_key
-        except Exception as exc:  # the token source (SSM, a refresh) failed: report, back off, retry
+        except Exception as exc:  # noqa: BLE001 - the token source (SSM, a refresh) failed: report, back off, retry
             code = exc.code if isinstance(exc, FyersError) else None
             kind = failure_kind(exc)
             raise _Disconnect(f"no usable access token: {type(exc).__name__}: {exc}", kind, code) from None

@@ -98,9 +98,9 @@ resource "aws_iam_role" "login" {
 
 data "aws_iam_policy_document" "login" {
   statement {
-    sid     = "ReadAppSettingsKeyAndStatus"
+    sid     = "ReadAppSettingsKeyAndStatus"             # login/page_url: the reminder e-mail's link
     actions = ["ssm:GetParameter", "ssm:GetParameters"] # GetParameters: the token's two documents in one call
-    resources = [for name in ["fyers/app_id", "fyers/redirect_uri", "fyers/secret_key", "fyers/token", "fyers/refresh_token", "fyers/last_refresh", "login/link_key"] :
+    resources = [for name in ["fyers/app_id", "fyers/redirect_uri", "fyers/secret_key", "fyers/token", "fyers/refresh_token", "fyers/last_refresh", "login/link_key", "login/page_url"] :
     "${local.ssm_prefix_arn}${name}"]
   }
   statement {

@@ -2,7 +2,8 @@
 
 Two zips land in infra/build/ (or ``--out``):
 
-- ``app.zip``: the repository's own packages the handlers import (APP_PACKAGES), ``*.py`` only;
+- ``app.zip``: the ``*.py`` files of the ``lambda`` artifact (infra/artifacts.py): the handlers'
+  packages without the simulator, local stand-ins or command modules;
 - ``layer.zip``: the folder ``make lambda-layer`` built (infra/build_layer.py), with its manifest
   copied beside the zip as ``layer.json`` so that Terraform can refuse a layer built for another
   architecture or Python before it uploads anything.
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import base64
 import hashlib
+import importlib.util
 import json
 import shutil
 import stat
@@ -33,9 +35,22 @@ ROOT: Final = Path(__file__).resolve().parents[1]
 DEFAULT_OUT: Final = ROOT / "infra" / "build"
 DEFAULT_LAYER: Final = DEFAULT_OUT / "layer"
 
-# The repository's packages that go into the function zip: every module a handler imports
-# (tests/infra/test_lambdas.py follows the handlers' imports and checks they stay inside these).
-APP_PACKAGES: Final = ("consumers", "fyers", "market", "tickpipe", "tokens")
+
+def _load_artifacts():
+    # by path, as setup.py does: this script runs from anywhere and infra/ is not a package
+    if "tickpipe_artifacts" in sys.modules:
+        return sys.modules["tickpipe_artifacts"]
+    spec = importlib.util.spec_from_file_location("tickpipe_artifacts", ROOT / "infra" / "artifacts.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+# What the function zip holds is declared once, in infra/artifacts.py (artifact "lambda"), which the
+# producer image's wheel reads too: no simulator, local stand-ins, benchmarks or command modules.
+ARTIFACTS = _load_artifacts()
+APP_PACKAGES: Final = ARTIFACTS.artifact("lambda").packages
 
 APP_ZIP: Final = "app.zip"
 LAYER_ZIP: Final = "layer.zip"
@@ -49,14 +64,12 @@ class PackageError(RuntimeError):
 
 
 def app_files(root: Path = ROOT) -> list[tuple[Path, str]]:
-    """(file, name in the zip) for every ``*.py`` of APP_PACKAGES, sorted by name."""
-    files = []
+    """(file, name in the zip) for every ``*.py`` the ``lambda`` artifact carries, sorted by name."""
     for package in APP_PACKAGES:
         base = root / package
         if not (base / "__init__.py").is_file():
-            raise PackageError(f"{base} is not a Python package (APP_PACKAGES in infra/package.py)")
-        files += [(p, p.relative_to(root).as_posix()) for p in base.rglob("*.py") if "__pycache__" not in p.parts]
-    return sorted(files, key=lambda item: item[1])
+            raise PackageError(f"{base} is not a Python package (artifact 'lambda' in infra/artifacts.py)")
+    return sorted(((root / name, name) for name in ARTIFACTS.files("lambda", root)), key=lambda item: item[1])
 
 
 def layer_files(layer: Path) -> list[tuple[Path, str]]:

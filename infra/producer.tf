@@ -10,8 +10,8 @@ locals {
   producer_journal   = "/var/lib/tickpipe"
   # Beside TICKPIPE_*: AWS_REGION for boto3 clients made without a region (Fargate usually sets it too).
   container_env = { AWS_REGION = var.region, PYTHONDONTWRITEBYTECODE = "1", PYTHONUNBUFFERED = "1" }
-  # `tickpipe produce` (producer/cli.py); JSON log lines for CloudWatch Logs Insights.
-  producer_command = ["tickpipe", "produce", "--json-logs"]
+  # `tickpipe-produce` (producer/cli.py main, infra/artifacts.py); JSON log lines for CloudWatch Logs Insights.
+  producer_command = ["tickpipe-produce", "--json-logs"]
 
   # Per slice: the common producer environment plus where its symbols are and a unique producer id
   # (the tick record's `pid`; `seq` is strictly increasing per producer id).

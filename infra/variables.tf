@@ -201,7 +201,7 @@ variable "bars_batch_size" {
 variable "bars_batching_window_seconds" {
   description = "Bars: how long Lambda gathers records before invoking (latency vs. invocations)."
   type        = number
-  default     = 5
+  default     = 0 # bars reach Firehose within grace + ~1 s of their bucket's end (docs/bars.md "Freshness")
 
   validation {
     condition     = var.bars_batching_window_seconds >= 0 && var.bars_batching_window_seconds <= 300

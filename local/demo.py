@@ -36,27 +36,31 @@ from fyers.auth import FyersAuth, auth_code_from_redirect, login_url, new_state
 from fyers.history import HistoryClient
 from fyers.rest import RestClient
 from fyers.sim import SimConfig, Simulator
+from fyers.token_store import FyersToken, TokenStore
 from local import component_metrics as cm
 from local import demo_scale
 from local.demo_history import Outage, OutageDriver, figures_and_checks, reconcile
 from local.firehose_pump import FirehoseDelivery, FirehosePump
+from local.freshness import Freshness, describe, percentile
 from local.kinesis_runner import KinesisRunner
 from local.moto_server import MotoServer, patched_environ
 from local.provision import provision
 from local.query import LocalEngine, query_file
 from local.report import render
-from market.session import IST, NseCalendar, Session, ist_datetime
+from market.session import IST, NseCalendar, Session, epoch, ist_datetime
+from market.watermark import drop_watermark_lines
 from producer.clock import Clock
 from producer.options import ProducerOptions
 from producer.service import ProducerStats, run_producer
 from tickpipe import names
 from tickpipe.config import Settings
+from tickpipe.options import Options, option
+from tickpipe.resources import sql_dir
 from tokens.refresh import TokenService, token_store
-from tokens.store import FyersToken, TokenStore
 
 log = logging.getLogger(__name__)
 
-SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+SQL_DIR = sql_dir()
 REDIRECT_URI = "http://127.0.0.1/tickpipe/callback"
 SYMBOLS_KEY = "config/symbols.txt"
 
@@ -68,23 +72,32 @@ class DemoError(RuntimeError):
     """The demo could not run (a component failed to start or stopped); the message says which."""
 
 
-@dataclass
-class DemoOptions:
-    symbols: int = 23  # how many of the simulator's instruments (equities first, then indices, future): all
-    day: dt.date | None = None  # None: the latest NSE session that is over
-    speed: float = 400.0  # exchange seconds per wall second: 09:15–15:30 in about a minute
-    shards: int = 4
+@dataclass(frozen=True)
+class DemoOptions(Options):
+    # how many of the simulator's instruments (equities first, then indices, future): all
+    symbols: int = option(23, ge=1, le=5000)
+    day: dt.date | None = None  # None: the latest NSE session that is over (choose_day checks a given one)
+    # exchange seconds per wall second: 09:15–15:30 in about a minute
+    speed: float = option(400.0, gt=0, le=100_000)
+    shards: int = option(4, ge=1, le=100)
     seed: int = 7
     every_trade: bool = False  # False: quote snapshots, as Fyers sends; True: every trade (bars equal candles)
     out_dir: Path = Path("tickpipe-out")
     env: str = "local"
     progress: bool = True
-    charts: int = 4
+    charts: int = option(4, ge=0, le=50)
     keep: bool = False  # after the summary, keep moto and the simulator running until Ctrl-C
-    producers: int = 1  # producer slices, one Fyers connection each (at most 5,000 symbols a connection)
+    producers: int = option(1, ge=1, le=64)  # producer slices, one Fyers connection each (at most 5,000 symbols a connection)
     until: dt.time | None = None  # end the session here: a bounded slice from the 09:15 open; None: 15:30
     login_page: bool = False  # with keep: serve the token login page too (local/login_page.py)
     outage: Outage | None = None  # a producer outage (exchange time), filled from candles at the end
+    start: dt.time | None = None  # IST time the simulated clock starts (None: the open); for short runs
+    stop_at: dt.time | None = None  # IST time the producer stops mid-session (None: the session's end)
+    batching_window_s: float = 0.5  # the bars event source's batching window (Terraform: bars_batching_window_seconds)
+
+    @classmethod
+    def label(cls, name: str) -> str:
+        return "--" + name.replace("_", "-")  # set by `tickpipe demo`'s flags, not the environment
 
 
 @dataclass
@@ -97,6 +110,7 @@ class DemoResult:
     report: Path | None = None
     lake: str = ""
     printed: bool = False  # the summary was already shown (--keep)
+    freshness: dict[str, Any] = field(default_factory=dict)  # local/freshness.py Freshness.summary
 
     @property
     def ok(self) -> bool:
@@ -128,6 +142,9 @@ def choose_day(day: dt.date | None) -> Session:
         if session.close_ts > now:
             session = cal.last_session_on_or_before(session.day - dt.timedelta(days=1))
         return session
+    first, last = cal.coverage()
+    if not first <= day <= last:
+        raise DemoError(f"--day {day} is outside the NSE holiday calendar ({first} to {last}); pick a day in it")
     session = cal.session(day)
     if session is None:
         raise DemoError(f"{day} is not an NSE trading day (weekend or exchange holiday); pick another --day")
@@ -226,7 +243,8 @@ def _run_demo(opts: DemoOptions, session: Session) -> DemoResult:
             raise DemoError(str(exc)) from None
         sim = stack.enter_context(Simulator(SimConfig(
             seed=opts.seed, symbols=symbols, day=session.day, speed=opts.speed, hold_clock=True,
-            every_trade=opts.every_trade, close_time=opts.until, hold_topics=len(symbols))))
+            every_trade=opts.every_trade, close_time=opts.until, hold_topics=len(symbols),
+            **({"start_time": opts.start} if opts.start else {}))))
         say(opts, f"Fyers simulator              {sim.api_url}  {sim.ws_url}")
         say(opts, f"session                      {session} at {opts.speed:g}x, {len(symbols)} symbols, "
                   f"{'every trade' if opts.every_trade else 'quote snapshots'}")
@@ -266,9 +284,11 @@ def _run_pipeline(opts: DemoOptions, settings: Settings, sim: Simulator, session
                   symbols: list[str], stack: ExitStack) -> DemoResult:
     t0 = time.monotonic()
     consumer = BarsConsumer(settings)
+    freshness = Freshness(sim.clock.now, sim.clock.wall_seconds)
+    consumer.on_delivered = freshness.delivered
     cpu = cm.ThreadCpu()
     handler = cm.MeteredHandler(consumer.handle, lambda: consumer.counters["state_bytes"])
-    runner = KinesisRunner(settings.stream, handler, batch_size=2000, batching_window_s=0.5,
+    runner = KinesisRunner(settings.stream, handler, batch_size=2000, batching_window_s=opts.batching_window_s,
                            tumbling_window_s=30, bisect_on_error=True, max_retry_attempts=10)
     pump = FirehosePump(settings)
     bars_delivery = FirehoseDelivery(settings.bars_firehose)
@@ -308,6 +328,7 @@ def _run_pipeline(opts: DemoOptions, settings: Settings, sim: Simulator, session
     guarded("firehose-pump", lambda: pump.run(stop_aws, interval=1.0))
 
     progress = Progress(opts.progress)
+    stop_at = epoch(session.day, opts.stop_at) if opts.stop_at else None
     outage = OutageDriver(sim, session, opts.outage, on_end=lambda: TokenService(
         settings, ssm=boto3.client("ssm", region_name=settings.region)).run())
     session_t0 = time.monotonic()
@@ -316,6 +337,8 @@ def _run_pipeline(opts: DemoOptions, settings: Settings, sim: Simulator, session
         cpu.sample()
         outage.tick()
         now = sim.clock.now()
+        if stop_at is not None and now >= stop_at:
+            stop_producer.set()  # a short run: stop here, as SIGTERM would
         c = consumer.counters
         progress.show(
             f"{ist_datetime(min(now, session.close_ts)):%H:%M:%S} IST  ticks published {sim.published_ticks:>8,}  "
@@ -331,6 +354,7 @@ def _run_pipeline(opts: DemoOptions, settings: Settings, sim: Simulator, session
     if errors:
         raise DemoError("; ".join(errors))
 
+    # No flush: as in AWS, the producer's watermarks closed every bar (the last one too).
     stop_aws.set()
     # The runner and the pump finish what they hold before they return; draining them again from
     # here while they still run would deliver twice (a large run takes minutes on a busy machine).
@@ -340,9 +364,6 @@ def _run_pipeline(opts: DemoOptions, settings: Settings, sim: Simulator, session
     if errors or stuck:
         raise DemoError("; ".join(errors) or f"{', '.join(stuck)} did not finish within {DRAIN_TIMEOUT_S} s")
     runner.drain(finish_windows=True)
-    # The last bucket closes at 15:30 with no later tick to move the watermark past it.
-    for shard in runner.checkpoints():
-        consumer.flush(shard, upto_ts=session.close_ts)
     bars_delivery.flush(force=True)
     pump.drain()
     cpu.sample()
@@ -352,7 +373,8 @@ def _run_pipeline(opts: DemoOptions, settings: Settings, sim: Simulator, session
     compact_cpu = time.thread_time() - c0
     elapsed = time.monotonic() - t0
     stats = demo_scale.merge_stats(stats_box)
-    result = _summarize(opts, settings, sim, session, symbols, stats, consumer, runner, reports, elapsed)
+    result = _summarize(opts, settings, sim, session, symbols, stats, consumer, runner, reports, elapsed,
+                        freshness)
     result.components = demo_scale.components(opts.producers, sim, stats, consumer.counters, handler, cpu, reports,
                                               compact_cpu, session_wall)
     (opts.out_dir / "summary.json").write_bytes(orjson.dumps(
@@ -379,15 +401,18 @@ def _bar(now: float, session: Session, width: int = 24) -> str:
     return "#" * filled + "." * (width - filled)
 
 
-def _raw_lines(s3: Any, bucket: str, prefix: str) -> int:
-    n = 0
+def _raw_lines(s3: Any, bucket: str, prefix: str) -> tuple[int, int]:
+    """(tick lines, watermark lines) under ``prefix``."""
+    n = wms = 0
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for obj in page.get("Contents", []):
             body = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
             if obj["Key"].endswith(".gz"):
                 body = gzip.decompress(body)
+            body, dropped = drop_watermark_lines(body)
             n += body.count(b"\n")
-    return n
+            wms += dropped
+    return n, wms
 
 
 def _copy_curated(s3: Any, bucket: str, dest: Path) -> int:
@@ -405,7 +430,7 @@ def _copy_curated(s3: Any, bucket: str, dest: Path) -> int:
 
 def _summarize(opts: DemoOptions, settings: Settings, sim: Simulator, session: Session, symbols: list[str],
                stats: ProducerStats, consumer: BarsConsumer, runner: KinesisRunner, reports: list[Any],
-               elapsed: float) -> DemoResult:
+               elapsed: float, freshness: Freshness) -> DemoResult:
     s3 = boto3.client("s3", region_name=settings.region)
     engine = LocalEngine(settings)
     day = session.day.isoformat()
@@ -450,7 +475,9 @@ def _summarize(opts: DemoOptions, settings: Settings, sim: Simulator, session: S
         differs["missing bar"] += missing
 
     expected_bars = len(session.bucket_starts())
-    raw_ticks = _raw_lines(s3, settings.bucket, names.RAW_TICKS)
+    raw_ticks, raw_watermarks = _raw_lines(s3, settings.bucket, names.RAW_TICKS)
+    vwap = _vwap_accuracy(sim, bars)
+    fresh = freshness.summary(consumer.config.grace_s)
     c = consumer.counters
     stream_ticks = c["ticks"] + c["duplicates"]
     query_path = SQL_DIR / "queries" / "daily_ohlcv.sql"
@@ -466,6 +493,7 @@ def _summarize(opts: DemoOptions, settings: Settings, sim: Simulator, session: S
         "ticks sent by the producer": stats.ticks_sent,
         "ticks received by the bars handler": stream_ticks,
         "ticks landed in raw/ticks": raw_ticks,
+        "watermarks in raw/ticks (skipped by compaction)": raw_watermarks,
         "ticks in curated/ticks": curated_ticks,
         "Kinesis records (KPL aggregated)": stats.records_sent,
         "PutRecords calls": stats.put_calls,
@@ -476,6 +504,10 @@ def _summarize(opts: DemoOptions, settings: Settings, sim: Simulator, session: S
         "quarantined records": c["quarantined"],
         "bars in curated/bars_5m": len(bar_rows),
         "bars equal to the exchange candles": f"{matched:,} of {compared:,}",
+        "VWAP error vs every trade (bp)": (f"median {vwap['median_bp']:.3f}, p99 {vwap['p99_bp']:.3f}, "
+                                           f"max {vwap['max_bp']:.3f}; outside [low, high]: {vwap['outside']}"
+                                           if vwap else "no bars"),
+        "bar freshness (bucket end → bars Firehose)": describe(fresh),
         # Snapshots miss the trades between them: open, close and volume move across bucket edges.
         "bars whose VWAP lies outside their low..high": len(vwap_outside),
         "bars that differ from their candle, by field": ", ".join(
@@ -492,9 +524,15 @@ def _summarize(opts: DemoOptions, settings: Settings, sim: Simulator, session: S
         f"every symbol has all {expected_bars} bars": all(n == expected_bars for n in per_symbol.values()),
         "each symbol's daily volume from its bars equals the exchange's": compared > 0 and not volume_differs,
         "no record was quarantined": c["quarantined"] == 0,
+        "every bar's VWAP lies within its low..high": bool(vwap) and not vwap_outside,
     }
-    # The check "every bar's VWAP lies within its low..high" (issue #13) joins `checks` with the VWAP
-    # of issue #12: Δ(atp × vol) / Δvol, with atp rounded to the paisa, can fall outside it.
+    # Exact with every trade. From snapshots the error is mostly the bucket edge (trades after a bucket's
+    # last snapshot count in the next bar), which grows with the gaps between snapshots: at demo speeds
+    # the simulator sends them sparser than Fyers' 1 s (it catches up 4 cadence points per pass), so the
+    # 1 bp target is measured at 1 s by `make bench` and only reported here. Across an outage the bars
+    # at its edges hold the gap's volume as well.
+    if opts.every_trade and opts.outage is None:
+        checks["VWAP equals the true VWAP (every trade)"] = bool(vwap) and vwap["max_bp"] <= 1e-5
     if opts.every_trade and opts.outage is None:  # with every trade published, every bar must equal its candle
         checks["bars equal the exchange's candles"] = matched == compared > 0
     # The scheduled reconcile function's job (local/demo_history.py); an outage's bars are missing
@@ -517,18 +555,37 @@ def _summarize(opts: DemoOptions, settings: Settings, sim: Simulator, session: S
         shutil.rmtree(lake)  # a previous run's files would mix with this one's
     _copy_curated(s3, settings.bucket, lake)
     result = DemoResult(figures=figures, checks=checks, bars_per_symbol=per_symbol,
-                        sample_query=(sample.columns, sample.rows), lake=str(lake))
+                        sample_query=(sample.columns, sample.rows), lake=str(lake), freshness=fresh)
     charts = {sym: bars.get(sym, []) for sym in symbols[: opts.charts]}
     report = opts.out_dir / "report.html"
     report.write_text(render(f"tickpipe demo — {session}", figures, charts, checks))
     result.report = report
     (opts.out_dir / "summary.json").write_bytes(orjson.dumps(
         {"figures": figures, "checks": checks, "bars_per_symbol": per_symbol, "mismatches": mismatches,
-         "daily_volume_differs": volume_differs, "vwap_outside_low_high": vwap_outside[:20]},
+         "daily_volume_differs": volume_differs, "vwap_outside_low_high": vwap_outside[:20], "freshness": fresh,
+         "vwap_error_bp": vwap},
         option=orjson.OPT_INDENT_2))
     if mismatches:
         log.warning("bars that differ from the candles (first %d): %s", len(mismatches), "; ".join(mismatches))
     return result
+
+
+def _vwap_accuracy(sim: Simulator, bars: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """Each curated bar's VWAP against the simulator's true per-bar VWAP (from every trade): error
+    in basis points (median, p99, max) and how many lie outside their own low..high."""
+    errors: list[float] = []
+    outside = 0
+    for sym, rows in bars.items():
+        truth = sim.bar_vwaps(sym)
+        for bar in rows:
+            if bar["vwap"] is None or bar["start"] not in truth:
+                continue
+            errors.append(abs(bar["vwap"] / truth[bar["start"]] - 1) * 1e4)
+            outside += not bar["l"] <= bar["vwap"] <= bar["h"]
+    if not errors:
+        return {}
+    return {"bars": len(errors), "median_bp": round(percentile(errors, 0.5), 4),
+            "p99_bp": round(percentile(errors, 0.99), 4), "max_bp": round(max(errors), 4), "outside": outside}
 
 
 def _serve(result: DemoResult, environ: dict[str, str], out: Any = sys.stdout, extra: list[str] | None = None) -> None:

@@ -57,31 +57,28 @@ def run(args: argparse.Namespace) -> int:
     from local.demo import DemoError, DemoOptions, choose_day, print_summary, run_demo
     from local.demo_history import Outage, OutageError
     from local.demo_scale import ScaleError, cut_session, demo_symbols, producer_slices
+    from tickpipe.errors import ConfigError
 
-    for flag, value in (("--symbols", args.symbols), ("--shards", args.shards), ("--speed", args.speed),
-                        ("--producers", args.producers)):
-        if value <= 0:
-            args.parser.error(f"{flag} must be positive, got {value:g}")
-    if not args.verbose:
-        # Components log their own progress; the demo's display is the progress line.
-        logging.getLogger().setLevel(logging.WARNING)
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    try:
+    try:  # bad values are usage errors (exit 2), before anything starts
         session = choose_day(args.day)
         outage = Outage.parse(args.outage) if args.outage else None
         if outage:
             outage.check(session)
-    except (DemoError, OutageError) as exc:
+        opts = DemoOptions(symbols=args.symbols, day=args.day, speed=args.speed, shards=args.shards, seed=args.seed,
+                           every_trade=args.every_trade, out_dir=args.out, progress=not args.quiet,
+                           keep=args.keep or args.login_page, login_page=args.login_page, outage=outage,
+                           producers=args.producers, until=args.until)
+    except (ConfigError, DemoError, OutageError) as exc:
         args.parser.error(str(exc))
-    opts = DemoOptions(symbols=args.symbols, day=args.day, speed=args.speed, shards=args.shards, seed=args.seed,
-                       every_trade=args.every_trade, out_dir=args.out, progress=not args.quiet,
-                       keep=args.keep or args.login_page, login_page=args.login_page, outage=outage,
-                       producers=args.producers, until=args.until)
     try:
         session = cut_session(session, args.until)
         producer_slices(demo_symbols(args.symbols, session.day), args.producers)
     except ScaleError as exc:
         args.parser.error(str(exc))
+    if not args.verbose:
+        # Components log their own progress; the demo's display is the progress line.
+        logging.getLogger().setLevel(logging.WARNING)
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
     try:
         result = run_demo(opts)
     except DemoError as exc:

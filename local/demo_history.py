@@ -121,6 +121,9 @@ def figures_and_checks(result: ReconcileResult, final_bars: dict[str, int], expe
         checks["reconcile: every live bar equals its exchange candle"] = s.differing == s.gap_bars == 0
     if outage is not None:
         checks[f"the outage {outage} left bars missing inside its gap record"] = s.gap_bars > 0
+        if every_trade:  # every trade is seen: the only differences are the bars the gap cut short
+            checks["reconcile: every other bar equals its candle"] = (
+                s.differing == 0 or f"partial_in_gap={s.differing}" in s.causes.split(","))
         checks[f"bars_5m_final has all {expected_bars} bars of every symbol (the gap filled from candles)"] = (
             bool(final_bars) and all(n == expected_bars for n in final_bars.values()))
     return figures, checks

@@ -261,7 +261,7 @@ class KinesisRunner:
         try:
             result = self.handler(event, _Context(self.function_name, 900))
             return json.loads(json.dumps(result)), None
-        except Exception as exc:  # a function error, as Lambda sees it
+        except Exception as exc:  # noqa: BLE001 - any exception is a function error, as Lambda sees it
             log.warning("handler failed on %s: %s: %s", shard.shard_id, type(exc).__name__, exc)
             return None, exc
 

@@ -1,4 +1,6 @@
-"""Run the Athena SQL in sql/ against the lake: DuckDB over the moto server locally, Athena in AWS.
+"""Run the Athena SQL in sql/ against the lake locally: DuckDB over the moto server.
+
+The same SQL runs on Athena in AWS (consumers/lake_query.py, which also fills the parameters).
 
 Locally, each DDL file in sql/ddl/ becomes a DuckDB view: its column list (with the DDL's types)
 over a pyarrow dataset read through pyarrow's S3 filesystem at AWS_ENDPOINT_URL (DuckDB's own S3
@@ -6,9 +8,6 @@ extension would have to be downloaded). Curated tables are read through their ma
 (state/compact/…), so a local query sees exactly one generation of each day; raw tables read the
 gzip JSON objects under their prefix. Queries are written in Athena's (Trino) dialect and
 translated to DuckDB's by sqlglot.
-
-Parameters are written ``{{name}}`` in the SQL (e.g. ``WHERE dt = '{{day}}'``) and filled from
-``--param name=value``; values are restricted to safe characters, so they cannot inject SQL.
 """
 
 from __future__ import annotations
@@ -34,38 +33,23 @@ from sqlglot import exp
 from consumers.candles import CANDLE_TABLES
 from consumers.compact import parse
 from consumers.lake_errors import QueryError
+from consumers.lake_query import AthenaEngine, Result, render
 from consumers.lake_schema import TABLES, TableSpec
 from consumers.reconcile import DIFF_SCHEMA, RECONCILE, RECONCILE_DAILY, SUMMARY_SCHEMA
-from tickpipe import names
 from tickpipe.config import Settings
+from tickpipe.resources import sql_dir
 
 log = logging.getLogger(__name__)
 logging.getLogger("sqlglot").setLevel(logging.ERROR)  # it warns about Hive SERDE properties it skips
 
-SQL_DIR: Final = Path(__file__).resolve().parents[1] / "sql"
+SQL_DIR: Final = sql_dir()
 DDL_DIR: Final = SQL_DIR / "ddl"
 QUERY_DIR: Final = SQL_DIR / "queries"
 VIEW_DIR: Final = SQL_DIR / "views"
 _HIVE = re.compile(r"([A-Za-z_]+)=([^/]+)/")
-_PARAM = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
-_SAFE_VALUE = re.compile(r"^[A-Za-z0-9_.:\- ]*$")
 DAY_OBJECT_TABLES: Final = {**{t.prefix: t.schema for t in CANDLE_TABLES.values()},
                              RECONCILE: DIFF_SCHEMA, RECONCILE_DAILY: SUMMARY_SCHEMA}
 _DUCK_TYPES = {"TEXT": "VARCHAR", "VARCHAR": "VARCHAR", "BIGINT": "BIGINT", "INT": "INTEGER", "DOUBLE": "DOUBLE"}
-
-
-def render(sql: str, params: dict[str, str], *, source: str = "SQL") -> str:
-    """Fill ``{{name}}`` placeholders; every placeholder needs a value of safe characters."""
-    for key, value in params.items():
-        if not _SAFE_VALUE.match(value):
-            raise QueryError(f"parameter {key}={value!r}: only letters, digits, '_', '.', ':', '-' and spaces are allowed")
-
-    def one(m: re.Match[str]) -> str:
-        if m.group(1) not in params:
-            raise QueryError(f"{source} needs parameter {m.group(1)!r}: pass --param {m.group(1)}=VALUE")
-        return params[m.group(1)]
-
-    return _PARAM.sub(one, sql)
 
 
 @dataclass(frozen=True)
@@ -116,12 +100,6 @@ def s3_filesystem(region: str) -> pafs.S3FileSystem:
         url = urlparse(endpoint)
         kwargs.update(endpoint_override=url.netloc, scheme=url.scheme or "http")
     return pafs.S3FileSystem(**kwargs)
-
-
-@dataclass
-class Result:
-    columns: list[str]
-    rows: list[tuple[Any, ...]]
 
 
 class LocalEngine:
@@ -226,41 +204,6 @@ class LocalEngine:
         if cur is None or cur.description is None:
             return Result([], [])
         return Result([d[0] for d in cur.description], cur.fetchall())
-
-
-class AthenaEngine:
-    """The same SQL on Athena (AWS mode): workgroup primary, results under the lake bucket."""
-
-    def __init__(self, settings: Settings, *, database: str | None = None, poll: float = 0.5) -> None:
-        self.settings = settings
-        self.athena = boto3.client("athena", region_name=settings.region)
-        self.database = database or names.PROJECT + "_" + settings.env.replace("-", "_")
-        self.output = f"s3://{settings.bucket}/{names.STATE}athena/"
-        self.poll = poll
-
-    def run(self, sql: str) -> Result:
-        qid = self.athena.start_query_execution(
-            QueryString=sql,
-            QueryExecutionContext={"Database": self.database},
-            ResultConfiguration={"OutputLocation": self.output},
-        )["QueryExecutionId"]
-        while True:
-            status = self.athena.get_query_execution(QueryExecutionId=qid)["QueryExecution"]["Status"]
-            if status["State"] in ("SUCCEEDED", "FAILED", "CANCELLED"):
-                break
-            time.sleep(self.poll)
-        if status["State"] != "SUCCEEDED":
-            raise QueryError(f"Athena query {qid} {status['State']}: {status.get('StateChangeReason', '')}")
-        rows: list[tuple[Any, ...]] = []
-        columns: list[str] = []
-        for page in self.athena.get_paginator("get_query_results").paginate(QueryExecutionId=qid):
-            meta = page["ResultSet"]["ResultSetMetadata"]["ColumnInfo"]
-            columns = [c["Name"] for c in meta]
-            data = page["ResultSet"]["Rows"]
-            if not rows and data and [d.get("VarCharValue") for d in data[0]["Data"]] == columns:
-                data = data[1:]  # the header row
-            rows += [tuple(d.get("VarCharValue") for d in r["Data"]) for r in data]
-        return Result(columns, rows)
 
 
 def query_file(engine: LocalEngine | AthenaEngine, path: Path, params: dict[str, str]) -> Result:

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from consumers.lake_errors import QueryError
-from tickpipe.config import Settings
+from tickpipe.command import EXIT_USAGE
+from tickpipe.config import ConfigError, Settings
 
 
 def add_parser(subparsers: Any) -> None:
@@ -59,7 +60,8 @@ def _print(columns: list[str], rows: list[tuple[Any, ...]], as_csv: bool) -> Non
 
 
 def run(args: argparse.Namespace) -> int:
-    from local.query import QUERY_DIR, AthenaEngine, LocalEngine, query_file, render
+    from consumers.lake_query import AthenaEngine, render
+    from local.query import QUERY_DIR, LocalEngine, query_file
 
     if args.list:
         for p in sorted(QUERY_DIR.glob("*.sql")):
@@ -68,21 +70,30 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not args.query and not args.execute:
         print("tickpipe query: give a query name, a .sql path, -e SQL or --list", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     params = {"day": datetime.now(UTC).date().isoformat()}
     for item in args.param:
         key, sep, value = item.partition("=")
         if not sep or not key:
             print(f"tickpipe query: --param wants NAME=VALUE, got {item!r}", file=sys.stderr)
-            return 2
+            return EXIT_USAGE
         params[key] = value
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+        # The query name and its parameters are checked before any connection to AWS is made.
+        path = None if args.execute else _resolve(args.query)
+        sql = args.execute if path is None else path.read_text()
+        if path is None or path.parent.name != "ddl":
+            render(sql, {"bucket": settings.bucket, **params}, source=str(path or "-e"))
+    except (QueryError, ConfigError) as exc:
+        print(f"tickpipe query: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         engine = LocalEngine(settings) if args.engine == "local" else AthenaEngine(settings)
-        if args.execute:
-            result = engine.run(render(args.execute, {"bucket": settings.bucket, **params}))
+        if path is None:
+            result = engine.run(render(sql, {"bucket": settings.bucket, **params}))
         else:
-            result = query_file(engine, _resolve(args.query), params)
+            result = query_file(engine, path, params)
     except QueryError as exc:
         print(f"tickpipe query: {exc}", file=sys.stderr)
         return 1

@@ -9,12 +9,19 @@ Facts this follows (DESIGN.md "Domain facts"):
 - Volume is the change of the cumulative ``vol``: the largest ``vol`` in the bucket minus the
   largest ``vol`` of the symbol's previous bucket that day (0 for the day's first bucket).
   ``vol`` only grows, so "largest" is "last", whatever order ticks arrive in.
-  VWAP is Δ(atp × vol) / Δvol over the same two ticks.
+- VWAP is the bucket's turnover over its volume. The turnover is estimated from the ticks: each
+  tick that raises its bucket's cumulative volume adds (its ``vol`` − the previous largest) × its
+  ``ltp`` (``T_B``; exact when every trade is a tick). The exchange's ``atp`` is rounded to the paisa,
+  so the true turnover lies within ``T_A ± 0.005 × (vol_end + vol_start)`` with
+  ``T_A = atp_end × vol_end − atp_start × vol_start``: ``T_B`` is clamped into that interval, and the
+  VWAP into the bar's [low, high] (docs/bars.md has the proof and the measured error).
 - When the day high ``dh`` rises (or the day low ``dl`` falls) between two ticks, a trade at that
   price happened that the snapshots did not show: the bar of the later tick reaches it.
-- A bar is final and emitted with ``rev`` 0 when its symbol's watermark (largest ``ts`` of its
-  non-duplicate ticks) reaches bucket end + grace, or when the shard's watermark reaches the session close + grace (the
-  last bucket of idle symbols). A later tick of that bucket amends it: ``rev`` goes up by one for
+- A bar is final and emitted with ``rev`` 0 when its symbol's watermark reaches bucket end + grace.
+  The symbol's watermark is the largest ``ts`` of its non-duplicate ticks, raised by its producer's
+  watermark records (:meth:`BarBuilder.watermark`, market.watermark): the producer has sent every
+  tick up to that feed time, so an idle symbol's bar and the day's last bar close on time. Without
+  watermarks, the shard's latest ``ts`` passing the session close + grace closes the last buckets. A later tick of that bucket amends it: ``rev`` goes up by one for
   each tick folded in after the first emission (and for each change to a bar's volume caused by a
   late tick in the bar before it), so the same ticks always give the same ``rev`` and a higher
   ``rev`` always holds more: "highest rev per (sym, start)" is the complete bar, however retries
@@ -37,6 +44,7 @@ from typing import Any, Final
 
 from market.session import BAR_SECONDS, Session, normal_session, parse_overrides
 from market.tick import SCHEMA_VERSION, TickError, validate
+from market.watermark import ANY
 
 # Bar record fields, in DESIGN.md order ("Bar record"). One place; writers and readers import it.
 BAR_FIELDS: Final[tuple[str, ...]] = (
@@ -50,23 +58,26 @@ BAR_REQUIRED: Final = ("sym", "start", "o", "h", "l", "c")
 BAR_SCHEMA_VERSION: Final = 1
 IST_OFFSET: Final = 19_800  # seconds; IST is UTC+05:30 with no DST
 DAY: Final = 86_400
-STATE_VERSION: Final = 1
-VWAP_DIGITS: Final = 4
+STATE_VERSION: Final = 2  # 2: bars carry the tick turnover (B_UCUM, B_PU), symbols their producer
+# atp is published rounded to the paisa: the true cumulative turnover is within this × vol of atp × vol
+ATP_HALF_STEP: Final = 0.005
 # Symbols whose pre-open ticks fold into the session's first bucket (the NSE/BSE cash session).
 PREOPEN_EXCHANGES: Final = ("NSE:", "BSE:")
 PREOPEN_SECONDS: Final = 15 * 60
 
 # Open/emitted bar as a list (compact to carry, cheap to update). Field positions:
 (B_START, B_O, B_H, B_L, B_C, B_VCUM, B_TCUM, B_N, B_FTS, B_LTS, B_OI, B_REV, B_PV, B_PT,
- B_OT, B_OV, B_CT, B_CV, B_EMIT) = range(19)
+ B_OT, B_OV, B_CT, B_CV, B_EMIT, B_UCUM, B_PU) = range(21)
 # B_VCUM/B_PV: cumulative volume at the bucket's last tick / at the previous bucket's last tick
-#   (-1 when the instrument has no volume). B_TCUM/B_PT: the same for turnover (atp × vol).
+#   (-1 when the instrument has no volume). B_TCUM/B_PT: the same for atp × vol (None without atp).
+# B_UCUM/B_PU: the same for the turnover estimated from the ticks (Σ Δvol × ltp).
 # B_OT/B_OV, B_CT/B_CV: order key (event time, vol) of the ticks that set open and close.
 # B_EMIT: 0 open, 1 emitted, 2 emitted and amended since (to be emitted again).
 OPEN, EMITTED, AMENDED = 0, 1, 2
 
 # Per-symbol state as a list. Positions:
-S_DAY, S_LV, S_LT, S_DH, S_DL, S_WM, S_DUE, S_RING, S_BARS = range(9)
+S_DAY, S_LV, S_LT, S_DH, S_DL, S_WM, S_DUE, S_RING, S_BARS, S_PID = range(10)
+# S_PID: the producer id of the symbol's latest tick that opened or amended a bar (None if unknown)
 NEVER: Final = 1 << 62
 
 
@@ -111,6 +122,31 @@ def ist_day(ts: int) -> int:
     return (ts + IST_OFFSET) // DAY
 
 
+def bar_vwap(bar: list) -> float | None:
+    """The bar's VWAP: the tick turnover clamped into the interval the rounded ``atp`` allows, over
+    the bar's volume, within [low, high]. None when nothing traded in the bucket."""
+    pv = bar[B_PV]
+    vcum = bar[B_VCUM]
+    vol = vcum - pv
+    if vol <= 0:
+        return None
+    turnover = bar[B_UCUM] - bar[B_PU]
+    t_end, t_start = bar[B_TCUM], bar[B_PT]
+    if t_end is not None and t_start is not None:  # both ends carried an atp
+        t_a = t_end - t_start
+        tol = ATP_HALF_STEP * (vcum + pv)
+        if turnover < t_a - tol:
+            turnover = t_a - tol
+        elif turnover > t_a + tol:
+            turnover = t_a + tol
+    vwap = turnover / vol
+    if vwap < bar[B_L]:
+        return bar[B_L]
+    if vwap > bar[B_H]:
+        return bar[B_H]
+    return vwap
+
+
 def bar_record(sym: str, bar: list) -> dict[str, Any]:
     """The bar record (DESIGN.md) of one internal bar."""
     vcum = bar[B_VCUM]
@@ -118,7 +154,7 @@ def bar_record(sym: str, bar: list) -> dict[str, Any]:
         vol, vwap, vol_cum = 0, None, None
     else:
         vol = vcum - bar[B_PV]
-        vwap = round((bar[B_TCUM] - bar[B_PT]) / vol, VWAP_DIGITS) if vol > 0 else None
+        vwap = bar_vwap(bar)
         vol_cum = vcum
     return {
         "sym": sym, "start": bar[B_START], "o": bar[B_O], "h": bar[B_H], "l": bar[B_L], "c": bar[B_C],
@@ -141,7 +177,8 @@ class BarBuilder:
         self.close_due = NEVER  # shard watermark at which open bars of an ended session close
         self.out: list[dict[str, Any]] = []
         self.too_late: list[tuple[dict[str, Any], str]] = []
-        self.ticks = self.duplicates = self.late = self.amended = self.emitted = 0
+        self.ticks = self.duplicates = self.late = self.amended = self.emitted = self.watermarks = 0
+        self.net_closed = 0  # bars closed by ANY watermarks (the safety net had work to do)
         self._amended: list[tuple[str, list]] = []
         self._sessions: dict[int, tuple[int, int]] = {}
         self._day = -1
@@ -256,9 +293,11 @@ class BarBuilder:
                             if dl < bar[3]:  # B_L
                                 bar[3] = dl
                             s[4] = dl
-                        if kv > bar[5]:  # B_VCUM
+                        vcum = bar[5]  # B_VCUM
+                        if kv > vcum:
+                            bar[19] += (kv - vcum) * ltp  # B_UCUM: the volume since, traded at ltp
                             bar[5] = kv
-                            bar[6] = atp * kv if atp is not None else 0.0  # B_TCUM
+                            bar[6] = atp * kv if atp is not None else None  # B_TCUM
                         w = s[5]  # S_WM
                         if ts > w:
                             s[5] = w = ts
@@ -272,9 +311,13 @@ class BarBuilder:
         if s is None:
             if ":" not in sym:
                 raise TickError(f"field 'sym' must look like 'EXCHANGE:NAME', got {sym!r}")
-            s = self.syms[sym] = [day, -2, 0, None, None, 0, NEVER, [], []]
+            s = self.syms[sym] = [day, -2, 0, None, None, 0, NEVER, [], [], None]
         elif day > s[S_DAY]:
             self._new_day(sym, s, day)
+        # whose watermarks close this symbol's bars: read here, off the fast path (once a bar or so)
+        pid = t.get("pid") if type(t) is dict else getattr(t, "pid", None)
+        if type(pid) is str:
+            s[S_PID] = pid
         self.ticks += 1
         if ts > self.wm:
             self.wm = ts
@@ -343,8 +386,9 @@ class BarBuilder:
                 bar[B_L] = dl
             s[S_DL] = dl
         if kv > bar[B_VCUM]:
+            bar[B_UCUM] += (kv - bar[B_VCUM]) * ltp
             bar[B_VCUM] = kv
-            bar[B_TCUM] = atp * kv if atp is not None else 0.0
+            bar[B_TCUM] = atp * kv if atp is not None else None
             if bar is not bars[-1]:
                 self._cascade(sym, bars, bar)
         if bar[B_EMIT]:
@@ -402,11 +446,11 @@ class BarBuilder:
                 return None
         prev = bars[pos - 1] if pos else None
         if prev is not None and (prev[B_START] + IST_OFFSET) // DAY == day:
-            pv, pt = prev[B_VCUM], prev[B_TCUM]
+            pv, pt, pu = prev[B_VCUM], prev[B_TCUM], prev[B_UCUM]
         else:
-            pv, pt = 0, 0.0
+            pv, pt, pu = 0, 0.0, 0.0
         # no tick yet: the bucket's cumulative volume is the previous bucket's
-        bar = [b, None, None, None, None, pv, pt, 0, 0, 0, None, 0, pv, pt, 0, 0, 0, 0, OPEN]
+        bar = [b, None, None, None, None, pv, pt, 0, 0, 0, None, 0, pv, pt, 0, 0, 0, 0, OPEN, pu, pu]
         bars.insert(pos, bar)
         due = b + BAR_SECONDS + self.config.grace_s
         if due <= s[S_WM]:
@@ -426,8 +470,9 @@ class BarBuilder:
             return
         nxt[B_PV] = bar[B_VCUM]
         nxt[B_PT] = bar[B_TCUM]
+        nxt[B_PU] = bar[B_UCUM]
         if nxt[B_N] == 0 or nxt[B_VCUM] < bar[B_VCUM]:
-            nxt[B_VCUM], nxt[B_TCUM] = bar[B_VCUM], bar[B_TCUM]
+            nxt[B_VCUM], nxt[B_TCUM], nxt[B_UCUM] = bar[B_VCUM], bar[B_TCUM], bar[B_UCUM]
         if nxt[B_EMIT]:
             self._amend(sym, nxt)
 
@@ -462,6 +507,25 @@ class BarBuilder:
             self._trim(s)
         if self.wm >= self.close_due:
             self._close_sessions()
+
+    def watermark(self, pid: str, ts: int) -> None:
+        """Producer ``pid`` has sent this shard every tick up to feed time ``ts`` (market.watermark;
+        ``ANY``: every producer): its symbols' watermarks move up to ``ts``, emitting every bar now
+        due. A symbol whose producer is not known (no tick with ``pid``) moves only with ``ANY``."""
+        self.watermarks += 1
+        every = pid == ANY
+        before = self.emitted
+        for sym, s in self.syms.items():
+            if ts > s[S_WM] and (every or s[S_PID] == pid):
+                s[S_WM] = ts
+                if ts >= s[S_DUE]:
+                    self._advance(sym, s, ts)
+        if every and ts > self.wm:
+            self.wm = ts
+        if self.wm >= self.close_due:
+            self._close_sessions()
+        if every:
+            self.net_closed += self.emitted - before
 
     def _close_sessions(self) -> None:
         """The shard's watermark passed a session's close: every open bar of it is final."""
@@ -541,13 +605,14 @@ class BarBuilder:
             if s[S_WM] < cut and all(bar[B_EMIT] != OPEN for bar in s[S_BARS]):
                 continue
             syms[sym] = [s[S_DAY], s[S_LV], s[S_LT], s[S_DH], s[S_DL], s[S_WM], s[S_DUE],
-                         [list(k) for k in s[S_RING]], [list(bar) for bar in s[S_BARS]]]
+                         [list(k) for k in s[S_RING]], [list(bar) for bar in s[S_BARS]], s[S_PID]]
         return {"v": STATE_VERSION, "wm": self.wm, "close_due": self.close_due, "syms": syms}
 
     @classmethod
     def from_state(cls, state: dict[str, Any], config: BarConfig | None = None) -> BarBuilder:
-        if not isinstance(state, dict) or state.get("v") != STATE_VERSION:
-            got = state.get("v") if isinstance(state, dict) else type(state).__name__
+        version = state.get("v") if isinstance(state, dict) else None
+        if version not in (1, STATE_VERSION):
+            got = version if isinstance(state, dict) else type(state).__name__
             raise BarStateError(f"bar state version {got!r} is not {STATE_VERSION}; "
                                 "delete the checkpoint to start the shard's bars afresh")
         self = cls(config)
@@ -555,8 +620,20 @@ class BarBuilder:
         self.close_due = state["close_due"]
         for sym, s in state["syms"].items():
             # copies: the caller's state stays as it was (a retry may start from it again)
-            self.syms[sym] = [*s[:S_RING], [tuple(k) for k in s[S_RING]], [list(bar) for bar in s[S_BARS]]]
+            bars = [list(bar) for bar in s[S_BARS]]
+            if version == 1:
+                bars = [_bar_from_v1(bar) for bar in bars]
+            self.syms[sym] = [*s[:S_RING], [tuple(k) for k in s[S_RING]], bars, s[S_PID] if version > 1 else None]
         return self
+
+
+def _bar_from_v1(bar: list) -> list:
+    """A version-1 bar: no tick turnover yet, so atp × vol stands in for it; v1 wrote 0.0 for a
+    missing atp, which is None now."""
+    t_end = bar[B_TCUM] if bar[B_TCUM] or bar[B_VCUM] <= 0 else None
+    t_start = bar[B_PT] if bar[B_PT] or bar[B_PV] <= 0 else None
+    bar[B_TCUM], bar[B_PT] = t_end, t_start
+    return [*bar, t_end or 0.0, t_start or 0.0]
 
 
 def build_bars(ticks: Iterable[dict[str, Any]], config: BarConfig | None = None,

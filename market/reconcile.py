@@ -7,6 +7,10 @@ per bucket that has a bar or a candle. Causes, in the order they are tried:
   (the producer knew it had no data: a disconnect, an outage, a restart). Backfill fills it.
 - ``missing_bar``: a candle and no bar, with no gap record: data lost without a trace (a bug).
 - ``bar_without_candle``: a bar with volume and no candle: nothing traded on the exchange then.
+- ``partial_in_gap``: a bar that differs from its candle in a bucket a gap record of the symbol starts
+  in, ends in or ends at: the bar holds only the ticks seen outside the gap, and the first bar after
+  a gap also carries the gap's volume (bar volume is the change of cumulative volume). No trade was
+  missed by the socket there; the producer knew it had no data.
 - ``missed_trade_at_edge``: open or close differ. In snapshot mode the socket shows quotes, not
   every trade: the first trade of a bucket or its last can go unseen (or be seen one bucket late).
 - ``missed_trade``: only high or low differ: a trade inside the bucket was never seen.
@@ -31,8 +35,8 @@ MATCH: Final = "match"
 DIFFERS: Final = "differs"
 MISSING_BAR: Final = "missing_bar"
 NO_CANDLE: Final = "no_candle"
-CAUSES: Final = ("missing_in_gap", "missing_bar", "bar_without_candle", "missed_trade_at_edge", "missed_trade",
-                 "volume_shifted", "unexplained")
+CAUSES: Final = ("missing_in_gap", "missing_bar", "bar_without_candle", "partial_in_gap", "missed_trade_at_edge",
+                 "missed_trade", "volume_shifted", "unexplained")
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,12 @@ class BarDiff:
 def _covered(start: int, gaps: Sequence[tuple[int, int]]) -> bool:
     end = start + BAR_SECONDS
     return any(a < end and b > start for a, b in gaps)
+
+
+def _cut(start: int, gaps: Sequence[tuple[int, int]]) -> bool:
+    """A gap record overlaps the bucket or ends at its start (its first bar after the gap)."""
+    end = start + BAR_SECONDS
+    return any(a < end and b >= start for a, b in gaps)
 
 
 def compare_symbol(sym: str, bars: Mapping[int, Mapping[str, Any]], candles: Mapping[int, Mapping[str, Any]],
@@ -93,6 +103,8 @@ def compare_symbol(sym: str, bars: Mapping[int, Mapping[str, Any]], candles: Map
         differ = [f for f in ("o", "h", "l", "c") if abs(d[f]) > PRICE_TOLERANCE] + (["vol"] if d_vol else [])
         if not differ:
             cause, status = "", MATCH
+        elif _cut(s, gaps):
+            cause, status = "partial_in_gap", DIFFERS
         elif "o" in differ or "c" in differ:
             cause, status = "missed_trade_at_edge", DIFFERS
         elif "h" in differ or "l" in differ:

@@ -20,6 +20,7 @@ from typing import Final
 from zoneinfo import ZoneInfo
 
 IST: Final = ZoneInfo("Asia/Kolkata")
+DAY: Final = 86_400  # seconds in a day (IST has no DST, so also in every IST day)
 BAR_SECONDS: Final = 300
 PREOPEN: Final = dt.time(9, 0)
 OPEN: Final = dt.time(9, 15)
@@ -129,7 +130,7 @@ class NseCalendar:
         self._warned = False
 
     @cached_property
-    def _xbom(self):  # noqa: ANN202 - exchange_calendars type, imported lazily
+    def _xbom(self):
         import exchange_calendars
 
         return exchange_calendars.get_calendar("XBOM")
@@ -149,6 +150,11 @@ class NseCalendar:
                 self._warned = True
             return True
         return bool(cal.is_session(day.isoformat()))
+
+    def coverage(self) -> tuple[dt.date, dt.date]:
+        """First and last day the holiday calendar knows (outside it, every weekday counts as open)."""
+        cal = self._xbom
+        return cal.first_session.date(), cal.last_session.date()
 
     def session(self, day: dt.date) -> Session | None:
         """The session on ``day``, or None when the exchange is closed."""

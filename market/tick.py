@@ -93,7 +93,7 @@ def decode(data: bytes | str, *, arrival: float | None = None) -> dict[str, Any]
     return tick
 
 
-def validate(tick: Any) -> None:
+def validate(tick: Any) -> None:  # noqa: C901 - one flat check per field of the contract
     """Check a parsed record against the schema and every bound that needs no clock: types, integer
     ranges, prices, the symbol's shape. Raises :class:`TickError` naming the field."""
     if not isinstance(tick, dict):

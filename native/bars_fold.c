@@ -18,10 +18,18 @@
 #include <Python.h>
 #include <string.h>
 
+/* The turnover sum must round exactly as Python's does (a product, then a sum): no fused
+ * multiply-add, which compilers may otherwise use where the CPU has one (arm64). */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
+
 /* list positions, as named in market/bars.py (checked by tests/bars/test_bars_fold.py) */
-enum { S_DAY, S_LV, S_LT, S_DH, S_DL, S_WM, S_DUE, S_RING, S_BARS, S_LEN };
+enum { S_DAY, S_LV, S_LT, S_DH, S_DL, S_WM, S_DUE, S_RING, S_BARS, S_PID, S_LEN };
 enum { B_START, B_O, B_H, B_L, B_C, B_VCUM, B_TCUM, B_N, B_FTS, B_LTS, B_OI, B_REV, B_PV, B_PT,
-       B_OT, B_OV, B_CT, B_CV, B_EMIT, B_LEN };
+       B_OT, B_OV, B_CT, B_CV, B_EMIT, B_UCUM, B_PU, B_LEN };
 #define BAR_SECONDS 300
 
 static PyObject *s_sym, *s_ts, *s_ltt, *s_ltp, *s_vol, *s_atp, *s_dh, *s_dl, *s_oi, *s_v;
@@ -116,7 +124,7 @@ static PyObject *fold(PyObject *self, PyObject *args) {
         Tick t;
         PyObject *s, *bars, *bar, *ring, *key;
         long long ts, et, kv, ver, b, lv, x, count, ct, cv, ot, ov, fts, lts, vcum, w, due;
-        double ltp, h, l;
+        double ltp, h, l, ucum;
         Py_ssize_t nb;
 
         PyObject *item = PyList_GetItem(values, k);  /* borrowed */
@@ -148,7 +156,8 @@ static PyObject *fold(PyObject *self, PyObject *args) {
             || !as_ll(PyList_GetItem(bar, B_CT), &ct) || !as_ll(PyList_GetItem(bar, B_CV), &cv)
             || !as_ll(PyList_GetItem(bar, B_OT), &ot) || !as_ll(PyList_GetItem(bar, B_OV), &ov)
             || !as_ll(PyList_GetItem(bar, B_FTS), &fts) || !as_ll(PyList_GetItem(bar, B_LTS), &lts)
-            || !as_ll(PyList_GetItem(bar, B_VCUM), &vcum) || !as_ll(PyList_GetItem(s, S_WM), &w)
+            || !as_ll(PyList_GetItem(bar, B_VCUM), &vcum) || !PyFloat_CheckExact(PyList_GetItem(bar, B_UCUM))
+            || !as_ll(PyList_GetItem(s, S_WM), &w)
             || !as_ll(PyList_GetItem(s, S_DUE), &due)
             || !PyList_CheckExact(PyList_GetItem(s, S_RING))
             || !(PyList_GetItem(s, S_DH) == Py_None || PyFloat_CheckExact(PyList_GetItem(s, S_DH)))
@@ -195,10 +204,16 @@ static PyObject *fold(PyObject *self, PyObject *args) {
         }
         if (kv > vcum) {
             PyObject *turnover;
+            /* Python's int * float: the int converted to the nearest double, then multiplied */
+            double traded = (double)(kv - vcum) * ltp;
+            ucum = PyFloat_AsDouble(PyList_GetItem(bar, B_UCUM)) + traded;
+            turnover = PyFloat_FromDouble(ucum);
+            if (turnover == NULL || PyList_SetItem(bar, B_UCUM, turnover) < 0) goto fail;
             if (put(bar, B_VCUM, t.vol) < 0) goto fail;
-            /* Python's float * int: the int converted to the nearest double, then multiplied */
-            turnover = PyFloat_FromDouble(t.atp != Py_None ? PyFloat_AsDouble(t.atp) * (double)kv : 0.0);
-            if (turnover == NULL || PyList_SetItem(bar, B_TCUM, turnover) < 0) goto fail;
+            if (t.atp != Py_None) {
+                turnover = PyFloat_FromDouble(PyFloat_AsDouble(t.atp) * (double)kv);
+                if (turnover == NULL || PyList_SetItem(bar, B_TCUM, turnover) < 0) goto fail;
+            } else if (put(bar, B_TCUM, Py_None) < 0) goto fail;
         }
         if (ts > w) { if (put(s, S_WM, t.ts) < 0) goto fail; w = ts; }
         tick_clear(&t);
@@ -222,9 +237,108 @@ done:
     return result;
 }
 
+/* ----- kpl_join: the user records' data of a KPL aggregate as one JSON array ------------------
+ *
+ * kpl_join(buffer, start, end) -> (bytes, count, longest) or None
+ *
+ * Reads the AggregatedRecord protobuf in buffer[start:end] (the aggregate without its magic and md5)
+ * and returns b"[" + data_0 + b"," + data_1 + ... + b"]", the number of records and the longest
+ * record's length, so that one msgspec call decodes every tick without a bytes object per record.
+ * Returns None for anything it does not expect (no records, a record without data, a wire type or
+ * length that does not fit): consumers/bars_decode.py then parses the aggregate with protobuf, which
+ * says what is wrong. Every read is bounds-checked. */
+static int varint(const unsigned char *p, Py_ssize_t n, Py_ssize_t *i, unsigned long long *out) {
+    unsigned long long v = 0;
+    int shift = 0;
+    while (*i < n && shift < 64) {
+        unsigned char c = p[(*i)++];
+        v |= (unsigned long long)(c & 0x7f) << shift;
+        if (!(c & 0x80)) { *out = v; return 1; }
+        shift += 7;
+    }
+    return 0;
+}
+
+/* skip one field of wire type wt at *i; 0 if it does not fit */
+static int skip(const unsigned char *p, Py_ssize_t n, Py_ssize_t *i, int wt) {
+    unsigned long long v;
+    switch (wt) {
+    case 0: return varint(p, n, i, &v);
+    case 1: if (n - *i < 8) return 0; *i += 8; return 1;
+    case 2: if (!varint(p, n, i, &v) || v > (unsigned long long)(n - *i)) return 0; *i += (Py_ssize_t)v; return 1;
+    case 5: if (n - *i < 4) return 0; *i += 4; return 1;
+    default: return 0;
+    }
+}
+
+/* Walk the records; with out == NULL only count and measure. Returns 0 if the buffer is not as expected. */
+static int walk(const unsigned char *p, Py_ssize_t n, char *out, Py_ssize_t *count, Py_ssize_t *total,
+                Py_ssize_t *longest) {
+    Py_ssize_t i = 0, pos = 1;
+    *count = 0; *total = 0; *longest = 0;
+    while (i < n) {
+        unsigned long long key, len;
+        if (!varint(p, n, &i, &key)) return 0;
+        if (key != 0x1a) { if (!skip(p, n, &i, (int)(key & 7))) return 0; continue; }
+        if (!varint(p, n, &i, &len) || len > (unsigned long long)(n - i)) return 0;
+        {
+            Py_ssize_t j = i, end = i + (Py_ssize_t)len, d0 = -1, dlen = 0;
+            while (j < end) {
+                unsigned long long k2, l2;
+                if (!varint(p, end, &j, &k2)) return 0;
+                if (k2 == 0x1a) {
+                    if (!varint(p, end, &j, &l2) || l2 > (unsigned long long)(end - j)) return 0;
+                    d0 = j; dlen = (Py_ssize_t)l2; j += dlen;  /* the last one wins, as in protobuf */
+                } else if (!skip(p, end, &j, (int)(k2 & 7))) return 0;
+            }
+            if (d0 < 0) return 0;
+            if (out) {
+                if (*count) out[pos++] = ',';
+                memcpy(out + pos, p + d0, (size_t)dlen);
+                pos += dlen;
+            }
+            *total += dlen;
+            if (dlen > *longest) *longest = dlen;
+            *count += 1;
+            i = end;
+        }
+    }
+    return *count > 0;
+}
+
+static PyObject *kpl_join(PyObject *self, PyObject *args) {
+    Py_buffer view;
+    Py_ssize_t start, end, count, total, longest, count2, total2, longest2;
+    PyObject *joined = NULL, *result = NULL;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*nn", &view, &start, &end)) return NULL;
+    if (start < 0 || end > view.len || start > end) {
+        PyErr_SetString(PyExc_ValueError, "kpl_join: start/end outside the buffer");
+        goto done;
+    }
+    {
+        const unsigned char *p = (const unsigned char *)view.buf + start;
+        Py_ssize_t n = end - start;
+        char *out;
+        if (!walk(p, n, NULL, &count, &total, &longest)) { result = Py_None; Py_INCREF(result); goto done; }
+        if (!(joined = PyBytes_FromStringAndSize(NULL, total + count + 1))) goto done;
+        out = PyBytes_AsString(joined);
+        out[0] = '[';
+        if (!walk(p, n, out, &count2, &total2, &longest2)) { result = Py_None; Py_INCREF(result); goto done; }
+        out[total + count] = ']';
+        result = Py_BuildValue("(Onn)", joined, count, longest);
+    }
+done:
+    Py_XDECREF(joined);
+    PyBuffer_Release(&view);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"fold", fold, METH_VARARGS,
      "fold(builder, values, start, schema_version) -> (next, action): add_fields' fast path over values[start:]."},
+    {"kpl_join", kpl_join, METH_VARARGS,
+     "kpl_join(buffer, start, end) -> (b'[d0,d1,...]', count, longest) or None: a KPL aggregate's user records."},
     {NULL, NULL, 0, NULL},
 };
 

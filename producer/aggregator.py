@@ -25,10 +25,12 @@ from typing import Any, Final
 import orjson
 from aws_kinesis_agg import DIGEST_SIZE, MAGIC
 
+from market.watermark import KEY_PREFIX
 from producer.shards import Shard, ShardMap
 
 # One PUT payload unit: Kinesis bills (and throttles) a record's data + partition key in 25 KiB units.
 PUT_UNIT_BYTES: Final = 25 * 1024
+WATERMARK_KEY_PREFIX: Final = KEY_PREFIX  # partition keys of watermark records (market/watermark.py)
 MAX_RECORD_BYTES: Final = 1024 * 1024  # Kinesis per-record limit (data + partition key)
 _OVERHEAD: Final = len(MAGIC) + DIGEST_SIZE
 
@@ -89,7 +91,7 @@ class _Buffer:
     user record, so their count is ``len(parts)``). ``room`` is what the budget still allows once
     the buffer holds a record: max bytes − overhead − the record's partition key − body so far."""
 
-    __slots__ = ("shard", "pk_table", "prefixes", "parts", "room", "created", "first_pk")
+    __slots__ = ("shard", "pk_table", "prefixes", "parts", "room", "created", "first_pk", "marks")
 
     def __init__(self, shard: Shard) -> None:
         self.shard = shard
@@ -102,12 +104,13 @@ class _Buffer:
         self.parts: list[bytes] = []
         self.room = 0
         self.first_pk = ""
+        self.marks = 0  # user records that are no tick (watermarks, producer/watermarks.py)
 
     def build(self) -> AggRecord:
         body = b"".join(self.pk_table) + b"".join(self.parts)
         data = MAGIC + body + hashlib.md5(body).digest()
-        rec = AggRecord(self.shard.shard_id, self.shard.explicit_hash_key, self.first_pk, data, len(self.parts),
-                        self.created)
+        rec = AggRecord(self.shard.shard_id, self.shard.explicit_hash_key, self.first_pk, data,
+                        len(self.parts) - self.marks, self.created)
         self.reset()
         return rec
 
@@ -181,6 +184,8 @@ class Aggregator:
             buf.pk_table.append(entry)
             buf.prefixes[pk] = prefix
         buf.parts.append(b"\x1a" + _v(inner) + prefix + _v(n) + data)
+        if pk.startswith(WATERMARK_KEY_PREFIX):  # no tick: counts in no tick total (a journal replay too)
+            buf.marks += 1
 
     def add_ticks(self, ticks: list[dict[str, Any]]) -> None:
         """Add ticks, each encoded as in market.tick.encode (JSON + newline), keyed by ``sym``.

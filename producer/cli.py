@@ -1,4 +1,4 @@
-"""``tickpipe produce``: run the producer service (the container's entry point).
+"""``tickpipe-produce`` (also ``tickpipe produce``): run the producer service (the container's entry point).
 
 SIGTERM (ECS stopping the task) and SIGINT stop reading, flush, deliver what can be delivered
 within ``--stop-timeout`` and keep the rest in the journal; the exit code is then 0. It is 1 when
@@ -17,11 +17,19 @@ from typing import Any
 
 from producer.errors import ProducerError
 from producer.options import ENV_VARS, ProducerOptions
+from tickpipe.options import flag
 
 EXIT_CONFIG = 2
 EXIT_FAILURE = 1
 
 log = logging.getLogger("producer")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The ``tickpipe-produce`` console script: this command alone, importing nothing of the dev CLI."""
+    from tickpipe.command import single
+
+    return single("tickpipe-produce", add_parser, argv)
 
 
 def add_parser(subparsers: Any) -> None:
@@ -34,12 +42,15 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--slice", help=f"take slice K/N of the universe, e.g. 2/4 ({ENV_VARS['slice']})")
     p.add_argument("--session", choices=["calendar", "always"],
                    help=f"follow the NSE calendar (default) or stream regardless ({ENV_VARS['session']})")
-    p.add_argument("--health-port", type=int, help=f"health endpoint port; -1 disables ({ENV_VARS['health_port']})")
+    p.add_argument("--health-port", type=ProducerOptions.flag_type("health_port"),
+                   help=f"health endpoint port; -1 disables ({ENV_VARS['health_port']})")
     p.add_argument("--health-host", help=f"health endpoint address ({ENV_VARS['health_host']})")
     p.add_argument("--journal-dir", help=f"on-disk journal directory ({ENV_VARS['journal_dir']})")
-    p.add_argument("--stop-timeout", type=float, help=f"seconds to finish after SIGTERM ({ENV_VARS['stop_timeout']})")
-    p.add_argument("--max-buffer-ms", type=int, help=f"max aggregation delay ({ENV_VARS['max_buffer_ms']})")
-    p.add_argument("--sessions", type=int, help="exit after this many sessions (default: run until stopped)")
+    p.add_argument("--stop-timeout", type=ProducerOptions.flag_type("stop_timeout"),
+                   help=f"seconds to finish after SIGTERM ({ENV_VARS['stop_timeout']})")
+    p.add_argument("--max-buffer-ms", type=ProducerOptions.flag_type("max_buffer_ms"),
+                   help=f"max aggregation delay ({ENV_VARS['max_buffer_ms']})")
+    p.add_argument("--sessions", type=flag(int, ge=1), help="exit after this many sessions (default: run until stopped)")
     p.add_argument("--json-logs", action="store_true", help="structured JSON log lines (default in the container)")
     p.set_defaults(func=run)
 
@@ -58,9 +69,11 @@ class JsonFormatter(logging.Formatter):
 
 
 def run(args: argparse.Namespace) -> int:
+    from market.session import CalendarError, parse_overrides
     from producer.service import run_producer
+    from tickpipe import redact
+    from tickpipe.config import ENV_VARS as ENV_VARS_SETTINGS
     from tickpipe.config import ConfigError, Settings
-    from tokens import redact
 
     redact.install()  # before the first SSM call: its bodies hold the token (tickpipe -v logs botocore's)
 
@@ -70,9 +83,13 @@ def run(args: argparse.Namespace) -> int:
         logging.getLogger().handlers[:] = [handler]
     try:
         settings = Settings.from_env(symbols=args.symbols or "")
+        parse_overrides(settings.session_overrides)  # a bad TICKPIPE_SESSION_OVERRIDES is a usage error too
         options = ProducerOptions.from_env(
             slice=args.slice, session=args.session, health_port=args.health_port, health_host=args.health_host,
             journal_dir=args.journal_dir, stop_timeout=args.stop_timeout, max_buffer_ms=args.max_buffer_ms)
+    except CalendarError as exc:
+        print(f"tickpipe produce: {ENV_VARS_SETTINGS['session_overrides']}: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     except (ConfigError, ProducerError) as exc:
         print(f"tickpipe produce: {exc}", file=sys.stderr)
         return EXIT_CONFIG

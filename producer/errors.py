@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tickpipe.errors import ConfigError
+
 
 class ProducerError(Exception):
     """Base class for producer errors."""
@@ -19,5 +21,9 @@ class JournalError(ProducerError):
     """The on-disk journal cannot be opened or written (permissions, full disk)."""
 
 
-class OptionsError(ProducerError, ValueError):
+class OptionsError(ProducerError, ConfigError):
     """A producer option (TICKPIPE_PRODUCER_* variable or CLI flag) is malformed."""
+
+
+class TokenUnavailableError(ProducerError):
+    """No usable token before the producer was stopped."""

@@ -116,10 +116,10 @@ class KinesisFaultProxy:
                 except OSError:
                     pass
 
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:
                 proxy._handle(self)
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 proxy._handle(self)
 
             def log_message(self, fmt: str, *args: Any) -> None:

@@ -27,7 +27,7 @@ class HealthServer:
         self.status = status
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            def do_GET(self) -> None:
                 if self.path.split("?")[0] not in ("/", "/health", "/healthz"):
                     self.send_error(404, "try /health")
                     return

@@ -142,7 +142,7 @@ class MetricsPublisher:
         while not self._stop.wait(self.interval):
             try:
                 self.publish()
-            except Exception:  # noqa: BLE001 - metrics must never stop the producer; the next interval retries
+            except Exception:
                 log.exception("publishing metrics failed")
 
     def start(self) -> MetricsPublisher:

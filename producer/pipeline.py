@@ -26,6 +26,7 @@ from producer.journal import Journal
 from producer.metrics import Metrics
 from producer.sender import Sender
 from producer.shards import ShardMap, load_shard_map, unknown_map
+from producer.watermarks import Watermark, Watermarks, watermark_records
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +45,10 @@ class Pipeline:
                  max_buffer_ms: int = 100, record_bytes: int = 25 * 1024, max_pending_bytes: int = 16 << 20,
                  spill_after: float = 10.0, map_refresh: float = 60.0, on_dropped: Any = None,
                  shard_map: ShardMap | None = None, call_timeout: float = 0.0,
-                 on_fatal: Callable[[str], None] | None = None, clock: Callable[[], float] = time.time) -> None:
+                 on_fatal: Callable[[str], None] | None = None, clock: Callable[[], float] = time.time,
+                 watermarks: Watermarks | None = None) -> None:
         self.metrics = metrics
+        self.watermarks = watermarks  # producer/watermarks.py: sent by the flush thread
         self.clock = clock  # the producer's clock (gap times): wall time, or the simulator's
         self.on_fatal = on_fatal
         self.failure: str | None = None  # set when a worker thread died
@@ -54,7 +57,7 @@ class Pipeline:
                 shard_map = load_shard_map(kinesis, stream)
             except ShardMapError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - unreachable: start anyway, journal until it is back
+            except Exception as exc:  # unreachable: start anyway, journal until it is back
                 if journal is None:
                     raise
                 log.warning("cannot read the shard map of %s (%s): journaling ticks until Kinesis answers",
@@ -114,9 +117,25 @@ class Pipeline:
         while not self._stop.is_set():
             with self._lock:
                 self.aggregator.flush_due()
+                if self.watermarks is not None:
+                    self._send_watermark(self.watermarks.due(self.last_tick_ts, self.last_tick_at))
                 due = self.aggregator.next_due()
             wait = 0.01 if due is None else min(0.01, max(0.0005, due - time.monotonic()))
             self._stop.wait(wait)
+
+    def _send_watermark(self, wm: Watermark | None) -> None:
+        """Behind every tick read so far (buffers flushed first), to every open shard. Call under the lock."""
+        if wm is None:
+            return
+        self.aggregator.flush()
+        for rec in watermark_records(wm, self.aggregator.shard_map):
+            self.sender.submit(rec)
+
+    def final_watermark(self) -> None:
+        """The session's last watermark (producer/watermarks.py), after its last tick."""
+        if self.watermarks is not None:
+            with self._lock:
+                self._send_watermark(self.watermarks.final(self.last_tick_ts))
 
     def _send_loop(self) -> None:
         # The sender's state belongs to this thread alone until it ends; stop() then closes it.
@@ -169,7 +188,7 @@ class Pipeline:
         with self._lock:
             try:
                 self.aggregator.flush()
-            except Exception:  # noqa: BLE001 - a broken aggregator: its buffered ticks are lost, say so
+            except Exception:
                 lost = self.aggregator.buffered
                 report.lost_ticks += lost
                 log.critical("cannot flush the aggregator at stop: %d ticks LOST", lost, exc_info=True)
@@ -188,7 +207,7 @@ class Pipeline:
             return report
         try:
             kept, lost = self.sender.close()
-        except Exception:  # noqa: BLE001 - e.g. the journal's disk failed on its final fsync: say what is at risk
+        except Exception:
             kept, lost = 0, self.sender.pending_ticks_estimate()
             log.critical("closing the journal failed: up to %d ticks may be LOST", lost, exc_info=True)
         report.kept_ticks, report.lost_ticks = kept, report.lost_ticks + lost

@@ -71,7 +71,7 @@ class SenderStats:
     lost_ticks: int = 0  # neither delivered, journalled nor handed to on_dropped (no journal)
 
 
-class BadResponse(Exception):
+class BadResponseError(Exception):
     """A PutRecords response that does not answer the call (not one result per record)."""
 
 
@@ -91,7 +91,7 @@ def _results(resp: Any, batch_size: int) -> list[dict[str, Any]]:
     records = resp.get("Records") if isinstance(resp, dict) else None
     if not isinstance(records, list) or len(records) != batch_size or not all(isinstance(r, dict) for r in records):
         got = len(records) if isinstance(records, list) else type(records).__name__
-        raise BadResponse(f"PutRecords answered {got} results for {batch_size} records")
+        raise BadResponseError(f"PutRecords answered {got} results for {batch_size} records")
     return records
 
 

@@ -43,6 +43,7 @@ from producer.pipeline import Pipeline
 from producer.sequence import SeqStore
 from producer.token_source import TokenSource, TokenUnavailable
 from producer.universe import load_universe, parse_slice, take_slice
+from producer.watermarks import Watermarks
 from tickpipe.config import Settings
 
 log = logging.getLogger(__name__)
@@ -160,7 +161,7 @@ class Producer:
 
     # -- wiring -------------------------------------------------------------------------------
     def _load_token(self) -> str:
-        from tokens.store import TokenStore  # the CLIENT engineer's SSM token store
+        from fyers.token_store import TokenStore  # the CLIENT engineer's SSM token store
 
         return TokenStore(self.ssm, self.settings.ssm_prefix).load_access_token()
 
@@ -395,7 +396,10 @@ class Producer:
                                      max_pending_bytes=opts.max_pending_bytes, spill_after=opts.spill_after,
                                      map_refresh=opts.map_refresh, on_dropped=self._on_dropped,
                                      call_timeout=self._call_timeout(), on_fatal=self._fatal,
-                                     clock=self.clock.time).start()
+                                     clock=self.clock.time,
+                                     watermarks=Watermarks(self.settings.producer_id, self.clock,
+                                                           self.calendar if opts.session == "calendar" else None),
+                                     ).start()
         except BaseException:
             self.journal.close()  # e.g. the stream does not exist: release the directory for the next try
             raise
@@ -487,6 +491,8 @@ class Producer:
                 break
             log.error("the socket loop ended by itself; starting a new one in 1 s")
             self.stop.wait(1.0)
+        if self._session_over(end_at):
+            self.pipeline.final_watermark()  # the day's last bars close now, not at the next session
         if not self.stop.is_set():  # the session is over (a stop keeps the open gaps for the last heartbeat)
             self._in_session = False
             self.gaps.close("disconnect")
@@ -508,7 +514,7 @@ class Producer:
                 sock.run(sock_stop)
             except TokenUnavailable:
                 pass  # stopped while waiting for a token
-            except BaseException as exc:  # noqa: BLE001 - reported and restarted by the session loop
+            except BaseException as exc:  # reported and restarted by the session loop
                 log.exception("socket loop failed")
                 died.append(exc)
 

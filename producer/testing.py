@@ -10,6 +10,8 @@ import orjson
 from aws_kinesis_agg import MAGIC
 from aws_kinesis_agg.deaggregator import iter_deaggregate_records
 
+from market.watermark import is_watermark
+
 
 def read_user_records(kinesis: Any, stream: str) -> list[tuple[str, str, bytes]]:
     """(shard id, partition key, data) of every user record, shard by shard, parents before children.
@@ -45,9 +47,12 @@ def read_user_records(kinesis: Any, stream: str) -> list[tuple[str, str, bytes]]
 
 
 def ticks_by_symbol(records: list[tuple[str, str, bytes]]) -> dict[str, list[dict[str, Any]]]:
-    """Decoded ticks per partition key, in stream order. Raises if a tick's sym is not its key."""
+    """Decoded ticks per partition key, in stream order (watermarks left out). Raises if a tick's sym
+    is not its key."""
     out: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for _, pk, data in records:
+        if is_watermark(data):
+            continue
         tick = orjson.loads(data)
         if tick["sym"] != pk:
             raise AssertionError(f"tick of {tick['sym']} stored under partition key {pk}")

@@ -19,13 +19,14 @@ import threading
 import time
 from collections.abc import Callable
 
+from producer.errors import TokenUnavailableError
 from producer.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
 
-class TokenUnavailable(RuntimeError):
-    """No usable token before the producer was stopped."""
+# The name it had before producer/errors.py; code in flight may still import it from here.
+TokenUnavailable = TokenUnavailableError
 
 
 class TokenSource:
@@ -87,5 +88,5 @@ class TokenSource:
             log.warning("no new access token in SSM yet; re-reading in %.0f s", delay)
             if self.stop.wait(delay):
                 self.waiting = self.refused_in_ssm = False
-                raise TokenUnavailable("stopped while waiting for a new access token")
+                raise TokenUnavailableError("stopped while waiting for a new access token")
             delay = min(self.retry_cap, delay * 2)

@@ -55,6 +55,14 @@ def take_slice(symbols: list[str], k: int, n: int) -> list[str]:
     return [s for s in symbols if slice_of(s, n) == k]
 
 
+def _text(data: bytes, source: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UniverseError(f"symbols source {source!r} is not UTF-8 text (byte {exc.start}: "
+                            f"{data[exc.start:exc.start + 1]!r}); save it as UTF-8") from None
+
+
 def read_source(source: str, *, s3: Any = None, ssm: Any = None) -> str:
     """The text behind a symbols source (path, s3://bucket/key, ssm:/name)."""
     if not source:
@@ -68,7 +76,7 @@ def read_source(source: str, *, s3: Any = None, ssm: Any = None) -> str:
             import boto3
             s3 = boto3.client("s3")
         try:
-            return s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8")
+            return _text(s3.get_object(Bucket=bucket, Key=key)["Body"].read(), source)
         except s3.exceptions.NoSuchKey:
             raise UniverseError(f"symbols object {source} does not exist") from None
         except s3.exceptions.NoSuchBucket:
@@ -93,8 +101,8 @@ def read_source(source: str, *, s3: Any = None, ssm: Any = None) -> str:
         except ssm.exceptions.ParameterNotFound:
             raise UniverseError(f"SSM parameter {name} (symbols source {source!r}) does not exist") from None
     try:
-        with open(source, encoding="utf-8") as f:
-            return f.read()
+        with open(source, "rb") as f:
+            return _text(f.read(), source)
     except OSError as exc:
         raise UniverseError(f"cannot read symbols file {source!r}: {exc.strerror}") from None
 

@@ -30,7 +30,7 @@ def test_concurrent_producers_writing_one_shard_lose_no_record(aws):
                 resp = client.put_records(StreamName="race", Records=[
                     {"Data": f"{w}-{c}-{i}".encode(), "PartitionKey": "k"} for i in range(per_call)])
                 assert resp["FailedRecordCount"] == 0
-        except BaseException as exc:  # reported below
+        except BaseException as exc:  # noqa: BLE001 - any failure in the thread is reported below
             errors.append(exc)
 
     threads = [threading.Thread(target=write, args=(w,)) for w in range(writers)]

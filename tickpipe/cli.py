@@ -1,4 +1,7 @@
-"""The ``tickpipe`` command: one entry point, a subcommand per job.
+"""The ``tickpipe`` command: the development and local-mode CLI, a subcommand per job.
+
+It imports every command's package, so no production artifact carries it: a deployable has its own
+console script importing only its own command (``tickpipe-produce``, infra/artifacts.py).
 
 Each subcommand lives beside the code it drives and registers itself through
 ``add_parser(subparsers)``, setting ``func=run`` where ``run(args) -> int`` is the exit code.
@@ -8,13 +11,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import sys
 
 from tickpipe import __version__
+from tickpipe.command import EXIT_FAILURE, EXIT_USAGE, add_verbose, describe, run  # noqa: F401 - EXIT_USAGE, describe: interface
 
 # command -> module that registers it. A command whose module needs a package this installation
-# lacks (the producer image has no `local` extra) stays listed and explains what to install.
+# lacks (an install without the `local` extra) stays listed and explains what to install.
 COMMANDS: dict[str, str] = {
     "demo": "local.demo_cli",
     "sim": "fyers.sim.cli",
@@ -23,15 +26,13 @@ COMMANDS: dict[str, str] = {
     "query": "local.query_cli",
     "backfill": "consumers.backfill_cli",
     "reconcile": "consumers.reconcile_cli",
-    "bench": "tickpipe.bench_cli",
+    "bench": "bench.cli",
     "plan": "tickpipe.plan.cli",
     "login": "tokens.login_cli",
     "login-link": "tokens.login_link_cli",
 }
 
 _OWN_PACKAGES = {"tickpipe", "market", "fyers", "producer", "consumers", "tokens", "local", "bench"}
-EXIT_FAILURE = 1
-EXIT_USAGE = 2
 
 
 def _unavailable(sub: argparse._SubParsersAction, command: str, missing: str) -> None:
@@ -52,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Fyers market data into an AWS lake: ticks → Kinesis → 5-minute bars → Parquet.",
     )
     parser.add_argument("--version", action="version", version=f"tickpipe {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    add_verbose(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for command, module in COMMANDS.items():
         try:
@@ -65,41 +66,4 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    if not args.verbose:
-        for chatty in NOISY_LOGGERS:
-            logging.getLogger(chatty).setLevel(logging.WARNING)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return EXIT_USAGE
-    try:
-        return int(args.func(args) or 0)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except Exception as exc:  # the user sees one line; -v shows the traceback
-        if args.verbose:
-            raise
-        print(f"error: {describe(exc)}", file=sys.stderr)
-        return EXIT_FAILURE
-
-
-# Libraries that log every request at INFO.
-NOISY_LOGGERS = ("botocore", "boto3", "urllib3", "s3transfer", "websockets", "werkzeug")
-
-
-def describe(exc: BaseException) -> str:
-    """One line for a user: what failed, and for AWS access problems, what to check."""
-    name = type(exc).__name__
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else name
-    hint = ""
-    if type(exc).__module__.startswith("botocore"):
-        hint = (" (check the AWS credentials and region; for local mode start a moto server, "
-                "`.venv/bin/python -m moto.server -H 127.0.0.1 -p 5000`, and set "
-                "AWS_ENDPOINT_URL=http://127.0.0.1:5000)")
-    return f"{text} [{name}]{hint} (run with -v for details)"
+    return run(build_parser(), argv)

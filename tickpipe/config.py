@@ -11,21 +11,28 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from typing import Any, ClassVar
 
 from tickpipe import names
+from tickpipe.errors import ConfigError
+from tickpipe.options import Options, option
 
 FYERS_API_URL = "https://api-t1.fyers.in"
 FYERS_WS_URL = "wss://socket.fyers.in/hsm/v1-5/prod"
 
 
-class ConfigError(ValueError):
-    """A configuration value that is missing or malformed; the message names the variable."""
+# AWS region names: partition-specific prefixes (us-gov-, cn-, eu-isoe- …), an area and a number.
+REGION_PATTERN = r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]{1,2}"
+# A known geography word stands between the two ('mars-1' has none): AWS's region list.
+REGION_AREAS = ("north", "south", "east", "west", "central", "northeast", "northwest", "southeast", "southwest")
 
 
 @dataclass(frozen=True)
-class Settings:
-    env: str = "dev"
-    region: str = "ap-south-1"
+class Settings(Options):
+    ENV_PREFIX: ClassVar[str] = "TICKPIPE_"
+
+    env: str = option("dev", pattern=r"[A-Za-z0-9-]+", shape="letters, digits and '-'")
+    region: str = option("ap-south-1", pattern=REGION_PATTERN, shape="an AWS region name such as ap-south-1")
     stream: str = ""
     raw_firehose: str = ""
     bars_firehose: str = ""
@@ -41,9 +48,11 @@ class Settings:
     producer_id: str = ""
 
     def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.region.split("-")[-2] not in REGION_AREAS:
+            raise ConfigError(f"{self.label('region')} must be an AWS region name such as ap-south-1, "
+                              f"got {self.region!r}")
         env = self.env
-        if not env or not all(c.isalnum() or c == "-" for c in env):
-            raise ConfigError(f"TICKPIPE_ENV must be letters, digits and '-', got {env!r}")
         defaults = {
             "stream": names.stream(env),
             "raw_firehose": names.raw_firehose(env),
@@ -59,20 +68,19 @@ class Settings:
             raise ConfigError(f"TICKPIPE_SSM_PREFIX must start and end with '/', got {self.ssm_prefix!r}")
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: str) -> Settings:
-        """Read every ``TICKPIPE_<FIELD>`` (and AWS_REGION / AWS_DEFAULT_REGION for the region)."""
+    def label(cls, name: str) -> str:
+        return "AWS_REGION (or TICKPIPE_REGION)" if name == "region" else cls.env_var(name)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Read every ``TICKPIPE_<FIELD>`` (and AWS_REGION / AWS_DEFAULT_REGION for the region);
+        non-empty ``overrides`` win."""
         environ = os.environ if environ is None else environ
-        values: dict[str, str] = {}
-        for f in fields(cls):
-            raw = environ.get(ENV_VARS[f.name])
-            if raw:
-                values[f.name] = raw
-        if "region" not in values:
+        if not environ.get(ENV_VARS["region"]):
             region = environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION")
             if region:
-                values["region"] = region
-        values.update({k: v for k, v in overrides.items() if v})
-        return cls(**values)
+                environ = {**environ, ENV_VARS["region"]: region}
+        return super().from_env(environ, **{k: v for k, v in overrides.items() if v})
 
     def ssm_name(self, key: str) -> str:
         """Full SSM parameter name, e.g. ``/tickpipe/dev/fyers/token``."""

@@ -40,13 +40,20 @@ from fyers.errors import (
     StateMismatchError,
 )
 from fyers.rest import RestClient
+from fyers.token_store import FyersToken, TokenNotFoundError, TokenStoreError
 from tickpipe import names
 from tickpipe.config import Settings
 from tokens import login_pages as pages
-from tokens.login_keys import SESSION_TTL, LinkExpiredError, LoginCredentialError, Session, Signer, decode_key
+from tokens.login_keys import (
+    SESSION_TTL,
+    LinkExpiredError,
+    LoginCredentialError,
+    LoginSession,
+    Signer,
+    decode_key,
+)
 from tokens.login_state import LinkReusedError, LoginRecords, StateError
 from tokens.refresh import KMS_KEY_VAR, PLACEHOLDER, days_left, token_store
-from tokens.store import FyersToken, TokenNotFoundError, TokenStoreError
 
 SERVICE: Final = "login"
 COOKIE: Final = "tickpipe_session"
@@ -214,7 +221,7 @@ class LoginApp:
     def _cookie_name(self, request: Request) -> str:
         return SECURE_COOKIE if request.secure else COOKIE
 
-    def _session(self, request: Request, signer: Signer) -> Session:
+    def _session(self, request: Request, signer: Signer) -> LoginSession:
         return signer.verify_session(request.cookies.get(self._cookie_name(request)), self.clock())
 
     # -- dispatch ---------------------------------------------------------------------------------

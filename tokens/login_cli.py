@@ -23,10 +23,10 @@ from typing import Any
 from fyers.auth import FyersAuth, auth_code_from_redirect, login_url, new_state
 from fyers.errors import AuthFailedError, FyersError, InvalidTokenError, StateMismatchError
 from fyers.rest import RestClient
+from fyers.token_store import FyersToken
 from tickpipe import names
 from tickpipe.config import Settings
 from tokens.refresh import KMS_KEY_VAR, PLACEHOLDER, days_left, token_store
-from tokens.store import FyersToken
 
 
 class LoginError(Exception):

@@ -71,7 +71,7 @@ class Link:
 
 
 @dataclass(frozen=True)
-class Session:
+class LoginSession:
     """A verified browser session."""
 
     sid: str = field(repr=False)
@@ -132,19 +132,19 @@ class Signer:
         return Link(nonce, expires_at)
 
     # -- sessions ---------------------------------------------------------------------------------
-    def mint_session(self, now: float, ttl: int = SESSION_TTL) -> tuple[str, Session]:
+    def mint_session(self, now: float, ttl: int = SESSION_TTL) -> tuple[str, LoginSession]:
         sid = _b64(secrets.token_bytes(_NONCE_BYTES))
         expires_at = int(now) + ttl
-        return self._sign("session", expires_at, sid), Session(sid, expires_at)
+        return self._sign("session", expires_at, sid), LoginSession(sid, expires_at)
 
-    def verify_session(self, value: str | None, now: float) -> Session:
+    def verify_session(self, value: str | None, now: float) -> LoginSession:
         expires_at, sid = self._verify("session", value, now, "session")
-        return Session(sid, expires_at)
+        return LoginSession(sid, expires_at)
 
     # -- CSRF -------------------------------------------------------------------------------------
-    def csrf_token(self, session: Session) -> str:
+    def csrf_token(self, session: LoginSession) -> str:
         return self._mac("csrf", session.sid)
 
-    def check_csrf(self, session: Session, given: str | None) -> None:
+    def check_csrf(self, session: LoginSession, given: str | None) -> None:
         if not given or not hmac.compare_digest(given.encode(), self.csrf_token(session).encode()):
             raise LoginCredentialError("the form's CSRF token does not match this session")

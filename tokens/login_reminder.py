@@ -13,11 +13,11 @@ import os
 import time
 from typing import Any, Final
 
+from fyers.token_store import TokenStoreError
 from tickpipe import names
 from tickpipe.config import Settings
 from tokens.login_keys import LoginCredentialError, Signer, decode_key
 from tokens.refresh import PLACEHOLDER, days_left, token_store
-from tokens.store import TokenStoreError
 
 REMIND_DAYS_VAR: Final = "TICKPIPE_LOGIN_REMIND_DAYS"
 EMAIL_LINK_TTL: Final = 86_400
@@ -25,8 +25,10 @@ EMAIL_LINK_TTL: Final = 86_400
 log = logging.getLogger(__name__)
 
 
-def reminder_message(settings: Settings, left: float | None, link: str | None) -> tuple[str, str]:
-    """(subject, body) of the e-mail. ``left`` None: no usable token is stored."""
+def reminder_message(settings: Settings, left: float | None, link: str | None,
+                     why_no_link: str = "no link key yet") -> tuple[str, str]:
+    """(subject, body) of the e-mail. ``left`` None: no usable token is stored. ``why_no_link``: what
+    kept the link out, when ``link`` is None."""
     state = ("no usable Fyers token is stored" if left is None else
              "the Fyers refresh token has run out" if left <= 0 else
              f"the Fyers refresh token runs out in {left:.1f} days")
@@ -34,7 +36,7 @@ def reminder_message(settings: Settings, left: float | None, link: str | None) -
     if link:
         how = (f"Log in here (the link works once, for 24 hours; tomorrow's e-mail brings a new one):\n\n{link}\n")
     else:
-        how = ("No login link could be minted (no link key yet): run `tickpipe login-link` for one, "
+        how = (f"No login link could be minted ({why_no_link}): run `tickpipe login-link` for one, "
                "or `tickpipe login` in a terminal.\n")
     body = (f"tickpipe {settings.env}: {state}. After that the morning refresh cannot renew the access "
             f"token and the producers stop receiving ticks.\n\n{how}\nAfterwards the status page shows the "
@@ -44,6 +46,8 @@ def reminder_message(settings: Settings, left: float | None, link: str | None) -
 
 def remind(ssm: Any, sns: Any, settings: Settings, threshold_days: float, now: float | None = None) -> dict[str, Any]:
     """Publish the reminder if a login is due. Returns what was decided (never the link)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
     now = time.time() if now is None else now
     try:
         left: float | None = days_left(token_store(ssm, settings).load(), now)
@@ -53,17 +57,23 @@ def remind(ssm: Any, sns: Any, settings: Settings, threshold_days: float, now: f
         return {"sent": False, "refresh_token_days_left": left}
     if not settings.alarm_topic_arn:
         raise ValueError("TICKPIPE_ALARM_TOPIC_ARN is not set: nowhere to send the reminder")
-    link = None
+    link, why = None, "no link key yet"
     try:
         key = ssm.get_parameter(Name=settings.ssm_name(names.SSM_LOGIN_KEY), WithDecryption=True)["Parameter"]["Value"]
-        page = ssm.get_parameter(Name=settings.ssm_name(names.SSM_LOGIN_PAGE_URL))["Parameter"]["Value"]
         if key != PLACEHOLDER:
+            why = f"no page address at {settings.ssm_name(names.SSM_LOGIN_PAGE_URL)}"
+            page = ssm.get_parameter(Name=settings.ssm_name(names.SSM_LOGIN_PAGE_URL))["Parameter"]["Value"]
             link = f"{page.rstrip('/')}/?link={Signer(decode_key(key)).mint_link(now, EMAIL_LINK_TTL)}"
     except ssm.exceptions.ParameterNotFound:
         pass
     except (ValueError, LoginCredentialError) as exc:
+        why = f"the link key is unusable: {exc}"
         log.warning("no login link in the reminder: %s", exc)
-    subject, body = reminder_message(settings, left, link)
+    except (BotoCoreError, ClientError) as exc:  # a missing grant, an outage: the e-mail matters more
+        code = (getattr(exc, "response", None) or {}).get("Error", {}).get("Code") or type(exc).__name__
+        why = f"SSM refused or did not answer: {code}"
+        log.warning("no login link in the reminder: SSM %s", code)
+    subject, body = reminder_message(settings, left, link, why)
     sns.publish(TopicArn=settings.alarm_topic_arn, Subject=subject, Message=body)
     log.info("login reminder sent (refresh token days left: %s, link: %s)", left, "yes" if link else "no")
     return {"sent": True, "refresh_token_days_left": left, "link": bool(link)}

@@ -59,12 +59,17 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "tickpipe-login"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         # Query strings carry links and auth codes: the path only.
         log.debug("%s %s -> %s", self.command, urlsplit(self.path).path, args[1] if len(args) > 1 else "")
 
     def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
+        text = (self.headers.get("Content-Length") or "0").strip()
+        if not text.isdigit():  # not a length: answer it, rather than a traceback and a dropped connection
+            self.close_connection = True
+            self.send_error(400, "bad Content-Length")
+            return
+        length = int(text)
         if length > MAX_BODY:
             self.close_connection = True
             self.send_error(413)
@@ -87,11 +92,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+    def do_GET(self) -> None:
         self._serve()
 
-    def do_POST(self) -> None:  # noqa: N802 - stdlib name
+    def do_POST(self) -> None:
         self._serve()
 
-    def do_PUT(self) -> None:  # noqa: N802 - stdlib name
+    def do_PUT(self) -> None:
         self._serve()

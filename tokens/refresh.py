@@ -23,10 +23,9 @@ import orjson
 from fyers.auth import FyersAuth
 from fyers.errors import FyersError, RefreshTokenExpiredError, WrongPinError
 from fyers.rest import RestClient
-from tickpipe import names
+from fyers.token_store import FyersToken, TokenNotFoundError, TokenStore, TokenStoreError
+from tickpipe import names, redact
 from tickpipe.config import Settings
-from tokens import redact
-from tokens.store import FyersToken, TokenNotFoundError, TokenStore, TokenStoreError
 
 SERVICE: Final = "token"
 # The KMS key the token is written with (Terraform: the stack's key; unset locally, on moto).

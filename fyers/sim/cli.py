@@ -19,6 +19,7 @@ from typing import Any
 
 from fyers.sim.config import SimConfig, SimConfigError
 from fyers.sim.simulator import Simulator
+from tickpipe.options import flag
 
 HELP_COMMANDS = "commands: drop | stall SECONDS | malformed | expire | refuse on|off | ratelimit N | 5xx N [STATUS] | reject CODE [N] | status | quit"
 
@@ -31,14 +32,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                                                    "(default: latest weekday)")
     parser.add_argument("--start", type=dt.time.fromisoformat, default=dt.time(9, 15),
                         help="IST time the clock starts at (default 09:15; 09:00 includes the pre-open)")
-    parser.add_argument("--speed", type=float, default=1.0,
+    parser.add_argument("--speed", type=flag(float, ge=0, le=100_000), default=1.0,
                         help="exchange seconds per wall second; 400 runs a whole day in about a minute; "
                              "0 = the real clock (default 1)")
     parser.add_argument("--every-trade", action="store_true", help="publish every trade, not quote snapshots")
-    parser.add_argument("--snapshot-interval", type=float, default=1.0,
+    parser.add_argument("--snapshot-interval", type=flag(float, gt=0, le=3600), default=1.0,
                         help="exchange seconds between a symbol's quote updates (default 1)")
-    parser.add_argument("--api-port", type=int, default=0, help="REST port on 127.0.0.1 (default: free port)")
-    parser.add_argument("--ws-port", type=int, default=0, help="data socket port on 127.0.0.1 (default: free port)")
+    parser.add_argument("--api-port", type=flag(int, ge=0, le=65535), default=0, help="REST port on 127.0.0.1 (default: free port)")
+    parser.add_argument("--ws-port", type=flag(int, ge=0, le=65535), default=0, help="data socket port on 127.0.0.1 (default: free port)")
     parser.add_argument("--redirect-uri", help="the only redirect URI the login page accepts (default: any)")
     parser.add_argument("--login-page", action="store_true",
                         help="also serve tickpipe's login page against this simulator and a moto SSM (docs/login.md)")
@@ -117,7 +118,7 @@ def _login_page(sim: Simulator, stack: ExitStack) -> tuple[dict[str, Any], list[
 
     moto = stack.enter_context(MotoServer())
     stack.enter_context(patched_environ(moto.environ()))
-    settings = Settings(env="local", region=moto.region, fyers_api_url=sim.api_url)
+    settings = Settings(env="local", region=moto.region, fyers_api_url=sim.api_url, fyers_ws_url=sim.ws_url)
     ssm = boto3.client("ssm", region_name=settings.region)
     seed_credentials(ssm, settings, sim)
     page = start_login_page(settings, sim, ssm)

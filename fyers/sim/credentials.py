@@ -7,7 +7,6 @@ as if the trading day had ended; tokens issued after it work again.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import secrets
@@ -19,6 +18,7 @@ from typing import Any
 import orjson
 
 from fyers import errors
+from fyers.jwt import b64url_decode, b64url_encode
 
 
 class CredentialError(Exception):
@@ -30,19 +30,11 @@ class CredentialError(Exception):
         self.message = message
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
 def encode_jwt(payload: dict[str, Any], key: bytes) -> str:
-    head = _b64(orjson.dumps({"alg": "HS256", "typ": "JWT"}))
-    body = _b64(orjson.dumps(payload))
+    head = b64url_encode(orjson.dumps({"alg": "HS256", "typ": "JWT"}))
+    body = b64url_encode(orjson.dumps(payload))
     sig = hmac.new(key, f"{head}.{body}".encode(), hashlib.sha256).digest()
-    return f"{head}.{body}.{_b64(sig)}"
+    return f"{head}.{body}.{b64url_encode(sig)}"
 
 
 def decode_jwt(token: str, key: bytes) -> dict[str, Any]:
@@ -50,9 +42,9 @@ def decode_jwt(token: str, key: bytes) -> dict[str, Any]:
     try:
         head, body, sig = token.split(".")
         want = hmac.new(key, f"{head}.{body}".encode(), hashlib.sha256).digest()
-        if not hmac.compare_digest(want, _unb64(sig)):
+        if not hmac.compare_digest(want, b64url_decode(sig)):
             raise ValueError("bad signature")
-        payload = orjson.loads(_unb64(body))
+        payload = orjson.loads(b64url_decode(body))
     except (ValueError, orjson.JSONDecodeError):
         raise CredentialError(errors.INVALID_TOKEN, "Could not authenticate the user: invalid token") from None
     if not isinstance(payload, dict):
@@ -78,7 +70,7 @@ class Account:
     auth_code_ttl: float = 300.0
 
 
-class Credentials:
+class CredentialIssuer:
     """Issues and verifies the account's credentials. Thread-safe."""
 
     def __init__(self, account: Account, key: bytes | None = None) -> None:

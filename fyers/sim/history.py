@@ -27,7 +27,7 @@ Row = tuple[int, float, float, float, float, int]  # [epoch, open, high, low, cl
 _CALENDAR = NseCalendar()
 
 
-def _session(day: dt.date):  # noqa: ANN202 - market.session.Session | None
+def _session(day: dt.date):
     return _CALENDAR.session(day)
 
 
@@ -72,7 +72,7 @@ def day_candles(inst: Instrument, day: dt.date, seed: int, resolution: str) -> l
     return fold(rows, resolution, day, session.open_ts)
 
 
-def history(inst: Instrument, *, sim_day: dt.date, sim_timeline_candles, seed: int, resolution: str,  # noqa: ANN001
+def history(inst: Instrument, *, sim_day: dt.date, sim_timeline_candles, seed: int, resolution: str,
             start: int, end: int) -> list[list[float | int]]:
     """Candles of ``inst`` whose start lies in [start, end], oldest first.
 

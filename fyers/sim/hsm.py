@@ -85,29 +85,28 @@ class Connection:
             return
         while sim.faults.stalled():  # a stalled server reads nothing; it catches up afterwards
             await asyncio.sleep(0.05)
-        kind = type(msg)
-        if kind is codec.Ping:
+        if isinstance(msg, codec.Ping):
             await self.ws.send(codec.PING)
-        elif kind is codec.Auth:
+        elif isinstance(msg, codec.Auth):
             await self.authenticate(msg)
-        elif kind is codec.Ack:
+        elif isinstance(msg, codec.Ack):
             self.last_acked = max(self.last_acked, msg.message_number)
         elif not self.authenticated:
-            await self.send_not_authenticated(kind)
-        elif kind is codec.Mode:
+            await self.send_not_authenticated(type(msg))
+        elif isinstance(msg, codec.Mode):
             self.full_channels = (self.full_channels | msg.channel_mask) if msg.full else (
                 self.full_channels & ~msg.channel_mask)
             await self.ws.send(codec.encode_mode_response(True))
-        elif kind is codec.Subscribe:
+        elif isinstance(msg, codec.Subscribe):
             await self.subscribe(msg)
-        elif kind is codec.Unsubscribe:
+        elif isinstance(msg, codec.Unsubscribe):
             for topic in msg.topics:
                 self.topics.pop(topic, None)
             await self.ws.send(codec.encode_subscribe_response(True, unsubscribe=True))
-        elif kind is codec.Pause:
+        elif isinstance(msg, codec.Pause):
             self.paused |= msg.channel_mask
             await self.ws.send(codec.encode_pause_response(True))
-        elif kind is codec.Resume:
+        elif isinstance(msg, codec.Resume):
             self.paused &= ~msg.channel_mask
             await self.ws.send(codec.encode_resume_response(True))
 
@@ -189,7 +188,7 @@ class Connection:
                 continue
             await self.publish()
 
-    async def publish(self) -> None:
+    async def publish(self) -> None:  # noqa: C901 - one pass over the send schedule and every fault hook, in protocol order
         sim, cfg = self.sim, self.sim.config
         if cfg.ack_count and self.message_number - self.last_acked >= cfg.unacked_limit():
             return
@@ -254,6 +253,7 @@ class Connection:
             sim.snapshots_sent(sum(1 for b in blocks if isinstance(b, codec.Snapshot)))
 
     def update_block(self, st: TopicState, k: int, feed_time: int) -> codec.Block | None:
+        assert st.timeline is not None, "only topics with a timeline are published"
         values = quote_values(st.timeline, k, feed_time)
         last = st.last
         if (self.full_channels >> st.channel) & 1:
@@ -312,7 +312,7 @@ class HsmServer:
     def _run(self) -> None:
         try:
             asyncio.run(self._main())
-        except BaseException as exc:  # report start-up failures to start()
+        except BaseException as exc:  # noqa: BLE001 - any start-up failure is reported to start(), which raises it
             self._error = exc
             self._ready.set()
 

@@ -31,6 +31,7 @@ from typing import Any, NamedTuple
 
 from fyers.sim.instruments import TICK_PAISE, Instrument
 from market.session import Session, epoch, normal_session
+from market.tick import make
 
 # Price resolutions of the history endpoint, in minutes ("D" is one candle per day).
 MINUTE_RESOLUTIONS = frozenset({1, 2, 3, 5, 10, 15, 20, 30, 45, 60, 120, 180, 240})
@@ -54,6 +55,15 @@ class _Slice:
     """One slice's trades as compact arrays (64 bytes a trade)."""
 
     __slots__ = _COLUMNS
+    # the columns, set in __init__ from _COLUMNS (declared for type checkers)
+    times: array[float]
+    prices: array[int]
+    qtys: array[int]
+    cum_vol: array[int]
+    cum_value: array[int]
+    highs: array[int]
+    lows: array[int]
+    oi: array[int]
 
     def __init__(self) -> None:
         for name, code in zip(_COLUMNS, _TYPECODES, strict=True):
@@ -98,6 +108,16 @@ class Timeline:
     ``cum_vol``, ``cum_value`` (Σ price × qty, for the average traded price), ``highs``, ``lows`` and
     ``oi`` are read-only columns indexed by that number. Thread-safe: the socket publisher and the
     REST history share timelines."""
+
+    # the read-only columns, set in __init__ from _COLUMNS (declared for type checkers)
+    times: Column
+    prices: Column
+    qtys: Column
+    cum_vol: Column
+    cum_value: Column
+    highs: Column
+    lows: Column
+    oi: Column
 
     def __init__(self, instrument: Instrument, session: Session, seed: int) -> None:
         self.instrument = instrument
@@ -204,7 +224,7 @@ class Timeline:
 
     def trades(self, until: float | None = None) -> list[Trade]:
         d = 10**self.instrument.precision
-        out = []
+        out: list[Trade] = []
         for sl in self.slices(until):
             for t, p, q in zip(sl.times, sl.prices, sl.qtys, strict=True):
                 if until is not None and t > until:
@@ -336,7 +356,8 @@ def _index_slice(sl: _Slice, prm: dict[str, Any], state: tuple[int, ...], rng: r
     n = s1 - s0
     sl.times.extend(float(t) for t in range(s0, s1))
     zeros = array("q", bytes(8 * n))
-    sl.qtys.extend(zeros), sl.cum_vol.extend(zeros), sl.cum_value.extend(zeros), sl.oi.extend(zeros)
+    for column in (sl.qtys, sl.cum_vol, sl.cum_value, sl.oi):
+        column.extend(zeros)
     return price, 0, 0, hi, lo, 0
 
 
@@ -431,7 +452,7 @@ def candles(tl: Timeline, resolution: int | str = 5, start: float | None = None,
     d = 10**tl.instrument.precision
     daily = str(resolution).upper() in ("D", "1D")
     out: list[list[float | int]] = []
-    cur = None
+    cur: list[float | int] | None = None
     day_start = epoch(tl.session.day, dt.time(0, 0))
     minutes = 0 if daily else int(resolution)
     size = minutes * 60
@@ -455,6 +476,50 @@ def candles(tl: Timeline, resolution: int | str = 5, start: float | None = None,
     lo = -math.inf if start is None else start
     hi = math.inf if end is None else end
     return [[c[0], c[1] / d, c[2] / d, c[3] / d, c[4] / d, c[5]] for c in out if lo <= c[0] <= hi]
+
+
+def bar_vwaps(tl: Timeline, seconds: int = 300) -> dict[int, float]:
+    """The true VWAP (Σ price × qty / Σ qty over every trade) of each ``seconds`` bar that traded,
+    keyed by the bar's start (aligned to the session open, as :func:`candles`). Ground truth for
+    the bars' VWAP estimate, which sees only the quotes the socket publishes."""
+    value: dict[int, int] = {}
+    qty: dict[int, int] = {}
+    base = tl.session.open_ts
+    for t, p, q in zip(tl.times, tl.prices, tl.qtys, strict=True):
+        if q:
+            b = base + (int(t) - base) // seconds * seconds
+            value[b] = value.get(b, 0) + p * q
+            qty[b] = qty.get(b, 0) + q
+    d = 10**tl.instrument.precision
+    return {b: value[b] / qty[b] / d for b in value}
+
+
+def snapshot_ticks(tl: Timeline, interval: float | None = 1.0) -> list[dict]:
+    """The quotes a snapshot-mode socket shows of ``tl`` (fyers/sim/hsm.py's cadence, without a
+    socket), as tick records: every ``interval`` exchange seconds from the open the quote after the
+    last trade, when something traded since, then the closing quote; every trade when ``interval``
+    is None (every-trade mode). For measuring what bars built from the quotes lose against
+    :func:`bar_vwaps` and :func:`candles`."""
+    d = 10**tl.instrument.precision
+    out: list[dict] = []
+    if interval is None:
+        for k, t in enumerate(tl.times):
+            v = scrip_values(tl, k, int(t))
+            out.append(make(tl.instrument.symbol, int(t), v[0] / d, ltt=v[2], ltq=v[8], vol=v[1], atp=v[11] / d,
+                            dl=v[13] / d, dh=v[14] / d, src="sim"))
+        return out
+    last, end = -1, len(tl.times) - 1
+    close = tl.session.close_ts
+    t = float(tl.session.open_ts)
+    while t < close or last != end:
+        k = tl.index_at(t) if t < close else end
+        if k != last and k >= 0:
+            v = scrip_values(tl, k, int(min(t, close)))
+            out.append(make(tl.instrument.symbol, int(min(t, close)), v[0] / d, ltt=v[2], ltq=v[8], vol=v[1],
+                            atp=v[11] / d, dl=v[13] / d, dh=v[14] / d, src="sim"))
+            last = k
+        t += interval
+    return out
 
 
 class Market:

@@ -100,7 +100,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "fyers-sim"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         # Query strings can carry auth codes: log the path only.
         log.debug("%s %s -> %s", self.command, urlsplit(self.path).path, args[1] if len(args) > 1 else "")
 
@@ -171,10 +171,10 @@ class _Handler(BaseHTTPRequestHandler):
             log.exception("simulator REST handler failed for %s %s", method, path)
             self._error(RestError(500, -500, "simulator internal error"))
 
-    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+    def do_GET(self) -> None:
         self._route("GET")
 
-    def do_POST(self) -> None:  # noqa: N802 - stdlib name
+    def do_POST(self) -> None:
         self._route("POST")
 
     # -- auth -----------------------------------------------------------------------------------
@@ -182,6 +182,7 @@ class _Handler(BaseHTTPRequestHandler):
         header = self.headers.get("Authorization", "")
         if not header:
             raise RestError(401, errors.INVALID_TOKEN, "Authorization header missing: send 'APP_ID:ACCESS_TOKEN'")
+        app_id: str | None
         app_id, sep, token = header.partition(":")
         if not sep:
             if not bare_ok:

@@ -10,12 +10,12 @@ from typing import Any
 
 from fyers.sim.clock import SimClock
 from fyers.sim.config import SimConfig
-from fyers.sim.credentials import Account, Credentials
+from fyers.sim.credentials import Account, CredentialIssuer
 from fyers.sim.faults import Faults
 from fyers.sim.hsm import WS_PATH, HsmServer
 from fyers.sim.instruments import default_symbols
 from fyers.sim.limits import RateLimits
-from fyers.sim.market import Market, Trade, candles
+from fyers.sim.market import Market, Trade, bar_vwaps, candles
 from fyers.sim.rest import RestServer
 from market.session import IST, PREOPEN, epoch
 
@@ -36,7 +36,7 @@ class Simulator:
         self.config = config
         day = config.session_day()
         self.market = Market(config.symbols or default_symbols(day), day, config.seed, config.session(day))
-        self.credentials = Credentials(Account(config.app_id, config.secret_key, config.fy_id, config.pin,
+        self.credentials = CredentialIssuer(Account(config.app_id, config.secret_key, config.fy_id, config.pin,
                                                config.token_ttl, config.refresh_ttl))
         self.faults = Faults(self.credentials.expire_all)
         self.stats: Counter[str] = Counter()  # REST threads count through count(); the socket loop directly
@@ -137,6 +137,10 @@ class Simulator:
     def candles(self, symbol: str, resolution: int | str = 5) -> list[list[float | int]]:
         """The whole day's candles from every trade, as the history endpoint returns them."""
         return candles(self.market.timeline(symbol), resolution)
+
+    def bar_vwaps(self, symbol: str, seconds: int = 300) -> dict[int, float]:
+        """The true VWAP of each bar of the day, from every trade: {bar start: vwap}."""
+        return bar_vwaps(self.market.timeline(symbol), seconds)
 
     def count(self, name: str, n: int = 1) -> None:
         with self._stats_lock:

@@ -6,15 +6,14 @@
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import orjson
 import pytest
 import websocket
 
 from fyers import codec
+from fyers.auth import read_access_token
 from fyers.sim.config import SimConfig
 from fyers.sim.simulator import Simulator
 
@@ -36,8 +35,7 @@ def fyers_sim() -> Iterator[Callable[..., Simulator]]:
 
 def hsm_key_of(access_token: str) -> str:
     """The data-socket credential inside an access token (its JWT payload's ``hsm_key``)."""
-    payload = access_token.split(".")[1]
-    return orjson.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["hsm_key"]
+    return read_access_token(access_token).hsm_key
 
 
 class RawHsmClient:

@@ -1,6 +1,6 @@
 -- Reconciliation of one day (tickpipe reconcile): one row per (sym, start) with a live bar or an
 -- exchange candle. status: match | differs | missing_bar | no_candle; cause: missed_trade_at_edge,
--- missed_trade, volume_shifted, missing_in_gap, missing_bar, bar_without_candle, unexplained.
+-- missed_trade, volume_shifted, partial_in_gap, missing_in_gap, missing_bar, bar_without_candle, unexplained.
 -- d_* are bar minus candle; fields lists what differs.
 CREATE EXTERNAL TABLE IF NOT EXISTS reconcile (
   sym string, start bigint, status string, cause string, fields string, bar_vol bigint,

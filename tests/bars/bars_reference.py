@@ -32,8 +32,25 @@ def bucket_of(t: dict[str, Any]) -> int:
     return et // 300 * 300
 
 
+class Near(float):
+    """A VWAP that equals any number within 1e-9 relative: the reference sums turnover per bucket,
+    the builder per day (then subtracts), so the last bits may differ."""
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, (int, float)) and abs(other - self) <= 1e-9 * max(abs(other), abs(self))
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    __hash__ = float.__hash__
+
+
 def reference_bars(ticks: list[dict[str, Any]]) -> dict[tuple[str, int], dict[str, Any]]:
-    """{(sym, start): bar without rev} for a stream (first occurrence of each state key counts)."""
+    """{(sym, start): bar without rev} for a stream (first occurrence of each state key counts).
+
+    VWAP: the turnover traded between consecutive ticks (in arrival order, which for a stream in
+    time order is the order of the cumulative volume) at the later tick's price, kept within
+    what the rounded atp allows, then within [low, high]."""
     seen: set[tuple] = set()
     unique: list[tuple[int, dict[str, Any]]] = []
     for pos, t in enumerate(ticks):
@@ -41,6 +58,16 @@ def reference_bars(ticks: list[dict[str, Any]]) -> dict[tuple[str, int], dict[st
         if key not in seen:
             seen.add(key)
             unique.append((pos, t))
+    # each tick's share of the turnover: the volume since the symbol's previous largest, at its price
+    traded: dict[int, float] = {}
+    top: dict[tuple[str, int], int] = {}
+    for pos, t in unique:
+        if t.get("vol") is None:
+            continue
+        k = (t["sym"], (bucket_of(t) + 19800) // 86400)
+        if t["vol"] > top.get(k, 0):
+            traded[pos] = (t["vol"] - top.get(k, 0)) * t["ltp"]
+            top[k] = t["vol"]
     # the day high/low moves, in arrival order per symbol
     extra_hi: dict[int, float] = {}
     extra_lo: dict[int, float] = {}
@@ -73,6 +100,7 @@ def reference_bars(ticks: list[dict[str, Any]]) -> dict[tuple[str, int], dict[st
             top = max((t for _, t in items if t.get("vol") is not None), key=lambda t: t["vol"])
             bar["vol_cum"] = top["vol"]
             bar["_turn"] = top["vol"] * top["atp"]
+            bar["_ticks"] = sum(traded.get(p, 0.0) for p, _ in items)
         else:
             bar["vol_cum"] = None
         out[(sym, start)] = bar
@@ -86,10 +114,24 @@ def reference_bars(ticks: list[dict[str, Any]]) -> dict[tuple[str, int], dict[st
         else:
             vol = bar["vol_cum"] - pv
             bar["vol"] = vol
-            bar["vwap"] = round((bar["_turn"] - pt) / vol, 4) if vol > 0 else None
+            bar["vwap"] = None
+            if vol > 0:
+                tol = 0.005 * (bar["vol_cum"] + pv)
+                turnover = min(max(bar["_ticks"], bar["_turn"] - pt - tol), bar["_turn"] - pt + tol)
+                bar["vwap"] = Near(min(max(turnover / vol, bar["l"]), bar["h"]))
             prev[(sym, day)] = (bar["vol_cum"], bar["_turn"])
         bar.pop("_turn", None)
+        bar.pop("_ticks", None)
     return out
+
+
+def without_vwap(bars: dict[tuple[str, int], dict[str, Any]]) -> dict[tuple[str, int], dict[str, Any]]:
+    """Bars without their VWAP: for streams out of order, where the estimate follows arrival order."""
+    return {k: {f: v for f, v in b.items() if f != "vwap"} for k, b in bars.items()}
+
+
+def vwaps_in_range(bars: dict[tuple[str, int], dict[str, Any]]) -> bool:
+    return all(b["l"] <= b["vwap"] <= b["h"] for b in bars.values() if b["vol"] > 0)
 
 
 def strip(bars: dict[tuple[str, int], dict[str, Any]]) -> dict[tuple[str, int], dict[str, Any]]:

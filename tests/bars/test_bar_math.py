@@ -6,7 +6,7 @@ import random
 
 import orjson
 import pytest
-from bars_reference import OPEN, bucket_of, reference_bars, strip, synthetic_day
+from bars_reference import OPEN, bucket_of, reference_bars, strip, synthetic_day, vwaps_in_range, without_vwap
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -44,7 +44,10 @@ def test_late_ticks_within_the_amend_horizon_give_the_reference_bars(seed, moves
         i = rng.randrange(len(ticks))
         j = min(len(ticks) - 1, i + rng.randint(1, 40))
         ticks.insert(j, ticks.pop(i))
-    assert final(ticks) == reference_bars(ticks)
+    got, want = final(ticks), reference_bars(ticks)
+    # the VWAP estimate follows arrival order (docs/bars.md): out of order it differs, within bounds
+    assert without_vwap(got) == without_vwap(want)
+    assert vwaps_in_range(got)
 
 
 @settings(max_examples=40, deadline=None)

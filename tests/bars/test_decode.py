@@ -8,6 +8,7 @@ import hashlib
 import orjson
 import pytest
 from aws_kinesis_agg import MAGIC
+from aws_kinesis_agg.aggregator import RecordAggregator
 from bars_stream import kpl_records
 from hypothesis import given
 from hypothesis import strategies as st
@@ -17,10 +18,12 @@ from consumers.bars_decode import (
     NOT_PARSED,
     AggregateError,
     b64decode,
+    fast_ticks,
     parse_ticks,
     user_records,
 )
 from market.tick import EARLIEST_TS, FIELDS, TickError, decode, encode, make
+from market.watermark import Watermark
 
 
 def ticks(n=5):
@@ -112,3 +115,64 @@ def test_one_bad_record_in_a_batch_is_poison_alone():
     assert [p.sub for p in poison] == [17] and "ltp" in poison[0].reason
     assert values[17] is NOT_PARSED
     assert [v.ts for v in values[:17] + values[18:]] == [t["ts"] for t in ticks(40)]
+
+
+# ----- the native fast path (fast_ticks): the same ticks as user_records + parse_ticks, or None ---------
+
+def slow_values(data: bytes):
+    """What the general path makes of a record: its values when every user record is a tick, else None."""
+    try:
+        values, bad = parse_ticks(user_records(data))
+    except AggregateError:
+        return None
+    return None if bad else values
+
+
+@pytest.mark.skipif(fast_ticks(kpl_records(ticks(2))[0][1]) is None, reason="accelerator not built")
+@given(n=st.integers(1, 40), cut=st.integers(0, 10_000), flip=st.integers(0, 10_000), byte=st.integers(0, 255),
+       mode=st.sampled_from(["intact", "flip", "truncate", "flip and fix md5", "watermark"]))
+def test_fast_ticks_decodes_what_the_general_path_decodes_or_leaves_it_to_it(n, cut, flip, byte, mode):
+    ts = ticks(n)
+    agg = RecordAggregator()
+    for i, t in enumerate(ts):
+        agg.add_user_record(t["sym"], encode(t))
+        if mode == "watermark" and i == n // 2:
+            agg.add_user_record("wm:p:0", Watermark("p", t["ts"]).encode())
+    data = agg.clear_and_get().get_contents()[2]
+    body = bytearray(data[len(MAGIC):-16])
+    if mode == "flip":
+        data = bytearray(data)
+        data[flip % len(data)] ^= byte or 1
+        data = bytes(data)
+    elif mode == "truncate":
+        data = data[:cut % len(data)]
+    elif mode == "flip and fix md5":  # corrupt protobuf or JSON with a valid checksum
+        body[flip % len(body)] = byte
+        data = MAGIC + bytes(body) + hashlib.md5(bytes(body)).digest()
+    got = fast_ticks(data)
+    if mode == "intact":
+        assert got is not None and got == slow_values(data)
+    elif mode == "watermark":
+        assert got is None  # a watermark among the ticks: the general path splits them
+    else:
+        assert got is None or got == slow_values(data)
+
+
+def test_kpl_join_refuses_what_it_does_not_expect():
+    from _tickpipe_bars import kpl_join
+
+    assert kpl_join(b"", 0, 0) is None  # no records
+    assert kpl_join(b"\x1a\x05\x08\x00", 0, 4) is None  # a record longer than the buffer
+    assert kpl_join(b"\x1a\x02\x08\x00", 0, 4) is None  # a record without data
+    assert kpl_join(b"\x1a\x04\x1a\x02{}", 0, 6) == (b"[{}]", 1, 2)
+    with pytest.raises(ValueError, match="outside the buffer"):
+        kpl_join(b"abc", 0, 9)
+
+
+def test_invalid_utf8_inside_a_string_is_poison_not_a_crash():
+    # msgspec raises UnicodeDecodeError (not DecodeError) for it
+    good = encode(ticks(1)[0])
+    bad = good.replace(b'"ws"', b'"w\x80"')
+    values, poison = parse_ticks([bad, good])
+    assert values[0] is NOT_PARSED and values[1] is not NOT_PARSED
+    assert [p.sub for p in poison] == [0] and "UTF-8" in poison[0].reason

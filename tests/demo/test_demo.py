@@ -6,9 +6,12 @@ session; in every-trade mode the bars equal the exchange's candles.
 """
 
 import datetime as dt
+import json
+from unittest import mock
 
 import pytest
 
+from consumers.bars import BarsConsumer
 from local.demo import DemoError, DemoOptions, choose_day, run_demo
 from market.session import BARS_PER_NORMAL_SESSION, NseCalendar
 
@@ -18,8 +21,10 @@ DAY = dt.date(2026, 11, 20)  # a Friday session in the XBOM calendar
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
-    return run_demo(DemoOptions(symbols=5, day=DAY, speed=2500, shards=2, progress=False, out_dir=out,
-                                every_trade=True))
+    # as in AWS, nobody calls flush: the producer's watermarks close every bar, the last one too
+    with mock.patch.object(BarsConsumer, "flush", side_effect=AssertionError("the demo called flush")):
+        return run_demo(DemoOptions(symbols=5, day=DAY, speed=2500, shards=2, progress=False, out_dir=out,
+                                    every_trade=True))
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +66,22 @@ def test_all_checks_pass_and_the_report_is_written(demo):
     assert demo.ok, demo.checks
     html = demo.report.read_text()
     assert "<svg" in html and "NSE:" in html
+
+
+def test_freshness_of_every_bar_is_reported_split_into_grace_and_pipeline(demo):
+    f = demo.freshness
+    assert f["bars"] == 5 * BARS_PER_NORMAL_SESSION
+    for q in ("p50", "p99", "max"):
+        assert f[q]["wall_ms"] == pytest.approx(f[q]["grace_wall_ms"] + f[q]["pipeline_wall_ms"], abs=0.2)
+        assert f[q]["exchange_s"] >= f["grace_s"]  # a bar is final at end + grace, never before
+    assert f["p50"]["exchange_s"] <= f["p99"]["exchange_s"] <= f["max"]["exchange_s"]
+    summary = json.loads((demo.report.parent / "summary.json").read_text())
+    assert summary["freshness"] == f
+
+
+def test_vwap_is_exact_in_every_trade_mode(demo):
+    summary = json.loads((demo.report.parent / "summary.json").read_text())
+    assert summary["vwap_error_bp"]["max_bp"] <= 1e-5 and summary["vwap_error_bp"]["outside"] == 0
 
 
 def test_sample_query_returns_daily_ohlcv(demo):

@@ -18,7 +18,7 @@ DAY = dt.date(2026, 11, 20)
 def outage_demo(tmp_path_factory):
     out = tmp_path_factory.mktemp("outage")
     return run_demo(DemoOptions(symbols=3, day=DAY, speed=2500, shards=1, progress=False, out_dir=out,
-                                outage=Outage.parse("11:00-11:40")))
+                                outage=Outage.parse("11:00-11:40"), every_trade=True))
 
 
 def test_an_outage_leaves_a_recorded_gap_that_the_final_bars_fill(outage_demo):
@@ -27,6 +27,9 @@ def test_an_outage_leaves_a_recorded_gap_that_the_final_bars_fill(outage_demo):
     assert outage_demo.checks["bars_5m_final has all 75 bars of every symbol (the gap filled from candles)"]
     assert all(n < 75 for n in outage_demo.bars_per_symbol.values())  # the live bars do miss the outage
     assert "missing_in_gap=" in outage_demo.figures["reconcile: causes"]
+    # every trade is published: the bars the gap cut short are the gap's doing, not missed trades
+    assert "missed_trade" not in outage_demo.figures["reconcile: causes"]
+    assert outage_demo.checks["reconcile: every other bar equals its candle"]
     assert "3 symbols complete" in outage_demo.figures["bars_5m_final"]
 
 

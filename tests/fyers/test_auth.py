@@ -155,7 +155,7 @@ def test_login_url_carries_app_redirect_and_state():
 
 def test_logged_in_token_from_ssm_drives_the_data_socket(fyers_sim, aws, socket_harness):
     # The whole client story: browser login → token in SSM → the socket reads it from SSM and streams.
-    from tokens.store import FyersToken, TokenStore
+    from fyers.token_store import FyersToken, TokenStore
 
     sim = fyers_sim(speed=120)
     auth, code = login(sim)

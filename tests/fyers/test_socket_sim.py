@@ -7,8 +7,8 @@ import pytest
 from fyers import codec, errors
 from fyers.errors import SymbolLimitError
 from fyers.socket import MAX_SYMBOLS, DataSocket, subscribe_batches
+from fyers.token_store import TokenNotFoundError
 from market import tick as tickrec
-from tokens.store import TokenNotFoundError
 
 from .conftest import SYMBOLS, wait_for
 

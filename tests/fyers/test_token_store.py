@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from fyers.auth import Tokens
-from tokens.store import REFRESH_TTL, FyersToken, TokenNotFoundError, TokenStore, TokenStoreError
+from fyers.token_store import REFRESH_TTL, FyersToken, TokenNotFoundError, TokenStore, TokenStoreError
 
 PREFIX = "/tickpipe/test/"
 

@@ -7,9 +7,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fyers import errors
-from fyers.history import DAY, MAX_DAYS_DAILY, MAX_DAYS_INTRADAY, chunk_range
+from fyers.history import MAX_DAYS_DAILY, MAX_DAYS_INTRADAY, chunk_range
 from fyers.ratelimit import RateLimiter
 from fyers.symbols import SymbolError, topic_for
+from market.session import DAY
 
 
 def test_scrip_depth_and_index_topics():
@@ -101,7 +102,7 @@ def test_retry_after_from_a_429_is_honoured():
                (200, {}, b'{"s":"ok","code":200}')]
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 - stdlib name
+        def do_GET(self):
             status, headers, body = answers.pop(0)
             self.send_response(status)
             for k, v in headers.items():

@@ -177,3 +177,24 @@ def test_a_bad_request_is_refused_with_what_to_change(args, message):
 def test_a_range_ending_in_the_future_stops_today():
     req = BackfillRequest.make([SBIN], dt.date(2026, 11, 20), dt.date(2026, 12, 31), ["D"], today=SIM_DAY)
     assert req.last == SIM_DAY
+
+
+def test_a_corrupt_day_object_is_reported_and_the_message_says_how_to_get_the_day_back(history_sim, store,
+                                                                                     limiter_path):
+    """The day's chunks already have markers, so deleting the object alone brings nothing back: the
+    message names --force, and following it restores the day."""
+    from consumers.candles import CandleTableError
+
+    sim = history_sim([SBIN, TCS])
+    day = WEEK[0].isoformat()
+    Backfill(client(sim, limiter_path), store, clock=lambda: AFTER).run(request([SBIN], *WEEK, ["5"]))
+    want = table_rows(store, CANDLES_5M, day)
+    store.put(CANDLES_5M.key(day), b"not parquet")
+    with pytest.raises(CandleTableError, match="--force") as err:
+        Backfill(client(sim, limiter_path), store, clock=lambda: AFTER).run(request([TCS], *WEEK, ["5"]))
+    assert "tickpipe backfill --from " + day in str(err.value)
+    store.delete([CANDLES_5M.key(day)])
+    Backfill(client(sim, limiter_path), store, clock=lambda: AFTER, force=True).run(
+        BackfillRequest.make([SBIN, TCS], WEEK[0], WEEK[0], ["5"], today=SIM_DAY))
+    got = table_rows(store, CANDLES_5M, day)
+    assert [r for r in got if r["sym"] == SBIN] == want and {r["sym"] for r in got} == {SBIN, TCS}

@@ -137,3 +137,32 @@ def test_candles_daily_query(engine):
     sessions = [s.day.isoformat() for s in NseCalendar().sessions(DAY - dt.timedelta(days=3), DAY)]
     assert [r[0] for r in got] == sessions and got[0][6] is None
     assert got[1][6] == pytest.approx(got[1][4] - got[0][4], abs=0.006)
+
+
+def test_a_symbol_whose_candles_failed_stops_the_reconcile_without_writing(world, history_sim, store, limiter_path):
+    """A failed candle request leaves that symbol without candles: comparing anyway would call every
+    one of its bars `bar_without_candle` and alarm on it. Nothing is written; a re-run continues."""
+    from consumers.reconcile import ReconcileIncompleteError, diff_key
+
+    day = DAY - dt.timedelta(days=1)  # no marker, no reconcile yet
+    sim = history_sim([SBIN, TCS])
+    sim.faults.reject(-300)  # Fyers refuses the first request (invalid symbol): not transient
+    with pytest.raises(ReconcileIncompleteError, match="incomplete"):
+        reconcile_day(day, client(sim, limiter_path), store, symbols=[SBIN, TCS], clock=lambda: AFTER)
+    assert list(store.list(diff_key(day.isoformat()))) == []
+    again = reconcile_day(day, client(sim, limiter_path), store, symbols=[SBIN, TCS], clock=lambda: AFTER)
+    assert again.backfill.ok and again.summary.symbols == 2 and again.summary.missing_bars == again.summary.candles > 0
+
+
+def test_a_day_without_bars_or_gap_records_is_refused_and_overwrites_nothing(world, history_sim, store, limiter_path):
+    """No bars, no gap records, no symbols asked for (a lake without the compaction manifests, or a
+    day the producer never ran): there is nothing to compare, and an empty report would read as a
+    perfect day. The earlier reconcile of the day stays."""
+    from consumers.reconcile import NothingToReconcileError, diff_key
+
+    before = store.get(diff_key(DAY.isoformat()))
+    gaps = [o["Key"] for o in store.list(names.partition(names.GAPS, DAY.isoformat()))]
+    store.delete([f"{BARS.state_prefix}dt={DAY}/manifest.json", *gaps])
+    with pytest.raises(NothingToReconcileError, match="no curated bars"):
+        reconcile_day(DAY, client(history_sim([SBIN]), limiter_path), store, clock=lambda: AFTER)
+    assert store.get(diff_key(DAY.isoformat())) == before

@@ -67,3 +67,22 @@ def test_any_day_gets_a_known_cause_for_every_difference(bars_src, candles, gap_
         assert (d.cause in CAUSES) == (d.status != "match")
     s = summarize("d", diffs)
     assert 0 <= s.mismatch_rate <= 1 and s.matched + s.differing == s.compared
+
+
+@given(candle_days(), st.data())
+def test_a_bar_cut_by_a_gap_record_is_blamed_on_the_gap_not_on_a_missed_trade(candles, data):
+    """A gap record that starts or ends inside a bucket leaves a partial bar there (and the first bar
+    after a gap carries the gap's volume): even with every trade seen, it differs from the candle."""
+    i = data.draw(st.integers(0, len(candles) - 1))
+    start = OPEN + 300 * i
+    bars = {s: dict(c) for s, c in candles.items()}
+    bars[start]["c"] = round(bars[start]["c"] + 0.05, 2)
+    bars[start]["h"] = max(bars[start]["h"], bars[start]["c"])
+    bars[start]["vol"] += data.draw(st.integers(0, 1000))
+    offset = data.draw(st.integers(0, 299))
+    gap = data.draw(st.sampled_from([(start + offset, start + 900),  # starts inside the bucket
+                                     (start - 900, start + offset)]))  # ends inside it (or at its start)
+    diff = next(d for d in compare_symbol(SYM, bars, candles, [gap]) if d.start == start)
+    assert (diff.status, diff.cause) == ("differs", "partial_in_gap")
+    far = next(d for d in compare_symbol(SYM, bars, candles, [(start + 600, start + 900)]) if d.start == start)
+    assert far.cause in ("missed_trade_at_edge", "missed_trade")

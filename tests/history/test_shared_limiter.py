@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from consumers.backfill import Backfill, BackfillRequest
-from fyers.shared_limiter import DailyLimitError, FileRateLimiter
+from fyers.shared_limiter import SLACK_SECONDS, DailyLimitError, FileRateLimiter
 from market.session import epoch
 
 from .conftest import AFTER, SIM_DAY, client
@@ -36,8 +36,8 @@ def test_two_limiters_on_one_file_share_ten_requests_a_second(tmp_path):
     for i in range(10):
         (a if i % 2 else b).acquire()
     assert clock.slept == []
-    a.acquire()  # the 11th within the same second waits for the first to leave the window
-    assert clock.slept == [pytest.approx(1.0)]
+    a.acquire()  # the 11th within the same second waits for the first to leave the window, and the slack
+    assert clock.slept == [pytest.approx(1.0 + SLACK_SECONDS)]
 
 
 def test_the_minute_limit_is_200(tmp_path):
@@ -45,10 +45,10 @@ def test_the_minute_limit_is_200(tmp_path):
     lim = FileRateLimiter(str(tmp_path / "lim.json"), clock=clock, sleep=clock.sleep)
     for _ in range(200):
         lim.acquire()
-        clock.now += 0.1  # 10/s: never the per-second limit
+        clock.now += 0.15  # under 10/s with the slack: never the per-second limit
     waited = sum(clock.slept)
     lim.acquire()
-    assert sum(clock.slept) - waited == pytest.approx(60.0 - 200 * 0.1 + 0.1, abs=0.2)
+    assert sum(clock.slept) - waited == pytest.approx(60.0 + SLACK_SECONDS - 200 * 0.15 + 0.15, abs=0.2)
 
 
 def test_another_process_counts_against_the_same_limits(tmp_path):
@@ -58,7 +58,7 @@ def test_another_process_counts_against_the_same_limits(tmp_path):
     subprocess.run([sys.executable, "-c", child, path], check=True, timeout=120)
     slept: list[float] = []
     FileRateLimiter(path, limits=((3, 600.0),), sleep=slept.append, clock=_clock_then_later()).acquire()
-    assert slept and 0 < slept[0] <= 600.0  # the child's three requests fill the window
+    assert slept and 0 < slept[0] <= 600.0 + SLACK_SECONDS  # the child's three requests fill the window
 
 
 def _clock_then_later():
@@ -80,6 +80,15 @@ def test_past_the_daily_limit_requests_stop_until_midnight_ist(tmp_path):
     clock.now = float(epoch(dt.date(2026, 11, 27), dt.time(0, 0, 1)))  # a new IST day
     lim.acquire()
     assert lim.used_today() == 1
+
+
+@pytest.mark.parametrize("text", [b'{"sent": "abc", "count": "x", "day": 5}', b'{"sent": [1, null, "a"], "count": 1.5}',
+                                  b'[1, 2]', b'"text"'])
+def test_a_limiter_file_of_the_wrong_shape_starts_afresh(tmp_path, text):
+    path = tmp_path / "lim.json"
+    path.write_bytes(text)
+    FileRateLimiter(str(path)).acquire()
+    assert FileRateLimiter(str(path)).used_today() == 1
 
 
 def test_a_torn_limiter_file_starts_afresh(tmp_path):

@@ -9,9 +9,9 @@ from __future__ import annotations
 import ast
 import importlib
 import importlib.util
-import sys
 import json
 import re
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -330,7 +330,7 @@ def terraform_ready() -> None:
 def infra_moto(terraform_ready):
     """A moto server of Terraform's own (the suite's shared one is reset between tests), with AWS's
     managed policies loaded (the producer's execution role attaches one)."""
-    from local.moto_server import MotoServer  # noqa: PLC0415
+    from local.moto_server import MotoServer
 
     with MotoServer(settings={"MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}) as server:
         yield server

@@ -168,7 +168,7 @@ def workdir(folder: Path, endpoint: str | None = None) -> Workdir:
 
 def moto_client(server: Any, service: str, **credentials: str) -> Any:
     """A boto3 client for the moto server (``credentials``: another principal's keys)."""
-    import boto3  # noqa: PLC0415
+    import boto3
 
     creds = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", **credentials}
     return boto3.client(service, endpoint_url=server.endpoint, region_name=server.region, **creds)

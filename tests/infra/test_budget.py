@@ -16,9 +16,9 @@ def test_the_budget_limit_is_a_variable_and_both_notifications_mail_the_alarm_ad
 
 
 def test_the_default_budget_covers_the_planned_cost_of_50_symbols_in_the_default_stream_mode(tf):
-    from tickpipe.plan.figures import load  # noqa: PLC0415
-    from tickpipe.plan.model import Universe, plan  # noqa: PLC0415
-    from tickpipe.plan.prices import prices_for  # noqa: PLC0415
+    from tickpipe.plan.figures import load
+    from tickpipe.plan.model import Universe, plan
+    from tickpipe.plan.prices import prices_for
 
     # README "What it costs" prints the same plan; a default that the plain stack exceeds would cry wolf
     month = plan(Universe(50), load(), prices_for("ap-south-1"), "ap-south-1").total(tf.variables["stream_mode"]["default"])[1]

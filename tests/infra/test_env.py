@@ -32,10 +32,14 @@ def lambda_entry(tf, name: str) -> tuple[str, set[str]]:
 
 
 def command_module(command: list[str]) -> str:
-    """The module a container command runs: ``python -m M`` or ``tickpipe SUB`` (tickpipe/cli.py)."""
+    """The module a container command runs: ``python -m M``, a console script of infra/artifacts.py
+    (``tickpipe-produce``) or ``tickpipe SUB`` (tickpipe/cli.py)."""
     if command[:2] == ["python", "-m"]:
         return command[2]
-    assert command[0] == "tickpipe", f"unexpected container command {command}"
+    scripts = {name: target for art in load_artifacts().ARTIFACTS.values() for name, target in art.scripts.items()}
+    if command[0] != "tickpipe":
+        assert command[0] in scripts, f"unexpected container command {command}"
+        return scripts[command[0]].split(":")[0]
     module = cli_commands().get(command[1])
     assert module, f"tickpipe.cli.COMMANDS has no `tickpipe {command[1]}`"
     tree = ast.parse(ROOT.joinpath(*module.split(".")).with_suffix(".py").read_text())
@@ -44,6 +48,17 @@ def command_module(command: list[str]) -> str:
                 and node.args and isinstance(node.args[0], ast.Constant) and node.args[0].value == command[1]):
             return module
     raise AssertionError(f"{module} (tickpipe.cli.COMMANDS) does not register `tickpipe {command[1]}`")
+
+
+def load_artifacts():
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location("tickpipe_artifacts", ROOT / "infra" / "artifacts.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def producer_entry(tf) -> tuple[str, set[str]]:
@@ -57,6 +72,7 @@ ENTRIES = {
     "bars": lambda tf: lambda_entry(tf, "bars"),
     "compact": lambda tf: lambda_entry(tf, "compact"),
     "token": lambda tf: lambda_entry(tf, "token"),
+    "watermark_net": lambda tf: lambda_entry(tf, "watermark_net"),
     "login": lambda tf: lambda_entry(tf, "login"),
     "producer": producer_entry,
 }
@@ -104,7 +120,7 @@ def test_each_producer_slice_gets_its_own_producer_id_and_symbols(tf):
 
 
 def test_producer_options_agree_with_the_task_definition(tf):
-    from producer.options import ENV_VARS as OPTIONS  # noqa: PLC0415 - the producer's own table
+    from producer.options import ENV_VARS as OPTIONS
 
     slices = tf.locals["producer_slices"]
     task = tf.resource("aws_ecs_task_definition", "producer")["container_definitions"]

@@ -14,7 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-FUNCTIONS = ["bars", "compact", "token", "login"]
+FUNCTIONS = ["bars", "compact", "token", "login", "watermark_net"]
 
 def load_build_layer():
     spec = importlib.util.spec_from_file_location("build_layer", ROOT / "infra" / "build_layer.py")
@@ -134,6 +134,25 @@ def test_layer_accelerator_built_for_this_cpu_folds_like_python(tmp_path):
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
 
 
+def test_layer_json_reader_built_for_this_cpu_reads_like_pyarrow(tmp_path):
+    # compaction's accelerator, cross-compiled and loaded in place of the local build, passes its specs
+    pytest.importorskip("ziglang", reason="zig is a dev dependency (pip install -e '.[dev]')")
+    import platform
+
+    arch = {"x86_64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}.get(platform.machine())
+    if arch is None:
+        pytest.skip(f"no Lambda architecture matches this CPU ({platform.machine()})")
+    so = load_build_layer().build_native(arch, tmp_path, "_tickpipe_lines")
+    code = ("import _tickpipe_lines, consumers.compact as c, sys; "
+            f"assert _tickpipe_lines.__file__ == {str(so)!r} and c.NATIVE; "
+            "import pytest; sys.exit(pytest.main(['-q', '-p', 'no:cacheprovider', "
+            f"{str(ROOT / 'tests' / 'lake' / 'test_parse_native.py')!r}]))")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=240)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+
+
 # Nested blocks the AWS provider allows once per function (terraform validate: "Too many ... blocks").
 SINGLE_BLOCKS = ("environment", "ephemeral_storage", "dead_letter_config", "logging_config", "tracing_config",
                  "vpc_config", "snap_start", "image_config")
@@ -144,3 +163,18 @@ def test_each_single_block_of_a_function_is_written_once(tf, function):
     body = tf.resource("aws_lambda_function", function)
     twice = [name for name in SINGLE_BLOCKS if isinstance(body.get(name), list) and len(body[name]) > 1]
     assert not twice, f"aws_lambda_function.{function} has more than one {twice} block"
+
+
+def test_terraform_runs_the_handlers_the_artifact_declaration_names(tf):
+    # infra/artifacts.py lists them for the test that imports each one from the code zip alone
+    spec = importlib.util.spec_from_file_location("tickpipe_artifacts", ROOT / "infra" / "artifacts.py")
+    artifacts = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = artifacts
+    spec.loader.exec_module(artifacts)
+    handlers = set()
+    for fn in tf.resources["aws_lambda_function"].values():
+        if fn["handler"] == "${each.value.handler}":  # one resource per for_each entry
+            handlers |= {entry["handler"] for entry in fn["for_each"].values()}
+        else:
+            handlers.add(fn["handler"])
+    assert handlers == set(artifacts.LAMBDA_HANDLERS)

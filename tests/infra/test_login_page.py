@@ -112,3 +112,52 @@ def test_the_login_function_has_an_errors_alarm(tf):
 
 def test_the_page_url_is_an_output(tf):
     assert "aws_lambda_function_url.login[0].function_url" in tf.outputs["login_page_url"]["value"]
+
+
+def test_the_role_may_read_every_parameter_the_page_and_the_reminder_read(tf, aws, fyers_sim):
+    """moto checks no IAM: record what the function really reads (a whole browser login, then the
+    reminder e-mail) and compare it with what the role grants."""
+    import sys
+    import time
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tokens"))
+    from login_helpers import browser_with_session, fyers_login, start_login, start_page
+
+    from tokens.login_reminder import remind
+
+    read: set[str] = set()
+    ssm = aws.client("ssm")
+    ssm.meta.events.register("provide-client-params.ssm.GetParameter", lambda params, **_: read.add(params["Name"]))
+    page = start_page(fyers_sim(), ssm)
+    try:
+        browser = browser_with_session(page)
+        assert browser.get(fyers_login(page, start_login(page, browser)), timeout=10).status_code == 200
+        topic = aws.client("sns").create_topic(Name="alarms")["TopicArn"]
+        settings = page.settings.__class__(env=page.settings.env, fyers_api_url=page.sim.api_url,
+                                           alarm_topic_arn=topic)
+        assert remind(ssm, aws.client("sns"), settings, threshold_days=30, now=time.time())["link"] is True
+    finally:
+        page.server.stop()
+    granted = readable_parameters(tf)
+    prefix = page.settings.ssm_prefix
+    for name in sorted(read):
+        relative = name.removeprefix(prefix)
+        assert relative in granted or relative.rsplit("/", 1)[0] + "/*" in granted, \
+            f"the login role cannot read {name}"
+
+
+def readable_parameters(tf) -> set[str]:
+    """Parameter names (relative to the stack's prefix) the login role may GetParameter, with the
+    statement written either as a list or as `[for name in [...] : "${local.ssm_prefix_arn}${name}"]`."""
+    out: set[str] = set()
+    for st in login_statements(tf):
+        if "ssm:GetParameter" not in st["actions"]:
+            continue
+        resources = st["resources"]
+        if isinstance(resources, str):
+            listed = re.match(r'\$\{\[for name in \[(.*)\] : "\$\{local.ssm_prefix_arn\}\$\{name\}"\]\}$', resources)
+            assert listed, resources
+            out |= set(re.findall(r'"([^"]+)"', listed.group(1)))
+        else:
+            out |= {r.removeprefix("${local.ssm_prefix_arn}") for r in resources}
+    return out

@@ -26,12 +26,17 @@ def test_the_same_tree_gives_the_same_bytes(tmp_path):
     assert first == second
 
 
-def test_the_app_zip_holds_every_module_of_the_app_packages_and_nothing_else(tmp_path):
+def test_the_app_zip_holds_the_lambda_artifact_and_nothing_else(tmp_path):
     names = zipfile.ZipFile(package.package_app(tmp_path)).namelist()
-    expected = sorted(p.relative_to(ROOT).as_posix() for pkg in package.APP_PACKAGES
-                      for p in (ROOT / pkg).rglob("*.py") if "__pycache__" not in p.parts)
-    assert names == expected
+    assert names == sorted(package.ARTIFACTS.files("lambda", ROOT))
     assert "consumers/bars.py" in names and not any(n.startswith(("producer/", "local/", "tests/")) for n in names)
+
+
+def test_the_app_zip_leaves_out_the_simulator_and_every_command_module(tmp_path):
+    names = zipfile.ZipFile(package.package_app(tmp_path)).namelist()
+    assert not [n for n in names if n.startswith(("fyers/sim/", "tickpipe/plan/")) or n.endswith("_cli.py")
+                or n in ("tickpipe/cli.py", "tickpipe/__main__.py")]
+    assert "tokens/login.py" in names and "consumers/backfill.py" in names
 
 
 def test_entries_carry_a_fixed_date_and_readable_permissions(tmp_path):

@@ -162,7 +162,7 @@ def test_the_lake_bucket_policy_denies_only_requests_without_tls(tf_applied):
 
 
 def test_bars_reads_a_missing_checkpoint_as_none_and_writes_its_own(roles, infra_moto, tf_applied):
-    from consumers.bars_io import Lake  # noqa: PLC0415
+    from consumers.bars_io import Lake
 
     rec = iam_eval.Recorder(account(tf_applied), infra_moto.region)
     lake = Lake(client(roles, infra_moto, "bars", "s3", rec), bucket(tf_applied), names.stream("dev"))
@@ -175,8 +175,8 @@ def test_bars_reads_a_missing_checkpoint_as_none_and_writes_its_own(roles, infra
 
 def test_a_denied_checkpoint_fails_the_invocation_not_a_retry(roles, infra_moto, tf_applied):
     # compaction's role may not read the bars' checkpoints: the real denial, from moto's enforcement
-    from consumers.bars_errors import AccessDeniedError, TransientError  # noqa: PLC0415
-    from consumers.bars_io import Lake  # noqa: PLC0415
+    from consumers.bars_errors import AccessDeniedError, TransientError
+    from consumers.bars_io import Lake
 
     lake = Lake(client(roles, infra_moto, "compact", "s3"), bucket(tf_applied), names.stream("dev"))
     with pytest.raises(AccessDeniedError, match="s3:ListBucket") as info:
@@ -192,9 +192,9 @@ def test_bars_may_not_touch_compactions_state_or_raw(roles, infra_moto, tf_appli
 
 
 def test_the_bars_function_runs_a_batch_as_its_role(roles, infra_moto, tf_applied, monkeypatch):
-    from consumers.bars import BarsConsumer  # noqa: PLC0415
-    from local.kinesis_runner import KinesisRunner  # noqa: PLC0415
-    from tickpipe.config import Settings  # noqa: PLC0415
+    from consumers.bars import BarsConsumer
+    from local.kinesis_runner import KinesisRunner
+    from tickpipe.config import Settings
 
     state = state_resources(tf_applied)
     for k, v in state["aws_lambda_function.bars"]["environment"][0]["variables"].items():
@@ -227,9 +227,9 @@ def test_the_bars_function_runs_a_batch_as_its_role(roles, infra_moto, tf_applie
 
 
 def test_compaction_runs_as_its_role(roles, infra_moto, tf_applied, monkeypatch):
-    from consumers import compact  # noqa: PLC0415
-    from local.firehose_pump import evaluate_prefix, object_suffix  # noqa: PLC0415
-    from local.provision import RAW_TICKS_PREFIX  # noqa: PLC0415
+    from consumers import compact
+    from local.firehose_pump import evaluate_prefix, object_suffix
+    from local.provision import RAW_TICKS_PREFIX
 
     state = state_resources(tf_applied)
     for k, v in state["aws_lambda_function.compact"]["environment"][0]["variables"].items():
@@ -273,7 +273,7 @@ def test_every_action_a_role_grants_is_used_by_its_code_or_the_platform(roles, r
 
 
 def test_the_producer_reads_the_access_token_and_never_the_pin_or_the_refresh_token(roles, infra_moto, tf_applied):
-    from tokens.store import FyersToken, TokenStore  # noqa: PLC0415
+    from fyers.token_store import FyersToken, TokenStore
 
     state = state_resources(tf_applied)
     prefix = state["aws_ssm_parameter.fyers_app_id"]["name"].rpartition("fyers/")[0]
@@ -291,9 +291,9 @@ def test_the_producer_reads_the_access_token_and_never_the_pin_or_the_refresh_to
 
 
 def test_the_producer_role_is_denied_the_refresh_token_and_the_pin_it_asks_for(roles, infra_moto, tf_applied):
-    from botocore.exceptions import ClientError  # noqa: PLC0415
+    from botocore.exceptions import ClientError
 
-    from tokens.store import FyersToken, TokenStore  # noqa: PLC0415
+    from fyers.token_store import FyersToken, TokenStore
 
     prefix = state_resources(tf_applied)["aws_ssm_parameter.fyers_app_id"]["name"].rpartition("fyers/")[0]
     admin_ssm = roles["admin"]["session"].client("ssm", endpoint_url=infra_moto.endpoint)
@@ -326,7 +326,7 @@ def test_the_token_function_may_read_the_credentials_and_write_only_the_token(ro
 
 
 def test_a_symbols_object_the_producer_may_not_read_says_missing_or_denied(roles, infra_moto, tf_applied):
-    from producer.universe import UniverseError, read_source  # noqa: PLC0415
+    from producer.universe import UniverseError, read_source
 
     # outside state/symbols/: moto denies it, as AWS would (and AWS says 403 for a missing key too)
     s3 = client(roles, infra_moto, "producer_task", "s3")

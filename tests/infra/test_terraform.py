@@ -100,8 +100,8 @@ def test_moto_cannot_list_names_only_resources_that_exist(tf):
 
 def test_the_demo_provisions_what_terraform_creates(infra_moto, tf_applied):
     # local/provision.py (the demo's AWS) and infra/ agree on names and on the delivery settings.
-    from local import provision  # noqa: PLC0415
-    from tickpipe import names  # noqa: PLC0415
+    from local import provision
+    from tickpipe import names
 
     state = state_resources(tf_applied)
     assert state["aws_kinesis_stream.ticks"]["name"] == names.stream("dev")

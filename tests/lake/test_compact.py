@@ -57,6 +57,17 @@ def test_ticks_land_sorted_by_symbol_then_time_with_every_field(lake, s3, raw, f
     assert table.to_pylist() == expected
 
 
+def test_producer_watermarks_in_raw_ticks_are_no_ticks(lake, s3, raw, factory):
+    from market.watermark import Watermark
+
+    ticks = factory.ticks(factory.symbols(3), 10)
+    wm = Watermark("p1", OPEN + 60).encode()
+    raw.put("ticks", lines(ticks[:15]) + wm + lines(ticks[15:]) + wm, at=ARRIVAL)
+    report = compactor(lake).run()
+    assert report.rows_in == report.rows_out == len(ticks) and report.rows_bad == 0
+    assert not s3.list_objects_v2(Bucket=lake.bucket, Prefix=names.QUARANTINE).get("KeyCount")
+
+
 def test_repeated_observations_are_kept_once_earliest_received(lake, s3, raw, factory):
     ticks = factory.ticks(factory.symbols(2), 10)
     resent = [{**t, "rx": t["rx"] + 5000, "seq": t["seq"] + 10_000} for t in ticks[:4]]  # reconnect snapshots

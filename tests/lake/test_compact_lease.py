@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from consumers.compact_lease import LEASE_KEY, CompactionBusy, lease
+from consumers.compact_lease import LEASE_KEY, CompactionBusyError, lease
 
 BUCKET = "lease-test"
 
@@ -18,7 +18,7 @@ def s3(aws):
 
 def test_a_second_compaction_is_refused_while_the_first_holds_the_lease(s3):
     with lease(s3, BUCKET, owner="first"):
-        with pytest.raises(CompactionBusy, match="another compaction \\(first\\) holds"):
+        with pytest.raises(CompactionBusyError, match="another compaction \\(first\\) holds"):
             with lease(s3, BUCKET, owner="second"):
                 pass
 
@@ -47,7 +47,7 @@ def test_a_lease_left_by_a_run_that_died_is_taken_over_after_it_expires(s3):
 
 def test_an_unexpired_lease_of_another_run_is_not_taken_over_nor_released(s3):
     s3.put_object(Bucket=BUCKET, Key=LEASE_KEY, Body=b'{"owner": "alive", "taken": 0, "expires": 100}')
-    with pytest.raises(CompactionBusy):
+    with pytest.raises(CompactionBusyError):
         with lease(s3, BUCKET, owner="next", clock=lambda: 99.0):
             pass
     assert b"alive" in s3.get_object(Bucket=BUCKET, Key=LEASE_KEY)["Body"].read()

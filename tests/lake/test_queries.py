@@ -10,9 +10,10 @@ import pytest
 
 from consumers.compact import CompactOptions, Compactor
 from consumers.lake_errors import QueryError
+from consumers.lake_query import render
 from consumers.lake_schema import BARS, TICKS
 from consumers.lake_store import LakeStore
-from local.query import DDL_DIR, QUERY_DIR, LocalEngine, parse_ddl, query_file, render
+from local.query import DDL_DIR, QUERY_DIR, LocalEngine, parse_ddl, query_file
 
 DAY = "2026-11-26"
 PREV = "2026-11-25"
@@ -172,3 +173,51 @@ def test_query_cli_prints_a_table(world, capsys, monkeypatch):
     out = capsys.readouterr().out
     assert out.splitlines()[0].split() == ["sym", "open", "high", "low", "close", "volume", "vwap", "bars"]
     assert "(6 rows)" in out
+
+
+@pytest.fixture
+def listener(monkeypatch):
+    """An 'AWS endpoint' that only counts connections: the query must not reach it."""
+    import socket
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(8)
+    sock.setblocking(False)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{sock.getsockname()[1]}")
+    monkeypatch.setenv("TICKPIPE_ENV", "dev")
+    import boto3  # a client made now would send its requests there
+
+    assert boto3.client("athena", region_name="ap-south-1").meta.endpoint_url.endswith(
+        f":{sock.getsockname()[1]}")
+    yield sock
+    sock.close()
+
+
+def connections(sock) -> int:
+    n = 0
+    while True:
+        try:
+            sock.accept()[0].close()
+        except BlockingIOError:
+            return n
+        n += 1
+
+
+@pytest.mark.parametrize(("argv", "says"), [
+    (["nonesuch", "--engine", "athena"], "no query 'nonesuch'"),
+    (["-e", "SELECT '{{sym}}'", "--engine", "athena"], "needs parameter 'sym'"),
+    (["daily_ohlcv", "--param", "day=x' OR '1'='1", "--engine", "athena"], "only letters"),
+    (["daily_ohlcv", "--param", "day=x' OR '1'='1"], "only letters"),
+])
+def test_query_checks_the_name_and_parameters_before_connecting(listener, capsys, argv, says):
+    import argparse
+
+    from local import query_cli
+
+    parser = argparse.ArgumentParser(prog="tickpipe")
+    query_cli.add_parser(parser.add_subparsers())
+    args = parser.parse_args(["query", *argv])
+    assert args.func(args) == 2
+    assert says in capsys.readouterr().err
+    assert connections(listener) == 0

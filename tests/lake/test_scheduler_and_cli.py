@@ -110,4 +110,31 @@ def test_compact_cli_refuses_a_negative_lookback_and_a_zero_file_size(capsys):
         with pytest.raises(SystemExit) as exit_:
             parser.parse_args(bad)
         assert exit_.value.code == 2
-    assert "must be at least" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--lookback-days: must be >= 0" in err and "--target-mb: must be >= 1" in err
+
+
+class Terminal:
+    """A stream that says it is a terminal, as stderr is in an interactive shell."""
+
+    def __init__(self) -> None:
+        self.text = ""
+
+    def write(self, s: str) -> None:
+        self.text += s
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_the_progress_line_redraws_in_place_on_a_terminal_stderr(monkeypatch):
+    terminal = Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    progress = compact_cli.ProgressLine()  # no stream given: stderr, which is a terminal here
+    progress("compacting ticks", 1, 2)
+    progress("compacting ticks", 2, 2)
+    progress.end()
+    assert terminal.text.count("\r") == 2 and terminal.text.count("\n") == 1

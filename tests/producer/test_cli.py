@@ -68,3 +68,27 @@ def test_a_busy_health_port_names_the_variable(monkeypatch, capsys, aws, make_st
         monkeypatch.setenv("TICKPIPE_STREAM", make_stream(shards=1))
         assert main(["produce", "--symbols", str(universe), "--session", "always"]) == 2
     assert "TICKPIPE_PRODUCER_HEALTH_PORT" in capsys.readouterr().err
+
+
+def test_a_symbols_file_that_is_not_utf8_is_named(monkeypatch, capsys, tmp_path):
+    universe = tmp_path / "latin1.txt"
+    universe.write_bytes("NSE:SBIN-EQ\nNSE:CAFÉ-EQ\n".encode("latin-1"))
+    monkeypatch.setenv("TICKPIPE_PRODUCER_JOURNAL_DIR", str(tmp_path / "j"))
+    monkeypatch.setenv("TICKPIPE_PRODUCER_HEALTH_PORT", "-1")
+    assert main(["produce", "--symbols", str(universe), "--session", "always"]) == 2
+    err = capsys.readouterr().err
+    assert str(universe) in err and "not UTF-8" in err
+
+
+def test_bad_session_overrides_are_a_usage_error_naming_the_variable(monkeypatch, capsys):
+    monkeypatch.setenv("TICKPIPE_SESSION_OVERRIDES", "2026-13-01=closed")
+    assert main(["produce"]) == 2
+    err = capsys.readouterr().err
+    assert "TICKPIPE_SESSION_OVERRIDES" in err and "2026-13-01" in err
+
+
+def test_a_region_that_is_not_an_aws_region_is_a_usage_error(monkeypatch, capsys):
+    monkeypatch.delenv("TICKPIPE_REGION", raising=False)
+    monkeypatch.setenv("AWS_REGION", "mars-1")
+    assert main(["produce"]) == 2
+    assert "AWS_REGION" in capsys.readouterr().err

@@ -27,6 +27,7 @@ import requests
 
 from fyers.sim import SimConfig, Simulator
 from local.moto_server import free_port
+from market.watermark import is_watermark
 from producer.aggregator import iter_user_records
 from producer.faultproxy import KinesisFaultProxy
 from producer.journal import Journal
@@ -134,7 +135,7 @@ class Run:
         journal = Journal(self.journal)
         entries, _ = journal.read(max_entries=1_000_000, max_bytes=1 << 30)
         journal.close()
-        return [data for e in entries for _, data in iter_user_records(e)]
+        return [data for e in entries for _, data in iter_user_records(e) if not is_watermark(data)]  # no tick
 
     def check_stream(self) -> list[dict[str, Any]]:
         """Every tick read is on the stream once, in order per symbol; returns them."""
@@ -339,7 +340,7 @@ def test_a_lost_response_makes_exact_resends_that_readers_drop_by_pid_and_seq(ru
     run.proxy.set("lost_response", calls=3)
     run.until(lambda h: run.proxy.mode == "pass" and h["ticks_sent"] >= h["ticks_read"] - 200)
     assert run.terminate() == 0
-    records = [data for _, _, data in read_user_records(run.kinesis, run.stream)]
+    records = [data for _, _, data in read_user_records(run.kinesis, run.stream) if not is_watermark(data)]
     by_id: dict[tuple[str, int], set[bytes]] = {}
     for data in records:
         tick = orjson.loads(data)

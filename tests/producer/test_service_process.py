@@ -15,6 +15,7 @@ import orjson
 import pytest
 import requests
 
+from fyers.token_store import FyersToken, TokenStore
 from local.moto_server import free_port
 from producer.aggregator import iter_user_records
 from producer.journal import Journal
@@ -22,7 +23,6 @@ from producer.options import ProducerOptions
 from producer.service import Producer
 from producer.testing import read_user_records, ticks_by_symbol
 from tickpipe.config import Settings
-from tokens.store import FyersToken, TokenStore
 
 ROOT = Path(__file__).resolve().parents[2]
 BUCKET = "tickpipe-test-lake"

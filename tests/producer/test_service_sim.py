@@ -8,6 +8,7 @@ import time
 import orjson
 import pytest
 
+from fyers.token_store import FyersToken, TokenStore
 from producer.clock import Clock
 from producer.journal import Journal
 from producer.options import ProducerOptions
@@ -16,7 +17,6 @@ from producer.testing import read_user_records, ticks_by_symbol
 from producer.universe import slice_of
 from tickpipe import names
 from tickpipe.config import Settings
-from tokens.store import FyersToken, TokenStore
 
 BUCKET = "tickpipe-test-lake"
 

@@ -6,8 +6,9 @@ import threading
 
 import pytest
 
+from producer.errors import TokenUnavailableError
 from producer.metrics import Metrics
-from producer.token_source import TokenSource, TokenUnavailable
+from producer.token_source import TokenSource
 
 
 def source(load, stop):
@@ -36,7 +37,7 @@ def test_ssm_answering_with_the_refused_token_is_a_token_problem_not_a_network_o
         return "old"
 
     src.load = load
-    with pytest.raises(TokenUnavailable):
+    with pytest.raises(TokenUnavailableError):
         src()
     assert (True, True) in seen  # while it waited: SSM reachable, still the refused token
 
@@ -52,6 +53,6 @@ def test_an_ssm_read_error_is_not_taken_for_a_refused_token():
         raise ConnectionError("SSM unreachable")
 
     src = source(load, stop)
-    with pytest.raises(TokenUnavailable):
+    with pytest.raises(TokenUnavailableError):
         src()
     assert calls[1:] == [(True, False)] * (len(calls) - 1)  # waiting, but not for a refused token

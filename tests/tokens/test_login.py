@@ -13,11 +13,11 @@ from botocore.config import Config
 from login_helpers import browser_with_session, csrf_of, fyers_login, query_of, start_login, start_page
 
 from fyers.auth import read_access_token
+from fyers.token_store import TokenNotFoundError, TokenStore
 from tickpipe import names
 from tokens.login import FailureLimiter, LoginApp, Request
 from tokens.login_state import STATE_TTL
 from tokens.refresh import record_result
-from tokens.store import TokenNotFoundError, TokenStore
 
 
 @pytest.fixture
@@ -428,3 +428,13 @@ def test_the_lambda_handler_takes_a_base64_form_post_as_function_urls_send_it(pa
     event |= {"body": base64.b64encode(f"csrf={token}".encode()).decode(), "isBase64Encoded": True}
     out = handler(event, None)
     assert out["statusCode"] == 303 and out["headers"]["Location"].startswith(page.sim.api_url)
+
+
+@pytest.mark.parametrize("length", ["-5", "abc", "1e3"])
+def test_the_local_server_answers_a_bad_content_length_with_400(page, length):
+    import socket
+
+    port = int(page.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(f"POST /login HTTP/1.1\r\nHost: x\r\nContent-Length: {length}\r\n\r\nabc".encode())
+        assert s.recv(200).startswith(b"HTTP/1.1 400 ")

@@ -17,8 +17,8 @@ import pytest
 from login_helpers import start_page
 
 from fyers.auth import read_access_token
+from fyers.token_store import TokenStore
 from tickpipe import names
-from tokens.store import TokenStore
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
@@ -96,19 +96,32 @@ def test_a_browser_logs_in_through_the_page_and_the_status_shows_the_token_valid
     assert "no token stored yet" in text(browser)
 
     browser.find_element(By.ID, "login").click()
-    assert browser.current_url.startswith(page.sim.api_url + "/api/v3/generate-authcode")
+    arrived(browser, lambda url: url.startswith(page.sim.api_url + "/api/v3/generate-authcode"))
     browser.save_screenshot(str(shots / "3-fyers-login-form.png"))
     browser.find_element(By.NAME, "fy_id").send_keys(page.sim.config.fy_id)
     browser.find_element(By.NAME, "pin").send_keys(page.sim.config.pin)
     browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
 
-    assert browser.current_url == page.url + "/?done=1"
+    arrived(browser, lambda url: url == page.url + "/?done=1")
     browser.save_screenshot(str(shots / "4-status-after-login.png"))
     token = TokenStore(page.ssm, page.settings.ssm_prefix).load()
     assert read_access_token(token.access_token).exp > time.time()
     status = browser.find_element(By.ID, "status").text
     assert "valid until" in status and "15.0 days left" in status
     assert "Logged in" in browser.find_element(By.ID, "notice").text
+
+
+def arrived(browser, where) -> None:
+    """A click on a submit button returns before the browser follows the form and its redirects: wait
+    for the address (a hang guard, not a timing), then check it."""
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    try:
+        WebDriverWait(browser, 60).until(lambda b: where(b.current_url))
+    except TimeoutException:
+        pass
+    assert where(browser.current_url), browser.current_url
 
 
 def test_a_forged_callback_in_the_browser_shows_the_error_page_and_stores_nothing(browser, page, shots):

@@ -12,12 +12,12 @@ from login_helpers import fyers_login, query_of, seed_ssm
 
 from fyers.auth import read_access_token
 from fyers.rest import RestClient
+from fyers.token_store import TokenNotFoundError, TokenStore
 from tickpipe import names
 from tickpipe.config import Settings
 from tokens.login_cli import LoginError, read_secret, terminal_login
 from tokens.login_keys import LINK_TTL_MAX, Signer, decode_key
 from tokens.login_link_cli import LinkError, mint
-from tokens.store import TokenNotFoundError, TokenStore
 
 REDIRECT = "http://127.0.0.1:9/callback"  # nothing listens: the user copies the address from the browser
 

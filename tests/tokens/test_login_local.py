@@ -12,8 +12,8 @@ import boto3
 import requests
 from login_helpers import csrf_of, fyers_login
 
+from fyers.token_store import TokenStore
 from tickpipe.config import Settings
-from tokens.store import TokenStore
 
 
 class SimView:  # what fyers_login needs: the simulator's test account
@@ -38,6 +38,8 @@ def test_tickpipe_sim_login_page_logs_in_into_its_moto_ssm():
         assert "Logged in" in done.text
 
         env = details["environ"]
+        # the exports point every tickpipe command at this simulator, its data socket too
+        assert (env["TICKPIPE_FYERS_API_URL"], env["TICKPIPE_FYERS_WS_URL"]) == (details["api_url"], details["ws_url"])
         ssm = boto3.client("ssm", endpoint_url=env["AWS_ENDPOINT_URL"], region_name=env["TICKPIPE_REGION"],
                            aws_access_key_id=env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
         settings = Settings(env=env["TICKPIPE_ENV"])

@@ -10,13 +10,13 @@ import pytest
 from login_helpers import seed_ssm
 
 from fyers.auth import read_access_token
+from fyers.token_store import FyersToken, TokenStore
 from tickpipe import names
 from tickpipe.config import Settings
 from tokens.login_keys import Signer
 from tokens.login_link_cli import link_key
 from tokens.login_reminder import EMAIL_LINK_TTL, remind
 from tokens.refresh import TokenRefreshError, TokenService
-from tokens.store import FyersToken, TokenStore
 
 PAGE = "https://abc.lambda-url.ap-south-1.on.aws/"
 
@@ -72,6 +72,38 @@ def test_within_the_alarm_days_the_mail_carries_a_fresh_single_use_link(env):
 def test_without_a_link_key_the_mail_says_how_to_get_one(env):
     sim, settings, ssm, sns, sqs, queue = env
     store_token(sim, ssm, settings, 0.5)
+    assert remind(ssm, sns, settings, 2)["link"] is False
+    [mail] = mails(sqs, queue)
+    assert "tickpipe login-link" in mail["Message"] and "?link=" not in mail["Message"]
+
+
+def test_without_the_page_address_the_mail_says_that_and_still_goes(env):
+    sim, settings, ssm, sns, sqs, queue = env
+    store_token(sim, ssm, settings, 0.5)
+    link_key(ssm, settings, None)
+    ssm.delete_parameter(Name=settings.ssm_name(names.SSM_LOGIN_PAGE_URL))
+    assert remind(ssm, sns, settings, 2)["link"] is False
+    [mail] = mails(sqs, queue)
+    assert settings.ssm_name(names.SSM_LOGIN_PAGE_URL) in mail["Message"] and "no link key" not in mail["Message"]
+
+
+@pytest.mark.parametrize("error", ["AccessDeniedException", "no response"])
+def test_when_ssm_refuses_the_link_key_the_mail_still_goes_without_a_link(env, error):
+    """A role missing a grant (moto checks no IAM) or an SSM outage must not cost the reminder itself."""
+    from botocore.exceptions import ClientError, EndpointConnectionError
+
+    sim, settings, ssm, sns, sqs, queue = env
+    store_token(sim, ssm, settings, 0.5)
+    link_key(ssm, settings, None)
+    key_name = settings.ssm_name(names.SSM_LOGIN_KEY)
+
+    def refuse(params, **_):
+        if params["Name"] == key_name:
+            if error == "no response":
+                raise EndpointConnectionError(endpoint_url="https://ssm.ap-south-1.amazonaws.com")
+            raise ClientError({"Error": {"Code": error, "Message": "not authorized"}}, "GetParameter")
+
+    ssm.meta.events.register("provide-client-params.ssm.GetParameter", refuse)
     assert remind(ssm, sns, settings, 2)["link"] is False
     [mail] = mails(sqs, queue)
     assert "tickpipe login-link" in mail["Message"] and "?link=" not in mail["Message"]

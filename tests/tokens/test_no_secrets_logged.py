@@ -17,10 +17,9 @@ import requests
 from fyers.auth import read_access_token
 from fyers.rest import RestClient
 from local.moto_server import free_port
-from tickpipe import names
-from tickpipe.cli import NOISY_LOGGERS
+from tickpipe import names, redact
+from tickpipe.command import NOISY_LOGGERS
 from tickpipe.config import Settings
-from tokens import redact
 from tokens.refresh import TokenService
 from tokens.store import REFRESH_TTL, FyersToken, TokenStore
 

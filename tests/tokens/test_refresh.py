@@ -9,10 +9,10 @@ import pytest
 
 from fyers.auth import read_access_token
 from fyers.rest import RestClient
+from fyers.token_store import REFRESH_TTL, FyersToken, TokenStore
 from tickpipe import names
 from tickpipe.config import Settings
 from tokens.refresh import KMS_KEY_VAR, PLACEHOLDER, TokenRefreshError, TokenService
-from tokens.store import REFRESH_TTL, FyersToken, TokenStore
 
 
 @pytest.fixture

@@ -49,17 +49,21 @@ FARGATE_SIZES: Final[dict[int, tuple[int, int]]] = {
     256: (512, 2048), 512: (1024, 4096), 1024: (2048, 8192), 2048: (4096, 16384), 4096: (8192, 30720)}
 # Metrics and alarms the stack creates (one place each: producer/metrics.py, infra/alarms.tf).
 PRODUCER_METRICS: Final = len(COUNTERS) + 3 + len(GAUGES) + len(DISTRIBUTIONS)  # + Ticks/Records/BytesPerSecond
-BARS_METRICS: Final = 9  # consumers/bars.py: Powertools metrics of the bars handler, one service dimension
+BARS_METRICS: Final = 11  # consumers/bars.py: Powertools metrics of the bars handler, one service dimension
 # infra/alarms.tf: iterator age, no ticks, 3 function errors, token, 2 queues, 4 Firehose;
 # infra/history.tf: reconcile mismatch rate and missing bars, 2 function errors; infra/login.tf: the
-# login page's errors (login_page defaults to true)
-ALARMS_FIXED: Final = 17
+# login page's errors (login_page defaults to true); infra/watermark.tf: the safety net's errors and
+# the bars it closed
+ALARMS_FIXED: Final = 19
 ALARMS_PER_PRODUCER: Final = 3  # infra/alarms.tf: auth, journal depth, gaps, for each producer slice
 SHARD_LEVEL_METRICS: Final = 3  # infra/variables.tf stream_shard_level_metrics default, billed per shard
 # Defaults of the deployed stack that the costs depend on (infra/variables.tf; a test checks them).
 PRODUCER_HOURS_PER_DAY: Final = 7 + 5 / 60  # producer_start_cron 08:40 to producer_stop_cron 15:45 IST
 PRODUCER_MAX_BUFFER_S: Final = 0.1  # producer/options.py max_buffer_ms: a shard's record goes out at least this often
-BARS_BATCHING_WINDOW_S: Final = 5  # bars_batching_window_seconds
+BARS_BATCHING_WINDOW_S: Final = 0  # bars_batching_window_seconds
+# With no batching window Lambda invokes as records come, polling each shard about once a second
+# (AWS Lambda docs, "Using Lambda with Kinesis"): at most one invocation a second per shard.
+BARS_POLL_S: Final = 1
 BARS_MEMORY_MB: Final = 512  # bars_memory_mb
 BARS_STATE_BUDGET: Final = 600_000  # bars_state_budget_bytes (Lambda's window state limit is 1 MB)
 LAMBDA_STATE_LIMIT: Final = 1_000_000
@@ -241,7 +245,7 @@ def plan(universe: Universe, figures: Figures, prices: dict[str, Price], region:
                    f"{PRODUCER_HOURS_PER_DAY:.1f} h a trading day", fargate_day, days * fargate_day)
 
     # --- Lambda ---------------------------------------------------------------------------------
-    invocations = shards * SESSION_S / BARS_BATCHING_WINDOW_S
+    invocations = shards * SESSION_S / max(BARS_BATCHING_WINDOW_S, BARS_POLL_S)
     bars_share = min(1.0, BARS_MEMORY_MB / LAMBDA_MB_PER_VCPU)
     bars_s = mticks * figures.bars_cpu_s_per_mticks / bars_share + invocations * a["lambda_overhead_s"]
     compact_share = min(1.0, COMPACT_MEMORY_MB / LAMBDA_MB_PER_VCPU)  # compaction runs on one thread

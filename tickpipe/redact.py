@@ -1,6 +1,6 @@
 """No log line carries a secret, at any level.
 
-Two guards, installed once per process by :func:`install` (importing tokens.store does it):
+Two guards, installed once per process by :func:`install` (importing fyers.token_store does it):
 
 - botocore logs request and response bodies at DEBUG (``tickpipe -v``): for SSM they hold the
   decrypted token, refresh token, app secret and PIN. Any record from botocore, boto3, s3transfer or

@@ -1,0 +1,126 @@
+"""Lambda "watermark-net": the end-of-session safety net of the bars' watermarks.
+
+A producer sends a closing watermark to its shards when its session ends (producer/watermarks.py).
+If it died before that, the open bars of its symbols would wait for the next session. Scheduled
+after the close (infra/watermark.tf), this function writes one end-of-session watermark for every
+producer (``pid`` ``*``, market.watermark.ANY) into every open shard of the ticks stream, as a plain
+record whose ``ExplicitHashKey`` is the shard's starting hash key, so the normal bars path closes
+whatever is still open. When it had work to do, the bars function counts the bars it closed
+(metric ``SafetyNetBars``, alarmed on): a producer did not finish its session.
+
+It does nothing while a session is in progress (override-aware, ``TICKPIPE_SESSION_OVERRIDES``):
+a watermark at the clock's time would close bars of a producer that is merely behind.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from typing import Any, Final
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+from market.session import IST, normal_session, parse_overrides
+from market.watermark import ANY, KEY_PREFIX, Watermark
+from tickpipe import names
+from tickpipe.config import Settings
+
+SERVICE: Final = "watermark-net"
+SHARDS_WRITTEN: Final = "SafetyNetWatermarks"
+METRICS: Final = (SHARDS_WRITTEN,)
+PARTITION_KEY: Final = f"{KEY_PREFIX}{ANY}"
+PUT_BATCH: Final = 500  # PutRecords takes at most 500 records
+ATTEMPTS: Final = 4
+AWS_ERRORS: Final = (BotoCoreError, ClientError)
+
+log = logging.getLogger(__name__)
+
+
+class SafetyNetError(RuntimeError):
+    """The watermarks could not be written (the message says which shards and why)."""
+
+
+def session_in_progress(now: float, overrides: str = "") -> bool:
+    """Whether ``now`` lies in today's (IST) session, from its open to its close: the weekday
+    session, or the override for the day (``closed`` days have none)."""
+    day = dt.datetime.fromtimestamp(now, IST).date()
+    table = parse_overrides(overrides)
+    session = table[day] if day in table else (normal_session(day) if day.weekday() < 5 else None)
+    return session is not None and session.open_ts <= now < session.close_ts
+
+
+def open_shards(kinesis: Any, stream: str) -> list[dict[str, Any]]:
+    """The stream's open shards (ListShards, paginated): those without an ending sequence number."""
+    shards: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"StreamName": stream}
+    while True:
+        page = kinesis.list_shards(**kwargs)
+        shards.extend(page.get("Shards", []))
+        if not page.get("NextToken"):
+            break
+        kwargs = {"NextToken": page["NextToken"]}
+    return [s for s in shards if "EndingSequenceNumber" not in s.get("SequenceNumberRange", {})]
+
+
+def write_watermarks(kinesis: Any, stream: str, ts: int, *, backoff_s: float = 0.2) -> int:
+    """One end-of-session watermark into every open shard. Returns the number of shards written;
+    raises SafetyNetError when a shard's record is still refused after every attempt."""
+    data = Watermark(ANY, ts, "closed").encode()
+    try:
+        shards = open_shards(kinesis, stream)
+    except AWS_ERRORS as exc:
+        raise SafetyNetError(f"listing the shards of {stream}: {exc}") from exc
+    pending = [{"Data": data, "PartitionKey": PARTITION_KEY, "ExplicitHashKey": s["HashKeyRange"]["StartingHashKey"]}
+               for s in shards]
+    written = 0
+    for start in range(0, len(pending), PUT_BATCH):
+        batch, error = pending[start:start + PUT_BATCH], ""
+        for attempt in range(ATTEMPTS):
+            if attempt:
+                time.sleep(backoff_s * 2 ** (attempt - 1))
+            try:
+                resp = kinesis.put_records(StreamName=stream, Records=batch)
+            except AWS_ERRORS as exc:
+                error = f"{type(exc).__name__}: {exc}"
+                continue
+            results = resp.get("Records", [])
+            failed = [rec for rec, r in zip(batch, results, strict=True) if r.get("ErrorCode")]
+            written += len(batch) - len(failed)
+            if not failed:
+                break
+            error = next(r.get("ErrorMessage") or r["ErrorCode"] for r in results if r.get("ErrorCode"))
+            batch = failed
+        else:
+            raise SafetyNetError(f"{len(batch)} of {len(shards)} shards of {stream} did not take the end-of-session "
+                                 f"watermark after {ATTEMPTS} attempts ({error})")
+    return written
+
+
+def run(settings: Settings, kinesis: Any, now: float | None = None) -> dict[str, Any]:
+    """Write the watermarks unless a session is in progress. Returns what was done."""
+    now = time.time() if now is None else now
+    if session_in_progress(now, settings.session_overrides):
+        log.warning("a session is in progress at %s: no end-of-session watermark written (check the schedule)",
+                    dt.datetime.fromtimestamp(now, IST).isoformat(timespec="seconds"))
+        return {"written": 0, "skipped": "session in progress"}
+    ts = int(now)
+    written = write_watermarks(kinesis, settings.stream, ts)
+    log.info("end-of-session watermark %d written to %d shards of %s", ts, written, settings.stream)
+    return {"written": written, "ts": ts}
+
+
+def handler(event: dict[str, Any] | None, context: Any = None) -> dict[str, Any]:
+    """Lambda entry point (EventBridge Scheduler, infra/watermark.tf)."""
+    from aws_lambda_powertools import Metrics
+    from aws_lambda_powertools.metrics import MetricUnit
+
+    settings = Settings.from_env()
+    metrics = Metrics(namespace=names.METRIC_NAMESPACE, service=SERVICE)
+    try:
+        result = run(settings, boto3.client("kinesis", region_name=settings.region))
+        metrics.add_metric(name=SHARDS_WRITTEN, unit=MetricUnit.Count, value=result["written"])
+        return result
+    finally:
+        metrics.flush_metrics()

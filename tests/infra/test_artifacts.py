@@ -1,0 +1,69 @@
+"""Every module a deployable can run (lazy imports included) is in its artifact (infra/artifacts.py).
+
+tests/ship/ runs the built artifacts; this reads the source, so it also sees imports inside
+functions that a `--help` never reaches (the producer loads its token only when it connects).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def load_artifacts():
+    spec = importlib.util.spec_from_file_location("tickpipe_artifacts", ROOT / "infra" / "artifacts.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+artifacts = load_artifacts()
+ENTRIES = [("producer", target.split(":")[0]) for target in artifacts.ARTIFACTS["producer"].scripts.values()]
+ENTRIES += [("lambda", handler.rpartition(".")[0]) for handler in artifacts.LAMBDA_HANDLERS]
+
+
+@pytest.mark.parametrize(("artifact", "entry"), ENTRIES)
+def test_the_artifact_carries_every_module_its_entry_point_imports(closure_of, artifact, entry):
+    art = artifacts.ARTIFACTS[artifact]
+    missing = sorted(m for m in closure_of(entry).files if not art.ships(m))
+    assert not missing, f"{entry} imports {missing}, which the {artifact} artifact leaves out"
+
+
+def installed_closure(requirements: tuple[str, ...]) -> set[str]:
+    """Distributions pip installs for ``requirements`` (their own requirements followed)."""
+    todo, found = [Requirement(r) for r in requirements], set()
+    while todo:
+        req = todo.pop()
+        name = canonicalize_name(req.name)
+        if name not in found:
+            found.add(name)
+            for spec in metadata.distribution(req.name).requires or []:
+                sub = Requirement(spec)
+                if sub.marker is None or sub.marker.evaluate({"extra": ""}):
+                    todo.append(sub)
+    return found
+
+
+@pytest.mark.parametrize(("artifact", "entry"), ENTRIES)
+def test_the_artifact_installs_every_third_party_package_its_entry_point_imports(closure_of, artifact, entry):
+    installs = installed_closure(artifacts.ARTIFACTS[artifact].requirements)
+    providers = metadata.packages_distributions()
+    third = closure_of(entry).third_party - set(sys.stdlib_module_names) - {"_tickpipe_bars", "_tickpipe_feed"}
+    missing = {m for m in third if not {canonicalize_name(d) for d in providers.get(m, [])} & installs}
+    assert not missing, f"{entry} imports {sorted(missing)}, which the {artifact} requirements do not install"
+
+
+@pytest.mark.parametrize("name", ["producer", "lambda"])
+def test_no_production_artifact_carries_dev_only_code(name):
+    shipped = artifacts.packages(name) + [f.removesuffix(".py").replace("/", ".") for f in artifacts.files(name)]
+    for dev in ("fyers.sim", "local", "bench", "producer.testing", "fyers.sim.testing", "tickpipe.cli"):
+        assert dev not in shipped
