@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
 
 from fyers.auth import Tokens
@@ -40,8 +41,8 @@ def test_the_access_token_is_read_without_the_refresh_token(aws):
 
 def test_a_token_stored_before_the_split_still_loads_and_the_next_save_splits_it(aws):
     ssm = aws.client("ssm")
-    legacy = '{"access_token": "acc.ess.tok", "refresh_token": "ref.resh.tok", "issued_at": 1764100000, ' \
-             '"expires_at": 1764160000, "refresh_expires_at": %d}' % (1_764_100_000 + REFRESH_TTL)
+    legacy = orjson.dumps({"access_token": "acc.ess.tok", "refresh_token": "ref.resh.tok", "issued_at": 1_764_100_000,
+                           "expires_at": 1_764_160_000, "refresh_expires_at": 1_764_100_000 + REFRESH_TTL}).decode()
     ssm.put_parameter(Name=PREFIX + "fyers/token", Value=legacy, Type="SecureString")
     store = TokenStore(ssm, PREFIX)
     assert store.load() == token()
