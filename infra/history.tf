@@ -360,7 +360,7 @@ data "aws_iam_policy_document" "history_common" {
   statement {
     sid       = "UseKey"
     actions   = local.kms_use
-    resources = [aws_kms_key.main.arn]
+    resources = [aws_kms_key.main.arn, aws_kms_key.secrets.arn] # secrets: the access token only (kms.tf)
   }
   statement {
     sid       = "Tracing"

@@ -87,7 +87,14 @@ data "aws_subnet" "producer" {
 resource "aws_ecs_task_definition" "producer" {
   for_each = local.producer_slices
 
-  family                   = each.value.service_name
+  family = each.value.service_name
+
+  lifecycle {
+    precondition {
+      condition     = (var.producer_image_digest == null) != (var.producer_image == null)
+      error_message = "Set producer_image_digest (the image pushed to producer_repository_url) or producer_image (another registry), not both and not neither."
+    }
+  }
   requires_compatibilities = ["FARGATE", "EC2"]
   network_mode             = "awsvpc"
   cpu                      = var.producer_cpu
@@ -123,12 +130,15 @@ resource "aws_ecs_task_definition" "producer" {
 
   container_definitions = jsonencode([{
     name                   = "producer"
-    image                  = var.producer_image
+    image                  = local.producer_image # ecr.tf: by digest
     essential              = true
     entryPoint             = local.producer_command
     readonlyRootFilesystem = true
-    stopTimeout            = var.producer_stop_timeout_seconds
-    environment            = [for k, v in merge(each.value.environment, local.container_env) : { name = k, value = v }]
+    # The producer needs no Linux capability (it binds an unprivileged port and runs as a non-root
+    # user): a compromised process gets none of Docker's default set either.
+    linuxParameters = { capabilities = { drop = ["ALL"] } }
+    stopTimeout     = var.producer_stop_timeout_seconds
+    environment     = [for k, v in merge(each.value.environment, local.container_env) : { name = k, value = v }]
     mountPoints = [
       { sourceVolume = "journal", containerPath = local.producer_journal, readOnly = false },
       { sourceVolume = "tmp", containerPath = "/tmp", readOnly = false },

@@ -67,6 +67,7 @@ locals {
 }
 resource "aws_s3_bucket" "lake" { bucket = "lake" }
 resource "aws_kms_key" "main" {}
+resource "aws_kms_key" "secrets" {}
 resource "aws_sns_topic" "alarms" { name = "alarms" }
 resource "aws_glue_catalog_database" "lake" { name = "lake" }
 resource "aws_athena_workgroup" "lake" { name = "lake" }
