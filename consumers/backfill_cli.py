@@ -49,7 +49,7 @@ def last_finished_session(now: float, calendar: NseCalendar | None = None) -> dt
 def symbols_arg(value: str) -> list[str]:
     """``A,B`` or ``@file`` (one symbol a line or comma separated, ``#`` comments)."""
     if value.startswith("@"):
-        from producer.universe import parse_symbols
+        from tickpipe.universe import parse_symbols
 
         path = Path(value[1:])
         try:
@@ -84,7 +84,7 @@ def add_parser(subparsers: Any) -> None:
                    f"no AWS): writes to --lake-dir, default {SIM_LAKE_DIR}")
     p.add_argument("--seed", type=int, default=1, help="the simulator's seed (with --sim)")
     p.add_argument("--lake-dir", help="write to this directory instead of the lake bucket")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, parser=p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -99,12 +99,11 @@ def run(args: argparse.Namespace) -> int:
 
             symbols = list(SIM_SYMBOLS)
         else:
-            symbols = _universe(settings)
+            symbols = _universe(args.parser, settings)
     try:
         request = BackfillRequest.make(symbols, first, last, args.resolution, today=trading_date(now))
     except BackfillError as exc:
-        print(f"error: {exc}")
-        return 2
+        args.parser.error(str(exc))  # a usage error: on stderr, exit status 2
     lake_dir = args.lake_dir or (SIM_LAKE_DIR if args.sim else None)
     store = DirStore(lake_dir) if lake_dir else LakeStore(settings.bucket)
     progress = ProgressLine()
@@ -133,9 +132,9 @@ def _history(args: argparse.Namespace, settings: Settings):
         yield history_client(settings)
 
 
-def _universe(settings: Settings) -> list[str]:
+def _universe(parser: argparse.ArgumentParser, settings: Settings) -> list[str]:
     if not settings.symbols:
-        raise BackfillError("no symbols: pass --symbols A,B or @file, or set TICKPIPE_SYMBOLS")
-    from producer.universe import parse_symbols, read_source
+        parser.error("no symbols: pass --symbols A,B or @file, or set TICKPIPE_SYMBOLS")
+    from tickpipe.universe import load_universes
 
-    return parse_symbols(read_source(settings.symbols), settings.symbols)
+    return load_universes(settings.symbols)

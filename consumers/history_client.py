@@ -32,7 +32,7 @@ class SsmAccessToken:
     def __call__(self) -> str:
         with self._lock:
             if self._token is None:
-                self._token = self.store.load().access_token
+                self._token = self.store.load_access_token()
             return self._token
 
     def reload(self) -> None:

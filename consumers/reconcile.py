@@ -1,7 +1,8 @@
 """Reconcile one trading day: the exchange's 5-minute candles against the curated live bars.
 
 1. The day's universe: every symbol with a curated bar that day, every symbol named in that day's
-   gap records, and any symbols the caller adds.
+   gap records, and the configured universe (``TICKPIPE_SYMBOLS``, every producer's; the caller's
+   symbols too): a universe symbol without a single bar or gap record must still count as missing.
 2. Their 5-minute candles are backfilled into ``candles_5m`` (the same code as `tickpipe backfill`:
    chunk markers, limits, retries), then read back.
 3. ``curated/bars_5m`` of the day (the generation its compaction manifest names) is compared with
@@ -177,6 +178,17 @@ def emit_metrics(summary: DaySummary) -> None:
             pass
 
 
+def configured_universe(sources: str) -> list[str]:
+    """The symbols of ``TICKPIPE_SYMBOLS`` (tickpipe/universe.py), or none, with a warning, when it is unset."""
+    if not sources:
+        log.warning("reconcile: TICKPIPE_SYMBOLS is not set: only symbols with bars or gap records that day "
+                    "are checked; a symbol with neither is not reported missing")
+        return []
+    from tickpipe.universe import load_universes
+
+    return load_universes(sources)
+
+
 def handler(event: dict[str, Any] | None, context: Any = None) -> dict[str, Any]:
     """Lambda entry point. The schedule (after each session) sends its own event: today (IST) is
     reconciled, if it traded. A manual invoke may pass ``{"day": "2026-11-26", "symbols": [...]}``."""
@@ -192,7 +204,8 @@ def handler(event: dict[str, Any] | None, context: Any = None) -> dict[str, Any]
         log.info("reconcile: %s is not a trading day", day)
         return {"day": day.isoformat(), "skipped": "not a trading day"}
     remaining = getattr(context, "get_remaining_time_in_millis", None)
-    result = reconcile_day(day, history_client(settings), LakeStore(settings.bucket), symbols=event.get("symbols") or (),
+    symbols = [*(event.get("symbols") or ()), *configured_universe(settings.symbols)]
+    result = reconcile_day(day, history_client(settings), LakeStore(settings.bucket), symbols=symbols,
                            deadline=(lambda: remaining() < STOP_MARGIN_MS) if remaining else None)
     emit_metrics(result.summary)
     out = result.to_dict()

@@ -1,8 +1,11 @@
-"""The Fyers token in SSM: one SecureString JSON document at ``<prefix>fyers/token``.
+"""The Fyers tokens in SSM: two SecureString JSON documents, so each role reads only what it needs.
 
-The token service writes it (after a browser login, and after each morning's refresh); the
-producer and backfill read it. Secrets never reach a log line: reprs hide them and errors name
-the parameter, never its value.
+``<prefix>fyers/token`` holds the access token and the lifetimes (``access_token``, ``issued_at``,
+``expires_at``, ``refresh_expires_at``): the producer and backfill read it. ``<prefix>fyers/refresh_token``
+holds the 15-day refresh token (``refresh_token``): only the token function and the login page,
+which write both, may read it (infra/iam.tf, infra/login.tf), because with the PIN it buys access
+tokens for two weeks. Secrets never reach a log line: reprs hide them and errors name the
+parameter, never its value.
 """
 
 from __future__ import annotations
@@ -59,27 +62,28 @@ class FyersToken:
     def refresh_expired(self, now: float | None = None, margin: float = 0.0) -> bool:
         return (time.time() if now is None else now) >= self.refresh_expires_at - margin
 
-    def to_json(self) -> str:
+    def access_json(self) -> str:
+        """The document at ``fyers/token``: everything but the refresh token."""
         return orjson.dumps({
-            "access_token": self.access_token, "refresh_token": self.refresh_token,
-            "issued_at": self.issued_at, "expires_at": self.expires_at,
+            "access_token": self.access_token, "issued_at": self.issued_at, "expires_at": self.expires_at,
             "refresh_expires_at": self.refresh_expires_at,
         }).decode()
 
+    def refresh_json(self) -> str:
+        """The document at ``fyers/refresh_token``."""
+        return orjson.dumps({"refresh_token": self.refresh_token}).decode()
+
     @classmethod
-    def from_json(cls, text: str | bytes) -> FyersToken:
-        """Parse a stored token. Raises :class:`TokenStoreError` naming what is missing or wrong."""
-        try:
-            data = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            raise TokenStoreError("stored token is not JSON") from None
-        if not isinstance(data, dict):
-            raise TokenStoreError("stored token is not a JSON object")
-        values: dict[str, Any] = {}
-        for key in ("access_token", "refresh_token"):
-            if not isinstance(data.get(key), str) or not data[key]:
-                raise TokenStoreError(f"stored token has no {key!r}")
-            values[key] = data[key]
+    def from_json(cls, access: str | bytes, refresh: str | bytes | None = None) -> FyersToken:
+        """Parse the two stored documents. ``refresh`` None: the refresh token is read from the
+        access document, where tickpipe kept it before the split (a stack deployed earlier keeps
+        working until its next write moves it). Raises :class:`TokenStoreError` naming what is
+        missing or wrong."""
+        data = _document(access, "stored token")
+        values: dict[str, Any] = {"access_token": _text(data, "access_token", "stored token")}
+        source = data if refresh is None else _document(refresh, "stored refresh token")
+        values["refresh_token"] = _text(source, "refresh_token",
+                                        "stored token" if refresh is None else "stored refresh token")
         for key in ("issued_at", "expires_at", "refresh_expires_at"):
             value = data.get(key)
             if value is None and key == "expires_at":
@@ -90,6 +94,23 @@ class FyersToken:
         return cls(**values)
 
 
+def _document(text: str | bytes, what: str) -> dict[str, Any]:
+    try:
+        data = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        raise TokenStoreError(f"{what} is not JSON") from None
+    if not isinstance(data, dict):
+        raise TokenStoreError(f"{what} is not a JSON object")
+    return data
+
+
+def _text(data: dict[str, Any], key: str, what: str) -> str:
+    value = data.get(key)
+    if not isinstance(value, str) or not value:
+        raise TokenStoreError(f"{what} has no {key!r}")
+    return value
+
+
 def register_token(token: FyersToken) -> None:
     """Keep the token's values (and the JWT's parts) out of every log line."""
     access = token.access_token or ""
@@ -97,13 +118,15 @@ def register_token(token: FyersToken) -> None:
 
 
 class TokenStore:
-    """Load and save the token at ``<prefix>fyers/token`` with an SSM client (boto3)."""
+    """Load and save the tokens at ``<prefix>fyers/token`` and ``<prefix>fyers/refresh_token`` with an
+    SSM client (boto3). The producer calls only :meth:`load_access_token`, which reads only the first."""
 
     def __init__(self, ssm_client: Any, prefix: str, key_id: str | None = None) -> None:
         if not prefix.startswith("/") or not prefix.endswith("/"):
             raise ValueError(f"SSM prefix must start and end with '/', got {prefix!r}")
         self.ssm = ssm_client
         self.name = prefix + names.SSM_TOKEN
+        self.refresh_name = prefix + names.SSM_REFRESH_TOKEN
         # The KMS key to encrypt with. Give it wherever Terraform made one (the parameter's own key):
         # without it SSM re-encrypts an overwritten SecureString under the account's aws/ssm key,
         # which every principal allowed ssm:GetParameter on the name can decrypt.
@@ -112,20 +135,48 @@ class TokenStore:
     def __repr__(self) -> str:
         return f"TokenStore({self.name!r})"
 
-    def load(self) -> FyersToken:
+    def _not_found(self) -> TokenNotFoundError:
+        return TokenNotFoundError(f"no Fyers token at {self.name}: log in once (docs/deploy.md, 'First token')")
+
+    def load_access_token(self) -> str:
+        """The access token alone, from ``fyers/token`` (the producer's and backfill's one read)."""
         try:
             resp = self.ssm.get_parameter(Name=self.name, WithDecryption=True)
         except self.ssm.exceptions.ParameterNotFound:
-            raise TokenNotFoundError(
-                f"no Fyers token at {self.name}: log in once (docs/deploy.md, 'First token')") from None
+            raise self._not_found() from None
         try:
-            token = FyersToken.from_json(resp["Parameter"]["Value"])
+            access = _text(_document(resp["Parameter"]["Value"], "stored token"), "access_token", "stored token")
         except TokenStoreError as exc:
             raise TokenStoreError(f"{self.name}: {exc}") from None
+        redact.register(access, *access.split("."))
+        return access
+
+    def load(self) -> FyersToken:
+        """Both documents (the token function and the login page). A refresh-token parameter that is
+        missing or unreadable falls back to a refresh token left in ``fyers/token`` before the split."""
+        resp = self.ssm.get_parameters(Names=[self.name, self.refresh_name], WithDecryption=True)
+        values = {p["Name"]: p["Value"] for p in resp["Parameters"]}
+        if self.name not in values:
+            raise self._not_found()
+        refresh = values.get(self.refresh_name)
+        try:
+            token = FyersToken.from_json(values[self.name], refresh if refresh is not None else "{}")
+        except TokenStoreError as exc:
+            try:
+                token = FyersToken.from_json(values[self.name])  # a token stored before the split
+            except TokenStoreError:
+                if "refresh token" not in str(exc):
+                    raise TokenStoreError(f"{self.name}: {exc}") from None
+                if refresh is None:
+                    raise TokenStoreError(f"{self.refresh_name}: no refresh token stored") from None
+                raise TokenStoreError(f"{self.refresh_name}: {exc}") from None
         register_token(token)
         return token
 
     def save(self, token: FyersToken) -> None:
+        """The refresh token first: a write that fails between the two leaves the old access token,
+        which the next refresh replaces, never an access document without its refresh token."""
         register_token(token)
         extra = {"KeyId": self.key_id} if self.key_id else {}
-        self.ssm.put_parameter(Name=self.name, Value=token.to_json(), Type="SecureString", Overwrite=True, **extra)
+        for name, value in ((self.refresh_name, token.refresh_json()), (self.name, token.access_json())):
+            self.ssm.put_parameter(Name=name, Value=value, Type="SecureString", Overwrite=True, **extra)

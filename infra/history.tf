@@ -93,6 +93,16 @@ locals {
   bars_manifests    = "${local.state_prefix}compact/bars_5m/"
   fyers_limiter_tmp = "/tmp/fyers-requests.json" # fyers/shared_limiter.py: one container's requests
 
+  # Every producer's universe (producer.tf producer_symbols), so reconcile also checks a symbol without a single bar
+  # or gap record (tickpipe/universe.py load_universes: comma separated). A path inside the producer's
+  # image is not readable from Lambda: such a universe is left out (docs/history.md).
+  reconcile_universes = distinct([for u in values(local.producer_symbols) : u if !startswith(u, "/")])
+  reconcile_universe_objects = [for u in local.reconcile_universes : "arn:${local.partition}:s3:::${trimprefix(u, "s3://")}"
+  if startswith(u, "s3://")]
+  reconcile_universe_parameters = [for u in local.reconcile_universes :
+    "arn:${local.partition}:ssm:${var.region}:${local.account_id}:parameter/${trimprefix(trimprefix(u, "ssm:"), "/")}"
+  if startswith(u, "ssm:")]
+
   history_env = {
     backfill = {
       TICKPIPE_ENV             = var.env
@@ -111,6 +121,7 @@ locals {
       TICKPIPE_FYERS_API_URL     = var.fyers_api_url
       TICKPIPE_FYERS_LIMITER     = local.fyers_limiter_tmp
       TICKPIPE_SESSION_OVERRIDES = var.session_overrides
+      TICKPIPE_SYMBOLS           = join(",", local.reconcile_universes)
       TICKPIPE_ALARM_TOPIC_ARN   = aws_sns_topic.alarms.arn
     }
   }
@@ -349,7 +360,7 @@ data "aws_iam_policy_document" "history_common" {
   statement {
     sid       = "UseKey"
     actions   = local.kms_use
-    resources = [aws_kms_key.main.arn]
+    resources = [aws_kms_key.main.arn, aws_kms_key.secrets.arn] # secrets: the access token only (kms.tf)
   }
   statement {
     sid       = "Tracing"
@@ -381,6 +392,23 @@ data "aws_iam_policy_document" "history" {
         "${local.lake_arn}/${local.bars_manifests}*",
         "${local.lake_arn}/${local.gaps_state}*",
       ]
+    }
+  }
+  # ... and the producers' symbol lists (only those objects and parameters).
+  dynamic "statement" {
+    for_each = each.key == "reconcile" && length(local.reconcile_universe_objects) > 0 ? ["objects"] : []
+    content {
+      sid       = "ReadUniverseObjects"
+      actions   = ["s3:GetObject"]
+      resources = local.reconcile_universe_objects
+    }
+  }
+  dynamic "statement" {
+    for_each = each.key == "reconcile" && length(local.reconcile_universe_parameters) > 0 ? ["parameters"] : []
+    content {
+      sid       = "ReadUniverseParameters"
+      actions   = ["ssm:GetParameter"]
+      resources = local.reconcile_universe_parameters
     }
   }
   dynamic "statement" {

@@ -241,12 +241,12 @@ data "aws_iam_policy_document" "token" {
   statement {
     sid       = "WriteTheToken"
     actions   = ["ssm:PutParameter"]
-    resources = ["${local.ssm_prefix_arn}fyers/token"]
+    resources = ["${local.ssm_prefix_arn}fyers/token", "${local.ssm_prefix_arn}fyers/refresh_token"]
   }
   statement {
     sid       = "UseKey" # Encrypt: SSM encrypts a standard SecureString with the key directly
     actions   = concat(local.kms_use, ["kms:Encrypt"])
-    resources = [aws_kms_key.main.arn]
+    resources = [aws_kms_key.main.arn, aws_kms_key.secrets.arn]
   }
   statement {
     sid       = "Logs"
@@ -331,11 +331,13 @@ data "aws_iam_policy_document" "producer_task" {
     resources = ["${local.ssm_prefix_arn}*"]
   }
   statement {
-    # never the credentials that buy tokens: only the token function (and the login page) use them
-    sid       = "NeverTheCredentials"
-    effect    = "Deny"
-    actions   = ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath"]
-    resources = ["${local.ssm_prefix_arn}fyers/secret_key", "${local.ssm_prefix_arn}fyers/pin", "${local.ssm_prefix_arn}login/*"]
+    # never the credentials that buy tokens (app secret, PIN, refresh token): only the token
+    # function and the login page use them
+    sid     = "NeverTheCredentials"
+    effect  = "Deny"
+    actions = ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath"]
+    resources = ["${local.ssm_prefix_arn}fyers/secret_key", "${local.ssm_prefix_arn}fyers/pin",
+    "${local.ssm_prefix_arn}fyers/refresh_token", "${local.ssm_prefix_arn}login/*"]
   }
   statement {
     sid       = "ReadSymbolLists"
@@ -355,7 +357,7 @@ data "aws_iam_policy_document" "producer_task" {
   statement {
     sid       = "UseKey"
     actions   = local.kms_use
-    resources = [aws_kms_key.main.arn]
+    resources = [aws_kms_key.main.arn, aws_kms_key.secrets.arn] # secrets: the access token only (kms.tf)
   }
 }
 

@@ -1,5 +1,5 @@
-# One customer-managed key encrypts the stream, the lake, logs, the alarm topic, the failure queue
-# and the SecureString parameters. A customer key (not the aws/* managed ones) because CloudWatch
+# One customer-managed key encrypts the stream, the lake, logs, the alarm topic and the failure
+# queues; the SecureString parameters have their own key (below). A customer key (not the aws/* managed ones) because CloudWatch
 # alarms can only publish to an encrypted topic whose key policy lets cloudwatch.amazonaws.com in.
 
 data "aws_iam_policy_document" "key" {
@@ -52,7 +52,7 @@ data "aws_iam_policy_document" "key" {
 }
 
 resource "aws_kms_key" "main" {
-  description             = "${local.prefix}: stream, lake, logs, alarms, parameters"
+  description             = "${local.prefix}: stream, lake, logs, alarms"
   enable_key_rotation     = true
   deletion_window_in_days = 30
   policy                  = data.aws_iam_policy_document.key.json
@@ -61,4 +61,82 @@ resource "aws_kms_key" "main" {
 resource "aws_kms_alias" "main" {
   name          = "alias/${local.prefix}"
   target_key_id = aws_kms_key.main.key_id
+}
+
+# --- the secrets' own key ------------------------------------------------------------------------
+
+# The Fyers secrets (app secret, PIN, both tokens) and the login link key use a second key. Its
+# policy lets the account administer the key but not use it: only the principals named here may
+# encrypt or decrypt, so no IAM grant (a lake reader's kms:Decrypt, even on "*") opens a secret.
+# The producer and the backfill functions may decrypt only the access token: SSM passes the
+# parameter's ARN as the encryption context (docs: "How AWS Systems Manager Parameter Store uses
+# AWS KMS", encryption context), and the condition below names fyers/token alone.
+data "aws_iam_session_context" "deployer" {
+  arn = data.aws_caller_identity.current.arn # an assumed role's session becomes the role's ARN
+}
+
+locals {
+  # Terraform itself encrypts the placeholders and, on refresh, reads the parameters back (the
+  # provider asks for decryption); tickpipe login --set-credentials runs as secrets_key_users.
+  secrets_key_users = distinct(concat(
+    [aws_iam_role.token.arn, data.aws_iam_session_context.deployer.issuer_arn],
+    aws_iam_role.login[*].arn, var.secrets_key_users,
+  ))
+  access_token_readers = concat([aws_iam_role.producer_task.arn], [for r in aws_iam_role.history : r.arn])
+}
+
+data "aws_iam_policy_document" "secrets_key" {
+  #checkov:skip=CKV_AWS_111:Key policy: the resource "*" is this key.
+  #checkov:skip=CKV_AWS_356:Key policy: the resource "*" is this key.
+  #checkov:skip=CKV_AWS_109:Key policy: the account administers the key (no use of it), so that it can never be locked out.
+  statement {
+    sid = "AccountAdministersButCannotUse"
+    actions = [
+      "kms:Create*", "kms:Describe*", "kms:Enable*", "kms:List*", "kms:Put*", "kms:Update*", "kms:Revoke*",
+      "kms:Disable*", "kms:Get*", "kms:Delete*", "kms:TagResource", "kms:UntagResource",
+      "kms:ScheduleKeyDeletion", "kms:CancelKeyDeletion",
+    ]
+    resources = ["*"] # in a key policy "*" means this key
+    principals {
+      type        = "AWS"
+      identifiers = ["arn:${local.partition}:iam::${local.account_id}:root"]
+    }
+  }
+
+  statement {
+    sid       = "TokenWritersUseIt" # Encrypt: SSM encrypts a standard SecureString with the key directly
+    actions   = ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"]
+    resources = ["*"]
+    principals {
+      type        = "AWS"
+      identifiers = local.secrets_key_users
+    }
+  }
+
+  statement {
+    sid       = "ReadersDecryptOnlyTheAccessToken"
+    actions   = ["kms:Decrypt"]
+    resources = ["*"]
+    principals {
+      type        = "AWS"
+      identifiers = local.access_token_readers
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "kms:EncryptionContext:PARAMETER_ARN"
+      values   = ["${local.ssm_prefix_arn}fyers/token"]
+    }
+  }
+}
+
+resource "aws_kms_key" "secrets" {
+  description             = "${local.prefix}: Fyers secrets and tokens, login link key"
+  enable_key_rotation     = true
+  deletion_window_in_days = 30
+  policy                  = data.aws_iam_policy_document.secrets_key.json
+}
+
+resource "aws_kms_alias" "secrets" {
+  name          = "alias/${local.prefix}-secrets"
+  target_key_id = aws_kms_key.secrets.key_id
 }

@@ -48,7 +48,7 @@ locals {
     TICKPIPE_SSM_PREFIX      = local.ssm_prefix
     TICKPIPE_FYERS_API_URL   = var.fyers_api_url
     TICKPIPE_ALARM_TOPIC_ARN = aws_sns_topic.alarms.arn
-    TICKPIPE_TOKEN_KMS_KEY   = aws_kms_key.main.arn
+    TICKPIPE_TOKEN_KMS_KEY   = aws_kms_key.secrets.arn
     # tokens/login_reminder.py: the threshold the refresh-token alarm uses
     TICKPIPE_LOGIN_REMIND_DAYS = tostring(var.refresh_token_alarm_days)
   }
@@ -61,7 +61,7 @@ resource "aws_ssm_parameter" "login_link_key" {
   name        = "${local.ssm_prefix}login/link_key"
   description = "Key that signs login-page links and sessions (tickpipe login-link creates and rotates it)"
   type        = "SecureString"
-  key_id      = aws_kms_key.main.arn
+  key_id      = aws_kms_key.secrets.arn
   # write-only, as the Fyers secrets (ssm.tf): the live key is never read back into state
   value_wo         = local.ssm_placeholder
   value_wo_version = 1
@@ -98,15 +98,15 @@ resource "aws_iam_role" "login" {
 
 data "aws_iam_policy_document" "login" {
   statement {
-    sid     = "ReadAppSettingsKeyAndStatus" # login/page_url: the reminder e-mail's link
-    actions = ["ssm:GetParameter"]
-    resources = [for name in ["fyers/app_id", "fyers/redirect_uri", "fyers/secret_key", "fyers/token", "fyers/last_refresh", "login/link_key", "login/page_url"] :
+    sid     = "ReadAppSettingsKeyAndStatus"             # login/page_url: the reminder e-mail's link
+    actions = ["ssm:GetParameter", "ssm:GetParameters"] # GetParameters: the token's two documents in one call
+    resources = [for name in ["fyers/app_id", "fyers/redirect_uri", "fyers/secret_key", "fyers/token", "fyers/refresh_token", "fyers/last_refresh", "login/link_key", "login/page_url"] :
     "${local.ssm_prefix_arn}${name}"]
   }
   statement {
     sid       = "WriteTheToken"
     actions   = ["ssm:PutParameter"]
-    resources = ["${local.ssm_prefix_arn}fyers/token"]
+    resources = ["${local.ssm_prefix_arn}fyers/token", "${local.ssm_prefix_arn}fyers/refresh_token"]
   }
   statement {
     sid       = "SingleUseStatesAndLinks"
@@ -121,7 +121,7 @@ data "aws_iam_policy_document" "login" {
   statement {
     sid       = "UseKey" # Encrypt: SSM encrypts a standard SecureString with the key directly
     actions   = concat(local.kms_use, ["kms:Encrypt"])
-    resources = [aws_kms_key.main.arn]
+    resources = [aws_kms_key.main.arn, aws_kms_key.secrets.arn]
   }
   statement {
     sid       = "RemindByEmail"

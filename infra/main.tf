@@ -83,8 +83,8 @@ locals {
       TICKPIPE_REGION        = var.region
       TICKPIPE_SSM_PREFIX    = local.ssm_prefix
       TICKPIPE_FYERS_API_URL = var.fyers_api_url
-      # tokens/refresh.py KMS_KEY_VAR: the token is written under the stack's key, as Terraform made it
-      TICKPIPE_TOKEN_KMS_KEY = aws_kms_key.main.arn
+      # tokens/refresh.py KMS_KEY_VAR: the token is written under the secrets' key, as Terraform made it
+      TICKPIPE_TOKEN_KMS_KEY = aws_kms_key.secrets.arn
     }
   }
 

@@ -69,6 +69,16 @@ output "glue_database" {
 }
 
 output "kms_key_arn" {
-  description = "Key encrypting the stream, lake, logs, topic, queues and SecureString parameters."
+  description = "Key encrypting the stream, lake, logs, topic and queues (lake readers need kms:Decrypt on it)."
   value       = aws_kms_key.main.arn
+}
+
+output "producer_repository_url" {
+  description = "ECR repository for the producer image (immutable tags, scanned on push); deploy its digest with producer_image_digest."
+  value       = aws_ecr_repository.producer.repository_url
+}
+
+output "secrets_kms_key_arn" {
+  description = "The secrets' own key (Fyers credentials, tokens, login link key): its policy names the roles that may use it."
+  value       = aws_kms_key.secrets.arn
 }

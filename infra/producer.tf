@@ -15,11 +15,12 @@ locals {
 
   # Per slice: the common producer environment plus where its symbols are and a unique producer id
   # (the tick record's `pid`; `seq` is strictly increasing per producer id).
+  producer_symbols = { for name, p in var.producers : name => p.symbols != "" ? p.symbols : "s3://${local.bucket_name}/${local.state_prefix}symbols/${name}.txt" }
   producer_slices = {
     for name, p in var.producers : name => {
       service_name = "${local.cluster_name}-${name}"
       environment = merge(local.producer_env, p.slice != "" ? { TICKPIPE_PRODUCER_SLICE = p.slice } : {}, {
-        TICKPIPE_SYMBOLS     = p.symbols != "" ? p.symbols : "s3://${local.bucket_name}/${local.state_prefix}symbols/${name}.txt"
+        TICKPIPE_SYMBOLS     = local.producer_symbols[name]
         TICKPIPE_PRODUCER_ID = "${var.env}-${name}"
         # producer/options.py knobs that must agree with this task definition.
         TICKPIPE_PRODUCER_HEALTH_HOST = "0.0.0.0"
@@ -86,7 +87,14 @@ data "aws_subnet" "producer" {
 resource "aws_ecs_task_definition" "producer" {
   for_each = local.producer_slices
 
-  family                   = each.value.service_name
+  family = each.value.service_name
+
+  lifecycle {
+    precondition {
+      condition     = (var.producer_image_digest == null) != (var.producer_image == null)
+      error_message = "Set producer_image_digest (the image pushed to producer_repository_url) or producer_image (another registry), not both and not neither."
+    }
+  }
   requires_compatibilities = ["FARGATE", "EC2"]
   network_mode             = "awsvpc"
   cpu                      = var.producer_cpu
@@ -122,12 +130,15 @@ resource "aws_ecs_task_definition" "producer" {
 
   container_definitions = jsonencode([{
     name                   = "producer"
-    image                  = var.producer_image
+    image                  = local.producer_image # ecr.tf: by digest
     essential              = true
     entryPoint             = local.producer_command
     readonlyRootFilesystem = true
-    stopTimeout            = var.producer_stop_timeout_seconds
-    environment            = [for k, v in merge(each.value.environment, local.container_env) : { name = k, value = v }]
+    # The producer needs no Linux capability (it binds an unprivileged port and runs as a non-root
+    # user): a compromised process gets none of Docker's default set either.
+    linuxParameters = { capabilities = { drop = ["ALL"] } }
+    stopTimeout     = var.producer_stop_timeout_seconds
+    environment     = [for k, v in merge(each.value.environment, local.container_env) : { name = k, value = v }]
     mountPoints = [
       { sourceVolume = "journal", containerPath = local.producer_journal, readOnly = false },
       { sourceVolume = "tmp", containerPath = "/tmp", readOnly = false },

@@ -27,13 +27,15 @@ resource "aws_ssm_parameter" "fyers_secret" {
   for_each = {
     secret_key = "Fyers API app secret"
     pin        = "Fyers login PIN (used by the daily token refresh)"
-    token      = "Fyers tokens as JSON: access_token, refresh_token, issued_at, expires_at, refresh_expires_at"
+    token      = "Fyers access token as JSON: access_token, issued_at, expires_at, refresh_expires_at (the producer reads it)"
+    # apart from the access token so that the producer's role can be denied it (infra/iam.tf)
+    refresh_token = "Fyers 15-day refresh token as JSON: refresh_token (token and login functions only)"
   }
 
   name        = "${local.ssm_prefix}fyers/${each.key}"
   description = each.value
   type        = "SecureString"
-  key_id      = aws_kms_key.main.arn
+  key_id      = aws_kms_key.secrets.arn # the secrets' own key (kms.tf)
   # Write-only (Terraform >= 1.11, provider >= 5.100): the placeholder is sent when the parameter is
   # created and is never stored in state or a plan, and the provider never reads the live secret
   # back into state (tests/infra/test_terraform.py checks both against moto). Bumping the version

@@ -391,12 +391,24 @@ variable "reserved_concurrency" {
 # --- producer ----------------------------------------------------------------------------------
 
 variable "producer_image" {
-  description = "Producer container image with tag or digest, e.g. 123456789012.dkr.ecr.ap-south-1.amazonaws.com/tickpipe:1.0 (docs/deploy.md)."
+  description = "Producer container image from another registry, with tag or digest (e.g. ghcr.io/me/tickpipe@sha256:...). Leave null and set producer_image_digest to run the image pushed to the stack's ECR repository (docs/deploy.md)."
   type        = string
+  default     = null
 
   validation {
-    condition     = can(regex("^[^\\s]+(:[\\w][\\w.-]*|@sha256:[0-9a-f]{64})$", var.producer_image))
+    condition     = var.producer_image == null || can(regex("^[^\\s]+(:[\\w][\\w.-]*|@sha256:[0-9a-f]{64})$", var.producer_image))
     error_message = "producer_image needs an explicit tag or digest (no implicit :latest)."
+  }
+}
+
+variable "producer_image_digest" {
+  description = "Digest of the producer image in the stack's ECR repository (terraform output producer_repository_url), as docker push printed it: sha256:<64 hex>. Tasks run exactly that image."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.producer_image_digest == null || can(regex("^sha256:[0-9a-f]{64}$", var.producer_image_digest))
+    error_message = "producer_image_digest must be sha256: followed by 64 lower-case hex digits (docker push prints it)."
   }
 }
 
@@ -404,7 +416,7 @@ variable "producers" {
   description = <<-EOT
     One producer service per entry (one task each): name => { symbols, slice }. symbols is a universe
     source (a path in the image, s3://bucket/key or ssm:/name; empty = s3://<lake>/state/symbols/<name>.txt);
-    slice "K/N" takes the K-th of N hash slices of it (producer/universe.py), so N entries with the same
+    slice "K/N" takes the K-th of N hash slices of it (tickpipe/universe.py), so N entries with the same
     symbols and slices 1/N..N/N split one universe across N sockets.
   EOT
   type = map(object({
@@ -419,8 +431,8 @@ variable "producers" {
   }
 
   validation {
-    condition     = alltrue([for p in values(var.producers) : p.symbols == "" || can(regex("^(s3://[^/]+/.+|ssm:/.+|/.+)$", p.symbols))])
-    error_message = "a producer's symbols must be an absolute path, s3://bucket/key or ssm:/name."
+    condition     = alltrue([for p in values(var.producers) : p.symbols == "" || can(regex("^(s3://[^/,]+/[^,]+|ssm:/[^,]+|/[^,]+)$", p.symbols))])
+    error_message = "a producer's symbols must be an absolute path, s3://bucket/key or ssm:/name, without a comma (reconcile joins them with commas)."
   }
 
   validation {
@@ -660,5 +672,27 @@ variable "athena_bytes_scanned_cutoff" {
   validation {
     condition     = var.athena_bytes_scanned_cutoff >= 10485760
     error_message = "athena_bytes_scanned_cutoff must be at least 10485760 (10 MiB, Athena's minimum)."
+  }
+}
+
+variable "secrets_key_users" {
+  description = "IAM role or user ARNs, besides the token and login functions and the principal running Terraform, that may encrypt and decrypt the Fyers secrets (the people who run `tickpipe login --set-credentials` or `tickpipe login-link`). No IAM policy can grant this: the secrets key's policy names them (kms.tf)."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for arn in var.secrets_key_users : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:(role|user)/.+$", arn))])
+    error_message = "secrets_key_users must be IAM role or user ARNs (arn:aws:iam::<account>:role/<name> or :user/<name>)."
+  }
+}
+
+variable "monthly_budget_usd" {
+  description = "Monthly AWS cost budget in USD: alarm_emails get an e-mail when the forecast passes 80 % of it and when the spend passes it (docs/cost.md has the expected figures)."
+  type        = number
+  default     = 100
+
+  validation {
+    condition     = var.monthly_budget_usd > 0
+    error_message = "monthly_budget_usd must be a positive amount of USD."
   }
 }

@@ -443,7 +443,7 @@ def _summarize(opts: DemoOptions, settings: Settings, sim: Simulator, session: S
 
     # The exchange's candles, through the Fyers history API (the simulator builds them from every trade).
     history = HistoryClient(RestClient(settings.fyers_api_url), sim.config.app_id,
-                            lambda: TokenStore(boto3.client("ssm"), settings.ssm_prefix).load().access_token)
+                            lambda: TokenStore(boto3.client("ssm"), settings.ssm_prefix).load_access_token())
     history = demo_scale.ScaledHistory(history, sim, symbols)  # a large universe: the API for some of it
     matched = compared = 0
     mismatches: list[str] = []

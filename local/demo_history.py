@@ -97,7 +97,7 @@ def reconcile(settings: Settings, sim: Simulator, session: Session, symbols: lis
     """The scheduled reconcile function's job for the demo's day, over the moto lake and the simulator."""
     history = HistoryClient(RestClient(settings.fyers_api_url), sim.config.app_id,
                             lambda: TokenStore(boto3.client("ssm", region_name=settings.region),
-                                               settings.ssm_prefix).load().access_token)
+                                               settings.ssm_prefix).load_access_token())
     return reconcile_day(session.day, history, LakeStore(settings.bucket), symbols=symbols, clock=sim.clock.now)
 
 

@@ -138,7 +138,7 @@ def reconcile(settings: Settings, sim: Simulator, session: Session, symbols: lis
     """local/demo_history.py's reconcile for a large universe, its candles through ScaledHistory."""
     api = HistoryClient(RestClient(settings.fyers_api_url), sim.config.app_id,
                         lambda: TokenStore(boto3.client("ssm", region_name=settings.region),
-                                           settings.ssm_prefix).load().access_token)
+                                           settings.ssm_prefix).load_access_token())
     return reconcile_day(session.day, ScaledHistory(api, sim, symbols), LakeStore(settings.bucket),  # type: ignore[arg-type]
                          symbols=symbols, clock=sim.clock.now)
 

@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         stats = run_producer(settings, stop=stop, options=options, sessions=args.sessions)
-    except ProducerError as exc:
+    except (ConfigError, ProducerError) as exc:  # ConfigError: a bad universe (tickpipe/universe.py)
         print(f"tickpipe produce: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     finally:

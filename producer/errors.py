@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 from tickpipe.errors import ConfigError
+from tickpipe.universe import UniverseError  # noqa: F401 - re-export: it lives with its reader, shared with reconcile
 
 
 class ProducerError(Exception):
     """Base class for producer errors."""
-
-
-class UniverseError(ProducerError, ValueError):
-    """The symbol universe cannot be loaded or sliced (bad source, empty list, bad slice)."""
 
 
 class ShardMapError(ProducerError):

@@ -163,7 +163,7 @@ class Producer:
     def _load_token(self) -> str:
         from fyers.token_store import TokenStore  # the CLIENT engineer's SSM token store
 
-        return TokenStore(self.ssm, self.settings.ssm_prefix).load().access_token
+        return TokenStore(self.ssm, self.settings.ssm_prefix).load_access_token()
 
     def _last_capture(self) -> float:
         """Where a disconnect gap starts: the last frame with ticks on this connection (a stall is

@@ -25,7 +25,8 @@ SSM_APP_ID: Final = "fyers/app_id"
 SSM_REDIRECT_URI: Final = "fyers/redirect_uri"
 SSM_SECRET_KEY: Final = "fyers/secret_key"
 SSM_PIN: Final = "fyers/pin"
-SSM_TOKEN: Final = "fyers/token"
+SSM_TOKEN: Final = "fyers/token"  # the access token (JSON), which the producer reads
+SSM_REFRESH_TOKEN: Final = "fyers/refresh_token"  # the 15-day refresh token: token and login functions only
 # The morning refresh's last result (String JSON: at, ok, message), shown by the login page.
 SSM_LAST_REFRESH: Final = "fyers/last_refresh"
 # The login page (tokens/login.py): the key that signs login links, single-use states and link markers.
@@ -33,6 +34,11 @@ SSM_LOGIN_KEY: Final = "login/link_key"
 SSM_LOGIN_STATES: Final = "login/state/"
 SSM_LOGIN_USED: Final = "login/used/"
 SSM_LOGIN_PAGE_URL: Final = "login/page_url"  # the Function URL, written by Terraform (infra/login.tf)
+
+
+def secrets_key_alias(env: str) -> str:
+    """The KMS alias of the secrets' own key (infra/kms.tf aws_kms_alias.secrets)."""
+    return f"alias/{PROJECT}-{env}-secrets"
 
 
 def resource(env: str, role: str) -> str:

@@ -43,14 +43,14 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--secret-key-file", type=Path, help="file holding the app secret key (with --set-credentials)")
     p.add_argument("--pin-file", type=Path, help="file holding the 4-digit PIN (with --set-credentials)")
     p.add_argument("--kms-key", help="KMS key for the SecureStrings (default: $TICKPIPE_TOKEN_KMS_KEY, else "
-                                     "alias/tickpipe-<env>, the stack's key; 'none' for the account's aws/ssm)")
+                                     "alias/tickpipe-<env>-secrets, the stack's secrets key; 'none' for the account's aws/ssm)")
     p.set_defaults(func=run)
 
 
 def kms_key(option: str | None, settings: Settings) -> str | None:
     """The key the SecureStrings are written with: the option, else the functions' variable, else the
-    stack's alias (as Terraform made the parameters). ``none``: the account's aws/ssm key."""
-    key = option or os.environ.get(KMS_KEY_VAR) or f"alias/{names.PROJECT}-{settings.env}"
+    stack's secrets alias (as Terraform made the parameters). ``none``: the account's aws/ssm key."""
+    key = option or os.environ.get(KMS_KEY_VAR) or names.secrets_key_alias(settings.env)
     return None if key.lower() == "none" else key
 
 

@@ -33,7 +33,7 @@ def add_parser(subparsers: Any) -> None:
                                                            f"{LINK_TTL_MAX // 60})")
     p.add_argument("--url", help="the login page's address (default: SSM <prefix>login/page_url)")
     p.add_argument("--rotate-key", action="store_true", help="replace the link key: every link and session ends")
-    p.add_argument("--kms-key", help="KMS key for a new link key (default: alias/tickpipe-<env>; 'none': aws/ssm)")
+    p.add_argument("--kms-key", help="KMS key for a new link key (default: alias/tickpipe-<env>-secrets; 'none': aws/ssm)")
     p.set_defaults(func=run)
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 
 import boto3
+import pyarrow.parquet as pq
 import pytest
 
 from consumers import backfill as backfill_mod
@@ -13,6 +15,8 @@ from consumers.backfill import BackfillError
 from consumers.candles import CANDLES_5M, CandleWriter
 from fyers.auth import Tokens
 from local.demo import store_credentials
+from market.session import epoch
+from tickpipe import names
 from tickpipe.cli import main
 from tokens.store import FyersToken
 
@@ -35,10 +39,20 @@ def test_backfill_command_from_the_simulator_then_nothing_to_do(tmp_path, capsys
     assert "4 chunks: 4 already done, 0 fetched (0 requests" in capsys.readouterr().out
 
 
-def test_backfill_command_explains_a_bad_range(tmp_path, capsys):
-    code = main(["backfill", "--sim", "--lake-dir", str(tmp_path), "--symbols", SBIN, "--from", "2026-11-20",
-                 "--to", "2026-11-16"])
-    assert code == 2 and "before --from" in capsys.readouterr().out
+def test_backfill_command_explains_a_bad_range_on_stderr(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["backfill", "--sim", "--lake-dir", str(tmp_path), "--symbols", SBIN, "--from", "2026-11-20",
+              "--to", "2026-11-16"])
+    out = capsys.readouterr()
+    assert exc.value.code == 2 and "before --from" in out.err and not out.out
+
+
+def test_backfill_command_without_symbols_or_a_universe_is_a_usage_error(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("TICKPIPE_SYMBOLS", raising=False)
+    with pytest.raises(SystemExit) as exc:
+        main(["backfill", "--lake-dir", str(tmp_path), "--from", "2026-11-16", "--to", "2026-11-20"])
+    out = capsys.readouterr()
+    assert exc.value.code == 2 and "set TICKPIPE_SYMBOLS" in out.err and not out.out
 
 
 def test_backfill_command_refuses_an_unknown_resolution(capsys):
@@ -119,6 +133,43 @@ def test_reconcile_command_reports_the_day(deployed, capsys):
         Bucket=settings.bucket, Prefix="curated/reconcile_daily/dt=2026-11-18/")["KeyCount"] == 1
 
 
+
+
+def whole_day_gap(store, day: str, sym: str) -> None:
+    """A gap record covering ``sym``'s whole session of ``day``: the day has something to reconcile."""
+    d = dt.date.fromisoformat(day)
+    gap = {"symbols": [sym], "from": epoch(d, dt.time(9, 15)), "to": epoch(d, dt.time(15, 30)),
+           "reason": "disconnect", "pid": "dev-producer", "recorded": epoch(d, dt.time(15, 30)), "v": 1}
+    store.put_json(f"{names.partition(names.GAPS, day)}dev-producer-{gap['from']}-disconnect-0.json", gap)
+
+
+def reconcile_rows(store, day: str) -> list[dict]:
+    return pq.read_table(io.BytesIO(store.get(reconcile_mod.diff_key(day)))).to_pylist()
+
+
+def test_reconcile_lambda_reports_a_universe_symbol_without_bars_or_gaps_as_missing(deployed, store, tmp_path,
+                                                                                    monkeypatch):
+    """TCS is in the configured universe but has no bar and no gap record that day: its candles are
+    all missing bars, counted in the summary (and so in the ReconcileMissingBars alarm)."""
+    universe = tmp_path / "symbols.txt"
+    universe.write_text(f"{SBIN}\n{TCS}\n")
+    monkeypatch.setenv("TICKPIPE_SYMBOLS", str(universe))
+    whole_day_gap(store, "2026-11-18", SBIN)
+    out = reconcile_mod.handler({"day": "2026-11-18"}, Context(600_000))
+    s = out["summary"]
+    assert (s["symbols"], s["candles"], s["missing_bars"], s["gap_bars"]) == (2, 150, 75, 75)
+    tcs = [r for r in reconcile_rows(store, "2026-11-18") if r["sym"] == TCS]
+    assert len(tcs) == 75 and {(r["status"], r["cause"]) for r in tcs} == {("missing_bar", "missing_bar")}
+
+
+def test_reconcile_command_checks_the_universe_in_s3(deployed, store, capsys, monkeypatch):
+    settings = deployed
+    store.put("state/symbols/main.txt", f"{TCS}\n".encode())
+    monkeypatch.setenv("TICKPIPE_SYMBOLS", f"s3://{settings.bucket}/state/symbols/main.txt")
+    whole_day_gap(store, "2026-11-18", SBIN)
+    assert main(["reconcile", "--day", "2026-11-18"]) == 0
+    assert "2 symbols, 150 candles, 0 bars" in capsys.readouterr().out
+    assert {r["sym"] for r in reconcile_rows(store, "2026-11-18") if r["cause"] == "missing_bar"} == {TCS}
 
 
 def test_reconcile_stops_without_writing_when_the_candles_are_incomplete(deployed, store):

@@ -357,7 +357,7 @@ def tf_vars(infra_moto, tf_packages) -> dict[str, Any]:
     subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"{infra_moto.region}{zone}")
                ["Subnet"]["SubnetId"] for i, zone in enumerate("ab")]
     return {
-        "producer_image": f"{ACCOUNT}.dkr.ecr.{infra_moto.region}.amazonaws.com/tickpipe@sha256:{'0' * 64}",
+        "producer_image_digest": f"sha256:{'0' * 64}",  # the image in the stack's repository (ecr.tf)
         "producer_vpc_id": vpc,
         "producer_subnet_ids": subnets,
         "fyers_app_id": "ABCD1234-100",

@@ -54,12 +54,20 @@ locals {
   metric_namespace    = "tickpipe"
   alarm_actions       = [aws_sns_topic.alarms.arn]
   stub_app_zip        = "app.zip"
+  partition           = "aws"
+  account_id          = "123456789012"
+  producer_symbols = {
+    main  = "s3://lake/state/symbols/main.txt"
+    more  = "ssm:/tickpipe/dev/symbols"
+    baked = "/app/symbols.txt"
+  }
   formats = {
     parquet = { input = "i", output = "o", serde = "s", serde_parameters = {} }
   }
 }
 resource "aws_s3_bucket" "lake" { bucket = "lake" }
 resource "aws_kms_key" "main" {}
+resource "aws_kms_key" "secrets" {}
 resource "aws_sns_topic" "alarms" { name = "alarms" }
 resource "aws_glue_catalog_database" "lake" { name = "lake" }
 resource "aws_athena_workgroup" "lake" { name = "lake" }
@@ -138,6 +146,20 @@ def test_only_reconcile_reads_bars_and_gaps_and_writes_its_tables(tf):
     common = str(tf.data["aws_iam_policy_document"]["history_common"])
     assert "s3:DeleteObject" not in text and "reconcile" not in common.replace("history_failures", "")
     assert "ssm:PutParameter" not in text  # reads the token, never writes it
+
+
+def test_reconcile_reads_every_producers_universe_and_only_those_objects(tf):
+    """Reconcile gets the producers' TICKPIPE_SYMBOLS (producer.tf), comma separated, and may read just
+    those symbol objects and parameters; a path inside the producer image is left out."""
+    history = (INFRA / "history.tf").read_text()
+    assert tf.locals["history_env"]["reconcile"]["TICKPIPE_SYMBOLS"] == '${join(",", local.reconcile_universes)}'
+    assert "local.producer_symbols" in tf.locals["reconcile_universes"] and '!startswith(' in tf.locals[
+        "reconcile_universes"]
+    for sid, action, arns in (("ReadUniverseObjects", "s3:GetObject", "reconcile_universe_objects"),
+                              ("ReadUniverseParameters", "ssm:GetParameter", "reconcile_universe_parameters")):
+        assert re.search(rf'each.key == "reconcile" && length\(local.{arns}\) > 0 \? \["\w+"\] : \[\]\s*'
+                         rf'content \{{\s*sid\s*=\s*"{sid}"\s*actions\s*=\s*\["{action}"\]\s*'
+                         rf'resources\s*=\s*local.{arns}\s*\}}', history), sid
 
 
 def test_listing_is_not_limited_to_prefixes_so_a_missing_day_reads_as_404(tf):

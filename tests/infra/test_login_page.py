@@ -61,7 +61,8 @@ def test_the_role_has_no_wildcard_actions_and_star_only_for_xray(tf):
 def test_the_role_writes_only_the_token_and_its_own_records(tf):
     prefix = "${local.ssm_prefix_arn}"
     assert resources_for(tf, "ssm:PutParameter") == {
-        prefix + names.SSM_TOKEN, prefix + names.SSM_LOGIN_STATES + "*", prefix + names.SSM_LOGIN_USED + "*"}
+        prefix + names.SSM_TOKEN, prefix + names.SSM_REFRESH_TOKEN,
+        prefix + names.SSM_LOGIN_STATES + "*", prefix + names.SSM_LOGIN_USED + "*"}
     assert resources_for(tf, "ssm:DeleteParameter") == {
         prefix + names.SSM_LOGIN_STATES + "*", prefix + names.SSM_LOGIN_USED + "*"}
 
@@ -74,13 +75,13 @@ def test_the_page_cannot_read_the_pin_or_write_the_link_key(tf):
 
 def test_the_token_is_written_under_the_stacks_key_as_the_refresh_does(tf):
     env = tf.locals["login_env"]
-    assert env[KMS_KEY_VAR] == tf.locals["lambda_env"]["token"][KMS_KEY_VAR] == "${aws_kms_key.main.arn}"
+    assert env[KMS_KEY_VAR] == tf.locals["lambda_env"]["token"][KMS_KEY_VAR] == "${aws_kms_key.secrets.arn}"
 
 
 def test_parameter_names_are_the_codes(tf):
     key = tf.resource("aws_ssm_parameter", "login_link_key")
     assert key["name"] == "${local.ssm_prefix}" + names.SSM_LOGIN_KEY and key["type"] == "SecureString"
-    assert key["key_id"] == "${aws_kms_key.main.arn}"
+    assert key["key_id"] == "${aws_kms_key.secrets.arn}"
     # `tickpipe login-link` owns the value: Terraform only sends a placeholder once (write-only)
     assert "value" not in key and key["value_wo"] == "${local.ssm_placeholder}" and key["value_wo_version"] == 1
     url = tf.resource("aws_ssm_parameter", "login_page_url")

@@ -50,7 +50,8 @@ def test_ssm_parameters_sit_under_the_prefix_with_the_names_module_keys(tf):
     plain = {tf.render(params[r]["name"], "qa") for r in ("fyers_app_id", "fyers_redirect_uri")}
     assert plain == {names.ssm_prefix("qa") + names.SSM_APP_ID, names.ssm_prefix("qa") + names.SSM_REDIRECT_URI}
     secrets = {names.ssm_prefix("qa") + "fyers/" + k for k in params["fyers_secret"]["for_each"]}
-    assert secrets == {names.ssm_prefix("qa") + k for k in (names.SSM_SECRET_KEY, names.SSM_PIN, names.SSM_TOKEN)}
+    assert secrets == {names.ssm_prefix("qa") + k for k in (names.SSM_SECRET_KEY, names.SSM_PIN, names.SSM_TOKEN,
+                                                                 names.SSM_REFRESH_TOKEN)}
 
 
 @pytest.mark.parametrize(("local", "expected"), [

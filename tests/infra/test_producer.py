@@ -22,6 +22,11 @@ def test_task_has_health_check_stop_timeout_and_awslogs(container):
         assert setting in container, f"task definition lacks {setting}"
 
 
+def test_the_container_drops_every_linux_capability(container):
+    # the producer binds port >= 1024 (producer_health_port's validation) and needs no capability
+    assert 'linuxParameters={capabilities={drop=["ALL"]}}' in "".join(container.split())
+
+
 def test_one_task_per_slice_and_the_old_task_stops_before_the_new_one_starts(tf):
     service = tf.resource("aws_ecs_service", "producer")
     assert service["deployment_minimum_healthy_percent"] == 0

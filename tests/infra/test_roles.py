@@ -272,8 +272,8 @@ def test_every_action_a_role_grants_is_used_by_its_code_or_the_platform(roles, r
 # --- producer -------------------------------------------------------------------------------------
 
 
-def test_the_producer_reads_the_access_token_and_never_the_pin_or_the_app_secret(roles, infra_moto, tf_applied):
-    from tokens.store import FyersToken, TokenStore
+def test_the_producer_reads_the_access_token_and_never_the_pin_or_the_refresh_token(roles, infra_moto, tf_applied):
+    from fyers.token_store import FyersToken, TokenStore
 
     state = state_resources(tf_applied)
     prefix = state["aws_ssm_parameter.fyers_app_id"]["name"].rpartition("fyers/")[0]
@@ -281,12 +281,35 @@ def test_the_producer_reads_the_access_token_and_never_the_pin_or_the_app_secret
     TokenStore(admin_ssm, prefix).save(FyersToken("acc-tok", "ref-tok", 1.0, 2e9, 2e9))
     rec = iam_eval.Recorder(account(tf_applied), infra_moto.region)
     # producer/service.py reads its token exactly so
-    assert TokenStore(client(roles, infra_moto, "producer_task", "ssm", rec), prefix).load().access_token == "acc-tok"
+    producer_store = TokenStore(client(roles, infra_moto, "producer_task", "ssm", rec), prefix)
+    assert producer_store.load_access_token() == "acc-tok"
     assert_allowed_by_aws_rules("producer_task", roles["producer_task"]["policy"], rec)
     arn = f"arn:aws:ssm:{infra_moto.region}:{account(tf_applied)}:parameter{prefix}"
-    for name in (names.SSM_PIN, names.SSM_SECRET_KEY, "login/link_key"):
+    for name in (names.SSM_PIN, names.SSM_SECRET_KEY, names.SSM_REFRESH_TOKEN, "login/link_key"):
         for action in ("ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath"):
             assert not roles["producer_task"]["policy"].allows(iam_eval.Call(action, arn + name)), (action, name)
+
+
+def test_the_producer_role_is_denied_the_refresh_token_and_the_pin_it_asks_for(roles, infra_moto, tf_applied):
+    from botocore.exceptions import ClientError
+
+    from fyers.token_store import FyersToken, TokenStore
+
+    prefix = state_resources(tf_applied)["aws_ssm_parameter.fyers_app_id"]["name"].rpartition("fyers/")[0]
+    admin_ssm = roles["admin"]["session"].client("ssm", endpoint_url=infra_moto.endpoint)
+    TokenStore(admin_ssm, prefix).save(FyersToken("acc-tok", "ref-tok", 1.0, 2e9, 2e9))
+    admin_ssm.put_parameter(Name=prefix + names.SSM_PIN, Value="4821", Type="SecureString", Overwrite=True)
+    ssm = client(roles, infra_moto, "producer_task", "ssm")
+    with pytest.raises(ClientError, match="AccessDenied"):  # the role has no ssm:GetParameters at all
+        TokenStore(ssm, prefix).load()  # the whole token, refresh token included: the token function's read
+    # moto authorizes ssm:GetParameter without the parameter's ARN, so it answers these; AWS evaluates
+    # the ARN (Deny NeverTheCredentials): the recorded calls are checked with AWS's rules instead
+    rec = iam_eval.Recorder(account(tf_applied), infra_moto.region)
+    ssm = client(roles, infra_moto, "producer_task", "ssm", rec)
+    for name in (names.SSM_TOKEN, names.SSM_REFRESH_TOKEN, names.SSM_PIN):
+        ssm.get_parameter(Name=prefix + name, WithDecryption=True)
+    denied = {c.resource.rpartition(prefix)[2] for c in rec.calls if not roles["producer_task"]["policy"].allows(c)}
+    assert denied == {names.SSM_REFRESH_TOKEN, names.SSM_PIN}
 
 
 def test_the_token_function_may_read_the_credentials_and_write_only_the_token(roles, infra_moto, tf_applied):
@@ -295,7 +318,9 @@ def test_the_token_function_may_read_the_credentials_and_write_only_the_token(ro
     arn = f"arn:aws:ssm:{infra_moto.region}:{account(tf_applied)}:parameter{prefix}"
     for name in (names.SSM_PIN, names.SSM_SECRET_KEY, names.SSM_TOKEN, names.SSM_APP_ID):
         assert policy.allows(iam_eval.Call("ssm:GetParameter", arn + name)), name
-    assert policy.allows(iam_eval.Call("ssm:PutParameter", arn + names.SSM_TOKEN))
+    assert policy.allows(iam_eval.Call("ssm:GetParameters", arn + names.SSM_REFRESH_TOKEN))
+    for name in (names.SSM_TOKEN, names.SSM_REFRESH_TOKEN):
+        assert policy.allows(iam_eval.Call("ssm:PutParameter", arn + name)), name
     for name in (names.SSM_PIN, names.SSM_SECRET_KEY, names.SSM_APP_ID):
         assert not policy.allows(iam_eval.Call("ssm:PutParameter", arn + name)), name
 

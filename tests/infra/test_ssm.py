@@ -6,8 +6,8 @@ from __future__ import annotations
 def test_secrets_are_secure_strings_with_the_project_key(tf):
     secret = tf.resource("aws_ssm_parameter", "fyers_secret")
     assert secret["type"] == "SecureString"
-    assert secret["key_id"] == "${aws_kms_key.main.arn}"
-    assert set(secret["for_each"]) == {"secret_key", "pin", "token"}
+    assert secret["key_id"] == "${aws_kms_key.secrets.arn}"
+    assert set(secret["for_each"]) == {"secret_key", "pin", "token", "refresh_token"}
 
 
 def test_terraform_never_overwrites_a_live_token(tf):

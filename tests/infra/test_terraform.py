@@ -139,7 +139,8 @@ def test_special_sessions_get_a_producer_start_and_stop_on_their_date(tf_offline
 SECRETS = {  # what a user and the token service store after the apply (docs/deploy.md)
     "fyers/secret_key": "app-secret-Q7ZK2",
     "fyers/pin": "4821",
-    "fyers/token": '{"access_token": "acc-tok-9f3e", "refresh_token": "ref-tok-77c1"}',
+    "fyers/token": '{"access_token": "acc-tok-9f3e", "expires_at": 2000000000}',
+    "fyers/refresh_token": '{"refresh_token": "ref-tok-77c1"}',
     "login/link_key": "link-key-5d2a90",
 }
 

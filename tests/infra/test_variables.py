@@ -12,7 +12,7 @@ MUST_VALIDATE = {
     "env", "region", "stream_mode", "stream_shard_count", "stream_retention_hours", "raw_transition_days",
     "raw_storage_class", "raw_expiration_days", "lambda_architecture", "bars_batch_size",
     "bars_tumbling_window_seconds", "bars_max_retry_attempts",
-    "bars_state_budget_bytes", "producer_image", "producers", "producer_cpu", "producer_memory_mb",
+    "bars_state_budget_bytes", "producer_image", "producer_image_digest", "monthly_budget_usd", "producers", "producer_cpu", "producer_memory_mb",
     "producer_vpc_id", "producer_subnet_ids", "producer_stop_timeout_seconds", "fyers_app_id",
     "fyers_redirect_uri", "fyers_ws_url", "alarm_emails", "log_retention_days", "athena_bytes_scanned_cutoff",
 }
@@ -59,6 +59,16 @@ def test_env_validation_keeps_names_valid_for_s3(tf, good, bad):
 ])
 def test_producer_image_needs_a_tag_or_digest(tf, good, bad):
     pattern = regex_of(tf, "producer_image")
+    assert pattern.search(good) and not pattern.search(bad)
+
+
+@pytest.mark.parametrize(("good", "bad"), [
+    ("sha256:" + "0f" * 32, "sha256:" + "0F" * 32),
+    ("sha256:" + "a" * 64, "0.1.0"),
+    ("sha256:" + "a" * 64, "sha256:" + "a" * 63),
+])
+def test_producer_image_digest_is_a_sha256_digest(tf, good, bad):
+    pattern = regex_of(tf, "producer_image_digest")
     assert pattern.search(good) and not pattern.search(bad)
 
 

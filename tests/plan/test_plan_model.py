@@ -9,6 +9,8 @@ import pytest
 from tickpipe.plan.figures import Figures
 from tickpipe.plan.model import (
     ASSUMPTIONS,
+    BARS_BATCHING_WINDOW_S,
+    BARS_POLL_S,
     FIREHOSE_RECORD_ROUND,
     GB,
     HOURS_PER_MONTH,
@@ -138,7 +140,8 @@ def test_lambda_gb_seconds_from_cpu_seconds_and_memory():
     f = figures(bars_cpu_s_per_mticks=0.0)
     p = plan(Universe(100), f, unit_prices(), "test")
     overhead = ASSUMPTIONS["lambda_overhead_s"][0]
-    invocations = p.shards * SESSION_S / 5
+    # Terraform's batching window (0 s: bars on time) or, with none, Lambda's poll of each shard
+    invocations = p.shards * SESSION_S / max(BARS_BATCHING_WINDOW_S, BARS_POLL_S)
     compact = 100 * SESSION_S / 1e6 * 20.0 / 1.0  # 3,008 MB is more than one vCPU; one thread
     assert p.lambda_gb_s_per_day == pytest.approx(invocations * overhead * 0.5 + compact * 3008 / 1024)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from producer.errors import UniverseError
-from producer.universe import load_universe, parse_slice, parse_symbols, slice_of, take_slice
+from producer.universe import load_universe, load_universes, parse_slice, parse_symbols, slice_of, take_slice
 
 TEXT = """# NIFTY names
 NSE:SBIN-EQ, NSE:RELIANCE-EQ   # two on a line
@@ -41,6 +41,17 @@ def test_universe_from_ssm(aws):
     ssm = aws.client("ssm")
     ssm.put_parameter(Name="/tickpipe/dev/symbols", Value="NSE:SBIN-EQ,NSE:TCS-EQ", Type="String")
     assert load_universe("ssm:/tickpipe/dev/symbols", ssm=ssm) == ["NSE:SBIN-EQ", "NSE:TCS-EQ"]
+
+
+def test_several_sources_give_the_union_of_their_universes(aws, tmp_path):
+    path = tmp_path / "symbols.txt"
+    path.write_text(TEXT)
+    ssm = aws.client("ssm")
+    ssm.put_parameter(Name="/tickpipe/dev/more", Value="NSE:TCS-EQ,NSE:SBIN-EQ", Type="String")
+    assert load_universes(f"{path}, ssm:/tickpipe/dev/more", ssm=ssm) == [
+        "NSE:SBIN-EQ", "NSE:RELIANCE-EQ", "NSE:NIFTY50-INDEX", "NSE:TCS-EQ"]
+    with pytest.raises(UniverseError, match="TICKPIPE_SYMBOLS"):
+        load_universes(" , ")
 
 
 def test_missing_sources_say_what_is_missing(aws, tmp_path):

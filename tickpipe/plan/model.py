@@ -187,7 +187,7 @@ def shards_needed(peak_ticks_per_s: float, figures: Figures, utilisation: float)
 
 def producers_needed(symbols: int) -> int:
     """Producer slices so that each stays within one connection's MAX_SYMBOLS. Slices are hash
-    slices (producer/universe.py), so their sizes vary: allow four standard deviations."""
+    slices (tickpipe/universe.py), so their sizes vary: allow four standard deviations."""
     k = 1
     while True:
         mean = symbols / k
@@ -303,7 +303,7 @@ def plan(universe: Universe, figures: Figures, prices: dict[str, Price], region:
                 + days * log_gb_day * p["cloudwatch_logs_gb_ingested"])
     cloudwatch = Line("CloudWatch", f"{metrics:g} metrics, {alarms} alarms, {log_gb_day * 1024:,.0f} MB logs a day",
                       cw_month / days, cw_month)
-    kms = Line("KMS key", "1 key", p["kms_key_month"] / days, p["kms_key_month"])
+    kms = Line("KMS keys", "2 keys: data, secrets (infra/kms.tf)", 2 * p["kms_key_month"] / days, 2 * p["kms_key_month"])
 
     common = [fargate, lam, firehose, s3, athena, cloudwatch, kms]
     lines = {"PROVISIONED": [prov, *common], "ON_DEMAND": [ondemand, *common]}
