@@ -27,7 +27,7 @@ lock-upgrade: $(STAMP)  ## re-resolve requirements.lock to the newest allowed ve
 demo: $(STAMP)  ## run a whole simulated NSE session through the local pipeline
 	$(PY) -m tickpipe demo
 
-backfill: $(STAMP)  ## a month of candles of 20 symbols at every resolution from the simulator, into tickpipe-out/lake
+backfill: $(STAMP)  ## a month of candles of 20 symbols at every resolution from the simulator, into tickpipe-out/history
 	$(PY) -m tickpipe backfill --sim
 
 test: $(STAMP)  ## run the test suite

@@ -17,7 +17,7 @@ from market.session import CLOSE, NseCalendar, epoch, trading_date
 from tickpipe.config import Settings
 from tickpipe.options import flag
 
-SIM_LAKE_DIR = "tickpipe-out/lake"
+SIM_LAKE_DIR = "tickpipe-out/history"  # not the demo's tickpipe-out/lake, which each demo replaces
 
 
 def date_arg(value: str) -> dt.date:
