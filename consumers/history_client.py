@@ -16,9 +16,9 @@ import boto3
 from fyers.history import HistoryClient
 from fyers.rest import RestClient
 from fyers.shared_limiter import FileRateLimiter, default_path
+from fyers.token_store import TokenStore
 from tickpipe import names
 from tickpipe.config import Settings
-from tokens.store import TokenStore
 
 
 class SsmAccessToken:

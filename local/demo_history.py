@@ -26,9 +26,9 @@ from consumers.reconcile import ReconcileResult, reconcile_day
 from fyers.history import HistoryClient
 from fyers.rest import RestClient
 from fyers.sim import Simulator
+from fyers.token_store import TokenStore
 from market.session import Session, epoch, ist_datetime
 from tickpipe.config import Settings
-from tokens.store import TokenStore
 
 log = logging.getLogger(__name__)
 

@@ -15,12 +15,12 @@ from fyers.history import Candle, HistoryClient
 from fyers.rest import RestClient
 from fyers.sim import Simulator
 from fyers.socket import MAX_SYMBOLS
+from fyers.token_store import TokenStore
 from local import component_metrics as cm
 from market.session import OPEN, Session, epoch, ist_datetime
 from producer.service import ProducerStats
-from producer.universe import take_slice
 from tickpipe.config import Settings
-from tokens.store import TokenStore
+from tickpipe.universe import take_slice
 
 # Fyers allows 200 REST calls a minute, and the history client keeps to it: the first symbols' candles
 # come through the history API, the rest of a large universe straight from the simulator's market

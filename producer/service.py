@@ -42,9 +42,9 @@ from producer.options import ProducerOptions
 from producer.pipeline import Pipeline
 from producer.sequence import SeqStore
 from producer.token_source import TokenSource, TokenUnavailable
-from producer.universe import load_universe, parse_slice, take_slice
 from producer.watermarks import Watermarks
 from tickpipe.config import Settings
+from tickpipe.universe import load_universe, parse_slice, take_slice
 
 log = logging.getLogger(__name__)
 

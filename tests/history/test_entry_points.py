@@ -14,11 +14,11 @@ from consumers import reconcile as reconcile_mod
 from consumers.backfill import BackfillError
 from consumers.candles import CANDLES_5M, CandleWriter
 from fyers.auth import Tokens
+from fyers.token_store import FyersToken
 from local.demo import store_credentials
 from market.session import epoch
 from tickpipe import names
 from tickpipe.cli import main
-from tokens.store import FyersToken
 
 SBIN, TCS = "NSE:SBIN-EQ", "NSE:TCS-EQ"
 
@@ -182,7 +182,7 @@ def test_reconcile_stops_without_writing_when_the_candles_are_incomplete(deploye
 
 def test_a_token_refreshed_in_ssm_during_a_run_is_picked_up(deployed_sim, settings, store):
     from consumers.history_client import history_client
-    from tokens.store import TokenStore
+    from fyers.token_store import TokenStore
 
     history = history_client(settings.__class__.from_env())
     history.access_token_source()  # the run has read the token ...

@@ -26,6 +26,7 @@ import pytest
 import requests
 
 from fyers.sim import SimConfig, Simulator
+from fyers.token_store import FyersToken, TokenStore
 from local.moto_server import free_port
 from market.watermark import is_watermark
 from producer.aggregator import iter_user_records
@@ -34,7 +35,6 @@ from producer.journal import Journal
 from producer.testing import read_user_records, ticks_by_symbol
 from tickpipe import names
 from tickpipe.config import Settings
-from tokens.store import FyersToken, TokenStore
 
 ROOT = Path(__file__).resolve().parents[2]
 BUCKET = "tickpipe-faults-lake"

@@ -14,9 +14,9 @@ from producer.journal import Journal
 from producer.options import ProducerOptions
 from producer.service import Producer, run_producer
 from producer.testing import read_user_records, ticks_by_symbol
-from producer.universe import slice_of
 from tickpipe import names
 from tickpipe.config import Settings
+from tickpipe.universe import slice_of
 
 BUCKET = "tickpipe-test-lake"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from producer.errors import UniverseError
-from producer.universe import load_universe, load_universes, parse_slice, parse_symbols, slice_of, take_slice
+from tickpipe.universe import load_universe, load_universes, parse_slice, parse_symbols, slice_of, take_slice
 
 TEXT = """# NIFTY names
 NSE:SBIN-EQ, NSE:RELIANCE-EQ   # two on a line

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
+from fyers.token_store import FyersToken, TokenStore
 from market.watermark import is_watermark
 from producer.aggregator import iter_user_records
 from producer.journal import Journal
@@ -12,7 +13,6 @@ from producer.options import ProducerOptions
 from producer.service import Producer
 from producer.testing import read_user_records
 from tickpipe.config import Settings
-from tokens.store import FyersToken, TokenStore
 
 BUCKET = "tickpipe-test-lake"
 

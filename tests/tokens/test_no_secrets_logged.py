@@ -16,12 +16,12 @@ import requests
 
 from fyers.auth import read_access_token
 from fyers.rest import RestClient
+from fyers.token_store import REFRESH_TTL, FyersToken, TokenStore
 from local.moto_server import free_port
 from tickpipe import names, redact
 from tickpipe.command import NOISY_LOGGERS
 from tickpipe.config import Settings
 from tokens.refresh import TokenService
-from tokens.store import REFRESH_TTL, FyersToken, TokenStore
 
 ROOT = Path(__file__).resolve().parents[2]
 
