@@ -46,8 +46,10 @@ class Pipeline:
                  spill_after: float = 10.0, map_refresh: float = 60.0, on_dropped: Any = None,
                  shard_map: ShardMap | None = None, call_timeout: float = 0.0,
                  on_fatal: Callable[[str], None] | None = None, clock: Callable[[], float] = time.time,
-                 watermarks: Watermarks | None = None) -> None:
+                 watermarks: Watermarks | None = None,
+                 on_read: Callable[[list[dict[str, Any]]], None] | None = None) -> None:
         self.metrics = metrics
+        self.on_read = on_read  # sees every frame's ticks once aggregated (the gap recorder's first ticks)
         self.watermarks = watermarks  # producer/watermarks.py: sent by the flush thread
         self.clock = clock  # the producer's clock (gap times): wall time, or the simulator's
         self.on_fatal = on_fatal
@@ -105,6 +107,11 @@ class Pipeline:
         self.last_tick_at = time.monotonic()
         self.last_tick_clock = self.clock()
         self.metrics.add("Ticks", n)
+        if self.on_read is not None:
+            try:
+                self.on_read(ticks)
+            except Exception as exc:  # noqa: BLE001 - a bug: a gap's end would go unnoticed; stop instead
+                self._died(f"reading a frame's ticks for gap ends failed: {type(exc).__name__}: {exc}")
         last = ticks[-1]
         ts = last.get("ts")
         if ts:

@@ -59,7 +59,7 @@ def kinesis_config(put_timeout: float) -> Config:
 HEARTBEAT_FILE = "producer.heartbeat"
 HEARTBEAT_EVERY = 1.0
 DROPS_QUIET = 2.0  # s without a journal-full drop that end one journal_full gap
-FEED_MARGIN = 1.0  # s: a gap starts this much before the last frame (symbols interleave in the feed)
+FEED_MARGIN = 1.0  # s: a gap starts this much before the last frame's time (symbols interleave in the feed)
 QUIET_AFTER_CLOSE = 2.0  # wall s without a tick after the session's end before disconnecting
 CLOSE_GRACE = 60.0  # wall s after the session's end at most
 
@@ -151,9 +151,7 @@ class Producer:
         self._session_started: float | None = None
         self._closing_socket = False
         self.fatal: str | None = None  # a worker thread died: the producer stops, exits non-zero
-        self._drops: dict[str, Any] | None = None  # the open journal-full interval
-        self._drops_lock = threading.Lock()
-        self._last_drop = 0.0
+        self._last_drop = 0.0  # monotonic time of the last journal-full drop
         self._samples: deque[tuple[float, float]] = deque(maxlen=2000)  # (monotonic, clock time), 0.2 s apart
         self._subscribed_at: float | None = None  # clock time of the last subscription
         self._in_session = False
@@ -167,13 +165,16 @@ class Producer:
 
     def _last_capture(self) -> float:
         """Where a disconnect gap starts: the last frame with ticks on this connection (a stall is
-        noticed only stall_timeout later), less FEED_MARGIN; now if none came since subscribing."""
+        noticed only stall_timeout later), less FEED_MARGIN; now if none came since subscribing.
+        The frame's time is the earlier of the clock when it came and its feed time: ticks not
+        read follow it in the feed, and bars bucket them by feed time, whichever clock runs ahead."""
         now = self.clock.time()
-        last = self.pipeline.last_tick_clock if self.pipeline else None
+        p = self.pipeline
+        last = p.last_tick_clock if p else None
         since = self._subscribed_at
-        if last is None or since is None or last < since:
+        if p is None or last is None or since is None or last < since:
             return min(now, since) if since is not None else now
-        return last - FEED_MARGIN
+        return min(last, p.last_tick_ts or last) - FEED_MARGIN
 
     def _fatal(self, reason: str) -> None:
         """A worker thread died: unready at once, stop (the pipeline journals what is in memory)."""
@@ -192,29 +193,19 @@ class Producer:
         for pk, data in iter_user_records(rec.data):
             symbols.add(pk)
             try:
-                times.append(orjson.loads(data)["ts"])
-            except (orjson.JSONDecodeError, KeyError, TypeError):
+                tick = orjson.loads(data)
+                times += [tick[k] for k in ("ts", "ltt") if isinstance(tick.get(k), int | float)]  # bars: ltt
+            except (orjson.JSONDecodeError, AttributeError):
                 pass
         now = self.clock.time()
-        with self._drops_lock:
-            d = self._drops
-            if d is None:
-                d = self._drops = {"symbols": set(), "from": min(times, default=now), "to": max(times, default=now),
-                                   "ticks": 0}
-            d["symbols"] |= symbols
-            d["from"] = min(d["from"], min(times, default=now))
-            d["to"] = max(d["to"], max(times, default=now))
-            d["ticks"] += rec.count
-            self._last_drop = time.monotonic()
+        self.gaps.add_drops(symbols, min(times, default=now), max(times, default=now), rec.count)
+        self._last_drop = time.monotonic()
 
     def _flush_drops(self, force: bool = False) -> None:
-        """Record the open drop interval as one ``journal_full`` gap once no drop came for DROPS_QUIET s."""
-        with self._drops_lock:
-            d = self._drops
-            if d is None or (not force and time.monotonic() - self._last_drop < DROPS_QUIET):
-                return
-            self._drops = None
-        self.gaps.record(d["symbols"], d["from"], d["to"], "journal_full", ticks=d["ticks"])
+        """End the open drop interval once no drop came for DROPS_QUIET s: one ``journal_full`` gap,
+        recorded when each of its symbols has a tick again (producer/gaps.py)."""
+        if self.gaps.is_open("journal_full") and (force or time.monotonic() - self._last_drop >= DROPS_QUIET):
+            self.gaps.close("journal_full")
 
     def _make_socket(self, on_ticks: Callable[[list[dict[str, Any]]], None]) -> Any:
         if self.socket_factory is not None:
@@ -248,7 +239,7 @@ class Producer:
             st.state = "streaming"
             st.disconnected_at = None
             self._subscribed_at = self.clock.time()
-            self.gaps.close("disconnect")
+            self.gaps.close("disconnect")  # recorded once each symbol's first tick came (producer/gaps.py)
             self.gaps.close("restart")
             log.info("subscribed to %d symbols", len(self.symbols))
         elif kind == "disconnected":
@@ -320,6 +311,7 @@ class Producer:
         if not self._samples or now - self._samples[-1][0] >= 0.2:
             self._samples.append((now, self.clock.time()))
         self._flush_drops()
+        self.gaps.settle()
         self.frames.flush()
         self._heartbeat()
 
@@ -337,14 +329,12 @@ class Producer:
 
     def _accounted_until(self) -> float:
         """Clock time before which every tick read is delivered, journalled or inside a recorded gap:
-        the oldest tick held only in memory, an open gap's start, an unstored gap's start, or now."""
+        the oldest tick held only in memory, an unrecorded gap's start (one still open, or waiting for
+        its symbols' first ticks), an unstored gap's start, or now."""
         times = [self.clock.time()]
         oldest = self.pipeline.oldest_in_memory() if self.pipeline else None
         if oldest is not None:
             times.append(self._clock_at(oldest) - FEED_MARGIN)
-        with self._drops_lock:
-            if self._drops is not None:
-                times.append(self._drops["from"])
         times += [t for t in (self.gaps.oldest_open(), self.gaps.oldest_unsent()) if t is not None]
         return min(times)
 
@@ -396,7 +386,7 @@ class Producer:
                                      max_pending_bytes=opts.max_pending_bytes, spill_after=opts.spill_after,
                                      map_refresh=opts.map_refresh, on_dropped=self._on_dropped,
                                      call_timeout=self._call_timeout(), on_fatal=self._fatal,
-                                     clock=self.clock.time,
+                                     clock=self.clock.time, on_read=self.gaps.seen,
                                      watermarks=Watermarks(self.settings.producer_id, self.clock,
                                                            self.calendar if opts.session == "calendar" else None),
                                      ).start()
@@ -423,7 +413,7 @@ class Producer:
                     session = self.calendar.next_session(now, opts.margin_after)
                     start_at = session.open_ts - opts.margin_before
                     if now < start_at:
-                        self.gaps.close("restart")  # not reading is no gap outside the session
+                        self.gaps.close("restart", wait=False)  # not reading is no gap outside the session
                         self.state.state = "sleeping"
                         self.state.next_session = str(session)
                         log.info("outside the session: next session %s; connecting at %s (in %.1f h)", session,
@@ -497,6 +487,8 @@ class Producer:
             self._in_session = False
             self.gaps.close("disconnect")
             self.gaps.close("restart")
+            self._flush_drops(force=True)
+            self.gaps.settle(final=True)  # no first tick comes before the next session: record up to now
         self._collect()
 
     def _session_over(self, end_at: float | None) -> bool:

@@ -45,7 +45,7 @@ def test_a_gap_is_stored_under_the_state_prefix(aws):
     s3.create_bucket(Bucket="lake-x", CreateBucketConfiguration={"LocationConstraint": aws.region_name})
     gaps = GapRecorder(s3, "lake-x", "p-1", clock=lambda: 1_795_700_100.0)
     gaps.open("disconnect", ["NSE:B-EQ", "NSE:A-EQ"], at=1_795_700_000.0)
-    gap = gaps.close("disconnect", at=1_795_700_042.5)
+    gap = gaps.close("disconnect", at=1_795_700_042.5, wait=False)
     assert gap == {"symbols": ["NSE:A-EQ", "NSE:B-EQ"], "from": 1_795_700_000, "to": 1_795_700_043,
                    "reason": "disconnect", "pid": "p-1", "recorded": 1_795_700_100, "v": 1}
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket="lake-x")["Contents"]]
