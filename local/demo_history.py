@@ -4,7 +4,8 @@
 and refuses the token (as when Fyers invalidates it mid-day); at 11:20 it accepts logins again and
 the token service stores a fresh token, which the producer picks up at its next SSM read (within a
 second of wall time, a few exchange minutes at 400x). The producer records the interval as gap
-records (state/gaps/), as it would for a real outage, and its bars for those minutes are missing.
+records (state/gaps/), as it would for a real outage, each up to its symbols' first ticks after the
+reconnect (they carry the outage's volume), and its bars for those minutes are missing.
 After compaction the demo reconciles the day (consumers/history/reconcile.py, the scheduled function's
 code): those buckets show up as ``missing_in_gap``, and ``bars_5m_final`` serves them from the
 exchange's candles, so every symbol has all its bars again.

@@ -178,14 +178,16 @@ class GapRecorder:
             iv.end = at if at is not None else iv.last_lost if iv.last_lost is not None else now
             iv.deadline = max(now, iv.end) + self.edge_wait
             self._ending.append(iv)
-        done = self.settle(final=not wait, at=iv.end, only=iv)
+        done = self._settle(final=not wait, at=iv.end, only=iv)
         return done[0] if done else None
 
-    def settle(self, final: bool = False, at: float | None = None,
-               only: _Interval | None = None) -> list[dict[str, Any]]:
+    def settle(self, final: bool = False, at: float | None = None) -> list[dict[str, Any]]:
         """Record the closed intervals whose symbols all ticked; past an interval's deadline, its
         symbols that ticked (the silent ones wait on). ``final`` (the session's end, stop): record
         every closed interval, the silent symbols up to ``at`` (now by default). Returns the records."""
+        return self._settle(final, at)
+
+    def _settle(self, final: bool, at: float | None, only: _Interval | None = None) -> list[dict[str, Any]]:
         now = self.clock()
         ready: list[tuple[set[str], float, float, str, int | None]] = []
         with self._lock:

@@ -30,6 +30,10 @@ def test_an_outage_leaves_a_recorded_gap_that_the_final_bars_fill(outage_demo):
     # every trade is published: the bars the gap cut short are the gap's doing, not missed trades
     assert "missed_trade" not in outage_demo.figures["reconcile: causes"]
     assert outage_demo.checks["reconcile: every other bar equals its candle"]
+    # The first bar after the outage holds its volume (bar volume is the change of the cumulative
+    # volume), wherever the reconnect fell on this machine: it differs from its candle and lies in
+    # the gap record, which ends at each symbol's first tick after the reconnect (docs/producer.md).
+    assert "partial_in_gap=" in outage_demo.figures["reconcile: causes"]
     assert "3 symbols complete" in outage_demo.figures["bars_5m_final"]
 
 
