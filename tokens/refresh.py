@@ -16,7 +16,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, TypedDict
 
 import orjson
 
@@ -125,6 +125,14 @@ def record_result(ssm: Any, settings: Settings, ok: bool, message: str, now: flo
                     settings.ssm_name(names.SSM_LAST_REFRESH), type(exc).__name__)
 
 
+class RefreshResponse(TypedDict):
+    """What the refresh function returns (its Lambda response; the log line says the same)."""
+
+    expires_at: int  # the new access token's exp (epoch s)
+    refresh_expires_at: int  # the refresh token's end (epoch s)
+    refresh_token_days_left: float
+
+
 def _utc(ts: int) -> str:
     return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(ts))
 
@@ -143,7 +151,7 @@ class TokenService:
         self.log = logger or log
         self.store = token_store(self.ssm, self.settings)
 
-    def run(self, now: float | None = None) -> dict[str, Any]:
+    def run(self, now: float | None = None) -> RefreshResponse:
         now = time.time() if now is None else now
         try:
             try:
@@ -175,8 +183,8 @@ class TokenService:
             self.metrics.add_metric(name=name, unit=getattr(MetricUnit, unit), value=value)
 
 
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Lambda entry point (EventBridge Scheduler, daily before the open)."""
+def handler(event: dict[str, Any], context: Any) -> RefreshResponse:
+    """Lambda entry point (EventBridge Scheduler, daily before the open; the event is not read)."""
     from aws_lambda_powertools import Logger, Metrics
 
     metrics = Metrics(namespace=names.METRIC_NAMESPACE, service=SERVICE)

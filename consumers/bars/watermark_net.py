@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from typing import Any, Final
+from typing import Any, Final, NotRequired, TypedDict
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
@@ -36,6 +36,15 @@ ATTEMPTS: Final = 4
 AWS_ERRORS: Final = (BotoCoreError, ClientError)
 
 log = logging.getLogger(__name__)
+
+
+class SafetyNetResponse(TypedDict):
+    """What the function did: shards written (0 while a session is in progress, with ``skipped``
+    saying so) and the watermark's time."""
+
+    written: int
+    ts: NotRequired[int]
+    skipped: NotRequired[str]
 
 
 class SafetyNetError(RuntimeError):
@@ -98,7 +107,7 @@ def write_watermarks(kinesis: Any, stream: str, ts: int, *, backoff_s: float = 0
     return written
 
 
-def run(settings: Settings, kinesis: Any, now: float | None = None) -> dict[str, Any]:
+def run(settings: Settings, kinesis: Any, now: float | None = None) -> SafetyNetResponse:
     """Write the watermarks unless a session is in progress. Returns what was done."""
     now = time.time() if now is None else now
     if session_in_progress(now, settings.session_overrides):
@@ -111,8 +120,8 @@ def run(settings: Settings, kinesis: Any, now: float | None = None) -> dict[str,
     return {"written": written, "ts": ts}
 
 
-def handler(event: dict[str, Any] | None, context: Any = None) -> dict[str, Any]:
-    """Lambda entry point (EventBridge Scheduler, infra/watermark.tf)."""
+def handler(event: dict[str, Any] | None, context: Any = None) -> SafetyNetResponse:
+    """Lambda entry point (EventBridge Scheduler, infra/watermark.tf; the event is not read)."""
     from aws_lambda_powertools import Metrics
     from aws_lambda_powertools.metrics import MetricUnit
 

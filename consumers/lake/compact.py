@@ -33,7 +33,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 import numpy as np
 import orjson
@@ -681,7 +681,21 @@ def emit_metrics(reports: Sequence[TableReport]) -> None:
             pass
 
 
-def handler(event: dict[str, Any] | None, context: Any = None) -> dict[str, Any]:
+class CompactionEvent(TypedDict, total=False):
+    """A manual invoke's choice (the schedule's own event has neither key: every table, due days)."""
+
+    tables: list[str]  # names of TABLES
+    raw_days: list[str]  # yyyy-MM-dd raw partitions to compact
+
+
+class CompactionResponse(TypedDict):
+    """One report per table compacted (TableReport's fields), or none and why (``skipped``)."""
+
+    tables: list[dict[str, Any]]
+    skipped: NotRequired[str]
+
+
+def handler(event: CompactionEvent | None, context: Any = None) -> CompactionResponse:
     """Lambda entry point. The EventBridge schedule sends its own event; a manual invoke may pass
     ``{"tables": ["ticks"], "raw_days": ["2026-11-26"]}`` to compact chosen raw partitions."""
     event = event or {}
@@ -705,6 +719,6 @@ def handler(event: dict[str, Any] | None, context: Any = None) -> dict[str, Any]
         log.warning("compaction skipped: %s", exc)
         return {"tables": [], "skipped": str(exc)}
     emit_metrics(reports)
-    result = {"tables": [asdict(r) for r in reports]}
+    result: CompactionResponse = {"tables": [asdict(r) for r in reports]}
     log.info("compaction: %s", orjson.dumps(result).decode())
     return result
