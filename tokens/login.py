@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.cookies import CookieError, SimpleCookie
-from typing import Any, Final, Literal, TypedDict, cast
+from typing import TYPE_CHECKING, Any, Final, Literal, TypedDict, cast
 from urllib.parse import parse_qs, urlencode
 
 import orjson
@@ -52,9 +52,12 @@ from tokens.login_keys import (
     Signer,
     decode_key,
 )
-from tokens.login_state import LinkReusedError, LoginRecords, StateError
 from tokens.login_reminder import RemindResponse
+from tokens.login_state import LinkReusedError, LoginRecords, StateError
 from tokens.refresh import KMS_KEY_VAR, PLACEHOLDER, days_left, token_store
+
+if TYPE_CHECKING:
+    from mypy_boto3_ssm import SSMClient
 
 SERVICE: Final = "login"
 COOKIE: Final = "tickpipe_session"
@@ -151,7 +154,7 @@ class FailureLimiter:
 # --- status -------------------------------------------------------------------------------------
 
 
-def token_view(ssm: Any, settings: Settings, now: float) -> pages.TokenView:
+def token_view(ssm: SSMClient, settings: Settings, now: float) -> pages.TokenView:
     try:
         token: FyersToken = token_store(ssm, settings).load()
     except TokenNotFoundError:
@@ -162,7 +165,7 @@ def token_view(ssm: Any, settings: Settings, now: float) -> pages.TokenView:
                            token.refresh_expires_at, days_left(token, now))
 
 
-def refresh_view(ssm: Any, settings: Settings) -> pages.RefreshView:
+def refresh_view(ssm: SSMClient, settings: Settings) -> pages.RefreshView:
     try:
         value = ssm.get_parameter(Name=settings.ssm_name(names.SSM_LAST_REFRESH))["Parameter"]["Value"]
         data = orjson.loads(value)
@@ -179,7 +182,7 @@ def refresh_view(ssm: Any, settings: Settings) -> pages.RefreshView:
 class LoginApp:
     """The routes, with their clients: boto3 SSM and the Fyers REST client."""
 
-    def __init__(self, settings: Settings, ssm: Any, rest: RestClient | None = None,
+    def __init__(self, settings: Settings, ssm: SSMClient, rest: RestClient | None = None,
                  limiter: FailureLimiter | None = None, clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
         self.ssm = ssm

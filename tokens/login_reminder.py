@@ -11,13 +11,17 @@ from __future__ import annotations
 import logging
 import os
 import time
-from typing import Any, Final, NotRequired, TypedDict
+from typing import TYPE_CHECKING, Final, NotRequired, TypedDict
 
 from fyers.token_store import TokenStoreError
 from tickpipe import names
 from tickpipe.config import Settings
 from tokens.login_keys import LoginCredentialError, Signer, decode_key
 from tokens.refresh import PLACEHOLDER, days_left, token_store
+
+if TYPE_CHECKING:
+    from mypy_boto3_sns import SNSClient
+    from mypy_boto3_ssm import SSMClient
 
 REMIND_DAYS_VAR: Final = "TICKPIPE_LOGIN_REMIND_DAYS"
 EMAIL_LINK_TTL: Final = 86_400
@@ -52,7 +56,8 @@ def reminder_message(settings: Settings, left: float | None, link: str | None,
     return subject, body
 
 
-def remind(ssm: Any, sns: Any, settings: Settings, threshold_days: float, now: float | None = None) -> RemindResponse:
+def remind(ssm: SSMClient, sns: SNSClient, settings: Settings, threshold_days: float,
+           now: float | None = None) -> RemindResponse:
     """Publish the reminder if a login is due. Returns what was decided (never the link)."""
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -87,7 +92,7 @@ def remind(ssm: Any, sns: Any, settings: Settings, threshold_days: float, now: f
     return {"sent": True, "refresh_token_days_left": left, "link": bool(link)}
 
 
-def handler_remind(settings: Settings, ssm: Any) -> RemindResponse:
+def handler_remind(settings: Settings, ssm: SSMClient) -> RemindResponse:
     import boto3
 
     threshold = float(os.environ.get(REMIND_DAYS_VAR) or 2)

@@ -28,7 +28,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import boto3
 import orjson
@@ -44,6 +44,11 @@ from market.watermark import WatermarkError, is_watermark
 from market.watermark import decode as decode_watermark
 from tickpipe import names
 from tickpipe.config import Settings
+
+if TYPE_CHECKING:
+    from mypy_boto3_firehose import FirehoseClient
+    from mypy_boto3_kinesis import KinesisClient
+    from mypy_boto3_s3 import S3Client
 
 SERVICE: Final = "bars"
 CONSUMER_STATE_VERSION: Final = 1
@@ -111,8 +116,9 @@ def _arrival(kinesis: Mapping[str, Any]) -> float:
 class BarsConsumer:
     """The handler's logic with its clients; one per process (Lambda keeps it warm)."""
 
-    def __init__(self, settings: Settings | None = None, *, s3: Any = None, firehose: Any = None,
-                 kinesis: Any = None, config: BarConfig | None = None, state_budget: int | None = None,
+    def __init__(self, settings: Settings | None = None, *, s3: S3Client | None = None,
+                 firehose: FirehoseClient | None = None, kinesis: KinesisClient | None = None,
+                 config: BarConfig | None = None, state_budget: int | None = None,
                  metrics: Any = None, logger: Any = None) -> None:
         self.settings = settings or Settings.from_env()
         env_config, env_budget = bars_config()
@@ -130,19 +136,19 @@ class BarsConsumer:
 
     # clients are made on first use: a cold start that only reads its state pays for one
     @property
-    def s3(self) -> Any:
+    def s3(self) -> S3Client:
         if self._s3 is None:
             self._s3 = boto3.client("s3", region_name=self.settings.region)
         return self._s3
 
     @property
-    def firehose(self) -> Any:
+    def firehose(self) -> FirehoseClient:
         if self._firehose is None:
             self._firehose = boto3.client("firehose", region_name=self.settings.region)
         return self._firehose
 
     @property
-    def kinesis(self) -> Any:
+    def kinesis(self) -> KinesisClient:
         if self._kinesis is None:
             self._kinesis = boto3.client("kinesis", region_name=self.settings.region)
         return self._kinesis

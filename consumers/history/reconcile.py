@@ -31,7 +31,13 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from consumers.history.backfill import STOP_MARGIN_MS, Backfill, BackfillReport, BackfillRequest, BackfillResponse
+from consumers.history.backfill import (
+    STOP_MARGIN_MS,
+    Backfill,
+    BackfillReport,
+    BackfillRequest,
+    BackfillResponse,
+)
 from consumers.history.candles import CANDLES_5M, CandleWriter
 from consumers.lake.schema import BARS
 from fyers.history import HistoryClient
