@@ -53,8 +53,11 @@ data "aws_iam_policy_document" "key" {
   # The monthly budget (ecr.tf) publishing to the same topic: AWS Cost Management user guide,
   # "Creating an Amazon SNS topic for budget notifications", "Protecting your Amazon SNS budget
   # alerts data with SSE and AWS KMS" (https://docs.aws.amazon.com/cost-management/latest/userguide/budgets-sns-policy.html):
-  # kms:GenerateDataKey* and kms:Decrypt for budgets.amazonaws.com, with the page's confused-deputy
-  # conditions (this account's budgets only).
+  # kms:GenerateDataKey* and kms:Decrypt for budgets.amazonaws.com. No source conditions here, as in
+  # the guide's key statement: whether Budgets' publish carries aws:SourceAccount/SourceArn through
+  # SNS to KMS is not documented, and a condition KMS never sees would drop every alert silently.
+  # The confused-deputy check is the topic policy's (alarms.tf: this account's budgets only), and a
+  # data key for this topic is all the grant yields.
   statement {
     sid       = "BudgetsPublishToEncryptedTopic"
     actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
@@ -62,16 +65,6 @@ data "aws_iam_policy_document" "key" {
     principals {
       type        = "Service"
       identifiers = ["budgets.amazonaws.com"]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [local.account_id]
-    }
-    condition {
-      test     = "ArnLike"
-      variable = "aws:SourceArn"
-      values   = [local.budgets_source_arn]
     }
   }
 }
