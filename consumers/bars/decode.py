@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import warnings
 from dataclasses import dataclass
 from operator import attrgetter
 from typing import Annotated, Any, Final
@@ -271,7 +272,12 @@ try:  # the native accelerator's decoder (native/bars_fold.c); without it, the g
 except ImportError:  # not built (market.bars_fold says so when it is there but does not load)
     _kpl_ticks = None
 else:
-    _configure(native_rules(), MAX_RECORD_BYTES)
+    try:
+        _configure(native_rules(), MAX_RECORD_BYTES)
+    except (ValueError, OverflowError) as exc:  # a rule it cannot hold (a negative bound): the general path
+        warnings.warn(f"the native tick decoder cannot take market.tick's rules ({exc}); decoding in Python",
+                      RuntimeWarning, stacklevel=1)
+        _kpl_ticks = None
 
 
 def _reason(rec: bytes, exc: Exception, arrival: float | None) -> str:
