@@ -1,10 +1,11 @@
-/* _tickpipe_bars: BarBuilder.add_fields' fast path in C, for the bars handler's hot loop.
+/* _tickpipe_bars: the bars handler's hot loop in C: BarBuilder.add_fields' fast path (fold), and
+ * the decode and plausibility checks of a KPL aggregate's ticks (kpl_ticks, below).
  *
  * fold(builder, values, start, schema_version) -> (next, action)
  *
- * Folds values[start:] (objects with the attributes of consumers.bars.decode.TickFields) into the
- * builder for as long as each tick takes add_fields' fast path (market/bars.py): a valid tick of
- * the session day last seen, newer than every tick of its symbol, for the symbol's latest bar,
+ * Folds values[start:] (objects with the attributes of consumers.bars.decode.TickFields, or
+ * kpl_ticks' ticks, read directly) into the builder for as long as each tick takes add_fields'
+ * fast path (market/bars.py): a valid tick of the session day last seen, newer than every tick of its symbol, for the symbol's latest bar,
  * open and already holding ticks. It writes exactly what that path writes, into the same Python
  * lists, and stops:
  *   - before a tick that needs anything else (action 0): the caller folds it with add_fields;
@@ -276,7 +277,7 @@ done:
  * The result holds one tick per record, with the fields the bars read as attributes (ATTR_NAMES).
  *
  * It reads only the plain shape the producer writes: ASCII strings without escapes, each field once,
- * no field the rules do not name, decimal numbers that convert exactly (below). For anything else
+ * no field the rules do not name, no minus sign (but an integer's -0). For anything else
  * (a broken aggregate, a record that is not a tick, or one that is but in another shape) it returns
  * None, and the general path (protobuf, msgspec and market.tick) decodes the aggregate and says what
  * is wrong. So it only has to be right on what it accepts, and the reasons have one source.
