@@ -139,7 +139,7 @@ def known(*syms: str) -> None:
     decode_mod._SYMBOLS_OK.update(syms)
 
 
-@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(record(), min_size=1, max_size=4), st.booleans())
 @example([b'{"sym":"NSE:SBIN-EQ","ts":1764129940,"ltp":1e9}'], True)
 @example([b'{"sym":"NSE:SBIN-EQ","ts":1764129940,"ltp":1000000000.0000000001}'], True)
@@ -157,7 +157,7 @@ def test_native_accepts_only_what_the_general_path_accepts_with_the_same_values(
         assert shown(got) == shown(general(data))
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(st.lists(st.tuples(st.integers(EARLIEST_TS, LATEST), st.none() | st.integers(EARLIEST_TS, LATEST),
                           st.floats(0, MAX_PRICE, exclude_min=True), st.none() | st.floats(0, MAX_PRICE).map(abs),
                           st.none() | st.integers(0, INT64_MAX), st.none() | st.integers(0, UINT64_MAX),
