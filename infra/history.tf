@@ -105,13 +105,12 @@ locals {
 
   history_env = {
     backfill = {
-      TICKPIPE_ENV             = var.env
-      TICKPIPE_REGION          = var.region
-      TICKPIPE_BUCKET          = aws_s3_bucket.lake.bucket
-      TICKPIPE_SSM_PREFIX      = local.ssm_prefix
-      TICKPIPE_FYERS_API_URL   = var.fyers_api_url
-      TICKPIPE_FYERS_LIMITER   = local.fyers_limiter_tmp
-      TICKPIPE_ALARM_TOPIC_ARN = aws_sns_topic.alarms.arn
+      TICKPIPE_ENV           = var.env
+      TICKPIPE_REGION        = var.region
+      TICKPIPE_BUCKET        = aws_s3_bucket.lake.bucket
+      TICKPIPE_SSM_PREFIX    = local.ssm_prefix
+      TICKPIPE_FYERS_API_URL = var.fyers_api_url
+      TICKPIPE_FYERS_LIMITER = local.fyers_limiter_tmp
     }
     reconcile = {
       TICKPIPE_ENV               = var.env
@@ -122,7 +121,6 @@ locals {
       TICKPIPE_FYERS_LIMITER     = local.fyers_limiter_tmp
       TICKPIPE_SESSION_OVERRIDES = var.session_overrides
       TICKPIPE_SYMBOLS           = join(",", local.reconcile_universes)
-      TICKPIPE_ALARM_TOPIC_ARN   = aws_sns_topic.alarms.arn
     }
   }
 
