@@ -85,7 +85,9 @@ locals {
   reconcile_function = "${local.prefix}-reconcile"
 
   # consumers/candles.py and consumers/reconcile.py prefixes.
-  candles_prefixes  = ["curated/candles_1m/", "curated/candles_5m/", "curated/candles_1d/"]
+  candles_5m_prefix = "curated/candles_5m/"
+  candles_prefixes  = ["curated/candles_1m/", local.candles_5m_prefix, "curated/candles_1d/"]
+  history_candles   = { backfill = local.candles_prefixes, reconcile = [local.candles_5m_prefix] }
   reconcile_prefix  = "curated/reconcile/"
   reconcile_daily   = "curated/reconcile_daily/"
   backfill_state    = "${local.state_prefix}backfill/"
@@ -345,10 +347,11 @@ data "aws_iam_policy_document" "history_common" {
     actions   = ["s3:ListBucket"]
     resources = [local.lake_arn]
   }
+  # Done markers are written, never read: a run lists them (ListBucket) to skip fetched chunks.
   statement {
-    sid       = "WriteCandlesAndMarkers"
-    actions   = ["s3:GetObject", "s3:PutObject"]
-    resources = concat([for p in local.candles_prefixes : "${local.lake_arn}/${p}*"], ["${local.lake_arn}/${local.backfill_state}*"])
+    sid       = "MarkFetchedChunks"
+    actions   = ["s3:PutObject"]
+    resources = ["${local.lake_arn}/${local.backfill_state}*"]
   }
   statement {
     sid       = "DeadLetters"
@@ -376,6 +379,13 @@ data "aws_iam_policy_document" "history" {
     sid       = "Logs"
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
     resources = ["${aws_cloudwatch_log_group.history[each.key].arn}:*"]
+  }
+  # Each day's candle file is read, merged and written back. Backfill keeps every resolution;
+  # reconcile fetches and keeps only the 5-minute candles it compares (consumers/reconcile.py).
+  statement {
+    sid       = "WriteCandles"
+    actions   = ["s3:GetObject", "s3:PutObject"]
+    resources = [for p in(each.key == "backfill" ? local.candles_prefixes : [local.candles_5m_prefix]) : "${local.lake_arn}/${p}*"]
   }
 
   # Reconcile also reads the day's curated bars (through their manifest) and gap records, and

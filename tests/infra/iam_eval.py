@@ -89,6 +89,16 @@ class Policy:
             allowed = True
         return allowed
 
+    def grants(self) -> list[tuple[str, str]]:
+        """Every (action, resource) an Allow statement grants."""
+        return [(a, r) for st in self.statements if st["Effect"] == "Allow"
+                for a in _list(st.get("Action")) for r in _list(st.get("Resource"))]
+
+    @staticmethod
+    def grant_matches(action: str, resource: str, call: Call) -> bool:
+        """Whether ``call`` is one that the grant (``action`` on ``resource``) authorizes."""
+        return _match(action, call.action, case=False) and _match(resource, call.resource)
+
     def actions(self) -> set[str]:
         return {a for st in self.statements if st["Effect"] == "Allow" for a in _list(st.get("Action"))}
 
@@ -131,6 +141,9 @@ class Recorder:
         if model.service_model.endpoint_prefix == "s3" and model.name in ("GetObject", "HeadObject") and status == 404:
             params = context.get("iam_params", {})
             self.misses.append((params.get("Bucket", ""), params.get("Key", "")))
+            # S3 evaluates s3:ListBucket to answer 404 rather than 403 (the S3 rule above)
+            self.calls.append(Call("s3:ListBucket", f"arn:aws:s3:::{params.get('Bucket', '')}",
+                                   note="a GET of a missing key"))
 
     def authorizations(self, service: str, op: str, p: dict[str, Any]) -> list[Call]:
         arn = f"arn:aws:{{}}:{self.region}:{self.account}:{{}}"
@@ -153,8 +166,12 @@ class Recorder:
         if service == "firehose":
             return [Call(f"firehose:{op}", arn.format("firehose", f"deliverystream/{p['DeliveryStreamName']}"))]
         if service == "ssm":
+            if op == "GetParametersByPath":  # authorized on the path itself (a parameter ARN without "/*")
+                return [Call(f"ssm:{op}", arn.format("ssm", f"parameter{p['Path'].rstrip('/')}"))]
             names = p.get("Names") or [p["Name"]]
             return [Call(f"ssm:{op}", arn.format("ssm", f"parameter{n}")) for n in names]
+        if service == "sns":
+            return [Call(f"sns:{op}", p.get("TopicArn") or p.get("TargetArn", ""))]
         if service == "monitoring":
             return [Call(f"cloudwatch:{op}", "*", (("cloudwatch:namespace", p.get("Namespace", "")),))]
         if service == "kms":
