@@ -294,7 +294,7 @@ def test_the_lake_bucket_policy_denies_only_requests_without_tls(tf_applied):
 
 
 def test_bars_reads_a_missing_checkpoint_as_none_and_writes_its_own(roles, infra_moto, tf_applied):
-    from consumers.bars_io import Lake
+    from consumers.bars.io import Lake
 
     rec = iam_eval.Recorder(account(tf_applied), infra_moto.region)
     lake = Lake(client(roles, infra_moto, "bars", "s3", rec), bucket(tf_applied), names.stream("dev"))
@@ -307,8 +307,8 @@ def test_bars_reads_a_missing_checkpoint_as_none_and_writes_its_own(roles, infra
 
 def test_a_denied_checkpoint_fails_the_invocation_not_a_retry(roles, infra_moto, tf_applied):
     # compaction's role may not read the bars' checkpoints: the real denial, from moto's enforcement
-    from consumers.bars_errors import AccessDeniedError, TransientError
-    from consumers.bars_io import Lake
+    from consumers.bars.errors import AccessDeniedError, TransientError
+    from consumers.bars.io import Lake
 
     lake = Lake(client(roles, infra_moto, "compact", "s3"), bucket(tf_applied), names.stream("dev"))
     with pytest.raises(AccessDeniedError, match="s3:ListBucket") as info:
@@ -326,7 +326,7 @@ def test_bars_may_not_touch_compactions_state_or_raw(roles, infra_moto, tf_appli
 @pytest.fixture(scope="module")
 def bars_run(roles, infra_moto, tf_applied):
     """A real batch of 30 ticks through the bars consumer, as the bars role: (recorder, consumer, failures)."""
-    from consumers.bars import BarsConsumer
+    from consumers.bars.handler import BarsConsumer
     from local.kinesis_runner import KinesisRunner
     from tickpipe.config import Settings
 
@@ -373,7 +373,7 @@ def compact_run(roles, infra_moto, tf_applied, bars_run):
     """The compact handler as the compact role, twice: over a raw object of 20 ticks and a bad line
     and the bars run's bar lines; then again after a second raw object of the same day arrived (the
     day is rewritten, the old generation deleted)."""
-    from consumers import compact
+    from consumers.lake import compact
     from local.firehose_pump import evaluate_prefix, object_suffix
     from local.provision import RAW_BARS_PREFIX, RAW_TICKS_PREFIX
 
@@ -812,7 +812,7 @@ def history_env(tf_applied, who: str, sim, tmp_path) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def backfill_run(roles, infra_moto, tf_applied, history_sim, tmp_path_factory):
-    from consumers.backfill import handler
+    from consumers.history.backfill import handler
 
     store_token(roles, infra_moto, tf_applied, history_sim)
     event = {"symbols": [SBIN, TCS], "from": "2026-11-16", "to": "2026-11-20"}  # every resolution
@@ -833,7 +833,7 @@ def test_the_backfill_function_fetches_candles_into_the_lake_as_its_role(roles, 
 
 @pytest.fixture(scope="module")
 def reconcile_run(roles, infra_moto, tf_applied, history_sim, tmp_path_factory):
-    from consumers.reconcile import handler
+    from consumers.history.reconcile import handler
 
     store_token(roles, infra_moto, tf_applied, history_sim)
     env = history_env(tf_applied, "reconcile", history_sim, tmp_path_factory.mktemp("reconcile"))
@@ -857,7 +857,7 @@ def seed_the_days_bars_and_gaps(s3, bkt: str) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from consumers.lake_schema import BARS
+    from consumers.lake.schema import BARS
     from market.session import epoch
 
     day = RECONCILE_DAY.isoformat()
@@ -900,7 +900,7 @@ def test_the_history_roles_may_not_write_the_live_pipelines_state(roles, infra_m
 
 @pytest.fixture(scope="module")
 def watermark_net_run(roles, infra_moto, tf_applied):
-    from consumers.watermark_net import handler
+    from consumers.bars.watermark_net import handler
     from market.session import IST
 
     env = workload_env(tf_applied, "watermark_net")
