@@ -359,9 +359,14 @@ data "aws_iam_policy_document" "history_common" {
     resources = [aws_sqs_queue.history_failures.arn]
   }
   statement {
-    sid       = "UseKey"
+    sid       = "UseKey" # the lake (S3)
     actions   = local.kms_use
-    resources = [aws_kms_key.main.arn, aws_kms_key.secrets.arn] # secrets: the access token only (kms.tf)
+    resources = [aws_kms_key.main.arn]
+  }
+  statement {
+    sid       = "ReadTheAccessToken" # the secrets' key: decrypt, and only the access token (kms.tf)
+    actions   = ["kms:Decrypt"]
+    resources = [aws_kms_key.secrets.arn]
   }
   statement {
     sid       = "Tracing"

@@ -253,9 +253,11 @@ data "aws_iam_policy_document" "token" {
     resources = ["${local.ssm_prefix_arn}fyers/token", "${local.ssm_prefix_arn}fyers/refresh_token"]
   }
   statement {
-    sid       = "UseKey" # Encrypt: SSM encrypts a standard SecureString with the key directly
-    actions   = concat(local.kms_use, ["kms:Encrypt"])
-    resources = [aws_kms_key.main.arn, aws_kms_key.secrets.arn]
+    # Its parameters are all under the secrets' key; SSM encrypts and decrypts a standard
+    # SecureString with the key directly (Encrypt, Decrypt), no data key.
+    sid       = "UseSecretsKey"
+    actions   = ["kms:Decrypt", "kms:Encrypt"]
+    resources = [aws_kms_key.secrets.arn]
   }
   statement {
     sid       = "Logs"
@@ -364,9 +366,14 @@ data "aws_iam_policy_document" "producer_task" {
     resources = ["${local.lake_arn}/${local.quarantine_prefix}frames/*"]
   }
   statement {
-    sid       = "UseKey"
+    sid       = "UseKey" # the symbols object and gap records (S3), the stream (Kinesis)
     actions   = local.kms_use
-    resources = [aws_kms_key.main.arn, aws_kms_key.secrets.arn] # secrets: the access token only (kms.tf)
+    resources = [aws_kms_key.main.arn]
+  }
+  statement {
+    sid       = "ReadTheAccessToken" # the secrets' key: decrypt, and only the access token (kms.tf)
+    actions   = ["kms:Decrypt"]
+    resources = [aws_kms_key.secrets.arn]
   }
 }
 

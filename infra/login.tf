@@ -130,9 +130,14 @@ data "aws_iam_policy_document" "login" {
     resources = ["${local.ssm_prefix_arn}login/state", "${local.ssm_prefix_arn}login/used"]
   }
   statement {
-    sid       = "UseKey" # Encrypt: SSM encrypts a standard SecureString with the key directly
-    actions   = concat(local.kms_use, ["kms:Encrypt"])
-    resources = [aws_kms_key.main.arn, aws_kms_key.secrets.arn]
+    sid       = "UseSecretsKey" # SSM encrypts and decrypts a standard SecureString with the key directly
+    actions   = ["kms:Decrypt", "kms:Encrypt"]
+    resources = [aws_kms_key.secrets.arn]
+  }
+  statement {
+    sid       = "PublishToTheEncryptedTopic" # SNS: a publisher needs both on the topic's key
+    actions   = local.kms_use
+    resources = [aws_kms_key.main.arn]
   }
   statement {
     sid       = "RemindByEmail"

@@ -54,8 +54,8 @@ data "aws_iam_policy_document" "watermark_net" {
     resources = [aws_kinesis_stream.ticks.arn]
   }
   statement {
-    sid       = "UseKey"
-    actions   = local.kms_use
+    sid       = "UseKey" # a producer of an encrypted stream needs GenerateDataKey only (no reads)
+    actions   = ["kms:GenerateDataKey"]
     resources = [aws_kms_key.main.arn]
   }
   statement {

@@ -77,14 +77,10 @@ LAMBDA_LOGS = "the Lambda runtime ships the function's logs with its role (Lambd
 TRACING = "active tracing: the Lambda runtime sends trace data with the role (Lambda guide, 'Using AWS X-Ray')"
 PLATFORM_LAMBDA = {"logs:CreateLogStream": LAMBDA_LOGS, "logs:PutLogEvents": LAMBDA_LOGS,
                    "xray:PutTraceSegments": TRACING, "xray:PutTelemetryRecords": TRACING}
-# SSE-KMS: S3 calls KMS with the caller's permissions when it writes (GenerateDataKey) and reads
-# (Decrypt) an object under the bucket's key (S3 guide, 'Using server-side encryption with AWS KMS
-# keys', Permissions); SSM does the same for a SecureString (Encrypt to write a standard parameter,
-# Decrypt to read it: Systems Manager guide, 'How Parameter Store uses AWS KMS'); Kinesis for an
-# encrypted stream (Kinesis guide, 'Permissions to use user-generated KMS keys': GenerateDataKey
-# to put, Decrypt to get). moto never calls KMS, so these are listed, not recorded.
+# KMS: the services call it with the caller's permissions (iam_eval.py, with the AWS pages); the
+# runs record those uses beside each S3, Kinesis, SSM and SNS call. Only where a service of AWS
+# reads or writes with the role, outside our code, is a key use the platform's.
 SSE_S3 = "S3 SSE-KMS under the lake key, with the caller's permissions"
-SSE_SSM = "SSM SecureStrings under the stack's keys, with the caller's permissions"
 SSE_KINESIS = "Kinesis server-side encryption of the stream, with the caller's permissions"
 SCHEDULER_DLQ = "EventBridge Scheduler's dead-letter queue (Scheduler guide, 'Configuring a dead-letter queue')"
 SCHEDULER_INVOKE = "EventBridge Scheduler invokes the target with this role (Scheduler guide, 'Set up the execution role')"
@@ -96,25 +92,19 @@ PLATFORM: dict[str, dict[str, str]] = {
         "kinesis:DescribeStream": ESM, "kinesis:DescribeStreamSummary": ESM, "kinesis:GetShardIterator": ESM,
         "kinesis:GetRecords": ESM,
         "sqs:SendMessage": "the event source mapping's on-failure destination",
-        "kms:Decrypt": f"{SSE_S3}; {SSE_KINESIS}", "kms:GenerateDataKey": f"{SSE_S3}; Firehose DirectPut encryption",
+        "kms:Decrypt": f"{ESM}: {SSE_KINESIS} (Kinesis guide, 'Permissions to use user-generated KMS keys': "
+                       "consumers need kms:Decrypt)",
     },
     "compact": {
         **PLATFORM_LAMBDA,
         "sqs:SendMessage": "the function's dead-letter queue (Lambda's asynchronous invocation)",
-        "kms:Decrypt": SSE_S3, "kms:GenerateDataKey": SSE_S3,
     },
-    "token": {**PLATFORM_LAMBDA, "kms:Decrypt": SSE_SSM, "kms:Encrypt": SSE_SSM, "kms:GenerateDataKey": SSE_SSM},
-    "login": {**PLATFORM_LAMBDA, "kms:Decrypt": SSE_SSM, "kms:Encrypt": SSE_SSM, "kms:GenerateDataKey": SSE_SSM},
-    "producer_task": {"kms:Decrypt": f"{SSE_SSM} (the access token)", "kms:GenerateDataKey": f"{SSE_S3}; {SSE_KINESIS}"},
-    "backfill": {
-        **PLATFORM_LAMBDA, "sqs:SendMessage": "the function's dead-letter queue (Lambda's asynchronous invocation)",
-        "kms:Decrypt": f"{SSE_S3}; {SSE_SSM}", "kms:GenerateDataKey": SSE_S3,
-    },
-    "reconcile": {
-        **PLATFORM_LAMBDA, "sqs:SendMessage": "the function's dead-letter queue (Lambda's asynchronous invocation)",
-        "kms:Decrypt": f"{SSE_S3}; {SSE_SSM}", "kms:GenerateDataKey": SSE_S3,
-    },
-    "watermark_net": {**PLATFORM_LAMBDA, "kms:GenerateDataKey": SSE_KINESIS, "kms:Decrypt": SSE_KINESIS},
+    "token": dict(PLATFORM_LAMBDA),
+    "login": dict(PLATFORM_LAMBDA),
+    "producer_task": {},
+    "backfill": {**PLATFORM_LAMBDA, "sqs:SendMessage": "the function's dead-letter queue (Lambda's asynchronous invocation)"},
+    "reconcile": {**PLATFORM_LAMBDA, "sqs:SendMessage": "the function's dead-letter queue (Lambda's asynchronous invocation)"},
+    "watermark_net": dict(PLATFORM_LAMBDA),
     # Roles only AWS services assume: every grant is the platform's.
     "firehose": {
         **{a: "Firehose reads its Kinesis source with this role (Firehose guide, 'Grant Firehose access to "
@@ -226,12 +216,37 @@ def workload_env(tf_applied, who: str) -> dict[str, str]:
     return {e["name"]: e["value"] for e in container["environment"]}
 
 
+def kms_keys(roles, infra_moto, tf_applied) -> iam_eval.Keys:
+    """What each KMS key encrypts in the applied stack, for the KMS rules of iam_eval.py."""
+    state = state_resources(tf_applied)
+    ssm = admin(roles, infra_moto, "ssm")
+    region, acct = infra_moto.region, account(tf_applied)
+
+    def key_arn(key_id: str | None) -> str | None:
+        if not key_id or key_id.startswith("alias/aws/"):
+            return None  # no key, or AWS's own key for SSM (its key policy admits the account's users)
+        return key_id if key_id.startswith("arn:") else f"arn:aws:kms:{region}:{acct}:key/{key_id}"
+
+    def parameter(name: str) -> str | None:
+        name = name.rstrip("/")
+        found = ssm.describe_parameters(ParameterFilters=[{"Key": "Name", "Values": [name]}])["Parameters"]
+        if not found:  # a path (GetParametersByPath): the key of the parameters under it
+            found = ssm.describe_parameters(ParameterFilters=[{"Key": "Path", "Values": [name]}])["Parameters"]
+        keys = {key_arn(p.get("KeyId")) for p in found if p["Type"] == "SecureString"} - {None}
+        return min(keys) if keys else None
+
+    main = state["aws_kms_key.main"]["arn"]
+    return iam_eval.Keys(buckets={bucket(tf_applied): main},
+                         streams={state["aws_kinesis_stream.ticks"]["name"]: main},
+                         topics={state["aws_sns_topic.alarms"]["arn"]: main}, parameter=parameter)
+
+
 @contextmanager
 def as_role(roles, infra_moto, tf_applied, who: str, env: dict[str, str]) -> Iterator[iam_eval.Recorder]:
     """Run code as Lambda or ECS would: ``env`` (and no other TICKPIPE_* variable) and the role's
     credentials in the environment, boto3's default session fresh. Every call through that session
     (each client the code makes) is recorded."""
-    rec = iam_eval.Recorder(account(tf_applied), infra_moto.region)
+    rec = iam_eval.Recorder(account(tf_applied), infra_moto.region, kms_keys(roles, infra_moto, tf_applied))
     creds = roles[who]["session"].get_credentials()
     with pytest.MonkeyPatch.context() as mp:
         for name in list(os.environ):
