@@ -74,9 +74,20 @@ def decode(data: bytes) -> Watermark:
 
 
 def drop_watermark_lines(data: bytes) -> tuple[bytes, int]:
-    """Raw JSON lines without the watermark lines: (the tick lines, how many watermarks were dropped)."""
+    """Raw JSON lines without the watermark lines: (the other lines, how many watermarks were dropped).
+
+    Only a line that decodes as a valid watermark goes; a line that merely contains the marker
+    stays, so the reader's own check quarantines it with its reason instead of losing it silently."""
     if MARKER not in data:
         return data, 0
     lines = data.split(b"\n")
-    keep = [line for line in lines if MARKER not in line]
+    keep = [line for line in lines if MARKER not in line or not _valid(line)]
     return b"\n".join(keep), len(lines) - len(keep)
+
+
+def _valid(line: bytes) -> bool:
+    try:
+        decode(line)
+    except WatermarkError:
+        return False
+    return True
