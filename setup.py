@@ -4,7 +4,7 @@ Three small accelerators for the hot loops, each optional: without a C compiler 
 succeeds and the Python code they stand in for does the work, with the same result.
 - ``_tickpipe_bars`` (native/bars_fold.c): the bars handler's fold (market/bars_fold.py).
 - ``_tickpipe_feed`` (native/feed_decode.c): the producer's decode of full-mode updates (fyers/feed.py).
-- ``_tickpipe_lines`` (native/json_columns.c): compaction's JSON lines → Arrow columns (consumers/compact.py).
+- ``_tickpipe_lines`` (native/json_columns.c): compaction's JSON lines → Arrow columns (consumers/lake/compact.py).
 All use only Python's stable ABI, so one build serves every Python from 3.11 on.
 
 Which packages, modules, data files and console scripts the wheel carries comes from

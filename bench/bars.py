@@ -139,7 +139,7 @@ from v
 def main() -> None:
     import duckdb
 
-    from consumers.bars import BarsConsumer
+    from consumers.bars.handler import BarsConsumer
     from tickpipe.config import Settings
 
     ticks = make_ticks()

@@ -1,7 +1,7 @@
 """Compaction: raw gzip JSON lines → deduplicated, sorted, zstd Parquet, against DuckDB doing the same job.
 
 Both run in this process, on the same synthetic raw day (Firehose-named gzip objects on local disk,
-2% resent duplicates): ours is consumers.compact.Compactor over a directory store (the exact code
+2% resent duplicates): ours is consumers.lake.compact.Compactor over a directory store (the exact code
 the Lambda runs, minus S3); the baseline is DuckDB's read_json → QUALIFY row_number() = 1 →
 ORDER BY → COPY TO Parquet (zstd). Figures: throughput in MB/s of gzip input, the ratio to DuckDB
 (target ≥ 1.0×) in wall time and in CPU time of the process (every thread of both engines; the
@@ -29,9 +29,9 @@ from datetime import UTC, date, datetime
 
 import orjson
 
-from consumers.compact import CompactOptions, Compactor, MiB
-from consumers.lake_schema import TICKS
-from consumers.lake_store import DirStore
+from consumers.lake.compact import CompactOptions, Compactor, MiB
+from consumers.lake.schema import TICKS
+from consumers.lake.store import DirStore
 from local.firehose_pump import evaluate_prefix, object_suffix
 from local.provision import RAW_TICKS_PREFIX
 from market.tick import FIELDS

@@ -8,7 +8,7 @@ A slice of a simulated session goes through the production code paths, each meas
 3. bars handler: BarsConsumer.fold over the aggregated records of each shard, grouped into Lambda
    events as the event source does; CPU seconds, carried state per symbol, bar record size;
 4. compaction: the ticks as Firehose lands them (gzip JSON lines, one object per 5 minutes) through
-   consumers.compact.Compactor on a local directory; CPU seconds, Parquet bytes per tick and per column.
+   consumers.lake.compact.Compactor on a local directory; CPU seconds, Parquet bytes per tick and per column.
 Sizes are properties of the data and the code (the same on every machine); CPU seconds and RSS are
 this machine's. TICKPIPE_BENCH_FIGURES_SYMBOLS / _SECONDS change the slice.
 """
@@ -149,7 +149,7 @@ def read_records(path: Path) -> dict[str, list[bytes]]:
 def measure_bars(records: dict[str, list[bytes]]) -> tuple[float, int, float, float]:
     """(CPU s, ticks folded, state bytes per symbol, mean bar line bytes)."""
     from bench.bars import events
-    from consumers.bars import BarsConsumer
+    from consumers.bars.handler import BarsConsumer
     from market.bars import BarBuilder
     from tickpipe.config import Settings
 
@@ -208,9 +208,9 @@ def measure_compaction(root: Path) -> tuple[float, int, int, dict[str, float]]:
     """(CPU s, rows out, Parquet bytes, compressed bytes per row of each column)."""
     import pyarrow.parquet as pq
 
-    from consumers.compact import CompactOptions, Compactor
-    from consumers.lake_schema import TICKS
-    from consumers.lake_store import DirStore
+    from consumers.lake.compact import CompactOptions, Compactor
+    from consumers.lake.schema import TICKS
+    from consumers.lake.store import DirStore
     from tickpipe.config import Settings
 
     c0 = time.process_time()

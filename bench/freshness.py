@@ -20,7 +20,7 @@ from pathlib import Path
 
 import hcl2
 
-from consumers.bars import DEFAULTS
+from consumers.bars.handler import DEFAULTS
 from local.demo import DemoOptions, run_demo
 from local.freshness import describe
 

@@ -81,9 +81,9 @@ ARTIFACTS: Final[dict[str, Artifact]] = {
     ),
 }
 # The Lambda functions' handlers (infra/lambdas.tf `handler`), each importable from the code zip.
-LAMBDA_HANDLERS: Final = ("consumers.bars.handler", "consumers.compact.handler", "tokens.refresh.handler",
-                          "tokens.login.handler", "consumers.backfill.handler", "consumers.reconcile.handler",
-                          "consumers.watermark_net.handler")
+LAMBDA_HANDLERS: Final = ("consumers.bars.handler.handler", "consumers.lake.compact.handler", "tokens.refresh.handler",
+                          "tokens.login.handler", "consumers.history.backfill.handler", "consumers.history.reconcile.handler",
+                          "consumers.bars.watermark_net.handler")
 
 
 class ArtifactError(ValueError):

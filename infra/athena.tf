@@ -3,7 +3,7 @@
 # dt (and hh), so no crawler and no MSCK REPAIR are ever needed.
 #
 # Columns follow the record contracts (market/tick.py FIELDS, the bar record) and the curated
-# Parquet schemas in consumers/lake_schema.py; the tables are the ones sql/ddl/*.sql creates for
+# Parquet schemas in consumers/lake/schema.py; the tables are the ones sql/ddl/*.sql creates for
 # DuckDB and Athena by hand. tests/infra checks all three.
 
 locals {

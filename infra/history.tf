@@ -1,8 +1,8 @@
 # History: exchange candles from the Fyers history API (docs/history.md).
 #
-# - Lambda "backfill" (consumers.backfill.handler): the job `tickpipe backfill` runs, invoked on
+# - Lambda "backfill" (consumers.history.backfill.handler): the job `tickpipe backfill` runs, invoked on
 #   demand with {"symbols": [...], "from": "yyyy-MM-dd", "to": "yyyy-MM-dd", "resolutions": [...]}.
-# - Lambda "reconcile" (consumers.reconcile.handler), scheduled after every session: the day's
+# - Lambda "reconcile" (consumers.history.reconcile.handler), scheduled after every session: the day's
 #   5-minute candles against curated bars_5m, into curated/reconcile*/, with metrics and alarms.
 # - Glue tables candles_1m, candles_5m, candles_1d, reconcile, reconcile_daily (sql/ddl/) and the
 #   view bars_5m_final (sql/views/, as a saved query to run once).
@@ -84,7 +84,7 @@ locals {
   backfill_function  = "${local.prefix}-backfill"
   reconcile_function = "${local.prefix}-reconcile"
 
-  # consumers/candles.py and consumers/reconcile.py prefixes.
+  # consumers/history/candles.py and consumers/history/reconcile.py prefixes.
   candles_prefixes  = ["curated/candles_1m/", "curated/candles_5m/", "curated/candles_1d/"]
   reconcile_prefix  = "curated/reconcile/"
   reconcile_daily   = "curated/reconcile_daily/"
@@ -261,8 +261,8 @@ resource "aws_cloudwatch_log_group" "history" {
 resource "aws_lambda_function" "history" {
   #checkov:skip=CKV_AWS_117:It calls the Fyers API on the internet; outside a VPC it needs no NAT gateway.
   for_each = {
-    backfill  = { handler = "consumers.backfill.handler", description = "Fyers history candles → curated candles_1m/_5m/_1d (resumable, on demand)" }
-    reconcile = { handler = "consumers.reconcile.handler", description = "After each session: exchange 5-minute candles vs curated bars_5m → curated/reconcile" }
+    backfill  = { handler = "consumers.history.backfill.handler", description = "Fyers history candles → curated candles_1m/_5m/_1d (resumable, on demand)" }
+    reconcile = { handler = "consumers.history.reconcile.handler", description = "After each session: exchange 5-minute candles vs curated bars_5m → curated/reconcile" }
   }
 
   function_name                  = "${local.prefix}-${each.key}"
@@ -459,7 +459,7 @@ resource "aws_iam_role_policy" "history_scheduler" {
 }
 
 # --- alarms --------------------------------------------------------------------------------------
-# consumers/reconcile.py emits these once a day (EMF, namespace tickpipe, no dimensions).
+# consumers/history/reconcile.py emits these once a day (EMF, namespace tickpipe, no dimensions).
 
 resource "aws_cloudwatch_metric_alarm" "reconcile_mismatch_rate" {
   alarm_name          = "${local.reconcile_function}-mismatch-rate"

@@ -112,7 +112,7 @@ data "aws_iam_policy_document" "bars" {
     resources = [aws_kinesis_stream.ticks.arn]
   }
   statement {
-    sid       = "WriteBars" # consumers/bars_io.py BarSink: PutRecordBatch only
+    sid       = "WriteBars" # consumers/bars/io.py BarSink: PutRecordBatch only
     actions   = ["firehose:PutRecordBatch"]
     resources = [aws_kinesis_firehose_delivery_stream.bars.arn]
   }
@@ -170,7 +170,7 @@ resource "aws_iam_role" "compact" {
 }
 
 data "aws_iam_policy_document" "compact" {
-  # No PutMetricData: compaction's metrics are EMF lines in its log (consumers/compact.py emit_metrics).
+  # No PutMetricData: compaction's metrics are EMF lines in its log (consumers/lake/compact.py emit_metrics).
   statement {
     sid       = "ListLake"
     actions   = ["s3:ListBucket"]
@@ -187,7 +187,7 @@ data "aws_iam_policy_document" "compact" {
   statement {
     sid     = "WriteCuratedQuarantineState"
     actions = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
-    # Its own tables only (consumers/lake_schema.py: curated/<table>/, quarantine/<table>/,
+    # Its own tables only (consumers/lake/schema.py: curated/<table>/, quarantine/<table>/,
     # state/compact/<table>/), not the bars' checkpoints or quarantine.
     resources = [
       "${local.lake_arn}/${local.curated_ticks_prefix}*",

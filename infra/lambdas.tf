@@ -73,7 +73,7 @@ resource "aws_lambda_function" "bars" {
   function_name                  = local.bars_function_name
   description                    = "Kinesis ticks → 5-minute bars → Firehose ${local.bars_firehose_name}"
   role                           = aws_iam_role.bars.arn
-  handler                        = "consumers.bars.handler"
+  handler                        = "consumers.bars.handler.handler"
   runtime                        = local.lambda_runtime
   architectures                  = [var.lambda_architecture]
   memory_size                    = var.bars_memory_mb
@@ -139,7 +139,7 @@ resource "aws_lambda_function" "compact" {
   function_name                  = local.compact_function
   description                    = "raw/ → curated/ Parquet for Athena (idempotent, scheduled)"
   role                           = aws_iam_role.compact.arn
-  handler                        = "consumers.compact.handler"
+  handler                        = "consumers.lake.compact.handler"
   runtime                        = local.lambda_runtime
   architectures                  = [var.lambda_architecture]
   memory_size                    = var.compact_memory_mb

@@ -42,7 +42,7 @@ locals {
   curated_bars_prefix  = "curated/bars_5m/"
   quarantine_prefix    = "quarantine/"
   state_prefix         = "state/"
-  # consumers/bars_io.py CHECKPOINTS / QUARANTINE, consumers/lake_schema.py state_prefix
+  # consumers/bars/io.py CHECKPOINTS / QUARANTINE, consumers/lake/schema.py state_prefix
   bars_state_prefix      = "${local.state_prefix}bars/"
   bars_quarantine_prefix = "${local.quarantine_prefix}bars/"
   compact_state_prefix   = "${local.state_prefix}compact/"
@@ -65,7 +65,7 @@ locals {
       TICKPIPE_SSM_PREFIX        = local.ssm_prefix
       TICKPIPE_ALARM_TOPIC_ARN   = aws_sns_topic.alarms.arn
       TICKPIPE_SESSION_OVERRIDES = var.session_overrides
-      # consumers/bars.py BARS_ENV_VARS
+      # consumers/bars/handler.py BARS_ENV_VARS
       TICKPIPE_BARS_GRACE_S      = tostring(var.bars_grace_seconds)
       TICKPIPE_BARS_AMEND_BARS   = tostring(var.bars_amend_bars)
       TICKPIPE_BARS_STATE_BUDGET = tostring(var.bars_state_budget_bytes)

@@ -292,7 +292,7 @@ variable "bars_state_budget_bytes" {
   default     = 600000
 
   validation {
-    # Lambda ends a window whose state passes 1 MB; consumers/bars.py allows up to 90% of it.
+    # Lambda ends a window whose state passes 1 MB; consumers/bars/handler.py allows up to 90% of it.
     condition     = var.bars_state_budget_bytes >= 1000 && var.bars_state_budget_bytes <= 900000
     error_message = "bars_state_budget_bytes must be 1000 to 900000 (Lambda's window state limit is 1 MB)."
   }
@@ -378,7 +378,7 @@ variable "compact_timeout_seconds" {
 }
 
 variable "reserved_concurrency" {
-  description = "Reserved concurrency per function, -1 for none. Bars needs shards x parallelization_factor. Two compactions never overlap whatever this is (an S3 lease, consumers/compact_lease.py); new accounts (quota 10) cannot reserve."
+  description = "Reserved concurrency per function, -1 for none. Bars needs shards x parallelization_factor. Two compactions never overlap whatever this is (an S3 lease, consumers/lake/lease.py); new accounts (quota 10) cannot reserve."
   type        = object({ bars = number, compact = number, token = optional(number, -1) })
   default     = { bars = -1, compact = -1, token = -1 }
 

@@ -1,7 +1,7 @@
 # The bars' watermark safety net (docs/bars.md "When a bar is final"). Each producer sends a closing
 # watermark to its shards when its session ends; one that died before that would leave its symbols'
 # last bars open until the next session. After the close, the function watermark-net
-# (consumers/watermark_net.py) writes one end-of-session watermark for every producer into every
+# (consumers/bars/watermark_net.py) writes one end-of-session watermark for every producer into every
 # open shard (ExplicitHashKey = the shard's starting hash key), and the bars function closes what is
 # left. When that closed any bar, the bars function counts them (SafetyNetBars) and the alarm below
 # says so: a producer did not finish its session.
@@ -31,7 +31,7 @@ locals {
     TICKPIPE_STREAM            = aws_kinesis_stream.ticks.name
     TICKPIPE_SESSION_OVERRIDES = var.session_overrides
   }
-  # consumers/bars.py SAFETY_NET_BARS, emitted by the bars function (Powertools service "bars")
+  # consumers/bars/handler.py SAFETY_NET_BARS, emitted by the bars function (Powertools service "bars")
   safety_net_bars_metric = "SafetyNetBars"
 }
 
@@ -84,7 +84,7 @@ resource "aws_lambda_function" "watermark_net" {
   function_name    = local.watermark_net_function
   description      = "End-of-session watermark into every shard, so the bars of a producer that died close"
   role             = aws_iam_role.watermark_net.arn
-  handler          = "consumers.watermark_net.handler"
+  handler          = "consumers.bars.watermark_net.handler"
   runtime          = local.lambda_runtime
   architectures    = [var.lambda_architecture]
   memory_size      = 256
@@ -177,7 +177,7 @@ resource "aws_cloudwatch_metric_alarm" "safety_net_closed_bars" {
   alarm_description   = "The end-of-session safety net closed bars: a producer did not send its closing watermark (it stopped or crashed before the session ended). Check the producer's logs and gaps; those bars arrived late."
   namespace           = local.metric_namespace
   metric_name         = local.safety_net_bars_metric
-  dimensions          = { service = "bars" } # Powertools' service dimension (consumers/bars.py SERVICE)
+  dimensions          = { service = "bars" } # Powertools' service dimension (consumers/bars/handler.py SERVICE)
   statistic           = "Sum"
   period              = 300
   evaluation_periods  = 1

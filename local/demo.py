@@ -28,10 +28,10 @@ import boto3
 import orjson
 import requests
 
-from consumers.bars import BarsConsumer
-from consumers.candles import CANDLES_5M
-from consumers.compact import compact_all
-from consumers.reconcile import RECONCILE, RECONCILE_DAILY
+from consumers.bars.handler import BarsConsumer
+from consumers.history.candles import CANDLES_5M
+from consumers.history.reconcile import RECONCILE, RECONCILE_DAILY
+from consumers.lake.compact import compact_all
 from fyers.auth import FyersAuth, auth_code_from_redirect, login_url, new_state
 from fyers.history import HistoryClient
 from fyers.rest import RestClient

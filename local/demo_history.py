@@ -5,7 +5,7 @@ and refuses the token (as when Fyers invalidates it mid-day); at 11:20 it accept
 the token service stores a fresh token, which the producer picks up at its next SSM read (within a
 second of wall time, a few exchange minutes at 400x). The producer records the interval as gap
 records (state/gaps/), as it would for a real outage, and its bars for those minutes are missing.
-After compaction the demo reconciles the day (consumers/reconcile.py, the scheduled function's
+After compaction the demo reconciles the day (consumers/history/reconcile.py, the scheduled function's
 code): those buckets show up as ``missing_in_gap``, and ``bars_5m_final`` serves them from the
 exchange's candles, so every symbol has all its bars again.
 """
@@ -21,8 +21,8 @@ from typing import Any
 
 import boto3
 
-from consumers.lake_store import LakeStore
-from consumers.reconcile import ReconcileResult, reconcile_day
+from consumers.history.reconcile import ReconcileResult, reconcile_day
+from consumers.lake.store import LakeStore
 from fyers.history import HistoryClient
 from fyers.rest import RestClient
 from fyers.sim import Simulator

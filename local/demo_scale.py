@@ -9,8 +9,8 @@ from typing import Any
 
 import boto3
 
-from consumers.lake_store import LakeStore
-from consumers.reconcile import ReconcileResult, reconcile_day
+from consumers.history.reconcile import ReconcileResult, reconcile_day
+from consumers.lake.store import LakeStore
 from fyers.history import Candle, HistoryClient
 from fyers.rest import RestClient
 from fyers.sim import Simulator

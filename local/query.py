@@ -1,6 +1,6 @@
 """Run the Athena SQL in sql/ against the lake locally: DuckDB over the moto server.
 
-The same SQL runs on Athena in AWS (consumers/lake_query.py, which also fills the parameters).
+The same SQL runs on Athena in AWS (consumers/lake/query.py, which also fills the parameters).
 
 Locally, each DDL file in sql/ddl/ becomes a DuckDB view: its column list (with the DDL's types)
 over a pyarrow dataset read through pyarrow's S3 filesystem at AWS_ENDPOINT_URL (DuckDB's own S3
@@ -30,12 +30,12 @@ import pyarrow.fs as pafs
 import sqlglot
 from sqlglot import exp
 
-from consumers.candles import CANDLE_TABLES
-from consumers.compact import parse
-from consumers.lake_errors import QueryError
-from consumers.lake_query import AthenaEngine, Result, render
-from consumers.lake_schema import TABLES, TableSpec
-from consumers.reconcile import DIFF_SCHEMA, RECONCILE, RECONCILE_DAILY, SUMMARY_SCHEMA
+from consumers.history.candles import CANDLE_TABLES
+from consumers.history.reconcile import DIFF_SCHEMA, RECONCILE, RECONCILE_DAILY, SUMMARY_SCHEMA
+from consumers.lake.compact import parse
+from consumers.lake.errors import QueryError
+from consumers.lake.query import AthenaEngine, Result, render
+from consumers.lake.schema import TABLES, TableSpec
 from tickpipe.config import Settings
 from tickpipe.resources import sql_dir
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from consumers.lake_errors import QueryError
+from consumers.lake.errors import QueryError
 from tickpipe.command import EXIT_USAGE
 from tickpipe.config import ConfigError, Settings
 
@@ -60,7 +60,7 @@ def _print(columns: list[str], rows: list[tuple[Any, ...]], as_csv: bool) -> Non
 
 
 def run(args: argparse.Namespace) -> int:
-    from consumers.lake_query import AthenaEngine, render
+    from consumers.lake.query import AthenaEngine, render
     from local.query import QUERY_DIR, LocalEngine, query_file
 
     if args.list:

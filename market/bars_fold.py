@@ -36,7 +36,7 @@ _CLOSE: Final = 2
 
 def fold_values(builder: BarBuilder, values: Sequence[Any], skip: Any = None,
                 native: bool = True) -> list[tuple[int, str]]:
-    """Fold ``values`` (objects with consumers.bars_decode.TickFields' attributes, in stream order;
+    """Fold ``values`` (objects with consumers.bars.decode.TickFields' attributes, in stream order;
     those that are ``skip`` are passed over) into ``builder``. Returns (index, reason) of the ticks
     add_fields refused (TickError); every other tick is folded in. ``native=False`` uses Python only."""
     rejected: list[tuple[int, str]] = []

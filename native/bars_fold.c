@@ -2,7 +2,7 @@
  *
  * fold(builder, values, start, schema_version) -> (next, action)
  *
- * Folds values[start:] (objects with the attributes of consumers.bars_decode.TickFields) into the
+ * Folds values[start:] (objects with the attributes of consumers.bars.decode.TickFields) into the
  * builder for as long as each tick takes add_fields' fast path (market/bars.py): a valid tick of
  * the session day last seen, newer than every tick of its symbol, for the symbol's latest bar,
  * open and already holding ticks. It writes exactly what that path writes, into the same Python
@@ -245,7 +245,7 @@ done:
  * and returns b"[" + data_0 + b"," + data_1 + ... + b"]", the number of records and the longest
  * record's length, so that one msgspec call decodes every tick without a bytes object per record.
  * Returns None for anything it does not expect (no records, a record without data, a wire type or
- * length that does not fit): consumers/bars_decode.py then parses the aggregate with protobuf, which
+ * length that does not fit): consumers/bars/decode.py then parses the aggregate with protobuf, which
  * says what is wrong. Every read is bounds-checked. */
 static int varint(const unsigned char *p, Py_ssize_t n, Py_ssize_t *i, unsigned long long *out) {
     unsigned long long v = 0;

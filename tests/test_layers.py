@@ -101,7 +101,7 @@ def test_the_table_has_a_row_for_every_package_and_reads_as_expected():
     assert {"tickpipe", "tickpipe.cli", "fyers.sim", *PACKAGES} <= set(rows)
     assert rows["market"] == {"tickpipe"} and rows["local"] is None
     assert "fyers.sim" not in rows["fyers"]
-    assert layer_of("consumers.backfill_cli", rows) == "*_cli" and layer_of("consumers.backfill", rows) == "consumers"
+    assert layer_of("consumers.history.backfill_cli", rows) == "*_cli" and layer_of("consumers.history.backfill", rows) == "consumers"
 
 
 def test_every_import_follows_the_layout_table():
@@ -111,7 +111,7 @@ def test_every_import_follows_the_layout_table():
 @pytest.mark.parametrize(("module", "source", "expected"), [
     ("fyers.feed", "from fyers.sim import Simulator\n", "fyers imports fyers.sim"),
     ("producer.service", "def f():\n    from tokens.refresh import TokenService\n", "producer imports tokens"),
-    ("market.tick", "import consumers.bars\n", "market imports consumers"),
+    ("market.tick", "import consumers.bars.handler\n", "market imports consumers"),
 ])
 def test_a_forbidden_import_is_found(tmp_path, module, source, expected):
     # the checker itself: a planted import across layers is reported, lazy ones included

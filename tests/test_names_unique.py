@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("tickpipe", "market", "fyers", "producer", "consumers", "tokens", "local", "bench")
 # Known duplicates, each with the issue or branch that removes it; the list may only shrink.
 KNOWN = {
-    "ConfigError": "consumers/bars_errors.py becomes a subclass of tickpipe.errors.ConfigError with the bars "
+    "ConfigError": "consumers/bars/errors.py becomes a subclass of tickpipe.errors.ConfigError with the bars "
                    "options moving to tickpipe/options.py (issue 18 §3, with the bars work)",
     "_Handler": "private request handlers of two HTTP servers (fyers/sim/rest.py, tokens/login_server.py)",
 }

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import market.bars as mb
-from consumers.bars_decode import NOT_PARSED, TickFields
+from consumers.bars.decode import NOT_PARSED, TickFields
 from market.bars import BarBuilder, BarConfig
 from market.bars_fold import NATIVE, fold_values
 

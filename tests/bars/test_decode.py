@@ -1,4 +1,4 @@
-"""consumers.bars_decode: KPL aggregates and plain records in, tick fields and poison out."""
+"""consumers.bars.decode: KPL aggregates and plain records in, tick fields and poison out."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from bars_stream import kpl_records
 from hypothesis import given
 from hypothesis import strategies as st
 
-from consumers.bars_decode import (
+from consumers.bars.decode import (
     BAR_INPUT_FIELDS,
     NOT_PARSED,
     AggregateError,

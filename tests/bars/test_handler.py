@@ -1,4 +1,4 @@
-"""consumers.bars against the moto server, driven by the local runner exactly as Lambda would."""
+"""consumers.bars.handler against the moto server, driven by the local runner exactly as Lambda would."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from bars_reference import reference_bars, strip, synthetic_day, vwaps_in_range, without_vwap
 from bars_stream import kpl_records, kpl_runs, lake_bars, lake_objects, put
 
-from consumers.bars import BarsConsumer
-from consumers.bars_io import CHECKPOINTS, QUARANTINE
+from consumers.bars.handler import BarsConsumer
+from consumers.bars.io import CHECKPOINTS, QUARANTINE
 from local.kinesis_runner import KinesisRunner
 from local.provision import provision
 from market.bars import curated
@@ -292,7 +292,7 @@ def test_after_resharding_children_continue_their_parents_bars(resharding_lake):
 
 
 def test_lambda_entry_point_logs_and_publishes_metrics(lake, monkeypatch, capsys):
-    import consumers.bars as bars_module
+    import consumers.bars.handler as bars_module
 
     monkeypatch.setattr(bars_module, "_CONSUMER", None)
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")

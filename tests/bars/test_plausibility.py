@@ -16,9 +16,9 @@ from bars_stream import lake_bars, lake_objects, put
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from consumers.bars import BarsConsumer
-from consumers.bars_decode import NOT_PARSED, parse_ticks
-from consumers.bars_io import QUARANTINE
+from consumers.bars.decode import NOT_PARSED, parse_ticks
+from consumers.bars.handler import BarsConsumer
+from consumers.bars.io import QUARANTINE
 from local.kinesis_runner import KinesisRunner
 from market import tick as tickmod
 from market.bars import BarBuilder, curated

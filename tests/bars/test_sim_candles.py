@@ -9,7 +9,7 @@ import time
 import boto3
 from bars_stream import kpl_records, lake_bars, put
 
-from consumers.bars import BarsConsumer
+from consumers.bars.handler import BarsConsumer
 from fyers.ratelimit import RateLimiter
 from fyers.rest import RestClient
 from fyers.socket import DataSocket

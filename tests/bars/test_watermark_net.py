@@ -1,4 +1,4 @@
-"""consumers/watermark_net.py: after the close, an end-of-session watermark into every shard closes
+"""consumers/bars/watermark_net.py: after the close, an end-of-session watermark into every shard closes
 the bars a producer left open; the bars function counts them (the alarm's metric)."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from bars_reference import OPEN
 from bars_stream import kpl_records, lake_bars, put
 from botocore.exceptions import EndpointConnectionError
 
-from consumers.bars import BarsConsumer
-from consumers.watermark_net import SafetyNetError, run, session_in_progress, write_watermarks
+from consumers.bars.handler import BarsConsumer
+from consumers.bars.watermark_net import SafetyNetError, run, session_in_progress, write_watermarks
 from local.kinesis_runner import KinesisRunner
 from local.provision import provision
 from market.tick import make

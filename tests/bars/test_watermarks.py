@@ -10,8 +10,8 @@ from bars_stream import kpl_records, lake_bars, lake_objects, put
 from hypothesis import given
 from hypothesis import strategies as st
 
-from consumers.bars import BarsConsumer
-from consumers.bars_io import QUARANTINE
+from consumers.bars.handler import BarsConsumer
+from consumers.bars.io import QUARANTINE
 from local.kinesis_runner import KinesisRunner
 from market.bars import BarBuilder, BarConfig
 from market.tick import encode, make

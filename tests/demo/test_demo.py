@@ -11,7 +11,7 @@ from unittest import mock
 
 import pytest
 
-from consumers.bars import BarsConsumer
+from consumers.bars.handler import BarsConsumer
 from local.demo import DemoError, DemoOptions, choose_day, run_demo
 from market.session import BARS_PER_NORMAL_SESSION, NseCalendar
 

@@ -8,7 +8,7 @@ from typing import Any
 import boto3
 import pytest
 
-from consumers.lake_store import LakeStore
+from consumers.lake.store import LakeStore
 from fyers.history import HistoryClient
 from fyers.rest import RestClient
 from fyers.shared_limiter import FileRateLimiter

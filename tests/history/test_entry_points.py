@@ -9,10 +9,10 @@ import boto3
 import pyarrow.parquet as pq
 import pytest
 
-from consumers import backfill as backfill_mod
-from consumers import reconcile as reconcile_mod
-from consumers.backfill import BackfillError
-from consumers.candles import CANDLES_5M, CandleWriter
+from consumers.history import backfill as backfill_mod
+from consumers.history import reconcile as reconcile_mod
+from consumers.history.backfill import BackfillError
+from consumers.history.candles import CANDLES_5M, CandleWriter
 from fyers.auth import Tokens
 from fyers.token_store import FyersToken
 from local.demo import store_credentials
@@ -181,7 +181,7 @@ def test_reconcile_stops_without_writing_when_the_candles_are_incomplete(deploye
 
 
 def test_a_token_refreshed_in_ssm_during_a_run_is_picked_up(deployed_sim, settings, store):
-    from consumers.history_client import history_client
+    from consumers.history.client import history_client
     from fyers.token_store import TokenStore
 
     history = history_client(settings.__class__.from_env())

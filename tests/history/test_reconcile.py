@@ -1,4 +1,4 @@
-"""Reconcile a day (consumers/reconcile.py) and the SQL over its results, on DuckDB over the moto server:
+"""Reconcile a day (consumers/history/reconcile.py) and the SQL over its results, on DuckDB over the moto server:
 sql/ddl/candles_*, reconcile*, sql/views/bars_5m_final.sql and sql/queries/{candles_daily,
 reconcile_causes,final_bar_sources}.sql."""
 
@@ -10,10 +10,10 @@ import gzip
 import orjson
 import pytest
 
-from consumers.candles import CANDLES_5M, CandleWriter
-from consumers.compact import CompactOptions, Compactor
-from consumers.lake_schema import BARS
-from consumers.reconcile import reconcile_day
+from consumers.history.candles import CANDLES_5M, CandleWriter
+from consumers.history.reconcile import reconcile_day
+from consumers.lake.compact import CompactOptions, Compactor
+from consumers.lake.schema import BARS
 from local.query import QUERY_DIR, LocalEngine, query_file
 from market.session import NseCalendar, epoch
 from tickpipe import names
@@ -40,7 +40,7 @@ def world(history_sim, store, settings, limiter_path):
     in GAP (a gap record covers it) nor at LOST (no record), and one bar after the close; TCS equals."""
     sim = history_sim([SBIN, TCS])
     history = client(sim, limiter_path)
-    from consumers.backfill import Backfill, BackfillRequest
+    from consumers.history.backfill import Backfill, BackfillRequest
 
     Backfill(history, store, clock=lambda: AFTER).run(BackfillRequest.make([SBIN, TCS], DAY - dt.timedelta(days=3), DAY,
                                                                          ["5", "D"], today=SIM_DAY))
@@ -142,7 +142,7 @@ def test_candles_daily_query(engine):
 def test_a_symbol_whose_candles_failed_stops_the_reconcile_without_writing(world, history_sim, store, limiter_path):
     """A failed candle request leaves that symbol without candles: comparing anyway would call every
     one of its bars `bar_without_candle` and alarm on it. Nothing is written; a re-run continues."""
-    from consumers.reconcile import ReconcileIncompleteError, diff_key
+    from consumers.history.reconcile import ReconcileIncompleteError, diff_key
 
     day = DAY - dt.timedelta(days=1)  # no marker, no reconcile yet
     sim = history_sim([SBIN, TCS])
@@ -158,7 +158,7 @@ def test_a_day_without_bars_or_gap_records_is_refused_and_overwrites_nothing(wor
     """No bars, no gap records, no symbols asked for (a lake without the compaction manifests, or a
     day the producer never ran): there is nothing to compare, and an empty report would read as a
     perfect day. The earlier reconcile of the day stays."""
-    from consumers.reconcile import NothingToReconcileError, diff_key
+    from consumers.history.reconcile import NothingToReconcileError, diff_key
 
     before = store.get(diff_key(DAY.isoformat()))
     gaps = [o["Key"] for o in store.list(names.partition(names.GAPS, DAY.isoformat()))]

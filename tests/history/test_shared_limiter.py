@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from consumers.backfill import Backfill, BackfillRequest
+from consumers.history.backfill import Backfill, BackfillRequest
 from fyers.shared_limiter import SLACK_SECONDS, DailyLimitError, FileRateLimiter
 from market.session import epoch
 

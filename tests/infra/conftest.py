@@ -266,7 +266,7 @@ def _scan(closure: Closure, root: Path) -> tuple[set[str], set[str], bool]:
 
 def env_reads(closure: Closure, root: Path = ROOT) -> set[str]:
     """TICKPIPE_* variables an entry point needs from its deployment: the names it reads literally
-    (os.environ / getenv, tables like consumers/bars.py BARS_ENV_VARS), and the ``Settings`` fields
+    (os.environ / getenv, tables like consumers/bars/handler.py BARS_ENV_VARS), and the ``Settings`` fields
     it uses when it builds ``Settings.from_env()`` (the wiring: stream, bucket, prefix, ...).
 
     Tuning tables such as producer/options.py ENV_VARS have working defaults and are not required;

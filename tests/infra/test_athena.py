@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from consumers import lake_schema
+from consumers.lake import schema as lake_schema
 from market import tick
 
 # Athena has no unsigned type: the tick's seq (uint64 in Parquet) is declared bigint (docs/lake.md).

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 import tickpipe_package as package  # infra/package.py, loaded by conftest.py
 
-from consumers.candles import CANDLE_TABLES
-from consumers.reconcile import DIFF_SCHEMA, RECONCILE, RECONCILE_DAILY, SUMMARY_SCHEMA
+from consumers.history.candles import CANDLE_TABLES
+from consumers.history.reconcile import DIFF_SCHEMA, RECONCILE, RECONCILE_DAILY, SUMMARY_SCHEMA
 
 from .conftest import INFRA, ROOT
 from .test_lambdas import RUNTIME_PROVIDED, load_build_layer
@@ -26,7 +26,7 @@ from .test_sql_ddl import ddl, ddl_columns, ddl_properties
 HISTORY_TABLES = ["candles_1m", "candles_5m", "candles_1d", "reconcile", "reconcile_daily"]
 MIRROR = Path("/opt/tf-plugins")
 TERRAFORM = shutil.which("terraform")
-FUNCTIONS = {"backfill": "consumers.backfill", "reconcile": "consumers.reconcile"}
+FUNCTIONS = {"backfill": "consumers.history.backfill", "reconcile": "consumers.history.reconcile"}
 
 # What history.tf uses from the other files, declared just enough for `terraform validate`.
 STUBS = """

@@ -143,7 +143,7 @@ def test_layer_json_reader_built_for_this_cpu_reads_like_pyarrow(tmp_path):
     if arch is None:
         pytest.skip(f"no Lambda architecture matches this CPU ({platform.machine()})")
     so = load_build_layer().build_native(arch, tmp_path, "_tickpipe_lines")
-    code = ("import _tickpipe_lines, consumers.compact as c, sys; "
+    code = ("import _tickpipe_lines, consumers.lake.compact as c, sys; "
             f"assert _tickpipe_lines.__file__ == {str(so)!r} and c.NATIVE; "
             "import pytest; sys.exit(pytest.main(['-q', '-p', 'no:cacheprovider', "
             f"{str(ROOT / 'tests' / 'lake' / 'test_parse_native.py')!r}]))")

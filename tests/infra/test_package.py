@@ -29,14 +29,14 @@ def test_the_same_tree_gives_the_same_bytes(tmp_path):
 def test_the_app_zip_holds_the_lambda_artifact_and_nothing_else(tmp_path):
     names = zipfile.ZipFile(package.package_app(tmp_path)).namelist()
     assert names == sorted(package.ARTIFACTS.files("lambda", ROOT))
-    assert "consumers/bars.py" in names and not any(n.startswith(("producer/", "local/", "tests/")) for n in names)
+    assert "consumers/bars/handler.py" in names and not any(n.startswith(("producer/", "local/", "tests/")) for n in names)
 
 
 def test_the_app_zip_leaves_out_the_simulator_and_every_command_module(tmp_path):
     names = zipfile.ZipFile(package.package_app(tmp_path)).namelist()
     assert not [n for n in names if n.startswith(("fyers/sim/", "tickpipe/plan/")) or n.endswith("_cli.py")
                 or n in ("tickpipe/cli.py", "tickpipe/__main__.py")]
-    assert "tokens/login.py" in names and "consumers/backfill.py" in names
+    assert "tokens/login.py" in names and "consumers/history/backfill.py" in names
 
 
 def test_entries_carry_a_fixed_date_and_readable_permissions(tmp_path):

@@ -162,7 +162,7 @@ def test_the_lake_bucket_policy_denies_only_requests_without_tls(tf_applied):
 
 
 def test_bars_reads_a_missing_checkpoint_as_none_and_writes_its_own(roles, infra_moto, tf_applied):
-    from consumers.bars_io import Lake
+    from consumers.bars.io import Lake
 
     rec = iam_eval.Recorder(account(tf_applied), infra_moto.region)
     lake = Lake(client(roles, infra_moto, "bars", "s3", rec), bucket(tf_applied), names.stream("dev"))
@@ -175,8 +175,8 @@ def test_bars_reads_a_missing_checkpoint_as_none_and_writes_its_own(roles, infra
 
 def test_a_denied_checkpoint_fails_the_invocation_not_a_retry(roles, infra_moto, tf_applied):
     # compaction's role may not read the bars' checkpoints: the real denial, from moto's enforcement
-    from consumers.bars_errors import AccessDeniedError, TransientError
-    from consumers.bars_io import Lake
+    from consumers.bars.errors import AccessDeniedError, TransientError
+    from consumers.bars.io import Lake
 
     lake = Lake(client(roles, infra_moto, "compact", "s3"), bucket(tf_applied), names.stream("dev"))
     with pytest.raises(AccessDeniedError, match="s3:ListBucket") as info:
@@ -192,7 +192,7 @@ def test_bars_may_not_touch_compactions_state_or_raw(roles, infra_moto, tf_appli
 
 
 def test_the_bars_function_runs_a_batch_as_its_role(roles, infra_moto, tf_applied, monkeypatch):
-    from consumers.bars import BarsConsumer
+    from consumers.bars.handler import BarsConsumer
     from local.kinesis_runner import KinesisRunner
     from tickpipe.config import Settings
 
@@ -227,7 +227,7 @@ def test_the_bars_function_runs_a_batch_as_its_role(roles, infra_moto, tf_applie
 
 
 def test_compaction_runs_as_its_role(roles, infra_moto, tf_applied, monkeypatch):
-    from consumers import compact
+    from consumers.lake import compact
     from local.firehose_pump import evaluate_prefix, object_suffix
     from local.provision import RAW_TICKS_PREFIX
 

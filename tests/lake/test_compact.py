@@ -10,9 +10,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from consumers.compact import CompactOptions, Compactor, dedup_sort
-from consumers.lake_schema import BAR_FIELDS, BARS, TICKS
-from consumers.lake_store import LakeStore
+from consumers.lake.compact import CompactOptions, Compactor, dedup_sort
+from consumers.lake.schema import BAR_FIELDS, BARS, TICKS
+from consumers.lake.store import LakeStore
 from market import tick as tickmod
 from tickpipe import names
 
@@ -206,7 +206,7 @@ def test_amended_bars_keep_the_highest_revision(lake, s3, raw, factory):
 
 
 def test_unknown_table_name_is_a_clear_error(lake):
-    from consumers.compact import compact_all
+    from consumers.lake.compact import compact_all
 
     with pytest.raises(ValueError, match="unknown table"):
         compact_all(lake, tables=["candles"])

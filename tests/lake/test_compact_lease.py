@@ -1,10 +1,10 @@
-"""consumers/compact_lease.py: one compaction at a time, through an S3 conditional write (moto)."""
+"""consumers/lake/lease.py: one compaction at a time, through an S3 conditional write (moto)."""
 
 from __future__ import annotations
 
 import pytest
 
-from consumers.compact_lease import LEASE_KEY, CompactionBusyError, lease
+from consumers.lake.lease import LEASE_KEY, CompactionBusyError, lease
 
 BUCKET = "lease-test"
 

@@ -12,8 +12,8 @@ import pyarrow.json as pj
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import consumers.compact as compact_mod
-from consumers.lake_schema import BARS, TICKS
+import consumers.lake.compact as compact_mod
+from consumers.lake.schema import BARS, TICKS
 from market import tick as tickmod
 from tests.lake.conftest import Factory
 

@@ -14,10 +14,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import consumers.compact as compact_mod
-from consumers.compact import CompactOptions, Compactor, parse
-from consumers.lake_schema import BARS, TICKS
-from consumers.lake_store import LakeStore
+import consumers.lake.compact as compact_mod
+from consumers.lake.compact import CompactOptions, Compactor, parse
+from consumers.lake.schema import BARS, TICKS
+from consumers.lake.store import LakeStore
 from market import tick as tickmod
 from tests.lake.conftest import Factory
 from tickpipe import names

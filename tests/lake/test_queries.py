@@ -8,11 +8,11 @@ from pathlib import Path
 import orjson
 import pytest
 
-from consumers.compact import CompactOptions, Compactor
-from consumers.lake_errors import QueryError
-from consumers.lake_query import render
-from consumers.lake_schema import BARS, TICKS
-from consumers.lake_store import LakeStore
+from consumers.lake.compact import CompactOptions, Compactor
+from consumers.lake.errors import QueryError
+from consumers.lake.query import render
+from consumers.lake.schema import BARS, TICKS
+from consumers.lake.store import LakeStore
 from local.query import DDL_DIR, QUERY_DIR, LocalEngine, parse_ddl, query_file
 
 DAY = "2026-11-26"

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import orjson
 
-from consumers import compact_cli
-from consumers.compact import handler
+from consumers.lake import compact_cli
+from consumers.lake.compact import handler
 from local.scheduler import Scheduler, scheduled_event
 
 
@@ -70,7 +70,7 @@ def test_the_handler_summary_reaches_a_root_logger_at_warning_as_in_lambda(lake,
     root = logging.getLogger()
     monkeypatch.setattr(root, "level", logging.WARNING)
     monkeypatch.setattr(root, "handlers", [handler_])
-    monkeypatch.setattr(logging.getLogger("consumers.compact"), "level", logging.NOTSET)
+    monkeypatch.setattr(logging.getLogger("consumers.lake.compact"), "level", logging.NOTSET)
     monkeypatch.setenv("TICKPIPE_ENV", lake.env)
     handler(scheduled_event("compact"), None)
     assert any(r.getMessage().startswith("compaction: ") for r in records)
@@ -79,7 +79,7 @@ def test_the_handler_summary_reaches_a_root_logger_at_warning_as_in_lambda(lake,
 def test_a_scheduled_run_while_another_compaction_works_is_skipped_not_failed(lake, monkeypatch):
     import boto3
 
-    from consumers.compact_lease import lease
+    from consumers.lake.lease import lease
 
     monkeypatch.setenv("TICKPIPE_ENV", lake.env)
     with lease(boto3.client("s3"), lake.bucket, owner="manual-run"):

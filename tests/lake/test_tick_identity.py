@@ -11,9 +11,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from consumers.compact import CompactOptions, Compactor, dedup_sort
-from consumers.lake_schema import TICKS
-from consumers.lake_store import LakeStore
+from consumers.lake.compact import CompactOptions, Compactor, dedup_sort
+from consumers.lake.schema import TICKS
+from consumers.lake.store import LakeStore
 from market import tick as tickmod
 from market.bars import build_bars, curated
 from tests.lake.conftest import OPEN

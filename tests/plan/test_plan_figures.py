@@ -101,7 +101,7 @@ def test_sample_query_columns_are_those_the_sql_reads(query):
 
 
 def test_the_figures_name_real_curated_columns():
-    from consumers.lake_schema import TICKS
+    from consumers.lake.schema import TICKS
 
     names = {f.name for f in TICKS.read_schema}
     assert set(load().parquet_column_bytes_per_tick) <= names

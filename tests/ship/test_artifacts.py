@@ -286,8 +286,8 @@ def test_each_handler_imports_from_the_code_zip_alone(lambda_tree, handler):
 
 def test_the_code_zip_carries_no_simulator_local_tools_or_test_helpers():
     files = artifacts.files("lambda")
-    assert "consumers/bars.py" in files and "tokens/refresh.py" in files and "market/tick.py" in files
-    for absent in ("fyers/sim/", "local/", "bench/", "producer/", "tickpipe/cli.py", "consumers/compact_cli.py"):
+    assert "consumers/bars/handler.py" in files and "tokens/refresh.py" in files and "market/tick.py" in files
+    for absent in ("fyers/sim/", "local/", "bench/", "producer/", "tickpipe/cli.py", "consumers/lake/compact_cli.py"):
         assert not [f for f in files if f.startswith(absent)], absent
 
 

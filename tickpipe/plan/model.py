@@ -49,7 +49,7 @@ FARGATE_SIZES: Final[dict[int, tuple[int, int]]] = {
     256: (512, 2048), 512: (1024, 4096), 1024: (2048, 8192), 2048: (4096, 16384), 4096: (8192, 30720)}
 # Metrics and alarms the stack creates (one place each: producer/metrics.py, infra/alarms.tf).
 PRODUCER_METRICS: Final = len(COUNTERS) + 3 + len(GAUGES) + len(DISTRIBUTIONS)  # + Ticks/Records/BytesPerSecond
-BARS_METRICS: Final = 11  # consumers/bars.py: Powertools metrics of the bars handler, one service dimension
+BARS_METRICS: Final = 11  # consumers/bars/handler.py: Powertools metrics of the bars handler, one service dimension
 # infra/alarms.tf: iterator age, no ticks, 3 function errors, token, 2 queues, 4 Firehose;
 # infra/history.tf: reconcile mismatch rate and missing bars, 2 function errors; infra/login.tf: the
 # login page's errors (login_page defaults to true); infra/watermark.tf: the safety net's errors and

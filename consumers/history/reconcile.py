@@ -31,9 +31,9 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from consumers.backfill import STOP_MARGIN_MS, Backfill, BackfillReport, BackfillRequest
-from consumers.candles import CANDLES_5M, CandleWriter
-from consumers.lake_schema import BARS
+from consumers.history.backfill import STOP_MARGIN_MS, Backfill, BackfillReport, BackfillRequest
+from consumers.history.candles import CANDLES_5M, CandleWriter
+from consumers.lake.schema import BARS
 from fyers.history import HistoryClient
 from market.reconcile import BarDiff, DaySummary, compare_symbol, summarize
 from market.session import trading_date
@@ -192,8 +192,8 @@ def configured_universe(sources: str) -> list[str]:
 def handler(event: dict[str, Any] | None, context: Any = None) -> dict[str, Any]:
     """Lambda entry point. The schedule (after each session) sends its own event: today (IST) is
     reconciled, if it traded. A manual invoke may pass ``{"day": "2026-11-26", "symbols": [...]}``."""
-    from consumers.history_client import history_client
-    from consumers.lake_store import LakeStore
+    from consumers.history.client import history_client
+    from consumers.lake.store import LakeStore
     from market.session import NseCalendar
     from tickpipe.config import Settings
 

@@ -14,7 +14,7 @@ from typing import Any, Final
 import orjson
 from botocore.exceptions import BotoCoreError, ClientError
 
-from consumers.bars_errors import AccessDeniedError, TransientError
+from consumers.bars.errors import AccessDeniedError, TransientError
 from tickpipe import names
 
 # Firehose PutRecordBatch limits (API reference): 500 records, 4 MiB a call, 1,000 KiB a record.

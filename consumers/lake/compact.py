@@ -8,7 +8,7 @@ The Lambda handler (EventBridge schedule in AWS, ``local/scheduler.py`` locally)
    days it held). Nothing new → nothing is written: running twice changes nothing.
 2. reads each new object into Arrow columns of an explicit schema (the native reader,
    native/json_columns.c, else pyarrow's JSON reader: no Python object per row), validates rows
-   vectorised, and spills them per event day as sym-sorted runs on local disk (``consumers/lake_runs.py``). A corrupt object, or malformed lines in a good one,
+   vectorised, and spills them per event day as sym-sorted runs on local disk (``consumers/lake/runs.py``). A corrupt object, or malformed lines in a good one,
    go to ``quarantine/`` with the reason; the rest of the day goes on.
 3. for each event day that got rows, merges the day's current curated files with the new runs one
    sym range at a time (bounded memory), deduplicates, sorts by sym then time, and writes zstd
@@ -42,11 +42,11 @@ import pyarrow.compute as pc
 import pyarrow.json as pj
 import pyarrow.parquet as pq
 
-from consumers.compact_lease import DEFAULT_TTL_S, CompactionBusyError, lease
-from consumers.lake_errors import CorruptObjectError, ManifestError
-from consumers.lake_runs import MemRun, Run, RunWriter, read_ranges, spill
-from consumers.lake_schema import SECONDS_PER_DAY, TABLES, TICKS, RecordError, TableSpec
-from consumers.lake_store import LakeStore, utc_now
+from consumers.lake.errors import CorruptObjectError, ManifestError
+from consumers.lake.lease import DEFAULT_TTL_S, CompactionBusyError, lease
+from consumers.lake.runs import MemRun, Run, RunWriter, read_ranges, spill
+from consumers.lake.schema import SECONDS_PER_DAY, TABLES, TICKS, RecordError, TableSpec
+from consumers.lake.store import LakeStore, utc_now
 from market.tick import MAX_RECORD_BYTES
 from market.watermark import drop_watermark_lines
 from tickpipe import names
@@ -644,7 +644,7 @@ def compact_all(
 ) -> list[TableReport]:
     """Compact every named table; the entry point of the handler, the CLI and the scheduler.
 
-    Holds the lake's compaction lease throughout (consumers/compact_lease.py): raises CompactionBusyError
+    Holds the lake's compaction lease throughout (consumers/lake/lease.py): raises CompactionBusyError
     when another run holds it."""
     unknown = set(tables) - set(TABLES)
     if unknown:

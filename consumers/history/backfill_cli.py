@@ -9,10 +9,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from consumers.backfill import Backfill, BackfillError, BackfillRequest
-from consumers.candles import RESOLUTIONS
-from consumers.compact_cli import ProgressLine
-from consumers.lake_store import DirStore, LakeStore
+from consumers.history.backfill import Backfill, BackfillError, BackfillRequest
+from consumers.history.candles import RESOLUTIONS
+from consumers.lake.compact_cli import ProgressLine
+from consumers.lake.store import DirStore, LakeStore
 from market.session import CLOSE, NseCalendar, epoch, trading_date
 from tickpipe.config import Settings
 from tickpipe.options import flag
@@ -127,7 +127,7 @@ def _history(args: argparse.Namespace, settings: Settings):
         with simulated_history(seed=args.seed) as history:
             yield history
     else:
-        from consumers.history_client import history_client
+        from consumers.history.client import history_client
 
         yield history_client(settings)
 

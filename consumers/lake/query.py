@@ -14,7 +14,7 @@ from typing import Any, Final
 
 import boto3
 
-from consumers.lake_errors import QueryError
+from consumers.lake.errors import QueryError
 from tickpipe import names
 from tickpipe.config import Settings
 

@@ -7,10 +7,10 @@ import contextlib
 import time
 from typing import Any
 
-from consumers.backfill_cli import SIM_LAKE_DIR, date_arg, last_finished_session, symbols_arg
-from consumers.compact_cli import ProgressLine
-from consumers.lake_store import DirStore, LakeStore
-from consumers.reconcile import configured_universe, diff_key, reconcile_day, summary_key
+from consumers.history.backfill_cli import SIM_LAKE_DIR, date_arg, last_finished_session, symbols_arg
+from consumers.history.reconcile import configured_universe, diff_key, reconcile_day, summary_key
+from consumers.lake.compact_cli import ProgressLine
+from consumers.lake.store import DirStore, LakeStore
 from tickpipe.config import Settings
 
 
@@ -63,6 +63,6 @@ def _history(args: argparse.Namespace, settings: Settings):
         with simulated_history(seed=args.seed) as history:
             yield history
     else:
-        from consumers.history_client import history_client
+        from consumers.history.client import history_client
 
         yield history_client(settings)

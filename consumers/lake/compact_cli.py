@@ -8,8 +8,8 @@ import time
 from datetime import date
 from typing import Any
 
-from consumers.compact import CompactOptions, MiB, compact_all
-from consumers.lake_schema import TABLES
+from consumers.lake.compact import CompactOptions, MiB, compact_all
+from consumers.lake.schema import TABLES
 from tickpipe.config import Settings
 from tickpipe.options import flag
 

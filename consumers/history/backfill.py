@@ -12,7 +12,7 @@ chunk with a marker, so an interrupted run continues where it stopped and a repe
 request at all. Only *final* chunks get a marker: one whose last day's session closed (plus
 :data:`SETTLE_SECONDS`); a chunk reaching into today is fetched again next time.
 
-Idempotent: candles are merged into their day objects by key (consumers.candles), so fetching a
+Idempotent: candles are merged into their day objects by key (consumers.history.candles), so fetching a
 chunk twice writes the same rows.
 
 Candles are buffered for up to ``flush_symbols`` symbols of one chunk window, then written (one
@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from consumers.candles import RESOLUTIONS, CandleTable, CandleWriter, rows_by_day, table_for
+from consumers.history.candles import RESOLUTIONS, CandleTable, CandleWriter, rows_by_day, table_for
 from fyers.errors import FyersError, InvalidTokenError, TokenExpiredError
 from fyers.history import Candle, HistoryClient, max_chunk_days, normalize_resolution
 from fyers.shared_limiter import DailyLimitError
@@ -296,8 +296,8 @@ def handler(event: dict[str, Any] | None, context: Any = None) -> dict[str, Any]
     ``{"symbols": ["NSE:SBIN-EQ", ...], "from": "2026-10-01", "to": "2026-10-31", "resolutions": ["5", "D"]}``
     (resolutions default to all). It stops a minute before its timeout and reports ``pending``
     chunks: invoke it again with the same event to continue."""
-    from consumers.history_client import history_client
-    from consumers.lake_store import LakeStore
+    from consumers.history.client import history_client
+    from consumers.lake.store import LakeStore
     from tickpipe.config import Settings
 
     event = event or {}

@@ -33,9 +33,9 @@ from typing import Any, Final
 import boto3
 import orjson
 
-from consumers.bars_decode import NOT_PARSED, AggregateError, b64decode, fast_ticks, parse_ticks, user_records
-from consumers.bars_errors import ConfigError, TransientError
-from consumers.bars_io import AWS_ERRORS, BarSink, Lake
+from consumers.bars.decode import NOT_PARSED, AggregateError, b64decode, fast_ticks, parse_ticks, user_records
+from consumers.bars.errors import ConfigError, TransientError
+from consumers.bars.io import AWS_ERRORS, BarSink, Lake
 from market.bars import BarBuilder, BarConfig, BarStateError
 from market.bars_fold import NATIVE, fold_values
 from market.watermark import MARKER as WATERMARK_MARKER
@@ -58,7 +58,7 @@ STATE_LIMIT: Final = 1_000_000
 COUNTERS: Final = ("records", "records_skipped", "ticks", "duplicates", "bars_emitted", "amendments",
                    "late_ticks", "too_late_ticks", "quarantined", "invocations", "failures",
                    "checkpoints", "state_bytes", "watermarks", "safety_net_bars")
-# bars closed by the safety net's watermark (consumers/watermark_net.py); infra/watermark.tf alarms on it
+# bars closed by the safety net's watermark (consumers/bars/watermark_net.py); infra/watermark.tf alarms on it
 SAFETY_NET_BARS: Final = "SafetyNetBars"
 
 log = logging.getLogger(__name__)

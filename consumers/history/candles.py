@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from consumers.lake_schema import SYM_TYPE
+from consumers.lake.schema import SYM_TYPE
 from fyers.history import Candle
 from market.session import trading_date
 
@@ -137,7 +137,7 @@ def from_parquet(body: bytes, source: str) -> pa.Table:
 
 
 class CandleWriter:
-    """Merges candle rows into the day objects of the lake (any :class:`consumers.lake_store.LakeStore`)."""
+    """Merges candle rows into the day objects of the lake (any :class:`consumers.lake.store.LakeStore`)."""
 
     def __init__(self, store: Any) -> None:
         self.store = store
