@@ -19,8 +19,8 @@ watermark riding in the same aggregate as that shard's last ticks (or alone when
 reaches Kinesis in the same PutRecords call as those ticks instead of one call behind them (the
 sender puts one record per shard per call), and it can never overtake them: everything read
 before it is in that record or in the shard's queue ahead of it. The watermark's partition key
-(``ExplicitHashKey``: the shard's) hashes into that shard, so when the sender spills to its journal
-the replay routes it back to its shard, still behind its ticks. It counts as no tick.
+hashes into that shard (as the record's ``ExplicitHashKey`` does), so when the sender spills to its
+journal the replay routes it back to its shard, still behind its ticks. It counts as no tick.
 Sent when due (:meth:`Watermarks.due`) from the socket thread as soon as a tick moves the feed
 time, and from the pipeline's flush thread otherwise (after the close, the clock moves it).
 At most every ``min_wall_s`` wall seconds (a fast simulated clock would otherwise flush the buffers
