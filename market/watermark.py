@@ -1,9 +1,9 @@
 """Watermark records: a producer's promise that it has sent every tick up to a feed time.
 
 Stream contract (docs/DESIGN.md "Watermark record"): one JSON object on a line of its own,
-``{"kind":"wm","pid":…,"ts":…,"state":…,"v":1}``, written as a Kinesis record of its own (plain, or
-a KPL aggregate holding it alone) into each shard the producer writes to (``ExplicitHashKey`` inside
-the shard's range), after every tick it read before. ``pid`` is the producer id (``ANY`` = every producer on the shard: the
+``{"kind":"wm","pid":…,"ts":…,"state":…,"v":1}``, a user record of its own (a plain Kinesis record, or
+one inside a KPL aggregate behind that shard's ticks it follows) in each shard the producer writes to
+(``ExplicitHashKey`` inside the shard's range), after every tick it read before. ``pid`` is the producer id (``ANY`` = every producer on the shard: the
 scheduled safety net), ``ts`` the feed's exchange time (epoch s), ``state`` ``open`` while the
 session runs and ``closed`` for the last one of a session. ``kind`` tells it from a tick, which has
 none: Firehose lands watermarks in raw/ticks beside the ticks, and every reader of raw/ticks skips
