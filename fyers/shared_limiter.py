@@ -21,6 +21,7 @@ from typing import Final
 
 import orjson
 
+from fyers.errors import DailyLimitError
 from fyers.ratelimit import FYERS_LIMITS
 from market.session import trading_date
 
@@ -29,10 +30,6 @@ FYERS_DAILY_LIMIT: Final = 100_000
 # connection) lands closer to the next window's requests than it left. Each window is this much
 # longer, so the server still sees at most its limit; the minute limit sets the pace anyway.
 SLACK_SECONDS: Final = 0.25
-
-
-class DailyLimitError(RuntimeError):
-    """The app's requests for today are used up: stop now, resume after midnight IST."""
 
 
 class FileRateLimiter:

@@ -27,9 +27,8 @@ import websocket
 
 from fyers import codec, errors
 from fyers.auth import read_access_token
-from fyers.errors import FyersError, SymbolLimitError
-from fyers.feed import Feed, FeedFrameError
-from fyers.symbols import SymbolError
+from fyers.errors import FeedFrameError, FyersError, SymbolError, SymbolLimitError
+from fyers.feed import Feed
 
 log = logging.getLogger(__name__)
 
@@ -353,7 +352,7 @@ class DataSocket:
             return None
         try:
             msg = codec.decode_server(frame)
-        except codec.FrameError as exc:
+        except errors.FrameError as exc:
             self._malformed(str(exc), frame)
             return None
         if type(msg) is codec.Custom:

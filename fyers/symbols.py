@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
+from fyers.errors import SymbolError
 from fyers.rest import RestClient
 
 log = logging.getLogger(__name__)
@@ -65,10 +66,6 @@ INDEX_NAMES: Final[dict[str, str]] = {
 INDEX_SUFFIX: Final = "-INDEX"
 MAX_SYMBOLS_PER_REQUEST: Final = 500  # the symbol-token endpoint's batch size
 EXCHANGE_TOKEN_OFFSET: Final = 10
-
-
-class SymbolError(ValueError):
-    """A symbol or fytoken that cannot be turned into a topic; the message says why."""
 
 
 def is_index(symbol: str) -> bool:

@@ -17,19 +17,12 @@ from typing import Any, Final
 import orjson
 
 from fyers.auth import Tokens, read_access_token
+from fyers.errors import TokenNotFoundError, TokenStoreError
 from tickpipe import names, redact
 
 redact.install()  # any process that handles tokens keeps them, and SSM bodies, out of its logs
 
 REFRESH_TTL: Final = 15 * 86_400  # a refresh token lasts 15 days (FYERS.md)
-
-
-class TokenStoreError(Exception):
-    """The stored token cannot be read or written; the message names the parameter and why."""
-
-
-class TokenNotFoundError(TokenStoreError):
-    """No token stored yet: a user must log in once (docs/deploy.md, 'First token')."""
 
 
 @dataclass(frozen=True)

@@ -42,8 +42,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from market.errors import BarStateError, TickError
 from market.session import BAR_SECONDS, Session, normal_session, parse_overrides
-from market.tick import SCHEMA_VERSION, TickError, validate
+from market.tick import SCHEMA_VERSION, validate
 from market.watermark import ANY
 
 # Bar record fields, in DESIGN.md order ("Bar record"). One place; writers and readers import it.
@@ -92,10 +93,6 @@ def _why_bad(t: Any) -> str:
     except TickError as exc:
         return str(exc)
     return "a field the bar builder reads has the wrong type or value"
-
-
-class BarStateError(ValueError):
-    """A carried bar state that this version cannot read (wrong version or shape)."""
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,8 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 from market.bars import S_WM, BarBuilder
-from market.tick import SCHEMA_VERSION, TickError
+from market.errors import TickError
+from market.tick import SCHEMA_VERSION
 
 try:
     from _tickpipe_bars import fold as _native_fold

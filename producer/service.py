@@ -32,7 +32,7 @@ from fyers.socket import MAX_SYMBOLS
 from market.session import NseCalendar, ist_datetime
 from producer.aggregator import AggRecord, iter_user_records
 from producer.clock import Clock
-from producer.errors import ProducerError, UniverseError
+from producer.errors import ProducerError
 from producer.frames import FrameQuarantine
 from producer.gaps import GapRecorder
 from producer.health import HealthServer
@@ -44,6 +44,7 @@ from producer.sequence import SeqStore
 from producer.token_source import TokenSource, TokenUnavailable
 from producer.watermarks import Watermarks
 from tickpipe.config import Settings
+from tickpipe.errors import UniverseError
 from tickpipe.universe import load_universe, parse_slice, take_slice
 
 log = logging.getLogger(__name__)

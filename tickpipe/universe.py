@@ -16,12 +16,7 @@ import hashlib
 import re
 from typing import Any
 
-from tickpipe.errors import ConfigError
-
-
-class UniverseError(ConfigError):
-    """The symbol universe cannot be loaded or sliced (bad source, empty list, bad slice)."""
-
+from tickpipe.errors import UniverseError
 
 _SYMBOL = re.compile(r"^[A-Z]+:[A-Za-z0-9&_.\-]+$")
 

@@ -38,21 +38,17 @@ from fyers.errors import (
     InvalidTokenError,
     RateLimitedError,
     StateMismatchError,
+    TokenNotFoundError,
+    TokenStoreError,
 )
 from fyers.rest import RestClient
-from fyers.token_store import FyersToken, TokenNotFoundError, TokenStoreError
+from fyers.token_store import FyersToken
 from tickpipe import names
 from tickpipe.config import Settings
 from tokens import login_pages as pages
-from tokens.login_keys import (
-    SESSION_TTL,
-    LinkExpiredError,
-    LoginCredentialError,
-    LoginSession,
-    Signer,
-    decode_key,
-)
-from tokens.login_state import LinkReusedError, LoginRecords, StateError
+from tokens.errors import LinkExpiredError, LinkReusedError, LoginCredentialError, LoginSetupError, StateError
+from tokens.login_keys import SESSION_TTL, LoginSession, Signer, decode_key
+from tokens.login_state import LoginRecords
 from tokens.refresh import KMS_KEY_VAR, PLACEHOLDER, days_left, token_store
 
 SERVICE: Final = "login"
@@ -61,10 +57,6 @@ SECURE_COOKIE: Final = "__Host-" + COOKIE  # __Host-: Secure, Path=/, no Domain:
 MAX_BODY: Final = 4096
 
 log = logging.getLogger(__name__)
-
-
-class LoginSetupError(Exception):
-    """Something the operator has to set up first (the link key, the app id); the message says what."""
 
 
 # --- requests and responses ---------------------------------------------------------------------

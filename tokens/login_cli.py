@@ -26,11 +26,8 @@ from fyers.rest import RestClient
 from fyers.token_store import FyersToken
 from tickpipe import names
 from tickpipe.config import Settings
+from tokens.errors import LoginError
 from tokens.refresh import KMS_KEY_VAR, PLACEHOLDER, days_left, token_store
-
-
-class LoginError(Exception):
-    """The terminal login cannot go on; the message says what to do."""
 
 
 def add_parser(subparsers: Any) -> None:

@@ -16,13 +16,10 @@ from typing import Any
 
 from tickpipe import names
 from tickpipe.config import Settings
+from tokens.errors import LinkError
 from tokens.login_cli import kms_key
 from tokens.login_keys import LINK_TTL_MAX, Signer, decode_key, encode_key, new_key
 from tokens.refresh import PLACEHOLDER
-
-
-class LinkError(Exception):
-    """No link can be minted; the message says why."""
 
 
 def add_parser(subparsers: Any) -> None:

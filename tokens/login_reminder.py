@@ -13,10 +13,11 @@ import os
 import time
 from typing import Any, Final
 
-from fyers.token_store import TokenStoreError
+from fyers.errors import TokenStoreError
 from tickpipe import names
 from tickpipe.config import Settings
-from tokens.login_keys import LoginCredentialError, Signer, decode_key
+from tokens.errors import LoginCredentialError
+from tokens.login_keys import Signer, decode_key
 from tokens.refresh import PLACEHOLDER, days_left, token_store
 
 REMIND_DAYS_VAR: Final = "TICKPIPE_LOGIN_REMIND_DAYS"

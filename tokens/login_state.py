@@ -24,19 +24,12 @@ from typing import Any, Final
 import orjson
 
 from tickpipe import names
+from tokens.errors import LinkReusedError, StateError
 
 STATE_TTL: Final = 10 * 60  # a Fyers login takes a minute; ten is generous
 SWEEP_MAX: Final = 50  # expired records deleted per sweep, at most
 
 log = logging.getLogger(__name__)
-
-
-class StateError(Exception):
-    """The callback's ``state`` is missing, unknown, reused, expired or from another browser."""
-
-
-class LinkReusedError(Exception):
-    """The login link was used before: links work once."""
 
 
 @dataclass(frozen=True)

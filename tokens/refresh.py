@@ -21,11 +21,18 @@ from typing import Any, Final
 import orjson
 
 from fyers.auth import FyersAuth
-from fyers.errors import FyersError, RefreshTokenExpiredError, WrongPinError
+from fyers.errors import (
+    FyersError,
+    RefreshTokenExpiredError,
+    TokenNotFoundError,
+    TokenStoreError,
+    WrongPinError,
+)
 from fyers.rest import RestClient
-from fyers.token_store import FyersToken, TokenNotFoundError, TokenStore, TokenStoreError
+from fyers.token_store import FyersToken, TokenStore
 from tickpipe import names, redact
 from tickpipe.config import Settings
+from tokens.errors import TokenRefreshError
 
 SERVICE: Final = "token"
 # The KMS key the token is written with (Terraform: the stack's key; unset locally, on moto).
@@ -38,10 +45,6 @@ DAY: Final = 86_400
 PLACEHOLDER: Final = "UNSET: see docs/deploy.md (Fyers credentials)"
 
 log = logging.getLogger(__name__)
-
-
-class TokenRefreshError(Exception):
-    """The token cannot be refreshed; the message says what a person has to do."""
 
 
 @dataclass(frozen=True)

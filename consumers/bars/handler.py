@@ -33,14 +33,15 @@ from typing import Any, Final
 import boto3
 import orjson
 
-from consumers.bars.decode import NOT_PARSED, AggregateError, b64decode, fast_ticks, parse_ticks, user_records
-from consumers.bars.errors import ConfigError, TransientError
+from consumers.bars.decode import NOT_PARSED, b64decode, fast_ticks, parse_ticks, user_records
+from consumers.bars.errors import AggregateError, BarsConfigError, TransientError
 from consumers.bars.io import AWS_ERRORS, BarSink, Lake
-from market.bars import BarBuilder, BarConfig, BarStateError
+from market.bars import BarBuilder, BarConfig
 from market.bars_fold import NATIVE, fold_values
+from market.errors import BarStateError, WatermarkError
 from market.watermark import MARKER as WATERMARK_MARKER
-from market.watermark import WatermarkError, is_watermark
 from market.watermark import decode as decode_watermark
+from market.watermark import is_watermark
 from tickpipe import names
 from tickpipe.config import Settings
 
@@ -73,15 +74,15 @@ def bars_config(environ: Mapping[str, str] | None = None) -> tuple[BarConfig, in
         try:
             values[key] = int(raw) if raw.strip() else DEFAULTS[key]
         except ValueError:
-            raise ConfigError(f"{var} must be a whole number, got {raw!r}") from None
+            raise BarsConfigError(f"{var} must be a whole number, got {raw!r}") from None
     if not 1_000 <= values["state_budget"] <= STATE_LIMIT // 10 * 9:
-        raise ConfigError(f"{BARS_ENV_VARS['state_budget']} must be 1000..{STATE_LIMIT // 10 * 9} bytes "
-                          f"(Lambda ends a window whose state passes 1 MB), got {values['state_budget']}")
+        raise BarsConfigError(f"{BARS_ENV_VARS['state_budget']} must be 1000..{STATE_LIMIT // 10 * 9} bytes "
+                              f"(Lambda ends a window whose state passes 1 MB), got {values['state_budget']}")
     try:
         config = BarConfig.from_text(values["grace_s"], values["amend_bars"],
                                      overrides=environ.get("TICKPIPE_SESSION_OVERRIDES", ""))
     except ValueError as exc:
-        raise ConfigError(f"bars configuration: {exc}") from None
+        raise BarsConfigError(f"bars configuration: {exc}") from None
     return config, values["state_budget"]
 
 

@@ -22,6 +22,7 @@ from typing import Any, Final
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from consumers.bars.errors import SafetyNetError
 from market.session import IST, normal_session, parse_overrides
 from market.watermark import ANY, KEY_PREFIX, Watermark
 from tickpipe import names
@@ -36,10 +37,6 @@ ATTEMPTS: Final = 4
 AWS_ERRORS: Final = (BotoCoreError, ClientError)
 
 log = logging.getLogger(__name__)
-
-
-class SafetyNetError(RuntimeError):
-    """The watermarks could not be written (the message says which shards and why)."""
 
 
 def session_in_progress(now: float, overrides: str = "") -> bool:

@@ -42,10 +42,10 @@ import pyarrow.compute as pc
 import pyarrow.json as pj
 import pyarrow.parquet as pq
 
-from consumers.lake.errors import CorruptObjectError, ManifestError
-from consumers.lake.lease import DEFAULT_TTL_S, CompactionBusyError, lease
+from consumers.lake.errors import CompactionBusyError, CorruptObjectError, ManifestError, RecordError
+from consumers.lake.lease import DEFAULT_TTL_S, lease
 from consumers.lake.runs import MemRun, Run, RunWriter, read_ranges, spill
-from consumers.lake.schema import SECONDS_PER_DAY, TABLES, TICKS, RecordError, TableSpec
+from consumers.lake.schema import SECONDS_PER_DAY, TABLES, TICKS, TableSpec
 from consumers.lake.store import LakeStore, utc_now
 from market.tick import MAX_RECORD_BYTES
 from market.watermark import drop_watermark_lines

@@ -22,16 +22,13 @@ from typing import Any, Final
 import orjson
 from botocore.exceptions import ClientError
 
+from consumers.lake.errors import CompactionBusyError
 from tickpipe import names
 
 LEASE_KEY: Final = names.STATE + "compact/lease.json"
 DEFAULT_TTL_S: Final = 3600.0  # a CLI run over a big lake; the handler passes its own time limit
 # S3's answers to a conditional write that lost (412), or that raced another one (409).
 LOST: Final = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict", "409"})
-
-
-class CompactionBusyError(RuntimeError):
-    """Another compaction holds the lease; the message says who and until when."""
 
 
 def _code(exc: ClientError) -> str:

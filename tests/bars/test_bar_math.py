@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from market.bars import BAR_FIELDS, BarBuilder, BarConfig, build_bars, curated
-from market.tick import TickError, make
+from market.errors import TickError
+from market.tick import make
 
 SYM = "NSE:SBIN-EQ"
 

@@ -16,13 +16,14 @@ from hypothesis import strategies as st
 from consumers.bars.decode import (
     BAR_INPUT_FIELDS,
     NOT_PARSED,
-    AggregateError,
     b64decode,
     fast_ticks,
     parse_ticks,
     user_records,
 )
-from market.tick import EARLIEST_TS, FIELDS, TickError, decode, encode, make
+from consumers.bars.errors import AggregateError
+from market.errors import TickError
+from market.tick import EARLIEST_TS, FIELDS, decode, encode, make
 from market.watermark import Watermark
 
 

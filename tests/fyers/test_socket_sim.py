@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 
 from fyers import codec, errors
-from fyers.errors import SymbolLimitError
+from fyers.errors import SymbolLimitError, TokenNotFoundError
 from fyers.socket import MAX_SYMBOLS, DataSocket, subscribe_batches
-from fyers.token_store import TokenNotFoundError
 from market import tick as tickrec
 
 from .conftest import SYMBOLS, wait_for

@@ -9,7 +9,8 @@ import sys
 import pytest
 
 from consumers.history.backfill import Backfill, BackfillRequest
-from fyers.shared_limiter import SLACK_SECONDS, DailyLimitError, FileRateLimiter
+from fyers.errors import DailyLimitError
+from fyers.shared_limiter import SLACK_SECONDS, FileRateLimiter
 from market.session import epoch
 
 from .conftest import AFTER, SIM_DAY, client
