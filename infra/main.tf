@@ -65,7 +65,7 @@ locals {
       TICKPIPE_SSM_PREFIX        = local.ssm_prefix
       TICKPIPE_ALARM_TOPIC_ARN   = aws_sns_topic.alarms.arn
       TICKPIPE_SESSION_OVERRIDES = var.session_overrides
-      # consumers/bars/handler.py BARS_ENV_VARS
+      # consumers/bars/options.py BarsOptions
       TICKPIPE_BARS_GRACE_S      = tostring(var.bars_grace_seconds)
       TICKPIPE_BARS_AMEND_BARS   = tostring(var.bars_amend_bars)
       TICKPIPE_BARS_STATE_BUDGET = tostring(var.bars_state_budget_bytes)
