@@ -158,12 +158,8 @@ class BarsConsumer:
             if doc is None:
                 continue
             other = BarBuilder.from_state(doc["b"], self.config)
-            for sym, s in other.syms.items():
-                if lo <= _hash_key(sym) <= hi:
-                    builder.syms[sym] = s
-            builder.wm = max(builder.wm, other.wm)
-            builder.close_due = min(builder.close_due, other.close_due)
-            self.log.info("shard %s inherits %d symbols from parent %s", shard, len(builder.syms), parent)
+            taken = builder.inherit(other, lambda sym: lo <= _hash_key(sym) <= hi)
+            self.log.info("shard %s inherits %d symbols from parent %s", shard, taken, parent)
         return builder
 
     def _state_out(self, shard: str, builder: BarBuilder, seq: int, final: bool) -> dict[str, Any]:
