@@ -83,7 +83,7 @@ locals {
       TICKPIPE_REGION        = var.region
       TICKPIPE_SSM_PREFIX    = local.ssm_prefix
       TICKPIPE_FYERS_API_URL = var.fyers_api_url
-      # tokens/refresh.py KMS_KEY_VAR: the token is written under the secrets' key, as Terraform made it
+      # tokens/options.py TokenOptions: the token is written under the secrets' key, as Terraform made it
       TICKPIPE_TOKEN_KMS_KEY = aws_kms_key.secrets.arn
     }
   }

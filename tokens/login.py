@@ -19,7 +19,6 @@ Failed link, session, CSRF and state checks are rate limited per client and over
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -49,7 +48,8 @@ from tokens import login_pages as pages
 from tokens.errors import LinkExpiredError, LinkReusedError, LoginCredentialError, LoginSetupError, StateError
 from tokens.login_keys import SESSION_TTL, LoginSession, Signer, decode_key
 from tokens.login_state import LoginRecords
-from tokens.refresh import KMS_KEY_VAR, PLACEHOLDER, days_left, token_store
+from tokens.options import TokenOptions
+from tokens.refresh import PLACEHOLDER, days_left, token_store
 
 SERVICE: Final = "login"
 COOKIE: Final = "tickpipe_session"
@@ -177,7 +177,7 @@ class LoginApp:
         self.rest = rest or RestClient(settings.fyers_api_url, retries=2)
         self.limiter = limiter or FailureLimiter()
         self.clock = clock
-        self.records = LoginRecords(ssm, settings.ssm_prefix, key_id=os.environ.get(KMS_KEY_VAR) or None)
+        self.records = LoginRecords(ssm, settings.ssm_prefix, key_id=TokenOptions.from_env().key_id)
         self.fyers_origin = pages.origin(settings.fyers_api_url)
 
     # -- plumbing ---------------------------------------------------------------------------------

@@ -9,7 +9,6 @@ message with a login link minted just now: single-use, valid for a day (tomorrow
 from __future__ import annotations
 
 import logging
-import os
 import time
 from typing import Any, Final
 
@@ -18,9 +17,9 @@ from tickpipe import names
 from tickpipe.config import Settings
 from tokens.errors import LoginCredentialError
 from tokens.login_keys import Signer, decode_key
+from tokens.options import TokenOptions
 from tokens.refresh import PLACEHOLDER, days_left, token_store
 
-REMIND_DAYS_VAR: Final = "TICKPIPE_LOGIN_REMIND_DAYS"
 EMAIL_LINK_TTL: Final = 86_400
 
 log = logging.getLogger(__name__)
@@ -83,5 +82,5 @@ def remind(ssm: Any, sns: Any, settings: Settings, threshold_days: float, now: f
 def handler_remind(settings: Settings, ssm: Any) -> dict[str, Any]:
     import boto3
 
-    threshold = float(os.environ.get(REMIND_DAYS_VAR) or 2)
+    threshold = TokenOptions.from_env().login_remind_days
     return remind(ssm, boto3.client("sns", region_name=settings.region), settings, threshold)

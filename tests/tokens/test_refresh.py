@@ -13,7 +13,8 @@ from fyers.token_store import REFRESH_TTL, FyersToken, TokenStore
 from tickpipe import names
 from tickpipe.config import Settings
 from tokens.errors import TokenRefreshError
-from tokens.refresh import KMS_KEY_VAR, PLACEHOLDER, TokenService
+from tokens.options import KMS_KEY_VAR
+from tokens.refresh import PLACEHOLDER, TokenService
 
 
 @pytest.fixture
