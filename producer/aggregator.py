@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 from aws_kinesis_agg import DIGEST_SIZE, MAGIC
@@ -28,6 +28,9 @@ from aws_kinesis_agg import DIGEST_SIZE, MAGIC
 from market.watermark import KEY_PREFIX
 from producer.errors import AggFormatError
 from producer.shards import Shard, ShardMap
+
+if TYPE_CHECKING:
+    from mypy_boto3_kinesis.type_defs import PutRecordsRequestEntryTypeDef
 
 # One PUT payload unit: Kinesis bills (and throttles) a record's data + partition key in 25 KiB units.
 PUT_UNIT_BYTES: Final = 25 * 1024
@@ -79,7 +82,7 @@ class AggRecord:
         """Payload bytes Kinesis counts: data + partition key."""
         return len(self.data) + len(self.partition_key.encode())
 
-    def entry(self) -> dict[str, Any]:
+    def entry(self) -> PutRecordsRequestEntryTypeDef:
         """The PutRecords entry."""
         return {"Data": self.data, "PartitionKey": self.partition_key, "ExplicitHashKey": self.explicit_hash_key}
 

@@ -37,13 +37,16 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from producer.aggregator import PUT_UNIT_BYTES, AggRecord, Aggregator, iter_user_records
 from producer.errors import BadResponseError, JournalError
 from producer.journal import Journal, Position
 from producer.metrics import Metrics
 from producer.shards import ShardMap
+
+if TYPE_CHECKING:
+    from mypy_boto3_kinesis import KinesisClient
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +95,7 @@ def _results(resp: Any, batch_size: int) -> list[dict[str, Any]]:
 
 
 class Sender:
-    def __init__(self, kinesis: Any, stream: str, shard_map: ShardMap, *, journal: Journal | None = None,
+    def __init__(self, kinesis: KinesisClient, stream: str, shard_map: ShardMap, *, journal: Journal | None = None,
                  metrics: Metrics | None = None,
                  on_map_change: Callable[[ShardMap], None] | None = None,
                  on_dropped: Callable[[AggRecord], None] | None = None,

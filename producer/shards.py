@@ -15,9 +15,13 @@ import bisect
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from producer.errors import ShardMapError
+
+if TYPE_CHECKING:
+    from mypy_boto3_kinesis import KinesisClient
+    from mypy_boto3_kinesis.type_defs import ShardTypeDef
 
 HASH_KEY_MAX = (1 << 128) - 1
 
@@ -80,7 +84,7 @@ class ShardMap:
         return f"ShardMap({', '.join(s.shard_id for s in self.shards)})"
 
     @classmethod
-    def from_list_shards(cls, shards: Iterable[dict[str, Any]]) -> ShardMap:
+    def from_list_shards(cls, shards: Iterable[ShardTypeDef]) -> ShardMap:
         """Build from ``ListShards`` items, keeping the open shards only."""
         open_shards = [
             Shard(s["ShardId"], int(s["HashKeyRange"]["StartingHashKey"]), int(s["HashKeyRange"]["EndingHashKey"]))
@@ -98,9 +102,9 @@ def unknown_map() -> ShardMap:
     return ShardMap([Shard(UNKNOWN_SHARD, 0, HASH_KEY_MAX)])
 
 
-def load_shard_map(kinesis: Any, stream: str) -> ShardMap:
+def load_shard_map(kinesis: KinesisClient, stream: str) -> ShardMap:
     """Read the stream's open shards with ``ListShards`` (paginated)."""
-    items: list[dict[str, Any]] = []
+    items: list[ShardTypeDef] = []
     kwargs: dict[str, Any] = {"StreamName": stream}
     try:
         while True:

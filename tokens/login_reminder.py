@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Final
+from typing import TYPE_CHECKING, Final, NotRequired, TypedDict
 
 from fyers.errors import TokenStoreError
 from tickpipe import names
@@ -20,9 +20,21 @@ from tokens.login_keys import Signer, decode_key
 from tokens.options import TokenOptions
 from tokens.refresh import PLACEHOLDER, days_left, token_store
 
+if TYPE_CHECKING:
+    from mypy_boto3_sns import SNSClient
+    from mypy_boto3_ssm import SSMClient
+
 EMAIL_LINK_TTL: Final = 86_400
 
 log = logging.getLogger(__name__)
+
+
+class RemindResponse(TypedDict):
+    """What the reminder decided (never the link): sent or not, the days left (None: no usable token)."""
+
+    sent: bool
+    refresh_token_days_left: float | None
+    link: NotRequired[bool]  # when sent: whether the e-mail carries a login link
 
 
 def reminder_message(settings: Settings, left: float | None, link: str | None,
@@ -44,7 +56,8 @@ def reminder_message(settings: Settings, left: float | None, link: str | None,
     return subject, body
 
 
-def remind(ssm: Any, sns: Any, settings: Settings, threshold_days: float, now: float | None = None) -> dict[str, Any]:
+def remind(ssm: SSMClient, sns: SNSClient, settings: Settings, threshold_days: float,
+           now: float | None = None) -> RemindResponse:
     """Publish the reminder if a login is due. Returns what was decided (never the link)."""
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -79,7 +92,7 @@ def remind(ssm: Any, sns: Any, settings: Settings, threshold_days: float, now: f
     return {"sent": True, "refresh_token_days_left": left, "link": bool(link)}
 
 
-def handler_remind(settings: Settings, ssm: Any) -> dict[str, Any]:
+def handler_remind(settings: Settings, ssm: SSMClient) -> RemindResponse:
     import boto3
 
     threshold = TokenOptions.from_env().login_remind_days

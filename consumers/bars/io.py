@@ -9,13 +9,17 @@ from __future__ import annotations
 import base64
 import time
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 from botocore.exceptions import BotoCoreError, ClientError
 
 from consumers.bars.errors import AccessDeniedError, TransientError
 from tickpipe import names
+
+if TYPE_CHECKING:
+    from mypy_boto3_firehose import FirehoseClient
+    from mypy_boto3_s3 import S3Client
 
 # Firehose PutRecordBatch limits (API reference): 500 records, 4 MiB a call, 1,000 KiB a record.
 BATCH_RECORDS: Final = 500
@@ -38,7 +42,7 @@ def _error_code(exc: ClientError) -> str:
 class BarSink:
     """PutRecordBatch to the bars delivery stream, retrying the records that failed."""
 
-    def __init__(self, firehose: Any, delivery_stream: str, *, attempts: int = ATTEMPTS,
+    def __init__(self, firehose: FirehoseClient, delivery_stream: str, *, attempts: int = ATTEMPTS,
                  backoff_s: float = BACKOFF_S) -> None:
         self.firehose = firehose
         self.name = delivery_stream
@@ -83,7 +87,7 @@ class BarSink:
 class Lake:
     """Quarantine objects and per-shard checkpoints in the lake bucket."""
 
-    def __init__(self, s3: Any, bucket: str, stream: str) -> None:
+    def __init__(self, s3: S3Client, bucket: str, stream: str) -> None:
         self.s3 = s3
         self.bucket = bucket
         self.stream = stream

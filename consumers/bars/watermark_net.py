@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final, NotRequired, TypedDict
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
@@ -27,6 +27,10 @@ from market.session import IST, normal_session, parse_overrides
 from market.watermark import ANY, KEY_PREFIX, Watermark
 from tickpipe import names
 from tickpipe.config import Settings
+
+if TYPE_CHECKING:
+    from mypy_boto3_kinesis import KinesisClient
+    from mypy_boto3_kinesis.type_defs import PutRecordsRequestEntryTypeDef, ShardTypeDef
 
 SERVICE: Final = "watermark-net"
 SHARDS_WRITTEN: Final = "SafetyNetWatermarks"
@@ -39,6 +43,15 @@ AWS_ERRORS: Final = (BotoCoreError, ClientError)
 log = logging.getLogger(__name__)
 
 
+class SafetyNetResponse(TypedDict):
+    """What the function did: shards written (0 while a session is in progress, with ``skipped``
+    saying so) and the watermark's time."""
+
+    written: int
+    ts: NotRequired[int]
+    skipped: NotRequired[str]
+
+
 def session_in_progress(now: float, overrides: str = "") -> bool:
     """Whether ``now`` lies in today's (IST) session, from its open to its close: the weekday
     session, or the override for the day (``closed`` days have none)."""
@@ -48,9 +61,9 @@ def session_in_progress(now: float, overrides: str = "") -> bool:
     return session is not None and session.open_ts <= now < session.close_ts
 
 
-def open_shards(kinesis: Any, stream: str) -> list[dict[str, Any]]:
+def open_shards(kinesis: KinesisClient, stream: str) -> list[ShardTypeDef]:
     """The stream's open shards (ListShards, paginated): those without an ending sequence number."""
-    shards: list[dict[str, Any]] = []
+    shards: list[ShardTypeDef] = []
     kwargs: dict[str, Any] = {"StreamName": stream}
     while True:
         page = kinesis.list_shards(**kwargs)
@@ -61,7 +74,7 @@ def open_shards(kinesis: Any, stream: str) -> list[dict[str, Any]]:
     return [s for s in shards if "EndingSequenceNumber" not in s.get("SequenceNumberRange", {})]
 
 
-def write_watermarks(kinesis: Any, stream: str, ts: int, *, backoff_s: float = 0.2) -> int:
+def write_watermarks(kinesis: KinesisClient, stream: str, ts: int, *, backoff_s: float = 0.2) -> int:
     """One end-of-session watermark into every open shard. Returns the number of shards written;
     raises SafetyNetError when a shard's record is still refused after every attempt."""
     data = Watermark(ANY, ts, "closed").encode()
@@ -69,8 +82,9 @@ def write_watermarks(kinesis: Any, stream: str, ts: int, *, backoff_s: float = 0
         shards = open_shards(kinesis, stream)
     except AWS_ERRORS as exc:
         raise SafetyNetError(f"listing the shards of {stream}: {exc}") from exc
-    pending = [{"Data": data, "PartitionKey": PARTITION_KEY, "ExplicitHashKey": s["HashKeyRange"]["StartingHashKey"]}
-               for s in shards]
+    pending: list[PutRecordsRequestEntryTypeDef] = [
+        {"Data": data, "PartitionKey": PARTITION_KEY, "ExplicitHashKey": s["HashKeyRange"]["StartingHashKey"]}
+        for s in shards]
     written = 0
     for start in range(0, len(pending), PUT_BATCH):
         batch, error = pending[start:start + PUT_BATCH], ""
@@ -95,7 +109,7 @@ def write_watermarks(kinesis: Any, stream: str, ts: int, *, backoff_s: float = 0
     return written
 
 
-def run(settings: Settings, kinesis: Any, now: float | None = None) -> dict[str, Any]:
+def run(settings: Settings, kinesis: KinesisClient, now: float | None = None) -> SafetyNetResponse:
     """Write the watermarks unless a session is in progress. Returns what was done."""
     now = time.time() if now is None else now
     if session_in_progress(now, settings.session_overrides):
@@ -108,8 +122,8 @@ def run(settings: Settings, kinesis: Any, now: float | None = None) -> dict[str,
     return {"written": written, "ts": ts}
 
 
-def handler(event: dict[str, Any] | None, context: Any = None) -> dict[str, Any]:
-    """Lambda entry point (EventBridge Scheduler, infra/watermark.tf)."""
+def handler(event: dict[str, Any] | None, context: Any = None) -> SafetyNetResponse:
+    """Lambda entry point (EventBridge Scheduler, infra/watermark.tf; the event is not read)."""
     from aws_lambda_powertools import Metrics
     from aws_lambda_powertools.metrics import MetricUnit
 
