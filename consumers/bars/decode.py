@@ -34,6 +34,8 @@ from aws_kinesis_agg import deaggregator as _deaggregator  # noqa: F401 - puts m
 from aws_kinesis_agg.messages_pb2 import AggregatedRecord
 from google.protobuf.message import DecodeError
 
+from consumers.bars.errors import AggregateError
+from market.errors import TickError
 from market.tick import (
     FIELDS,
     INT64_MAX,
@@ -48,7 +50,6 @@ from market.tick import (
     STR_FIELDS,
     TIME_FIELDS,
     UINT64_MAX,
-    TickError,
     check_times,
     decode,
     latest_rx,
@@ -84,10 +85,6 @@ class Poison:
     sub: int  # user-record index inside the stream record; -1 for the whole stream record
     data: bytes
     reason: str
-
-
-class AggregateError(ValueError):
-    """A stream record that starts with the KPL magic but is not a valid aggregate."""
 
 
 def user_records(data: bytes) -> list[bytes]:

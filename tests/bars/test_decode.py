@@ -17,13 +17,14 @@ import consumers.bars.decode as decode_mod
 from consumers.bars.decode import (
     BAR_INPUT_FIELDS,
     NOT_PARSED,
-    AggregateError,
     b64decode,
     fast_ticks,
     parse_ticks,
     user_records,
 )
-from market.tick import EARLIEST_TS, FIELDS, TickError, decode, encode, make
+from consumers.bars.errors import AggregateError
+from market.errors import TickError
+from market.tick import EARLIEST_TS, FIELDS, decode, encode, make
 from market.watermark import Watermark
 
 
