@@ -39,6 +39,7 @@ import orjson
 from aws_kinesis_agg import deaggregator  # imports messages_pb2 (it fixes sys.path for config_pb2)
 from google.protobuf.message import DecodeError
 
+from local.errors import PrefixError
 from tickpipe import names
 from tickpipe.config import Settings
 
@@ -50,10 +51,6 @@ BATCH_BYTES: Final = 4 * 1024 * 1024
 RECORD_BYTES: Final = 1000 * 1024
 GET_RECORDS_LIMIT: Final = 10_000
 CHECKPOINTS: Final = names.STATE + "firehose/"
-
-
-class PrefixError(ValueError):
-    """A Firehose prefix expression this stand-in cannot evaluate; the message names it."""
 
 
 # ---------------------------------------------------------------- KPL de-aggregation (pure)

@@ -26,6 +26,7 @@ import orjson
 from aws_kinesis_agg import DIGEST_SIZE, MAGIC
 
 from market.watermark import KEY_PREFIX
+from producer.errors import AggFormatError
 from producer.shards import Shard, ShardMap
 
 if TYPE_CHECKING:
@@ -267,10 +268,6 @@ class Aggregator:
     def buffered(self) -> int:
         """User records waiting in buffers."""
         return sum(len(b.parts) for b in self._buffers.values())
-
-
-class AggFormatError(ValueError):
-    """Bytes that are not a well-formed aggregated record."""
 
 
 def _read_varint(buf: bytes, pos: int) -> tuple[int, int]:

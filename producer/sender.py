@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from producer.aggregator import PUT_UNIT_BYTES, AggRecord, Aggregator, iter_user_records
-from producer.errors import JournalError
+from producer.errors import BadResponseError, JournalError
 from producer.journal import Journal, Position
 from producer.metrics import Metrics
 from producer.shards import ShardMap
@@ -72,10 +72,6 @@ class SenderStats:
     map_refreshes: int = 0
     kept_ticks: int = 0  # journalled by close() at stop
     lost_ticks: int = 0  # neither delivered, journalled nor handed to on_dropped (no journal)
-
-
-class BadResponseError(Exception):
-    """A PutRecords response that does not answer the call (not one result per record)."""
 
 
 def error_code(exc: BaseException) -> str:

@@ -13,3 +13,7 @@ class TickpipeError(Exception):
 
 class ConfigError(TickpipeError, ValueError):
     """A configuration value that is missing or malformed; the message names the variable."""
+
+
+class UniverseError(ConfigError):
+    """The symbol universe cannot be loaded or sliced (bad source, empty list, bad slice)."""

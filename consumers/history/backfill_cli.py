@@ -9,8 +9,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from consumers.history.backfill import Backfill, BackfillError, BackfillRequest
+from consumers.history.backfill import Backfill, BackfillRequest
 from consumers.history.candles import RESOLUTIONS
+from consumers.history.errors import BackfillError
 from consumers.lake.compact_cli import ProgressLine
 from consumers.lake.store import DirStore, LakeStore
 from market.session import CLOSE, NseCalendar, epoch, trading_date

@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from consumers.history.errors import CandleTableError
 from consumers.lake.schema import SYM_TYPE
 from fyers.history import Candle
 from market.session import trading_date
@@ -34,10 +35,6 @@ from market.session import trading_date
 SRC_HISTORY: Final = "history"
 SCHEMA_VERSION: Final = 1
 OBJECT_NAME: Final = "candles.parquet"
-
-
-class CandleTableError(ValueError):
-    """A resolution no candle table holds, or a day object that is not a candle file."""
 
 
 @dataclass(frozen=True)

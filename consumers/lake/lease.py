@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Final
 import orjson
 from botocore.exceptions import ClientError
 
+from consumers.lake.errors import CompactionBusyError
 from tickpipe import names
 
 if TYPE_CHECKING:
@@ -31,10 +32,6 @@ LEASE_KEY: Final = names.STATE + "compact/lease.json"
 DEFAULT_TTL_S: Final = 3600.0  # a CLI run over a big lake; the handler passes its own time limit
 # S3's answers to a conditional write that lost (412), or that raced another one (409).
 LOST: Final = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict", "409"})
-
-
-class CompactionBusyError(RuntimeError):
-    """Another compaction holds the lease; the message says who and until when."""
 
 
 def _code(exc: ClientError) -> str:
