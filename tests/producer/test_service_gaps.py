@@ -13,6 +13,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from fyers.socket import EventKind, SocketEvent
 from market.session import IST
 from producer.clock import FakeClock
 from producer.gaps import EDGE_WAIT
@@ -43,6 +44,9 @@ class ScriptedSocket:
 
     def __init__(self, script: Callable[[ScriptedSocket], None], *, on_ticks, on_event, **_) -> None:
         self.script, self.on_ticks, self.on_event = script, on_ticks, on_event
+
+    def event(self, kind: EventKind) -> None:
+        self.on_event(SocketEvent(kind))
 
     def run(self, stop: threading.Event) -> None:
         self.script(self)
@@ -95,15 +99,15 @@ def recorded(producer: Producer, reason: str) -> list[dict]:
 def test_a_disconnect_gap_ends_at_the_first_ticks_after_the_resubscription_in_the_next_bucket(run_script):
     def script(sock, clock, producer):
         clock.now = T0 + 100
-        sock.on_event("connected")
-        sock.on_event("subscribed")
+        sock.event(EventKind.CONNECTED)
+        sock.event(EventKind.SUBSCRIBED)
         clock.now = T0 + 179
         sock.on_ticks([tick(A, T0 + 178, vol=500), tick(B, T0 + 178, vol=700)])
         clock.now = T0 + 200
-        sock.on_event("disconnected")  # a stall noticed 21 s after the last frame
+        sock.event(EventKind.DISCONNECTED)  # a stall noticed 21 s after the last frame
         clock.now = T0 + 266  # 12:04:26: connected and subscribed again
-        sock.on_event("connected")
-        sock.on_event("subscribed")
+        sock.event(EventKind.CONNECTED)
+        sock.event(EventKind.SUBSCRIBED)
         assert not producer.gaps.is_open("disconnect") and producer.gaps.waiting() == {A, B}
         clock.now = T0 + 300  # 12:05:00: the subscription snapshots, carrying the outage's volume
         sock.on_ticks([tick(A, T0 + 300, vol=900)])
@@ -121,14 +125,14 @@ def test_a_disconnect_gap_ends_at_the_first_ticks_after_the_resubscription_in_th
 def test_an_illiquid_symbol_is_covered_up_to_its_first_tick_long_after_the_others(run_script):
     def script(sock, clock, producer):
         clock.now = T0 + 100
-        sock.on_event("connected")
-        sock.on_event("subscribed")
+        sock.event(EventKind.CONNECTED)
+        sock.event(EventKind.SUBSCRIBED)
         sock.on_ticks([tick(A, T0 + 99), tick(C, T0 + 99, ltt=T0 + 60), tick(B, T0 + 99)])  # C last traded at 60
         clock.now = T0 + 120
-        sock.on_event("disconnected")
+        sock.event(EventKind.DISCONNECTED)
         clock.now = T0 + 266
-        sock.on_event("connected")
-        sock.on_event("subscribed")
+        sock.event(EventKind.CONNECTED)
+        sock.event(EventKind.SUBSCRIBED)
         clock.now = T0 + 300
         sock.on_ticks([tick(A, T0 + 300), tick(B, T0 + 300)])
         clock.now = T0 + 266 + EDGE_WAIT  # C has not traded since
@@ -149,8 +153,8 @@ def test_a_restart_gap_ends_at_the_first_ticks_after_the_subscription(run_script
     def script(sock, clock, producer):
         assert producer.gaps.is_open("restart")
         clock.now = T0 + 266
-        sock.on_event("connected")
-        sock.on_event("subscribed")
+        sock.event(EventKind.CONNECTED)
+        sock.event(EventKind.SUBSCRIBED)
         assert producer.gaps.oldest_open() == T0 - 50  # the heartbeat keeps the gap's start until it is recorded
         clock.now = T0 + 305
         sock.on_ticks([tick(A, T0 + 304)])
@@ -164,8 +168,8 @@ def test_a_restart_gap_ends_at_the_first_ticks_after_the_subscription(run_script
 def test_a_stop_records_a_gap_still_waiting_for_first_ticks_up_to_the_stop(run_script):
     def script(sock, clock, producer):
         clock.now = T0 + 266
-        sock.on_event("connected")
-        sock.on_event("subscribed")
+        sock.event(EventKind.CONNECTED)
+        sock.event(EventKind.SUBSCRIBED)
         clock.now = T0 + 280  # stopped before A's first tick: the next run's restart gap goes on from here
 
     producer = run_script([A], script, start=T0 + 200, beat={"at": T0 - 50, "in_session": True})
@@ -180,14 +184,14 @@ def test_a_disconnect_gap_starts_at_the_last_frames_feed_time_when_it_was_read_l
     # demo) the frame of 12:04:50 arrives at 12:06:40. The ticks lost after it belong to bucket 12:00.
     def script(sock, clock, producer):
         clock.now = T0 + 100
-        sock.on_event("connected")
-        sock.on_event("subscribed")
+        sock.event(EventKind.CONNECTED)
+        sock.event(EventKind.SUBSCRIBED)
         clock.now = T0 + 400
         sock.on_ticks([tick(A, T0 + 290)])
-        sock.on_event("disconnected")
+        sock.event(EventKind.DISCONNECTED)
         clock.now = T0 + 420
-        sock.on_event("connected")
-        sock.on_event("subscribed")
+        sock.event(EventKind.CONNECTED)
+        sock.event(EventKind.SUBSCRIBED)
         clock.now = T0 + 421
         sock.on_ticks([tick(A, T0 + 421)])
         wait_for(lambda: recorded(producer, "disconnect"))
