@@ -177,14 +177,19 @@ class Producer:
         """Where a disconnect gap starts: the last frame with ticks on this connection (a stall is
         noticed only stall_timeout later), less FEED_MARGIN; now if none came since subscribing.
         The frame's time is the earlier of the clock when it came and its feed time: ticks not
-        read follow it in the feed, and bars bucket them by feed time, whichever clock runs ahead."""
+        read follow it in the feed, and bars bucket them by feed time, whichever clock runs ahead.
+        Only a feed time of the clock's (UTC) day counts: a simulator replaying another day against
+        the wall clock must not move the gap, and the day its record is filed under, to that day."""
         now = self.clock.time()
         p = self.pipeline
         last = p.last_tick_clock if p else None
         since = self._subscribed_at
         if p is None or last is None or since is None or last < since:
             return min(now, since) if since is not None else now
-        return min(last, p.last_tick_ts or last) - FEED_MARGIN
+        feed = p.last_tick_ts
+        if feed and int(feed // 86400) == int(last // 86400):
+            last = min(last, feed)
+        return last - FEED_MARGIN
 
     def _fatal(self, reason: str) -> None:
         """A worker thread died: unready at once, stop (the pipeline journals what is in memory)."""

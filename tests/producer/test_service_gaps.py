@@ -199,3 +199,25 @@ def test_a_disconnect_gap_starts_at_the_last_frames_feed_time_when_it_was_read_l
     producer = run_script([A], script, start=T0 + 90)
     (gap,) = recorded(producer, "disconnect")
     assert (gap["from"], gap["to"]) == (T0 + 290 - FEED_MARGIN, T0 + 421)
+
+
+def test_a_feed_replaying_another_day_does_not_move_the_gap_to_that_day(run_script):
+    # A simulator replaying Friday against Sunday's wall clock: the gap stays on the producer's day.
+    friday = T0 - 2 * 86400
+
+    def script(sock, clock, producer):
+        clock.now = T0 + 100
+        sock.event(EventKind.CONNECTED)
+        sock.event(EventKind.SUBSCRIBED)
+        clock.now = T0 + 150
+        sock.on_ticks([tick(A, friday + 150)])
+        sock.event(EventKind.DISCONNECTED)
+        clock.now = T0 + 160
+        sock.event(EventKind.CONNECTED)
+        sock.event(EventKind.SUBSCRIBED)
+        sock.on_ticks([tick(A, friday + 160)])
+        wait_for(lambda: recorded(producer, "disconnect"))
+
+    producer = run_script([A], script, start=T0 + 90)
+    (gap,) = recorded(producer, "disconnect")
+    assert (gap["from"], gap["to"]) == (T0 + 150 - FEED_MARGIN, T0 + 160)
