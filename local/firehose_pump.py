@@ -40,6 +40,7 @@ from aws_kinesis_agg import deaggregator  # imports messages_pb2 (it fixes sys.p
 from google.protobuf.message import DecodeError
 
 from tickpipe import names
+from tickpipe.backoff import Backoff, Jitter
 from tickpipe.config import Settings
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,8 @@ BATCH_BYTES: Final = 4 * 1024 * 1024
 RECORD_BYTES: Final = 1000 * 1024
 GET_RECORDS_LIMIT: Final = 10_000
 CHECKPOINTS: Final = names.STATE + "firehose/"
+PUT_ATTEMPTS: Final = 5
+PUT_BACKOFF: Final = Backoff(0.05, jitter=Jitter.NONE)  # 50, 100, 200, 400 ms between PutRecordBatch tries
 
 
 class PrefixError(ValueError):
@@ -336,14 +339,14 @@ class FirehosePump:
     def _put(self, user_records: list[bytes]) -> None:
         for batch in batches(user_records):
             pending = batch
-            for attempt in range(5):
+            for attempt in range(PUT_ATTEMPTS):
                 resp = self.firehose.put_record_batch(
                     DeliveryStreamName=self.settings.raw_firehose, Records=[{"Data": r} for r in pending]
                 )
                 if not resp.get("FailedPutCount"):
                     break
                 pending = [r for r, res in zip(pending, resp["RequestResponses"], strict=True) if res.get("ErrorCode")]
-                time.sleep(0.05 * 2**attempt)
+                time.sleep(PUT_BACKOFF.delay(attempt))
             else:
                 raise RuntimeError(f"PutRecordBatch to {self.settings.raw_firehose} kept failing for {len(pending)} records")
             self.stats.user_records += len(batch)

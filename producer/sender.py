@@ -31,7 +31,6 @@ is missing or None), ``ClientError`` with any status, and a response that does n
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
 from collections import deque
@@ -44,6 +43,7 @@ from producer.errors import JournalError
 from producer.journal import Journal, Position
 from producer.metrics import Metrics
 from producer.shards import ShardMap
+from tickpipe.backoff import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +117,7 @@ class Sender:
         self.spill_after = spill_after
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
+        self._retry_backoff = Backoff(backoff_base, backoff_cap)
         self.map_refresh = map_refresh
         self.call_timeout = call_timeout  # the longest a PutRecords call can take (connect + read timeouts)
         self.clock = clock
@@ -289,7 +290,7 @@ class Sender:
         self._set_map(new_map)
 
     def _backoff(self, attempt: int) -> float:
-        return min(self.backoff_cap, self.backoff_base * (2 ** min(attempt, 20))) * random.uniform(0.5, 1.0)
+        return self._retry_backoff.delay(attempt)  # attempt >= 1: the first retry waits up to 2 * base
 
     def _batch(self, now: float) -> list[AggRecord]:
         ids = self.shard_map.ids

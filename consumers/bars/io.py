@@ -16,6 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from consumers.bars.errors import AccessDeniedError, TransientError
 from tickpipe import names
+from tickpipe.backoff import Backoff, Jitter
 
 # Firehose PutRecordBatch limits (API reference): 500 records, 4 MiB a call, 1,000 KiB a record.
 BATCH_RECORDS: Final = 500
@@ -60,9 +61,10 @@ class BarSink:
 
     def _put_batch(self, lines: Sequence[bytes], pending: list[int]) -> None:
         error = ""
+        backoff = Backoff(self.backoff_s, jitter=Jitter.NONE)  # this invocation is the shard's only writer
         for attempt in range(self.attempts):
             if attempt:
-                time.sleep(self.backoff_s * 2 ** (attempt - 1))
+                time.sleep(backoff.delay(attempt - 1))
             try:
                 self.calls += 1
                 resp = self.firehose.put_record_batch(

@@ -25,6 +25,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from market.session import IST, normal_session, parse_overrides
 from market.watermark import ANY, KEY_PREFIX, Watermark
 from tickpipe import names
+from tickpipe.backoff import Backoff, Jitter
 from tickpipe.config import Settings
 
 SERVICE: Final = "watermark-net"
@@ -75,11 +76,12 @@ def write_watermarks(kinesis: Any, stream: str, ts: int, *, backoff_s: float = 0
     pending = [{"Data": data, "PartitionKey": PARTITION_KEY, "ExplicitHashKey": s["HashKeyRange"]["StartingHashKey"]}
                for s in shards]
     written = 0
+    backoff = Backoff(backoff_s, jitter=Jitter.NONE)  # one writer: nothing to spread out
     for start in range(0, len(pending), PUT_BATCH):
         batch, error = pending[start:start + PUT_BATCH], ""
         for attempt in range(ATTEMPTS):
             if attempt:
-                time.sleep(backoff_s * 2 ** (attempt - 1))
+                time.sleep(backoff.delay(attempt - 1))
             try:
                 resp = kinesis.put_records(StreamName=stream, Records=batch)
             except AWS_ERRORS as exc:
