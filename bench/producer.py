@@ -24,7 +24,8 @@ from fyers.feed import Feed
 from producer.aggregator import PUT_UNIT_BYTES, iter_user_records
 from producer.metrics import Metrics
 from producer.pipeline import Pipeline
-from producer.shards import HASH_KEY_MAX, Shard, ShardMap
+from producer.shards import Shard, ShardMap
+from tickpipe.kinesis import HASH_KEY_MAX
 
 TOPICS = 1000
 BLOCKS = 100  # updates per data frame

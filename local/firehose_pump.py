@@ -42,6 +42,7 @@ from google.protobuf.message import DecodeError
 from tickpipe import names
 from tickpipe.backoff import Backoff, Jitter
 from tickpipe.config import Settings
+from tickpipe.kinesis import list_shards
 
 log = logging.getLogger(__name__)
 
@@ -296,14 +297,7 @@ class FirehosePump:
         self.s3.put_object(Bucket=self.settings.bucket, Key=self.checkpoint_key, Body=orjson.dumps(self.checkpoints))
 
     def _shards(self) -> list[str]:
-        shards: list[str] = []
-        kwargs: dict[str, Any] = {"StreamName": self.settings.stream}
-        while True:
-            resp = self.kinesis.list_shards(**kwargs)
-            shards += [s["ShardId"] for s in resp["Shards"]]
-            if not resp.get("NextToken"):
-                return shards
-            kwargs = {"NextToken": resp["NextToken"]}
+        return [s["ShardId"] for s in list_shards(self.kinesis, self.settings.stream)]
 
     def _iterator(self, shard: str) -> str:
         kwargs: dict[str, Any] = {"StreamName": self.settings.stream, "ShardId": shard}

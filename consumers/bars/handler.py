@@ -22,7 +22,6 @@ retry starts there and produces the same bars (same ``rev``): idempotent at the 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
 import os
 import time
@@ -43,6 +42,7 @@ from market.watermark import WatermarkError, is_watermark
 from market.watermark import decode as decode_watermark
 from tickpipe import names
 from tickpipe.config import Settings
+from tickpipe.kinesis import hash_key, list_shards
 
 SERVICE: Final = "bars"
 CONSUMER_STATE_VERSION: Final = 1
@@ -93,11 +93,6 @@ def shard_of(event: Mapping[str, Any]) -> str:
     for rec in event.get("Records") or ():
         return rec["eventID"].split(":", 1)[0]
     return "shardId-unknown"
-
-
-def _hash_key(sym: str) -> int:
-    """Kinesis's hash of a partition key: the 128-bit MD5 as an integer."""
-    return int.from_bytes(hashlib.md5(sym.encode()).digest(), "big")
 
 
 def _arrival(kinesis: Mapping[str, Any]) -> float:
@@ -168,14 +163,7 @@ class BarsConsumer:
         hash into it carry on here (cumulative volume, open bars, amendable bars)."""
         builder = BarBuilder(self.config)
         try:
-            shards = []
-            kwargs: dict[str, Any] = {"StreamName": self.settings.stream}
-            while True:
-                resp = self.kinesis.list_shards(**kwargs)
-                shards.extend(resp["Shards"])
-                if not resp.get("NextToken"):
-                    break
-                kwargs = {"NextToken": resp["NextToken"]}
+            shards = list_shards(self.kinesis, self.settings.stream)
         except AWS_ERRORS as exc:
             raise TransientError(f"listing shards of {self.settings.stream}: {exc}") from exc
         me = next((s for s in shards if s["ShardId"] == shard), None)
@@ -188,7 +176,7 @@ class BarsConsumer:
                 continue
             other = BarBuilder.from_state(doc["b"], self.config)
             for sym, s in other.syms.items():
-                if lo <= _hash_key(sym) <= hi:
+                if lo <= hash_key(sym) <= hi:
                     builder.syms[sym] = s
             builder.wm = max(builder.wm, other.wm)
             builder.close_due = min(builder.close_due, other.close_due)

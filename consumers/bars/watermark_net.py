@@ -27,6 +27,7 @@ from market.watermark import ANY, KEY_PREFIX, Watermark
 from tickpipe import names
 from tickpipe.backoff import Backoff, Jitter
 from tickpipe.config import Settings
+from tickpipe.kinesis import is_open, list_shards
 
 SERVICE: Final = "watermark-net"
 SHARDS_WRITTEN: Final = "SafetyNetWatermarks"
@@ -54,15 +55,7 @@ def session_in_progress(now: float, overrides: str = "") -> bool:
 
 def open_shards(kinesis: Any, stream: str) -> list[dict[str, Any]]:
     """The stream's open shards (ListShards, paginated): those without an ending sequence number."""
-    shards: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {"StreamName": stream}
-    while True:
-        page = kinesis.list_shards(**kwargs)
-        shards.extend(page.get("Shards", []))
-        if not page.get("NextToken"):
-            break
-        kwargs = {"NextToken": page["NextToken"]}
-    return [s for s in shards if "EndingSequenceNumber" not in s.get("SequenceNumberRange", {})]
+    return [s for s in list_shards(kinesis, stream) if is_open(s)]
 
 
 def write_watermarks(kinesis: Any, stream: str, ts: int, *, backoff_s: float = 0.2) -> int:

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from market.tick import decode, encode, make
 from producer.aggregator import PUT_UNIT_BYTES, Aggregator, iter_user_records
-from producer.shards import HASH_KEY_MAX, Shard, ShardMap, hash_key
+from producer.shards import Shard, ShardMap
+from tickpipe.kinesis import HASH_KEY_MAX, hash_key
 
 
 def even_map(n: int) -> ShardMap:

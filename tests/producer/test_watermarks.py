@@ -15,9 +15,10 @@ from producer.aggregator import Aggregator, iter_user_records
 from producer.clock import FakeClock
 from producer.metrics import Metrics
 from producer.pipeline import Pipeline
-from producer.shards import HASH_KEY_MAX, Shard, ShardMap, unknown_map
+from producer.shards import Shard, ShardMap, unknown_map
 from producer.testing import read_user_records
 from producer.watermarks import Watermarks, watermark_records
+from tickpipe.kinesis import HASH_KEY_MAX
 
 DAY = dt.date(2026, 11, 26)  # a Thursday session
 OPEN = epoch(DAY, dt.time(9, 15))
