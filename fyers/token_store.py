@@ -17,11 +17,12 @@ from typing import Any, Final
 import orjson
 
 from fyers.auth import Tokens, read_access_token
+from market.session import DAY
 from tickpipe import names, redact
 
 redact.install()  # any process that handles tokens keeps them, and SSM bodies, out of its logs
 
-REFRESH_TTL: Final = 15 * 86_400  # a refresh token lasts 15 days (FYERS.md)
+REFRESH_TTL: Final = 15 * DAY  # a refresh token lasts 15 days (FYERS.md)
 
 
 class TokenStoreError(Exception):

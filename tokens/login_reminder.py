@@ -14,13 +14,14 @@ import time
 from typing import Any, Final
 
 from fyers.token_store import TokenStoreError
+from market.session import DAY
 from tickpipe import names
 from tickpipe.config import Settings
 from tokens.login_keys import LoginCredentialError, Signer, decode_key
 from tokens.refresh import PLACEHOLDER, days_left, token_store
 
 REMIND_DAYS_VAR: Final = "TICKPIPE_LOGIN_REMIND_DAYS"
-EMAIL_LINK_TTL: Final = 86_400
+EMAIL_LINK_TTL: Final = DAY
 
 log = logging.getLogger(__name__)
 

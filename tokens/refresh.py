@@ -24,6 +24,7 @@ from fyers.auth import FyersAuth
 from fyers.errors import FyersError, RefreshTokenExpiredError, WrongPinError
 from fyers.rest import RestClient
 from fyers.token_store import FyersToken, TokenNotFoundError, TokenStore, TokenStoreError
+from market.session import DAY
 from tickpipe import names, redact
 from tickpipe.config import Settings
 
@@ -33,7 +34,6 @@ KMS_KEY_VAR: Final = "TICKPIPE_TOKEN_KMS_KEY"
 # CloudWatch metrics (namespace tickpipe, dimension service=token); infra/alarms.tf alarms on the last.
 REFRESHED, FAILED, DAYS_LEFT = "TokenRefreshed", "TokenRefreshFailed", "RefreshTokenDaysLeft"
 METRICS: Final = (REFRESHED, FAILED, DAYS_LEFT)
-DAY: Final = 86_400
 # What Terraform stores in a SecureString it creates, until a person puts the real value there.
 PLACEHOLDER: Final = "UNSET: see docs/deploy.md (Fyers credentials)"
 

@@ -19,8 +19,6 @@ from market.bars import BAR_FIELDS, BAR_INT_FIELDS, BAR_PRICE_FIELDS, BAR_REQUIR
 from market.session import BAR_SECONDS
 from tickpipe import names
 
-SECONDS_PER_DAY: Final = 86_400
-
 SYM_TYPE: Final = pa.dictionary(pa.int32(), pa.string())
 
 

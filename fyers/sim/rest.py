@@ -25,7 +25,7 @@ from fyers.sim.credentials import CredentialError
 from fyers.sim.instruments import Instrument
 from fyers.sim.market import MINUTE_RESOLUTIONS, candles, quote_values
 from fyers.sim.quotes import MAX_QUOTE_SYMBOLS, quote_fields
-from market.session import IST
+from market.session import DAY, IST
 
 if TYPE_CHECKING:
     from fyers.sim.simulator import Simulator
@@ -287,7 +287,7 @@ class _Handler(BaseHTTPRequestHandler):
         resolution = "D" if daily else str(int(resolution))
         start, end = _range(query)
         cap = MAX_RANGE_DAYS_DAILY if daily else MAX_RANGE_DAYS_INTRADAY
-        if end - start > cap * 86400:
+        if end - start > cap * DAY:
             raise _bad(f"Invalid input: range_from to range_to spans more than {cap} days for resolution "
                        f"{resolution}; split the range")
         market, now = self.sim.market, self.sim.clock.now()
