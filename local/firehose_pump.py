@@ -22,7 +22,6 @@ DescribeDeliveryStream, so it finishes the bars delivery stream (DirectPut) the 
 from __future__ import annotations
 
 import gzip
-import hashlib
 import logging
 import re
 import threading
@@ -33,16 +32,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
-import aws_kinesis_agg
 import boto3
 import orjson
-from aws_kinesis_agg import deaggregator  # imports messages_pb2 (it fixes sys.path for config_pb2)
-from google.protobuf.message import DecodeError
 
 from tickpipe import names
 from tickpipe.backoff import Backoff, Jitter
 from tickpipe.config import Settings
+from tickpipe.errors import AggregateError
 from tickpipe.kinesis import list_shards
+from tickpipe.kpl import user_records
 
 log = logging.getLogger(__name__)
 
@@ -66,21 +64,14 @@ class PrefixError(ValueError):
 def deaggregate(data: bytes) -> list[bytes]:
     """The user records inside one Kinesis record: KPL-aggregated or plain (returned as is).
 
-    A record is aggregated when it starts with the KPL magic and ends with a matching MD5 of the
-    protobuf between; anything else is a plain record, as in the KPL's own de-aggregator.
+    A record is aggregated when it starts with the KPL magic and ends with a matching MD5 of a
+    protobuf that parses; anything else is a plain record, as in the KPL's own de-aggregator (and so
+    Firehose): unlike the bars handler, which quarantines such a record, Firehose delivers it as is.
     """
-    magic, digest_size = aws_kinesis_agg.MAGIC, aws_kinesis_agg.DIGEST_SIZE
-    if len(data) <= len(magic) + digest_size or not data.startswith(magic):
-        return [data]
-    body, digest = data[len(magic) : -digest_size], data[-digest_size:]
-    if hashlib.md5(body).digest() != digest:
-        return [data]
-    agg = deaggregator.messages_pb2.AggregatedRecord()
     try:
-        agg.ParseFromString(body)
-    except DecodeError:
+        return user_records(data)
+    except AggregateError:
         return [data]
-    return [r.data for r in agg.records]
 
 
 # ---------------------------------------------------------------- prefix expressions (pure)

@@ -38,12 +38,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
-from producer.aggregator import PUT_UNIT_BYTES, AggRecord, Aggregator, iter_user_records
+from producer.aggregator import PUT_UNIT_BYTES, AggRecord, Aggregator
 from producer.errors import JournalError
 from producer.journal import Journal, Position
 from producer.metrics import Metrics
 from producer.shards import ShardMap
 from tickpipe.backoff import Backoff
+from tickpipe.kpl import keyed_records
 
 log = logging.getLogger(__name__)
 
@@ -251,7 +252,7 @@ class Sender:
             entries, pos = self.journal.read(max_bytes=4 << 20)
             for payload in entries:
                 try:
-                    for pk, data in iter_user_records(payload):
+                    for pk, data in keyed_records(payload):
                         self._replay_agg.add(pk, data)
                 except ValueError as exc:
                     log.error("journal entry cannot be read back (%s); skipped", exc)

@@ -30,7 +30,7 @@ from botocore.config import Config
 
 from fyers.socket import MAX_SYMBOLS
 from market.session import NseCalendar, ist_datetime
-from producer.aggregator import AggRecord, iter_user_records
+from producer.aggregator import AggRecord
 from producer.clock import Clock
 from producer.errors import ProducerError, UniverseError
 from producer.frames import FrameQuarantine
@@ -44,6 +44,7 @@ from producer.sequence import SeqStore
 from producer.token_source import TokenSource, TokenUnavailable
 from producer.watermarks import Watermarks
 from tickpipe.config import Settings
+from tickpipe.kpl import keyed_records
 from tickpipe.universe import load_universe, parse_slice, take_slice
 
 log = logging.getLogger(__name__)
@@ -189,7 +190,7 @@ class Producer:
         """Journal full (sender thread): add the record's symbols, times and ticks to the open drop
         interval; :meth:`_flush_drops` records it as one gap once drops stop (or at stop)."""
         symbols, times = set(), []
-        for pk, data in iter_user_records(rec.data):
+        for pk, data in keyed_records(rec.data):
             symbols.add(pk)
             try:
                 times.append(orjson.loads(data)["ts"])

@@ -13,3 +13,7 @@ class TickpipeError(Exception):
 
 class ConfigError(TickpipeError, ValueError):
     """A configuration value that is missing or malformed; the message names the variable."""
+
+
+class AggregateError(TickpipeError, ValueError):
+    """A Kinesis record that starts with the KPL magic but is not a valid aggregate (tickpipe.kpl)."""

@@ -2,9 +2,9 @@
 
 A stream record is either KPL-aggregated (``MAGIC · AggregatedRecord protobuf · md5``, as written by
 the producer and read by aws-kinesis-agg) or a plain record holding one tick line. Both are
-accepted. The protobuf is parsed with aws-kinesis-agg's ``messages_pb2`` directly (the library's
-generator builds a dict per user record and re-encodes data as base64, several times slower),
-with the same magic and md5 checks as its deaggregator.
+accepted: :func:`tickpipe.kpl.user_records` reads them (aws-kinesis-agg's ``messages_pb2`` directly;
+the library's generator builds a dict per user record and re-encodes data as base64, several times
+slower), with the same magic and md5 checks as its deaggregator.
 
 Speed: the user records of one aggregated record are decoded by one msgspec call on
 ``[rec,rec,…]`` (each record is a JSON object ending in a newline, which JSON allows as whitespace)
@@ -18,16 +18,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 from dataclasses import dataclass
 from operator import attrgetter
 from typing import Annotated, Any, Final
 
 import msgspec
-from aws_kinesis_agg import DIGEST_SIZE, MAGIC
-from aws_kinesis_agg import deaggregator as _deaggregator  # noqa: F401 - puts messages_pb2's imports on sys.path
-from aws_kinesis_agg.messages_pb2 import AggregatedRecord
-from google.protobuf.message import DecodeError
 
 from market.tick import (
     FIELDS,
@@ -50,6 +45,8 @@ from market.tick import (
     shown,
     validate,
 )
+from tickpipe.errors import AggregateError
+from tickpipe.kpl import DIGEST_SIZE, MAGIC_SIZE, aggregate_body
 
 try:  # the native accelerator's KPL reader (native/bars_fold.c); without it, protobuf does the same
     from _tickpipe_bars import kpl_join as _kpl_join
@@ -60,9 +57,6 @@ try:  # SIMD base64, ~4x the standard library's; a dependency, optional so that 
     from pybase64 import b64decode as _b64_strict
 except ImportError:  # pragma: no cover - pybase64 is a dependency
     _b64_strict = None
-
-_MAGIC_LEN: Final = len(MAGIC)
-
 
 def b64decode(data: str | bytes) -> bytes:
     """``base64.b64decode(data)``, the same bytes and the same errors for any input, faster: strict
@@ -82,30 +76,6 @@ class Poison:
     sub: int  # user-record index inside the stream record; -1 for the whole stream record
     data: bytes
     reason: str
-
-
-class AggregateError(ValueError):
-    """A stream record that starts with the KPL magic but is not a valid aggregate."""
-
-
-def user_records(data: bytes) -> list[bytes]:
-    """The user records of one stream record: the aggregate's records, or the record itself."""
-    if data[:_MAGIC_LEN] != MAGIC:
-        return [data]
-    if len(data) <= _MAGIC_LEN + DIGEST_SIZE:
-        raise AggregateError(f"KPL aggregate of {len(data)} bytes is too short for magic + md5")
-    body = memoryview(data)[_MAGIC_LEN:-DIGEST_SIZE]  # no copy of the ~25 KiB body
-    if hashlib.md5(body).digest() != data[-DIGEST_SIZE:]:
-        raise AggregateError("KPL aggregate md5 does not match its protobuf (corrupt record)")
-    agg = AggregatedRecord()
-    try:
-        agg.ParseFromString(body)
-    except DecodeError as exc:
-        raise AggregateError(f"KPL aggregate protobuf does not parse: {exc}") from None
-    return list(map(_DATA, agg.records))
-
-
-_DATA: Final = attrgetter("data")
 
 
 # Every field of the tick record, typed and bounded from market.tick (one place for the schema and its
@@ -169,14 +139,17 @@ def fast_ticks(data: bytes, arrival: float | None = None) -> list[Any] | None:
     """Every user record of a KPL aggregate decoded into TickFields by one msgspec call on the
     records' data joined in C (native/bars_fold.c ``kpl_join``: no bytes object per record), when
     the aggregate and every tick in it are valid (the same checks as :func:`parse_ticks`). None
-    otherwise, and when the accelerator is not built: then :func:`user_records` and
+    otherwise, and when the accelerator is not built: then :func:`tickpipe.kpl.user_records` and
     :func:`parse_ticks` decode it and say what is wrong. The same values either way
     (tests/bars/test_decode.py)."""
-    if _kpl_join is None or data[:_MAGIC_LEN] != MAGIC or len(data) <= _MAGIC_LEN + DIGEST_SIZE:
+    if _kpl_join is None:
         return None
-    if hashlib.md5(memoryview(data)[_MAGIC_LEN:-DIGEST_SIZE]).digest() != data[-DIGEST_SIZE:]:
+    try:
+        if aggregate_body(data) is None:
+            return None
+    except AggregateError:
         return None
-    got = _kpl_join(data, _MAGIC_LEN, len(data) - DIGEST_SIZE)
+    got = _kpl_join(data, MAGIC_SIZE, len(data) - DIGEST_SIZE)
     if got is None:
         return None
     joined, count, longest = got

@@ -32,7 +32,7 @@ from typing import Any, Final
 import boto3
 import orjson
 
-from consumers.bars.decode import NOT_PARSED, AggregateError, b64decode, fast_ticks, parse_ticks, user_records
+from consumers.bars.decode import NOT_PARSED, b64decode, fast_ticks, parse_ticks
 from consumers.bars.errors import ConfigError, TransientError
 from consumers.bars.io import AWS_ERRORS, BarSink, Lake
 from market.bars import BarBuilder, BarConfig, BarStateError
@@ -42,7 +42,9 @@ from market.watermark import WatermarkError, is_watermark
 from market.watermark import decode as decode_watermark
 from tickpipe import names
 from tickpipe.config import Settings
+from tickpipe.errors import AggregateError
 from tickpipe.kinesis import hash_key, list_shards
+from tickpipe.kpl import user_records
 
 SERVICE: Final = "bars"
 CONSUMER_STATE_VERSION: Final = 1

@@ -11,7 +11,7 @@ import orjson
 from market.session import NseCalendar, epoch
 from market.tick import make
 from market.watermark import Watermark, decode, is_watermark
-from producer.aggregator import Aggregator, iter_user_records
+from producer.aggregator import Aggregator
 from producer.clock import FakeClock
 from producer.metrics import Metrics
 from producer.pipeline import Pipeline
@@ -19,6 +19,7 @@ from producer.shards import Shard, ShardMap, unknown_map
 from producer.testing import read_user_records
 from producer.watermarks import Watermarks, watermark_records
 from tickpipe.kinesis import HASH_KEY_MAX
+from tickpipe.kpl import keyed_records
 
 DAY = dt.date(2026, 11, 26)  # a Thursday session
 OPEN = epoch(DAY, dt.time(9, 15))
@@ -87,7 +88,7 @@ def test_one_record_per_open_shard_with_a_hash_key_in_its_range():
     assert all(s.start <= int(r.explicit_hash_key) <= s.end for r, s in zip(recs, shard_map.shards, strict=True))
     assert all(r.count == 0 for r in recs)  # no tick
     for rec, shard in zip(recs, shard_map.shards, strict=True):
-        ((pk, data),) = iter_user_records(rec.data)  # an aggregate holding the watermark alone
+        ((pk, data),) = keyed_records(rec.data)  # an aggregate holding the watermark alone
         assert decode(data) == Watermark("p1", OPEN)
         # a journal replay routes by partition key: this one leads back to the same shard
         assert shard_map.shard_for(pk) == shard
@@ -135,9 +136,9 @@ def test_a_watermark_in_an_aggregate_counts_as_no_tick_also_when_a_replay_mixes_
     shard_map = ShardMap([Shard("s0", 0, HASH_KEY_MAX)])
     agg = Aggregator(shard_map, records.append)
     agg.add_ticks([make("NSE:A-EQ", OPEN, 1.0, ltt=OPEN, vol=1)])
-    ((pk, data),) = iter_user_records(watermark_records(Watermark("p1", OPEN), shard_map)[0].data)
+    ((pk, data),) = keyed_records(watermark_records(Watermark("p1", OPEN), shard_map)[0].data)
     agg.add(pk, data)
     agg.add_ticks([make("NSE:B-EQ", OPEN, 1.0, ltt=OPEN, vol=1)])
     agg.flush()
     (rec,) = records
-    assert rec.count == 2 and len(list(iter_user_records(rec.data))) == 3
+    assert rec.count == 2 and len(list(keyed_records(rec.data))) == 3
