@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import datetime as dt
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from consumers.history.backfill import Backfill, BackfillError, BackfillRequest
 from consumers.history.candles import RESOLUTIONS
 from consumers.lake.compact_cli import ProgressLine
 from consumers.lake.store import DirStore, LakeStore
+from fyers.history import HistoryClient
 from market.session import CLOSE, NseCalendar, epoch, trading_date
 from tickpipe.config import Settings
 from tickpipe.options import flag
@@ -107,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
     lake_dir = args.lake_dir or (SIM_LAKE_DIR if args.sim else None)
     store = DirStore(lake_dir) if lake_dir else LakeStore(settings.bucket)
     progress = ProgressLine()
-    with _history(args, settings) as history:
+    with history_source(args, settings) as history:
         report = Backfill(history, store, flush_symbols=args.flush_symbols, progress=progress, force=args.force).run(request)
     progress.end()
     where = store.uri("curated") + "/"
@@ -120,7 +122,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 @contextlib.contextmanager
-def _history(args: argparse.Namespace, settings: Settings):
+def history_source(args: argparse.Namespace, settings: Settings) -> Iterator[HistoryClient]:
+    """Where a history command reads candles: the simulator (``--sim``, ``--seed``) or Fyers with the
+    token in SSM. The simulator is imported only when asked for (local/ is a development tool)."""
     if args.sim:
         from local.fyers_sim_access import simulated_history
 
