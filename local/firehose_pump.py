@@ -65,8 +65,8 @@ def deaggregate(data: bytes) -> list[bytes]:
     """The user records inside one Kinesis record: KPL-aggregated or plain (returned as is).
 
     A record is aggregated when it starts with the KPL magic and ends with a matching MD5 of a
-    protobuf that parses; anything else is a plain record, as in the KPL's own de-aggregator (and so
-    Firehose): unlike the bars handler, which quarantines such a record, Firehose delivers it as is.
+    protobuf that parses; anything else is a plain record, as in the KPL's own de-aggregator (the bars
+    handler instead quarantines a broken aggregate).
     """
     try:
         return user_records(data)
