@@ -9,7 +9,7 @@ local Firehose pump read them here, with aws-kinesis-agg's ``messages_pb2`` (pro
 
 Strict: a record that starts with the magic but is not a whole, matching aggregate raises
 :class:`~tickpipe.errors.AggregateError`. A reader that must treat it as plain data instead (as
-Firehose and the KPL's own de-aggregator do) catches that, where it says so.
+the KPL's own de-aggregator does: the local Firehose pump) catches that, where it says so.
 """
 
 from __future__ import annotations
