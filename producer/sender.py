@@ -43,6 +43,7 @@ from producer.errors import JournalError
 from producer.journal import Journal, Position
 from producer.metrics import Metrics
 from producer.shards import ShardMap
+from tickpipe.aws_errors import error_code
 from tickpipe.backoff import Backoff
 from tickpipe.kpl import keyed_records
 
@@ -74,18 +75,6 @@ class SenderStats:
 
 class BadResponseError(Exception):
     """A PutRecords response that does not answer the call (not one result per record)."""
-
-
-def error_code(exc: BaseException) -> str:
-    """The AWS error code of a botocore ``ClientError``, else "".
-
-    Errors raised before an HTTP response exists (``ConnectionClosedError``, ``ReadTimeoutError``,
-    ``EndpointConnectionError``, any ``BotoCoreError``) carry no ``response`` or ``response=None``.
-    """
-    response = getattr(exc, "response", None)
-    error = response.get("Error") if isinstance(response, dict) else None
-    code = error.get("Code") if isinstance(error, dict) else None
-    return code if isinstance(code, str) else ""
 
 
 def _results(resp: Any, batch_size: int) -> list[dict[str, Any]]:

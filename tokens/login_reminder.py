@@ -16,6 +16,7 @@ from typing import Any, Final
 from fyers.token_store import TokenStoreError
 from market.session import DAY
 from tickpipe import names
+from tickpipe.aws_errors import error_code
 from tickpipe.config import Settings
 from tokens.login_keys import LoginCredentialError, Signer, decode_key
 from tokens.refresh import PLACEHOLDER, days_left, token_store
@@ -71,7 +72,7 @@ def remind(ssm: Any, sns: Any, settings: Settings, threshold_days: float, now: f
         why = f"the link key is unusable: {exc}"
         log.warning("no login link in the reminder: %s", exc)
     except (BotoCoreError, ClientError) as exc:  # a missing grant, an outage: the e-mail matters more
-        code = (getattr(exc, "response", None) or {}).get("Error", {}).get("Code") or type(exc).__name__
+        code = error_code(exc) or type(exc).__name__
         why = f"SSM refused or did not answer: {code}"
         log.warning("no login link in the reminder: SSM %s", code)
     subject, body = reminder_message(settings, left, link, why)

@@ -30,12 +30,13 @@ from tickpipe.config import Settings
 from tickpipe.kinesis import is_open, list_shards
 
 SERVICE: Final = "watermark-net"
+# its own tuple: importing bars io would put the handler's TICKPIPE_BUCKET read in this function's closure
+AWS_ERRORS: Final = (BotoCoreError, ClientError)
 SHARDS_WRITTEN: Final = "SafetyNetWatermarks"
 METRICS: Final = (SHARDS_WRITTEN,)
 PARTITION_KEY: Final = f"{KEY_PREFIX}{ANY}"
 PUT_BATCH: Final = 500  # PutRecords takes at most 500 records
 ATTEMPTS: Final = 4
-AWS_ERRORS: Final = (BotoCoreError, ClientError)
 
 log = logging.getLogger(__name__)
 

@@ -23,6 +23,7 @@ import orjson
 from botocore.exceptions import ClientError
 
 from tickpipe import names
+from tickpipe.aws_errors import error_code
 
 LEASE_KEY: Final = names.STATE + "compact/lease.json"
 DEFAULT_TTL_S: Final = 3600.0  # a CLI run over a big lake; the handler passes its own time limit
@@ -34,10 +35,6 @@ class CompactionBusyError(RuntimeError):
     """Another compaction holds the lease; the message says who and until when."""
 
 
-def _code(exc: ClientError) -> str:
-    return str((getattr(exc, "response", None) or {}).get("Error", {}).get("Code", ""))
-
-
 @contextmanager
 def lease(s3: Any, bucket: str, *, ttl_s: float = DEFAULT_TTL_S, owner: str = "",
           clock: Callable[[], float] = time.time) -> Iterator[str]:
@@ -47,7 +44,7 @@ def lease(s3: Any, bucket: str, *, ttl_s: float = DEFAULT_TTL_S, owner: str = ""
     try:
         s3.put_object(Bucket=bucket, Key=LEASE_KEY, Body=body, IfNoneMatch="*", ContentType="application/json")
     except ClientError as exc:
-        if _code(exc) not in LOST:
+        if error_code(exc) not in LOST:
             raise
         _take_over_if_stale(s3, bucket, body, clock)
     try:
@@ -61,7 +58,7 @@ def _take_over_if_stale(s3: Any, bucket: str, body: bytes, clock: Callable[[], f
     try:
         got = s3.get_object(Bucket=bucket, Key=LEASE_KEY)
     except ClientError as exc:
-        if _code(exc) in ("NoSuchKey", "404"):  # released in between: the caller may try again
+        if error_code(exc) in ("NoSuchKey", "404"):  # released in between: the caller may try again
             raise CompactionBusyError(f"the compaction lease {uri} changed hands; try again") from None
         raise
     held = orjson.loads(got["Body"].read())
@@ -71,7 +68,7 @@ def _take_over_if_stale(s3: Any, bucket: str, body: bytes, clock: Callable[[], f
     try:
         s3.put_object(Bucket=bucket, Key=LEASE_KEY, Body=body, IfMatch=got["ETag"], ContentType="application/json")
     except ClientError as exc:
-        if _code(exc) in LOST:
+        if error_code(exc) in LOST:
             raise CompactionBusyError(f"another compaction took over the stale lease {uri} first") from None
         raise
 
