@@ -11,12 +11,13 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fyers import auth, history, ratelimit, socket, symbols
+from fyers import auth, history, ratelimit, shared_limiter, socket, symbols
 from fyers.sim import config as sim_config
 from fyers.sim import credentials as sim_credentials
 from fyers.sim import limits as sim_limits
 from fyers.sim import market as sim_market
 from fyers.sim import rest as sim_rest
+from market.session import DAY
 
 
 def test_history_range_caps_are_the_same_in_client_and_simulator():
@@ -36,12 +37,12 @@ def test_symbols_per_symbol_token_call_are_the_same_in_client_and_simulator():
     assert symbols.MAX_SYMBOLS_PER_REQUEST == sim_config.MAX_SYMBOLS_PER_TOKEN_CALL
 
 
-def test_the_clients_rate_limits_are_windows_the_simulator_enforces():
-    # The client paces itself per second and per minute; the per-day window (100,000 requests) is
-    # the simulator's alone: one day's history backfill stays far below it (docs/history.md).
+def test_the_rate_limits_are_the_same_in_client_and_simulator():
+    # The client paces itself per second and per minute (fyers.ratelimit) and counts the day's
+    # requests across processes (fyers.shared_limiter); the simulator enforces all three windows.
     simulated = {(count, period) for period, count, _ in sim_limits.WINDOWS}
-    assert set(ratelimit.FYERS_LIMITS) <= simulated
-    assert simulated - set(ratelimit.FYERS_LIMITS) == {(100_000, 86_400.0)}
+    client = {*ratelimit.FYERS_LIMITS, (shared_limiter.FYERS_DAILY_LIMIT, float(DAY))}
+    assert client == simulated
 
 
 @given(st.text(max_size=40), st.text(max_size=40))
