@@ -14,7 +14,9 @@ from consumers.history.backfill import Backfill, BackfillError, BackfillRequest
 from consumers.history.candles import RESOLUTIONS
 from consumers.lake.compact_cli import ProgressLine
 from consumers.lake.store import DirStore, LakeStore
-from fyers.history import HistoryClient
+from fyers.history import MAX_DAYS_DAILY, MAX_DAYS_INTRADAY, HistoryClient
+from fyers.ratelimit import FYERS_LIMITS
+from fyers.shared_limiter import FYERS_DAILY_LIMIT
 from market.session import CLOSE, NseCalendar, epoch, trading_date
 from tickpipe.config import Settings
 from tickpipe.options import flag
@@ -61,13 +63,19 @@ def symbols_arg(value: str) -> list[str]:
     return [s.strip() for s in value.split(",") if s.strip()]
 
 
+def _rates() -> str:
+    """Fyers' request limits as the help says them: "10/s, 200/min, 100,000/day" (from the client's own)."""
+    unit = {1.0: "s", 60.0: "min"}
+    return ", ".join([*(f"{n:,}/{unit.get(s, f'{s:g}s')}" for n, s in FYERS_LIMITS), f"{FYERS_DAILY_LIMIT:,}/day"])
+
+
 def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "backfill",
         help="fetch exchange candles from the Fyers history API into curated candles_* tables",
         description="Fetch candles for SYMBOLS from --from to --to (IST dates, inclusive) at each resolution "
-        "through the Fyers history API, within its limits (100 days a request intraday, 366 daily; 10/s, "
-        "200/min, 100,000/day shared by every process on this machine), into curated/candles_1m, "
+        f"through the Fyers history API, within its limits ({MAX_DAYS_INTRADAY} days a request intraday, "
+        f"{MAX_DAYS_DAILY} daily; {_rates()} shared by every process on this machine), into curated/candles_1m, "
         "candles_5m (5, 15, 60 minutes) and candles_1d. Resumable and idempotent: finished chunks are "
         "recorded under state/backfill/ and skipped by the next run. Without --sim it uses the deployment "
         "(TICKPIPE_* variables, the Fyers token in SSM); docs/history.md.",
