@@ -39,7 +39,7 @@ bench: $(STAMP)  ## run every benchmark and print its figures
 scale: $(STAMP)  ## 5,000 symbols, two producers, 8 shards, 09:15-09:20 at real speed (~15 min; docs/cost.md)
 	$(PY) -m tickpipe demo --symbols 5000 --producers 2 --shards 8 --to 09:20 --speed 1 --every-trade --out tickpipe-out/scale
 
-lint: $(STAMP)  ## ruff over everything; mypy over market/ and fyers/ (pyproject.toml [tool.mypy])
+lint: $(STAMP)  ## ruff over everything; mypy over the shipped packages (pyproject.toml [tool.mypy])
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 

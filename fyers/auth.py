@@ -16,6 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+import msgspec
+
+from fyers.bodies import TokenBody, convert
 from fyers.errors import FyersError, InvalidTokenError, StateMismatchError
 from fyers.jwt import decode_json
 from fyers.rest import RestClient
@@ -117,10 +120,7 @@ class FyersAuth:
         """Auth code → access and refresh token."""
         body = self.rest.request("POST", VALIDATE_AUTHCODE_PATH, json={
             "grant_type": "authorization_code", "appIdHash": self._hash, "code": auth_code})
-        access, refresh = body.get("access_token"), body.get("refresh_token")
-        if not access or not refresh:
-            raise FyersError(0, "validate-authcode answered ok without access_token and refresh_token")
-        return Tokens(access, refresh, read_access_token(access).exp)
+        return tokens_from_body(body, refresh=True)
 
     def refresh(self, refresh_token: str, pin: str) -> Tokens:
         """A new access token from the refresh token and PIN.
@@ -130,7 +130,21 @@ class FyersAuth:
         body = self.rest.request("POST", REFRESH_PATH, json={
             "grant_type": "refresh_token", "appIdHash": self._hash, "refresh_token": refresh_token,
             "pin": pin})
-        access = body.get("access_token")
-        if not access:
-            raise FyersError(0, "validate-refresh-token answered ok without access_token")
-        return Tokens(access, None, read_access_token(access).exp)
+        return tokens_from_body(body, refresh=False)
+
+
+def tokens_from_body(body: Any, refresh: bool) -> Tokens:
+    """The :class:`Tokens` of an ok answer of validate-authcode (``refresh``: it carries the refresh
+    token too) or validate-refresh-token. Raises :class:`FyersError` for a body without them or of
+    the wrong shape, :class:`InvalidTokenError` for an access token that is not a usable JWT."""
+    path = VALIDATE_AUTHCODE_PATH if refresh else REFRESH_PATH
+    try:
+        tokens = convert(body, TokenBody)
+    except msgspec.ValidationError as exc:
+        raise FyersError(0, f"{path} answered a malformed body: {exc}") from None
+    if refresh and (not tokens.access_token or not tokens.refresh_token):
+        raise FyersError(0, "validate-authcode answered ok without access_token and refresh_token")
+    if not tokens.access_token:
+        raise FyersError(0, "validate-refresh-token answered ok without access_token")
+    return Tokens(tokens.access_token, tokens.refresh_token if refresh else None,
+                  read_access_token(tokens.access_token).exp)

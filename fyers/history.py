@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from typing import Final, NamedTuple
+from typing import Any, Final, NamedTuple
 
+import msgspec
+
+from fyers.bodies import HistoryBody, convert
 from fyers.errors import FyersError
 from fyers.rest import RestClient
 from market.session import DAY, epoch, trading_date
@@ -99,12 +102,20 @@ class HistoryClient:
             headers={"Authorization": f"{self.app_id}:{self._access_token()}"},
             ok_statuses=("ok", "no_data"),
         )
-        rows = body.get("candles") or []
-        out = []
-        for row in rows:
+        return candles_from_body(body, symbol)
+
+
+def candles_from_body(body: Any, symbol: str) -> list[Candle]:
+    """The candles of an ok (or no_data) answer of ``/data/history``. Raises :class:`FyersError`
+    naming the first malformed candle, or saying ``candles`` is not a list of them."""
+    try:
+        rows = convert(body, HistoryBody).candles or []
+    except msgspec.ValidationError as exc:
+        raw = body.get("candles") if isinstance(body, dict) else None
+        for row in raw if isinstance(raw, list) else ():
             try:
-                ts, o, h, low, c, v = row
-                out.append(Candle(int(ts), float(o), float(h), float(low), float(c), int(v)))
-            except (TypeError, ValueError):
+                convert({"candles": [row]}, HistoryBody)
+            except msgspec.ValidationError:
                 raise FyersError(0, f"history for {symbol}: malformed candle {row!r}") from None
-        return out
+        raise FyersError(0, f"history for {symbol}: malformed body ({exc})") from None
+    return [Candle(*row) for row in rows]

@@ -10,9 +10,17 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Final
+from typing import Final, Protocol
 
 FYERS_LIMITS: Final = ((10, 1.0), (200, 60.0))  # (requests, per seconds)
+
+
+class Limiter(Protocol):
+    """What a REST client needs of a limiter: :class:`RateLimiter` (one process) or
+    fyers.shared_limiter.FileRateLimiter (processes sharing a file)."""
+
+    def acquire(self) -> None:
+        """Block until one more request fits the limits, and count it."""
 
 
 class RateLimiter:

@@ -15,7 +15,7 @@ from typing import Any
 import requests
 
 from fyers.errors import FyersError, FyersServerError, RateLimitedError, error_for
-from fyers.ratelimit import RateLimiter, shared
+from fyers.ratelimit import Limiter, shared
 from tickpipe.backoff import Backoff
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ class RestClient:
     def __init__(
         self,
         api_url: str,
-        limiter: RateLimiter | None = None,
+        limiter: Limiter | None = None,
         session: requests.Session | None = None,
         retries: int = 4,
         backoff: float = 0.5,

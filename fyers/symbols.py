@@ -11,8 +11,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
+import msgspec
+
+from fyers.bodies import SymbolTokenBody, convert
 from fyers.rest import RestClient
 
 log = logging.getLogger(__name__)
@@ -100,6 +103,17 @@ class Resolution:
     unmappable: dict[str, str] = field(default_factory=dict)  # known, but no topic (reason)
 
 
+def fytokens_from_body(body: Any) -> dict[str, str | int | None]:
+    """``validSymbol`` of an ok answer of symbol-token (absent: no symbol is known). Raises
+    :class:`SymbolError` when it is not an object of symbol → fytoken."""
+    try:
+        return convert(body, SymbolTokenBody).valid_symbol or {}
+    except msgspec.ValidationError as exc:
+        got = body.get("validSymbol") if isinstance(body, dict) else body
+        raise SymbolError(f"symbol-token answered validSymbol={got!r}, expected an object of symbol → "
+                          f"fytoken ({exc})") from None
+
+
 class SymbolClient:
     """Resolves symbols through ``POST /data/symbol-token`` in batches of 500."""
 
@@ -119,12 +133,10 @@ class SymbolClient:
             # The SDK sends the bare access token on this call (FYERS.md, observed).
             body = self.rest.request("POST", self.PATH, json={"symbols": batch},
                                      headers={"Authorization": self._access_token()})
-            got = body.get("validSymbol") or {}
-            if not isinstance(got, dict):
-                raise SymbolError(f"symbol-token answered validSymbol={got!r}, expected an object")
+            got = fytokens_from_body(body)
             for symbol in batch:
                 fytoken = got.get(symbol)
-                if isinstance(fytoken, str | int) and str(fytoken):
+                if fytoken is not None and str(fytoken):
                     valid[symbol] = str(fytoken)
                 else:
                     invalid.append(symbol)

@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypedDict
 
 import orjson
 
 from fyers.auth import Tokens, read_access_token
 from market.session import DAY
 from tickpipe import names, redact
+
+if TYPE_CHECKING:
+    from mypy_boto3_ssm import SSMClient
 
 redact.install()  # any process that handles tokens keeps them, and SSM bodies, out of its logs
 
@@ -118,11 +121,22 @@ def register_token(token: FyersToken) -> None:
     redact.register(access, token.refresh_token, *access.split("."))
 
 
+class KmsKeyArg(TypedDict, total=False):
+    """``put_parameter``'s ``KeyId``, present only when a key is configured (boto3 refuses ``None``)."""
+
+    KeyId: str
+
+
+def kms_key_arg(key_id: str | None) -> KmsKeyArg:
+    """``**kms_key_arg(key_id)`` in a SecureString ``put_parameter``: the key, or SSM's default."""
+    return {"KeyId": key_id} if key_id else {}
+
+
 class TokenStore:
     """Load and save the tokens at ``<prefix>fyers/token`` and ``<prefix>fyers/refresh_token`` with an
     SSM client (boto3). The producer calls only :meth:`load_access_token`, which reads only the first."""
 
-    def __init__(self, ssm_client: Any, prefix: str, key_id: str | None = None) -> None:
+    def __init__(self, ssm_client: SSMClient, prefix: str, key_id: str | None = None) -> None:
         if not prefix.startswith("/") or not prefix.endswith("/"):
             raise ValueError(f"SSM prefix must start and end with '/', got {prefix!r}")
         self.ssm = ssm_client
@@ -178,6 +192,6 @@ class TokenStore:
         """The refresh token first: a write that fails between the two leaves the old access token,
         which the next refresh replaces, never an access document without its refresh token."""
         register_token(token)
-        extra = {"KeyId": self.key_id} if self.key_id else {}
         for name, value in ((self.refresh_name, token.refresh_json()), (self.name, token.access_json())):
-            self.ssm.put_parameter(Name=name, Value=value, Type="SecureString", Overwrite=True, **extra)
+            self.ssm.put_parameter(Name=name, Value=value, Type="SecureString", Overwrite=True,
+                                   **kms_key_arg(self.key_id))

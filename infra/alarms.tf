@@ -11,6 +11,9 @@ locals {
     refresh_token_days_left = "RefreshTokenDaysLeft" # token function: days until a login is needed
   }
   alarm_actions = [aws_sns_topic.alarms.arn]
+  # Budgets' ARNs (arn:aws:budgets::<account>:budget/<name>, Budgets API reference "Budget"): the
+  # pattern the Budgets guide gives for the topic's and the key's conditions
+  budgets_source_arn = "arn:${local.partition}:budgets::${local.account_id}:*"
 
   # NSE normal market 09:15-15:30 IST = 03:45-10:00 UTC; ten minutes of grace after the open.
   session_start_utc_minute = 3 * 60 + 55
@@ -20,6 +23,57 @@ locals {
 resource "aws_sns_topic" "alarms" {
   name              = local.alarm_topic_name
   kms_master_key_id = aws_kms_key.main.arn
+}
+
+# Who may publish: the topic policy replaces SNS's default one (which lets any principal of the
+# account in), so it names the two services that notify the topic; the stack's own publisher, the
+# login function's reminder, has sns:Publish in its role (login.tf). Each service also needs the
+# topic's key (kms.tf).
+data "aws_iam_policy_document" "alarm_topic" {
+  # This stack's alarms: the Allow_Publish_Alarms statement with aws:SourceArn of AWS re:Post,
+  # https://repost.aws/knowledge-center/cloudwatch-receive-sns-for-alarm-trigger
+  statement {
+    sid       = "CloudWatchAlarmsPublish"
+    actions   = ["sns:Publish"]
+    resources = [aws_sns_topic.alarms.arn]
+    principals {
+      type        = "Service"
+      identifiers = ["cloudwatch.amazonaws.com"]
+    }
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = ["arn:${local.partition}:cloudwatch:${var.region}:${local.account_id}:alarm:${local.prefix}-*"]
+    }
+  }
+
+  # The monthly budget (ecr.tf), as AWS Cost Management user guide, "Creating an Amazon SNS topic for
+  # budget notifications" (https://docs.aws.amazon.com/cost-management/latest/userguide/budgets-sns-policy.html)
+  # writes it: budgets.amazonaws.com, sns:Publish, this account's budgets only.
+  statement {
+    sid       = "BudgetsPublish"
+    actions   = ["sns:Publish"]
+    resources = [aws_sns_topic.alarms.arn]
+    principals {
+      type        = "Service"
+      identifiers = ["budgets.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = [local.budgets_source_arn]
+    }
+  }
+}
+
+resource "aws_sns_topic_policy" "alarms" {
+  arn    = aws_sns_topic.alarms.arn
+  policy = data.aws_iam_policy_document.alarm_topic.json
 }
 
 resource "aws_sns_topic_subscription" "alarm_email" {

@@ -35,12 +35,12 @@ locals {
 
 # --- spending guardrail -----------------------------------------------------------------------
 
-# A monthly cost budget for the account, e-mailing alarm_emails when the forecast passes 80 % of
-# monthly_budget_usd and when the actual spend passes it. Budgets e-mails the addresses itself:
-# publishing to the KMS-encrypted alarm topic would need budgets.amazonaws.com in its topic and key
-# policies. Needs at least one address, so none without alarm_emails.
+# A monthly cost budget for the account that notifies the alarm topic, and so everyone subscribed to
+# it (alarm_emails), when the forecast passes 80 % of monthly_budget_usd and when the actual spend
+# passes it. The topic is KMS-encrypted: its policy (alarms.tf) and its key's policy (kms.tf) let
+# budgets.amazonaws.com publish. A notification takes one SNS topic and up to 10 e-mail addresses
+# (AWS::Budgets::Budget NotificationWithSubscribers); e-mail comes from the topic's subscriptions.
 resource "aws_budgets_budget" "monthly" {
-  count        = length(var.alarm_emails) > 0 ? 1 : 0
   name         = "${local.prefix}-monthly"
   budget_type  = "COST"
   limit_amount = format("%.2f", var.monthly_budget_usd)
@@ -48,18 +48,22 @@ resource "aws_budgets_budget" "monthly" {
   time_unit    = "MONTHLY"
 
   notification {
-    comparison_operator        = "GREATER_THAN"
-    threshold                  = 80
-    threshold_type             = "PERCENTAGE"
-    notification_type          = "FORECASTED"
-    subscriber_email_addresses = var.alarm_emails
+    comparison_operator       = "GREATER_THAN"
+    threshold                 = 80
+    threshold_type            = "PERCENTAGE"
+    notification_type         = "FORECASTED"
+    subscriber_sns_topic_arns = [aws_sns_topic.alarms.arn]
   }
 
   notification {
-    comparison_operator        = "GREATER_THAN"
-    threshold                  = 100
-    threshold_type             = "PERCENTAGE"
-    notification_type          = "ACTUAL"
-    subscriber_email_addresses = var.alarm_emails
+    comparison_operator       = "GREATER_THAN"
+    threshold                 = 100
+    threshold_type            = "PERCENTAGE"
+    notification_type         = "ACTUAL"
+    subscriber_sns_topic_arns = [aws_sns_topic.alarms.arn]
   }
+
+  # Budgets refuses a topic it may not publish to ("Invalid SNS topic", same guide, Troubleshooting):
+  # the topic policy first (the key's policy is in place before the topic exists)
+  depends_on = [aws_sns_topic_policy.alarms]
 }

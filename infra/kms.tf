@@ -1,6 +1,6 @@
 # One customer-managed key encrypts the stream, the lake, logs, the alarm topic and the failure
 # queues; the SecureString parameters have their own key (below). A customer key (not the aws/* managed ones) because CloudWatch
-# alarms can only publish to an encrypted topic whose key policy lets cloudwatch.amazonaws.com in.
+# alarms and Budgets can only publish to an encrypted topic whose key policy lets their service in.
 
 data "aws_iam_policy_document" "key" {
   # A key policy, not an identity policy: "*" as the resource means this key only, and the account
@@ -47,6 +47,24 @@ data "aws_iam_policy_document" "key" {
       test     = "StringEquals"
       variable = "aws:SourceAccount"
       values   = [local.account_id]
+    }
+  }
+
+  # The monthly budget (ecr.tf) publishing to the same topic: AWS Cost Management user guide,
+  # "Creating an Amazon SNS topic for budget notifications", "Protecting your Amazon SNS budget
+  # alerts data with SSE and AWS KMS" (https://docs.aws.amazon.com/cost-management/latest/userguide/budgets-sns-policy.html):
+  # kms:GenerateDataKey* and kms:Decrypt for budgets.amazonaws.com. No source conditions here, as in
+  # the guide's key statement: whether Budgets' publish carries aws:SourceAccount/SourceArn through
+  # SNS to KMS is not documented, and a condition KMS never sees would drop every alert silently.
+  # The confused-deputy check is the topic policy's (alarms.tf: this account's budgets only), and a
+  # data key for this topic is all the grant yields.
+  statement {
+    sid       = "BudgetsPublishToEncryptedTopic"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
+    resources = ["*"]
+    principals {
+      type        = "Service"
+      identifiers = ["budgets.amazonaws.com"]
     }
   }
 }

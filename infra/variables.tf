@@ -621,7 +621,7 @@ variable "session_overrides" {
 # --- observability ------------------------------------------------------------------------------
 
 variable "alarm_emails" {
-  description = "Addresses subscribed to the alarm topic (each must confirm the SNS e-mail)."
+  description = "Addresses subscribed to the alarm topic, which the alarms and the monthly budget notify (each must confirm the SNS e-mail)."
   type        = list(string)
   default     = []
 
@@ -687,7 +687,7 @@ variable "secrets_key_users" {
 }
 
 variable "monthly_budget_usd" {
-  description = "Monthly AWS cost budget in USD: alarm_emails get an e-mail when the forecast passes 80 % of it and when the spend passes it (docs/cost.md has the expected figures)."
+  description = "Monthly AWS cost budget in USD: the budget notifies the alarm topic (so alarm_emails) when the forecast passes 80 % of it and when the spend passes it (docs/cost.md has the expected figures)."
   type        = number
   default     = 100
 

@@ -20,13 +20,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 
 from market.watermark import KEY_PREFIX
 from producer.shards import Shard, ShardMap
 from tickpipe.kpl import DIGEST_SIZE, MAGIC, frame
+
+if TYPE_CHECKING:
+    from mypy_boto3_kinesis.type_defs import PutRecordsRequestEntryTypeDef
 
 # One PUT payload unit: Kinesis bills (and throttles) a record's data + partition key in 25 KiB units.
 PUT_UNIT_BYTES: Final = 25 * 1024
@@ -78,7 +81,7 @@ class AggRecord:
         """Payload bytes Kinesis counts: data + partition key."""
         return len(self.data) + len(self.partition_key.encode())
 
-    def entry(self) -> dict[str, Any]:
+    def entry(self) -> PutRecordsRequestEntryTypeDef:
         """The PutRecords entry."""
         return {"Data": self.data, "PartitionKey": self.partition_key, "ExplicitHashKey": self.explicit_hash_key}
 

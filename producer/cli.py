@@ -107,8 +107,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"tickpipe produce: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        for sig, previous_handler in previous.items():
+            signal.signal(sig, previous_handler)
     import orjson
 
     summary = {k: v for k, v in vars(stats).items() if k != "gaps"} | {"gaps": len(stats.gaps)}

@@ -16,11 +16,14 @@ import itertools
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any, Final
+from typing import TYPE_CHECKING, Final
 
 import orjson
 
 from tickpipe import names
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +37,7 @@ def frame_key(pid: str, at: float, n: int) -> str:
 
 
 class FrameQuarantine:
-    def __init__(self, s3: Any, bucket: str, producer_id: str, *, clock: Callable[[], float],
+    def __init__(self, s3: S3Client, bucket: str, producer_id: str, *, clock: Callable[[], float],
                  per_hour: int = 20) -> None:
         self.s3 = s3
         self.bucket = bucket

@@ -19,11 +19,14 @@ import itertools
 import logging
 import threading
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from tickpipe import names
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +41,7 @@ def gap_key(gap: dict[str, Any], n: int) -> str:
 class GapRecorder:
     """Writes gap records to the lake; tracks open intervals by reason."""
 
-    def __init__(self, s3: Any, bucket: str, producer_id: str, *, clock: Callable[[], float],
+    def __init__(self, s3: S3Client, bucket: str, producer_id: str, *, clock: Callable[[], float],
                  on_gap: Callable[[dict[str, Any]], None] | None = None) -> None:
         self.s3 = s3
         self.bucket = bucket
@@ -86,7 +89,7 @@ class GapRecorder:
     def record(self, symbols: Iterable[str], start: float, end: float, reason: str,
                ticks: int | None = None) -> dict[str, Any]:
         """Store one gap; ``ticks`` is the exact number of ticks lost in it, where that is known."""
-        gap = {"symbols": sorted(set(symbols)), "from": int(start), "to": int(end) + (end > int(end)),
+        gap: dict[str, Any] = {"symbols": sorted(set(symbols)), "from": int(start), "to": int(end) + (end > int(end)),
                "reason": reason, "pid": self.pid, "recorded": int(self.clock()), "v": 1}
         if ticks is not None:
             gap["ticks"] = ticks

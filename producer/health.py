@@ -55,7 +55,7 @@ class HealthServer:
 
     @property
     def url(self) -> str:
-        host = self._server.server_address[0]
+        host = str(self._server.server_address[0])  # an IP address (bytes only for AF_UNIX)
         return f"http://{host}:{self.port}/health"
 
     def start(self) -> HealthServer:

@@ -35,7 +35,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import BinaryIO, Final
 
 from producer.errors import JournalError
 from tickpipe.kpl import MAGIC  # every journalled record starts with it
@@ -222,8 +222,10 @@ class Journal:
         self._write_segment = segments[-1]
         self._wf = self._segment_path(self._write_segment).open("ab")
         self._read = self.cursor
-        self._rf = None
+        self._rf: BinaryIO | None = None
         self._rf_segment = -1
+        self._closed_for = -1  # the write segment _closed_bytes was summed for (-1: none yet)
+        self._closed_bytes = 0
         self._unread_entries = self.pending_entries
         self._read_total = self._committed_total = 0
         self._marks: dict[Position, int] = {}
@@ -263,7 +265,7 @@ class Journal:
 
     def _disk_used(self) -> int:
         # segments before the write segment are whole; only the open one changes size
-        if not hasattr(self, "_closed_bytes") or self._closed_for != self._write_segment:
+        if self._closed_for != self._write_segment:
             self._closed_bytes = sum(self._segment_path(n).stat().st_size for n in self._segments()
                                      if n != self._write_segment)
             self._closed_for = self._write_segment
@@ -314,15 +316,18 @@ class Journal:
                         break
                     self._rf = path.open("rb")
                     self._rf_segment = self._read.segment
-                self._rf.seek(self._read.offset)
-                head = self._rf.read(_HEADER.size)
+                rf = self._rf
+                if rf is None:  # opened above: _rf_segment starts at -1, never a segment's number
+                    raise JournalError(f"journal segment {self._rf_segment} is not open for reading")
+                rf.seek(self._read.offset)
+                head = rf.read(_HEADER.size)
                 if len(head) < _HEADER.size:
                     if self._read.segment < self._write_segment:
                         self._read = Position(self._read.segment + 1, 0)
                         continue
                     break
                 length, crc = _HEADER.unpack(head)
-                payload = self._rf.read(length)
+                payload = rf.read(length)
                 if len(payload) < length or zlib.crc32(payload) != crc:
                     raise JournalError(f"journal entry at {self._read} is corrupt after recovery")
                 out.append(payload)

@@ -12,14 +12,19 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from tickpipe import names
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_cloudwatch.literals import StandardUnitType
+    from mypy_boto3_cloudwatch.type_defs import DimensionTypeDef, MetricDatumTypeDef
 
 log = logging.getLogger(__name__)
 
 # name -> CloudWatch unit. One place, so the alarms (infra/) and the docs can list them.
-COUNTERS: dict[str, str] = {
+COUNTERS: dict[str, StandardUnitType] = {
     "Ticks": "Count",             # ticks read from the socket
     "TicksSent": "Count",         # ticks in records Kinesis accepted
     "Records": "Count",           # aggregated records accepted
@@ -34,14 +39,14 @@ COUNTERS: dict[str, str] = {
     "AuthFailures": "Count",
     "MalformedFrames": "Count",
 }
-GAUGES: dict[str, str] = {
+GAUGES: dict[str, StandardUnitType] = {
     "JournalDepth": "Count",      # journal entries waiting for replay
     "Pending": "Count",           # records in memory waiting to be put
     "AuthFailing": "None",        # 1 while the socket cannot authenticate (alarm on it)
     "Connected": "None",
     "LastTickAge": "Seconds",
 }
-DISTRIBUTIONS: dict[str, str] = {
+DISTRIBUTIONS: dict[str, StandardUnitType] = {
     "PutLatency": "Milliseconds",
     "FeedLag": "Milliseconds",    # rx - ts: receive time minus exchange feed time
     "RecordFill": "Percent",      # record size / PUT payload units it is billed for
@@ -87,13 +92,13 @@ class Metrics:
 
 
 def metric_data(counters: dict[str, float], gauges: dict[str, float], dists: dict[str, list[float]],
-                interval: float, dimensions: list[dict[str, str]]) -> list[dict[str, Any]]:
+                interval: float, dimensions: list[DimensionTypeDef]) -> list[MetricDatumTypeDef]:
     """The ``MetricData`` items for one interval."""
-    out: list[dict[str, Any]] = []
+    out: list[MetricDatumTypeDef] = []
     for name, value in counters.items():
         out.append({"MetricName": name, "Dimensions": dimensions, "Value": float(value), "Unit": COUNTERS[name]})
     for name in ("Ticks", "Records", "Bytes"):
-        unit = "Bytes/Second" if name == "Bytes" else "Count/Second"
+        unit: StandardUnitType = "Bytes/Second" if name == "Bytes" else "Count/Second"
         out.append({"MetricName": f"{name}PerSecond", "Dimensions": dimensions,
                     "Value": counters.get(name, 0) / max(interval, 1e-9), "Unit": unit})
     for name, value in gauges.items():
@@ -108,11 +113,11 @@ def metric_data(counters: dict[str, float], gauges: dict[str, float], dists: dic
 class MetricsPublisher:
     """Background thread: ``PutMetricData`` every ``interval`` seconds, and once more at stop."""
 
-    def __init__(self, metrics: Metrics, cloudwatch: Any, producer_id: str, *, interval: float = 60.0,
+    def __init__(self, metrics: Metrics, cloudwatch: CloudWatchClient, producer_id: str, *, interval: float = 60.0,
                  namespace: str = names.METRIC_NAMESPACE, refresh: Callable[[], None] | None = None) -> None:
         self.metrics = metrics
         self.cloudwatch = cloudwatch
-        self.dimensions = [{"Name": "ProducerId", "Value": producer_id}]
+        self.dimensions: list[DimensionTypeDef] = [{"Name": "ProducerId", "Value": producer_id}]
         self.interval = interval
         self.namespace = namespace
         self.refresh = refresh  # updates gauges just before publishing

@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from producer.aggregator import AggRecord, Aggregator
 from producer.errors import ShardMapError
@@ -27,6 +27,9 @@ from producer.metrics import Metrics
 from producer.sender import Sender
 from producer.shards import ShardMap, load_shard_map, unknown_map
 from producer.watermarks import Watermark, Watermarks, watermark_records
+
+if TYPE_CHECKING:
+    from mypy_boto3_kinesis import KinesisClient
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +44,7 @@ class StopReport:
 
 
 class Pipeline:
-    def __init__(self, kinesis: Any, stream: str, *, journal: Journal | None, metrics: Metrics,
+    def __init__(self, kinesis: KinesisClient, stream: str, *, journal: Journal | None, metrics: Metrics,
                  max_buffer_ms: int = 100, record_bytes: int = 25 * 1024, max_pending_bytes: int = 16 << 20,
                  spill_after: float = 10.0, map_refresh: float = 60.0, on_dropped: Any = None,
                  shard_map: ShardMap | None = None, call_timeout: float = 0.0,

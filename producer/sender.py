@@ -36,7 +36,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from producer.aggregator import PUT_UNIT_BYTES, AggRecord, Aggregator
 from producer.errors import JournalError
@@ -46,6 +46,9 @@ from producer.shards import ShardMap
 from tickpipe.aws_errors import error_code
 from tickpipe.backoff import Backoff
 from tickpipe.kpl import keyed_records
+
+if TYPE_CHECKING:
+    from mypy_boto3_kinesis import KinesisClient
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +89,7 @@ def _results(resp: Any, batch_size: int) -> list[dict[str, Any]]:
 
 
 class Sender:
-    def __init__(self, kinesis: Any, stream: str, shard_map: ShardMap, *, journal: Journal | None = None,
+    def __init__(self, kinesis: KinesisClient, stream: str, shard_map: ShardMap, *, journal: Journal | None = None,
                  metrics: Metrics | None = None,
                  on_map_change: Callable[[ShardMap], None] | None = None,
                  on_dropped: Callable[[AggRecord], None] | None = None,

@@ -22,7 +22,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import boto3
 import orjson
@@ -46,6 +46,12 @@ from producer.watermarks import Watermarks
 from tickpipe.config import Settings
 from tickpipe.kpl import keyed_records
 from tickpipe.universe import load_universe, parse_slice, take_slice
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_kinesis import KinesisClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_ssm import SSMClient
 
 log = logging.getLogger(__name__)
 
@@ -104,8 +110,9 @@ class Producer:
     """One producer process: clients, journal, pipeline, health, metrics. See :func:`run_producer`."""
 
     def __init__(self, settings: Settings, *, stop: threading.Event, symbols: Sequence[str] | None = None,
-                 options: ProducerOptions | None = None, clock: Clock | None = None, kinesis: Any = None,
-                 s3: Any = None, ssm: Any = None, cloudwatch: Any = None,
+                 options: ProducerOptions | None = None, clock: Clock | None = None,
+                 kinesis: KinesisClient | None = None, s3: S3Client | None = None, ssm: SSMClient | None = None,
+                 cloudwatch: CloudWatchClient | None = None,
                  access_token: Callable[[], str] | None = None,
                  resolve_topics: Callable[[Sequence[str]], dict[str, str]] | None = None,
                  socket_factory: Callable[..., Any] | None = None) -> None:
@@ -135,9 +142,11 @@ class Producer:
         self.gaps = GapRecorder(self.s3, settings.bucket, settings.producer_id, clock=self.clock.time,
                                 on_gap=self._on_gap)
         self.frames = FrameQuarantine(self.s3, settings.bucket, settings.producer_id, clock=self.clock.time)
-        self.tokens = TokenSource(self._load_token, stop=stop, metrics=self.metrics,
-                                  retry_cap=self.options.token_retry_cap) if access_token is None else None
-        self.access_token = access_token or self.tokens
+        self.tokens: TokenSource | None = None
+        if access_token is None:
+            self.tokens = access_token = TokenSource(self._load_token, stop=stop, metrics=self.metrics,
+                                                     retry_cap=self.options.token_retry_cap)
+        self.access_token: Callable[[], str] = access_token
         self.resolve_topics = resolve_topics
         self.socket_factory = socket_factory
         self.calendar = NseCalendar(settings.session_overrides)
@@ -226,7 +235,8 @@ class Producer:
         resolve = self.resolve_topics or _default_resolver(self.settings, self.access_token)
         return DataSocket(self.settings.fyers_ws_url, access_token=self.access_token, symbols=self.symbols,
                           resolve_topics=resolve, on_ticks=on_ticks, on_event=self._on_event,
-                          mode=self.options.mode, producer_id=self.settings.producer_id,
+                          mode=cast("Literal['full', 'lite']", self.options.mode),  # ProducerOptions' choices
+                          producer_id=self.settings.producer_id,
                           seq_start=self.seqs.start())
 
     def _on_event(self, event: Any) -> None:
@@ -483,6 +493,13 @@ class Producer:
         if left > 0:
             self.clock.sleep(left, self.stop)  # wakes at once when stop is set
 
+    @property
+    def _pipeline(self) -> Pipeline:
+        """The pipeline of the run in progress (run() makes it before any session starts)."""
+        if self.pipeline is None:
+            raise RuntimeError("the producer's pipeline is used before run() made it")
+        return self.pipeline
+
     def _run_session(self, end_at: float | None) -> None:
         self.state.state = "connecting"
         self._session_started = time.monotonic()
@@ -493,7 +510,7 @@ class Producer:
             log.error("the socket loop ended by itself; starting a new one in 1 s")
             self.stop.wait(1.0)
         if self._session_over(end_at):
-            self.pipeline.final_watermark()  # the day's last bars close now, not at the next session
+            self._pipeline.final_watermark()  # the day's last bars close now, not at the next session
         if not self.stop.is_set():  # the session is over (a stop keeps the open gaps for the last heartbeat)
             self._in_session = False
             self.gaps.close("disconnect")
@@ -506,7 +523,7 @@ class Producer:
     def _run_socket(self, end_at: float | None) -> bool:
         """One socket loop until stop or the session's end (True), or until it dies by itself (False)."""
         self._closing_socket = False
-        sock = self._sock = self._make_socket(self.pipeline.on_ticks)
+        sock = self._sock = self._make_socket(self._pipeline.on_ticks)
         sock_stop = threading.Event()
         died: list[BaseException] = []
 
@@ -551,8 +568,8 @@ class Producer:
             self.state.connected = self.state.subscribed = False
 
     def _collect(self) -> None:
-        s, st = self.pipeline.sender.stats, self.stats
-        st.ticks_read = self.pipeline.ticks_read
+        s, st = self._pipeline.sender.stats, self.stats
+        st.ticks_read = self._pipeline.ticks_read
         st.ticks_sent, st.records_sent, st.bytes_sent = s.ticks_sent, s.records_sent, s.bytes_sent
         st.put_calls, st.retries, st.throttles = s.calls, s.retries, s.throttles
         st.spilled_records, st.replayed_records, st.dropped_ticks = s.spilled_records, s.replayed_records, \

@@ -14,10 +14,14 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from producer.errors import ShardMapError
 from tickpipe.kinesis import HASH_KEY_MAX, hash_key, is_open, list_shards
+
+if TYPE_CHECKING:
+    from mypy_boto3_kinesis import KinesisClient
+    from mypy_boto3_kinesis.type_defs import ShardTypeDef
 
 
 @dataclass(frozen=True)
@@ -73,7 +77,7 @@ class ShardMap:
         return f"ShardMap({', '.join(s.shard_id for s in self.shards)})"
 
     @classmethod
-    def from_list_shards(cls, shards: Iterable[dict[str, Any]]) -> ShardMap:
+    def from_list_shards(cls, shards: Iterable[ShardTypeDef]) -> ShardMap:
         """Build from ``ListShards`` items, keeping the open shards only."""
         open_shards = [
             Shard(s["ShardId"], int(s["HashKeyRange"]["StartingHashKey"]), int(s["HashKeyRange"]["EndingHashKey"]))
@@ -91,7 +95,7 @@ def unknown_map() -> ShardMap:
     return ShardMap([Shard(UNKNOWN_SHARD, 0, HASH_KEY_MAX)])
 
 
-def load_shard_map(kinesis: Any, stream: str) -> ShardMap:
+def load_shard_map(kinesis: KinesisClient, stream: str) -> ShardMap:
     """Read the stream's open shards with ``ListShards`` (paginated)."""
     try:
         items = list_shards(kinesis, stream)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 from collections import defaultdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from aws_kinesis_agg import MAGIC
@@ -13,8 +13,12 @@ from aws_kinesis_agg.deaggregator import iter_deaggregate_records
 from market.watermark import is_watermark
 from tickpipe.kinesis import list_shards
 
+if TYPE_CHECKING:
+    from mypy_boto3_kinesis import KinesisClient
+    from mypy_boto3_kinesis.type_defs import ShardTypeDef
 
-def read_user_records(kinesis: Any, stream: str) -> list[tuple[str, str, bytes]]:
+
+def read_user_records(kinesis: KinesisClient, stream: str) -> list[tuple[str, str, bytes]]:
     """(shard id, partition key, data) of every user record, shard by shard, parents before children.
 
     De-aggregates with aws-kinesis-agg, not tickpipe.kpl: an independent reader proves the producer's
@@ -23,7 +27,7 @@ def read_user_records(kinesis: Any, stream: str) -> list[tuple[str, str, bytes]]
     shards = list_shards(kinesis, stream)
     by_id = {s["ShardId"]: s for s in shards}
 
-    def depth(s: dict[str, Any]) -> int:
+    def depth(s: ShardTypeDef) -> int:
         d = 0
         while s.get("ParentShardId") in by_id:
             s, d = by_id[s["ParentShardId"]], d + 1

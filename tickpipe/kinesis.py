@@ -13,7 +13,11 @@ No I/O of its own: :func:`list_shards` pages through the client it is given.
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:
+    from mypy_boto3_kinesis import KinesisClient
+    from mypy_boto3_kinesis.type_defs import ShardTypeDef
 
 HASH_KEY_MAX: Final = (1 << 128) - 1
 
@@ -23,7 +27,7 @@ def hash_key(partition_key: str) -> int:
     return int.from_bytes(hashlib.md5(partition_key.encode("utf-8")).digest(), "big")
 
 
-def list_shards(kinesis: Any, stream: str) -> list[dict[str, Any]]:
+def list_shards(kinesis: KinesisClient, stream: str) -> list[ShardTypeDef]:
     """Every shard of ``stream``, open and closed, in ListShards order, from all its pages.
 
     The first call names the stream; the next ones pass only ``NextToken`` ("Don't specify
@@ -33,7 +37,7 @@ def list_shards(kinesis: Any, stream: str) -> list[dict[str, Any]]:
     Whatever the client raises (a missing stream, throttling) reaches the caller unchanged, for it
     to say what that means where it is."""
     kwargs: dict[str, Any] = {"StreamName": stream}
-    shards: list[dict[str, Any]] = []
+    shards: list[ShardTypeDef] = []
     while True:
         page = kinesis.list_shards(**kwargs)
         shards.extend(page.get("Shards", []))
@@ -43,6 +47,6 @@ def list_shards(kinesis: Any, stream: str) -> list[dict[str, Any]]:
         kwargs = {"NextToken": token}
 
 
-def is_open(shard: dict[str, Any]) -> bool:
+def is_open(shard: ShardTypeDef) -> bool:
     """Whether a ListShards item is open: a closed shard (a reshard's parent) has an ending sequence number."""
     return "EndingSequenceNumber" not in shard.get("SequenceNumberRange", {})

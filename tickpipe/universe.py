@@ -14,10 +14,14 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import Any
+from typing import TYPE_CHECKING
 
 from tickpipe.aws_errors import error_code
 from tickpipe.errors import ConfigError
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_ssm import SSMClient
 
 
 class UniverseError(ConfigError):
@@ -71,7 +75,7 @@ def _text(data: bytes, source: str) -> str:
                             f"{data[exc.start:exc.start + 1]!r}); save it as UTF-8") from None
 
 
-def read_source(source: str, *, s3: Any = None, ssm: Any = None) -> str:
+def read_source(source: str, *, s3: S3Client | None = None, ssm: SSMClient | None = None) -> str:
     """The text behind a symbols source (path, s3://bucket/key, ssm:/name)."""
     if not source:
         raise UniverseError("no symbol universe configured: set TICKPIPE_SYMBOLS to a file, s3://bucket/key "
@@ -115,7 +119,8 @@ def read_source(source: str, *, s3: Any = None, ssm: Any = None) -> str:
         raise UniverseError(f"cannot read symbols file {source!r}: {exc.strerror}") from None
 
 
-def load_universe(source: str, *, slice_spec: str | None = None, s3: Any = None, ssm: Any = None) -> list[str]:
+def load_universe(source: str, *, slice_spec: str | None = None, s3: S3Client | None = None,
+                  ssm: SSMClient | None = None) -> list[str]:
     """Read, parse and (optionally) slice the universe. Raises :class:`UniverseError` if it is empty."""
     symbols = parse_symbols(read_source(source, s3=s3, ssm=ssm), source)
     if not symbols:
@@ -129,7 +134,7 @@ def load_universe(source: str, *, slice_spec: str | None = None, s3: Any = None,
     return symbols
 
 
-def load_universes(sources: str, *, s3: Any = None, ssm: Any = None) -> list[str]:
+def load_universes(sources: str, *, s3: S3Client | None = None, ssm: SSMClient | None = None) -> list[str]:
     """The union of the universes of ``sources`` (one source, or several separated by ``,``), in
     order of first appearance. Raises :class:`UniverseError` as :func:`load_universe` does."""
     names = [s.strip() for s in sources.split(",") if s.strip()]

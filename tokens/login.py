@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.cookies import CookieError, SimpleCookie
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final, Literal, TypedDict, cast
 from urllib.parse import parse_qs, urlencode
 
 import orjson
@@ -53,8 +53,12 @@ from tokens.login_keys import (
     Signer,
     decode_key,
 )
+from tokens.login_reminder import RemindResponse
 from tokens.login_state import LinkReusedError, LoginRecords, StateError
 from tokens.refresh import KMS_KEY_VAR, PLACEHOLDER, days_left, token_store
+
+if TYPE_CHECKING:
+    from mypy_boto3_ssm import SSMClient
 
 SERVICE: Final = "login"
 COOKIE: Final = "tickpipe_session"
@@ -151,7 +155,7 @@ class FailureLimiter:
 # --- status -------------------------------------------------------------------------------------
 
 
-def token_view(ssm: Any, settings: Settings, now: float) -> pages.TokenView:
+def token_view(ssm: SSMClient, settings: Settings, now: float) -> pages.TokenView:
     try:
         token: FyersToken = token_store(ssm, settings).load()
     except TokenNotFoundError:
@@ -162,7 +166,7 @@ def token_view(ssm: Any, settings: Settings, now: float) -> pages.TokenView:
                            token.refresh_expires_at, days_left(token, now))
 
 
-def refresh_view(ssm: Any, settings: Settings) -> pages.RefreshView:
+def refresh_view(ssm: SSMClient, settings: Settings) -> pages.RefreshView:
     try:
         value = ssm.get_parameter(Name=settings.ssm_name(names.SSM_LAST_REFRESH))["Parameter"]["Value"]
         data = orjson.loads(value)
@@ -179,7 +183,7 @@ def refresh_view(ssm: Any, settings: Settings) -> pages.RefreshView:
 class LoginApp:
     """The routes, with their clients: boto3 SSM and the Fyers REST client."""
 
-    def __init__(self, settings: Settings, ssm: Any, rest: RestClient | None = None,
+    def __init__(self, settings: Settings, ssm: SSMClient, rest: RestClient | None = None,
                  limiter: FailureLimiter | None = None, clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
         self.ssm = ssm
@@ -392,7 +396,45 @@ class LoginApp:
 # --- Lambda -------------------------------------------------------------------------------------
 
 
-def request_from_event(event: Mapping[str, Any]) -> Request:
+# The Function URL request and response payloads ("Invoking Lambda function URLs", request and
+# response payloads: https://docs.aws.amazon.com/lambda/latest/dg/urls-invocation.html), the fields
+# this function reads and writes. Lambda turns the response into the HTTP answer, one Set-Cookie
+# header per ``cookies`` item.
+class FunctionUrlHttp(TypedDict, total=False):
+    method: str
+    path: str
+    sourceIp: str
+
+
+class FunctionUrlContext(TypedDict, total=False):
+    http: FunctionUrlHttp
+
+
+class FunctionUrlEvent(TypedDict, total=False):
+    rawPath: str
+    rawQueryString: str
+    headers: dict[str, str]  # lower-case names; repeated headers comma-joined
+    cookies: list[str]
+    body: str
+    isBase64Encoded: bool
+    requestContext: FunctionUrlContext
+
+
+class RemindEvent(TypedDict):
+    """The scheduler's event for the refresh-token reminder (tokens.login_reminder)."""
+
+    remind: Literal[True]
+
+
+class FunctionUrlResponse(TypedDict):
+    statusCode: int
+    headers: dict[str, str]
+    body: str
+    cookies: list[str]  # Set-Cookie values
+    isBase64Encoded: bool
+
+
+def request_from_event(event: FunctionUrlEvent) -> Request:
     """A Function URL (payload 2.0) event as a Request."""
     import base64
 
@@ -410,7 +452,7 @@ def request_from_event(event: Mapping[str, Any]) -> Request:
                    cookies=parse_cookies(cookies), body=data[:MAX_BODY], client=str(http.get("sourceIp", "?")))
 
 
-def response_to_event(response: Response) -> dict[str, Any]:
+def response_to_event(response: Response) -> FunctionUrlResponse:
     return {"statusCode": response.status, "headers": response.headers, "body": response.body,
             "cookies": response.cookies, "isBase64Encoded": False}
 
@@ -418,7 +460,7 @@ def response_to_event(response: Response) -> dict[str, Any]:
 _LIMITER = FailureLimiter()  # per execution environment, shared by its invocations
 
 
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def handler(event: FunctionUrlEvent | RemindEvent, context: Any) -> FunctionUrlResponse | RemindResponse:
     """Lambda entry point: Function URL requests, and the scheduler's ``{"remind": true}``."""
     import boto3
 
@@ -429,4 +471,5 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
         return handler_remind(settings, ssm)
     app = LoginApp(settings, ssm, limiter=_LIMITER)
-    return response_to_event(app.handle(request_from_event(event)))
+    # anything else is a Function URL request (a malformed one is answered, not raised)
+    return response_to_event(app.handle(request_from_event(cast("FunctionUrlEvent", event))))

@@ -18,15 +18,18 @@ import sys
 import webbrowser
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fyers.auth import FyersAuth, auth_code_from_redirect, login_url, new_state
 from fyers.errors import AuthFailedError, FyersError, InvalidTokenError, StateMismatchError
 from fyers.rest import RestClient
-from fyers.token_store import FyersToken
+from fyers.token_store import FyersToken, kms_key_arg
 from tickpipe import names
 from tickpipe.config import Settings
 from tokens.refresh import KMS_KEY_VAR, PLACEHOLDER, days_left, token_store
+
+if TYPE_CHECKING:
+    from mypy_boto3_ssm import SSMClient
 
 
 class LoginError(Exception):
@@ -69,15 +72,15 @@ def read_secret(prompt: str, path: Path | None, ask: Callable[[str], str] = getp
     return value
 
 
-def set_credentials(ssm: Any, settings: Settings, key_id: str | None, secret_key: str, pin: str) -> None:
+def set_credentials(ssm: SSMClient, settings: Settings, key_id: str | None, secret_key: str, pin: str) -> None:
     if not (len(pin) == 4 and pin.isdigit()):
         raise LoginError("the Fyers PIN is 4 digits")
-    extra = {"KeyId": key_id} if key_id else {}
     for name, value in ((names.SSM_SECRET_KEY, secret_key), (names.SSM_PIN, pin)):
-        ssm.put_parameter(Name=settings.ssm_name(name), Value=value, Type="SecureString", Overwrite=True, **extra)
+        ssm.put_parameter(Name=settings.ssm_name(name), Value=value, Type="SecureString", Overwrite=True,
+                          **kms_key_arg(key_id))
 
 
-def _param(ssm: Any, settings: Settings, key: str, decrypt: bool = False) -> str:
+def _param(ssm: SSMClient, settings: Settings, key: str, decrypt: bool = False) -> str:
     name = settings.ssm_name(key)
     try:
         value = ssm.get_parameter(Name=name, WithDecryption=decrypt)["Parameter"]["Value"]
@@ -89,7 +92,7 @@ def _param(ssm: Any, settings: Settings, key: str, decrypt: bool = False) -> str
     return value
 
 
-def terminal_login(ssm: Any, settings: Settings, rest: RestClient, read_redirect: Callable[[str], str],
+def terminal_login(ssm: SSMClient, settings: Settings, rest: RestClient, read_redirect: Callable[[str], str],
                    show: Callable[[str], None], open_browser: Callable[[str], Any] | None = None) -> FyersToken:
     """The whole flow, with its I/O passed in. Returns the stored token."""
     app_id = _param(ssm, settings, names.SSM_APP_ID)

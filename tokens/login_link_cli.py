@@ -12,13 +12,17 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from fyers.token_store import kms_key_arg
 from tickpipe import names
 from tickpipe.config import Settings
 from tokens.login_cli import kms_key
 from tokens.login_keys import LINK_TTL_MAX, Signer, decode_key, encode_key, new_key
 from tokens.refresh import PLACEHOLDER
+
+if TYPE_CHECKING:
+    from mypy_boto3_ssm import SSMClient
 
 
 class LinkError(Exception):
@@ -37,7 +41,7 @@ def add_parser(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
-def link_key(ssm: Any, settings: Settings, key_id: str | None, rotate: bool = False) -> bytes:
+def link_key(ssm: SSMClient, settings: Settings, key_id: str | None, rotate: bool = False) -> bytes:
     """The link key from SSM, created (or replaced, with ``rotate``) when needed."""
     name = settings.ssm_name(names.SSM_LOGIN_KEY)
     if not rotate:
@@ -50,12 +54,11 @@ def link_key(ssm: Any, settings: Settings, key_id: str | None, rotate: bool = Fa
         except ValueError as exc:
             raise LinkError(f"{name}: {exc}; replace it with --rotate-key") from None
     key = new_key()
-    extra = {"KeyId": key_id} if key_id else {}
-    ssm.put_parameter(Name=name, Value=encode_key(key), Type="SecureString", Overwrite=True, **extra)
+    ssm.put_parameter(Name=name, Value=encode_key(key), Type="SecureString", Overwrite=True, **kms_key_arg(key_id))
     return key
 
 
-def page_url(ssm: Any, settings: Settings, given: str | None) -> str:
+def page_url(ssm: SSMClient, settings: Settings, given: str | None) -> str:
     if given:
         return given.rstrip("/")
     name = settings.ssm_name(names.SSM_LOGIN_PAGE_URL)
@@ -65,7 +68,7 @@ def page_url(ssm: Any, settings: Settings, given: str | None) -> str:
         raise LinkError(f"no {name}: deploy infra/login.tf, or give the page's address with --url") from None
 
 
-def mint(ssm: Any, settings: Settings, url: str | None, minutes: int, key_id: str | None = None,
+def mint(ssm: SSMClient, settings: Settings, url: str | None, minutes: int, key_id: str | None = None,
          rotate: bool = False, now: float | None = None) -> str:
     """A login link: ``<page>/?link=<exp>.<nonce>.<mac>``."""
     if not 1 <= minutes <= LINK_TTL_MAX // 60:

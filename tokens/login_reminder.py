@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from typing import Any, Final
+from typing import TYPE_CHECKING, Final, NotRequired, TypedDict
 
 from fyers.token_store import TokenStoreError
 from market.session import DAY
@@ -21,10 +21,22 @@ from tickpipe.config import Settings
 from tokens.login_keys import LoginCredentialError, Signer, decode_key
 from tokens.refresh import PLACEHOLDER, days_left, token_store
 
+if TYPE_CHECKING:
+    from mypy_boto3_sns import SNSClient
+    from mypy_boto3_ssm import SSMClient
+
 REMIND_DAYS_VAR: Final = "TICKPIPE_LOGIN_REMIND_DAYS"
 EMAIL_LINK_TTL: Final = DAY
 
 log = logging.getLogger(__name__)
+
+
+class RemindResponse(TypedDict):
+    """What the reminder decided (never the link): sent or not, the days left (None: no usable token)."""
+
+    sent: bool
+    refresh_token_days_left: float | None
+    link: NotRequired[bool]  # when sent: whether the e-mail carries a login link
 
 
 def reminder_message(settings: Settings, left: float | None, link: str | None,
@@ -46,7 +58,8 @@ def reminder_message(settings: Settings, left: float | None, link: str | None,
     return subject, body
 
 
-def remind(ssm: Any, sns: Any, settings: Settings, threshold_days: float, now: float | None = None) -> dict[str, Any]:
+def remind(ssm: SSMClient, sns: SNSClient, settings: Settings, threshold_days: float,
+           now: float | None = None) -> RemindResponse:
     """Publish the reminder if a login is due. Returns what was decided (never the link)."""
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -81,7 +94,7 @@ def remind(ssm: Any, sns: Any, settings: Settings, threshold_days: float, now: f
     return {"sent": True, "refresh_token_days_left": left, "link": bool(link)}
 
 
-def handler_remind(settings: Settings, ssm: Any) -> dict[str, Any]:
+def handler_remind(settings: Settings, ssm: SSMClient) -> RemindResponse:
     import boto3
 
     threshold = float(os.environ.get(REMIND_DAYS_VAR) or 2)

@@ -19,11 +19,15 @@ import hashlib
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Final
 
 import orjson
 
+from fyers.token_store import kms_key_arg
 from tickpipe import names
+
+if TYPE_CHECKING:
+    from mypy_boto3_ssm import SSMClient
 
 STATE_TTL: Final = 10 * 60  # a Fyers login takes a minute; ten is generous
 SWEEP_MAX: Final = 50  # expired records deleted per sweep, at most
@@ -49,15 +53,15 @@ class StateRecord:
 class LoginRecords:
     """States and used-link markers under ``<prefix>login/`` (boto3 SSM client, the stack's key)."""
 
-    def __init__(self, ssm: Any, prefix: str, key_id: str | None = None) -> None:
+    def __init__(self, ssm: SSMClient, prefix: str, key_id: str | None = None) -> None:
         self.ssm = ssm
         self.states = prefix + names.SSM_LOGIN_STATES
         self.used = prefix + names.SSM_LOGIN_USED
         self.key_id = key_id
 
     def _put(self, name: str, value: str) -> None:
-        extra = {"KeyId": self.key_id} if self.key_id else {}
-        self.ssm.put_parameter(Name=name, Value=value, Type="SecureString", Overwrite=False, **extra)
+        self.ssm.put_parameter(Name=name, Value=value, Type="SecureString", Overwrite=False,
+                               **kms_key_arg(self.key_id))
 
     @staticmethod
     def _state_name(state: str) -> str:

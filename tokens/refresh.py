@@ -16,7 +16,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypedDict
 
 import orjson
 
@@ -27,6 +27,9 @@ from fyers.token_store import FyersToken, TokenNotFoundError, TokenStore, TokenS
 from market.session import DAY
 from tickpipe import names, redact
 from tickpipe.config import Settings
+
+if TYPE_CHECKING:
+    from mypy_boto3_ssm import SSMClient
 
 SERVICE: Final = "token"
 # The KMS key the token is written with (Terraform: the stack's key; unset locally, on moto).
@@ -53,7 +56,7 @@ class Credentials:
     pin: str = field(repr=False)
 
 
-def read_credentials(ssm: Any, settings: Settings) -> Credentials:
+def read_credentials(ssm: SSMClient, settings: Settings) -> Credentials:
     """``fyers/app_id``, ``fyers/secret_key`` and ``fyers/pin`` under the SSM prefix."""
     wanted = {key: settings.ssm_name(key) for key in (names.SSM_APP_ID, names.SSM_SECRET_KEY, names.SSM_PIN)}
     resp = ssm.get_parameters(Names=list(wanted.values()), WithDecryption=True)
@@ -105,13 +108,13 @@ def refresh(store: TokenStore, auth: FyersAuth, pin: str, current: FyersToken | 
     return token
 
 
-def token_store(ssm: Any, settings: Settings) -> TokenStore:
+def token_store(ssm: SSMClient, settings: Settings) -> TokenStore:
     """The one way the token is written, by the morning refresh and the login page alike: under the
     stack's KMS key (``KMS_KEY_VAR``, set by Terraform on both functions; unset locally)."""
     return TokenStore(ssm, settings.ssm_prefix, key_id=os.environ.get(KMS_KEY_VAR) or None)
 
 
-def record_result(ssm: Any, settings: Settings, ok: bool, message: str, now: float) -> None:
+def record_result(ssm: SSMClient, settings: Settings, ok: bool, message: str, now: float) -> None:
     """The run's outcome at ``fyers/last_refresh`` for the login page's status. Best effort: a refresh
     that worked is not failed by a status note that could not be written."""
     from botocore.exceptions import BotoCoreError, ClientError
@@ -125,6 +128,14 @@ def record_result(ssm: Any, settings: Settings, ok: bool, message: str, now: flo
                     settings.ssm_name(names.SSM_LAST_REFRESH), type(exc).__name__)
 
 
+class RefreshResponse(TypedDict):
+    """What the refresh function returns (its Lambda response; the log line says the same)."""
+
+    expires_at: int  # the new access token's exp (epoch s)
+    refresh_expires_at: int  # the refresh token's end (epoch s)
+    refresh_token_days_left: float
+
+
 def _utc(ts: int) -> str:
     return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(ts))
 
@@ -132,7 +143,7 @@ def _utc(ts: int) -> str:
 class TokenService:
     """The handler's work with its clients (boto3 SSM, the Fyers REST client)."""
 
-    def __init__(self, settings: Settings | None = None, *, ssm: Any = None, rest: RestClient | None = None,
+    def __init__(self, settings: Settings | None = None, *, ssm: SSMClient | None = None, rest: RestClient | None = None,
                  metrics: Any = None, logger: Any = None) -> None:
         import boto3
 
@@ -143,7 +154,7 @@ class TokenService:
         self.log = logger or log
         self.store = token_store(self.ssm, self.settings)
 
-    def run(self, now: float | None = None) -> dict[str, Any]:
+    def run(self, now: float | None = None) -> RefreshResponse:
         now = time.time() if now is None else now
         try:
             try:
@@ -175,8 +186,8 @@ class TokenService:
             self.metrics.add_metric(name=name, unit=getattr(MetricUnit, unit), value=value)
 
 
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Lambda entry point (EventBridge Scheduler, daily before the open)."""
+def handler(event: dict[str, Any], context: Any) -> RefreshResponse:
+    """Lambda entry point (EventBridge Scheduler, daily before the open; the event is not read)."""
     from aws_lambda_powertools import Logger, Metrics
 
     metrics = Metrics(namespace=names.METRIC_NAMESPACE, service=SERVICE)

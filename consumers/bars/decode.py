@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable
 from dataclasses import dataclass
 from operator import attrgetter
 from typing import Annotated, Any, Final
@@ -53,6 +54,7 @@ try:  # the native accelerator's KPL reader (native/bars_fold.c); without it, pr
 except ImportError:
     _kpl_join = None
 
+_b64_strict: Callable[..., bytes] | None
 try:  # SIMD base64, ~4x the standard library's; a dependency, optional so that a bare install still works
     from pybase64 import b64decode as _b64_strict
 except ImportError:  # pragma: no cover - pybase64 is a dependency
@@ -108,7 +110,8 @@ TickFields = msgspec.defstruct(
     kw_only=True,
     gc=False,  # scalars only, so no cycles: 400k structs a batch need not be tracked by the GC
 )
-_MANY = msgspec.json.Decoder(list[TickFields])
+# TickFields is a class made at import (defstruct), which mypy cannot take as a type
+_MANY = msgspec.json.Decoder(list[TickFields])  # type: ignore[valid-type]
 _ONE = msgspec.json.Decoder(TickFields)
 
 # What msgspec raises for bytes that are no tick: invalid UTF-8 inside a string is a UnicodeDecodeError.

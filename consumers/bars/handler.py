@@ -27,13 +27,14 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import boto3
 import orjson
 
 from consumers.bars.decode import NOT_PARSED, b64decode, fast_ticks, parse_ticks
 from consumers.bars.errors import ConfigError, TransientError
+from consumers.bars.events import BarsState, KinesisEventRecord, KinesisWindowEvent, WindowResponse
 from consumers.bars.io import AWS_ERRORS, BarSink, Lake
 from market.bars import BarBuilder, BarConfig, BarStateError
 from market.bars_fold import NATIVE, fold_values
@@ -45,6 +46,11 @@ from tickpipe.config import Settings
 from tickpipe.errors import AggregateError
 from tickpipe.kinesis import hash_key, list_shards
 from tickpipe.kpl import user_records
+
+if TYPE_CHECKING:
+    from mypy_boto3_firehose import FirehoseClient
+    from mypy_boto3_kinesis import KinesisClient
+    from mypy_boto3_s3 import S3Client
 
 SERVICE: Final = "bars"
 CONSUMER_STATE_VERSION: Final = 1
@@ -87,7 +93,7 @@ def bars_config(environ: Mapping[str, str] | None = None) -> tuple[BarConfig, in
     return config, values["state_budget"]
 
 
-def shard_of(event: Mapping[str, Any]) -> str:
+def shard_of(event: KinesisWindowEvent) -> str:
     """The event's shard id: ``shardId`` (tumbling windows) or the first record's eventID prefix."""
     shard = event.get("shardId")
     if shard:
@@ -107,8 +113,9 @@ def _arrival(kinesis: Mapping[str, Any]) -> float:
 class BarsConsumer:
     """The handler's logic with its clients; one per process (Lambda keeps it warm)."""
 
-    def __init__(self, settings: Settings | None = None, *, s3: Any = None, firehose: Any = None,
-                 kinesis: Any = None, config: BarConfig | None = None, state_budget: int | None = None,
+    def __init__(self, settings: Settings | None = None, *, s3: S3Client | None = None,
+                 firehose: FirehoseClient | None = None, kinesis: KinesisClient | None = None,
+                 config: BarConfig | None = None, state_budget: int | None = None,
                  metrics: Any = None, logger: Any = None) -> None:
         self.settings = settings or Settings.from_env()
         env_config, env_budget = bars_config()
@@ -126,25 +133,25 @@ class BarsConsumer:
 
     # clients are made on first use: a cold start that only reads its state pays for one
     @property
-    def s3(self) -> Any:
+    def s3(self) -> S3Client:
         if self._s3 is None:
             self._s3 = boto3.client("s3", region_name=self.settings.region)
         return self._s3
 
     @property
-    def firehose(self) -> Any:
+    def firehose(self) -> FirehoseClient:
         if self._firehose is None:
             self._firehose = boto3.client("firehose", region_name=self.settings.region)
         return self._firehose
 
     @property
-    def kinesis(self) -> Any:
+    def kinesis(self) -> KinesisClient:
         if self._kinesis is None:
             self._kinesis = boto3.client("kinesis", region_name=self.settings.region)
         return self._kinesis
 
     # ----- state ------------------------------------------------------------------------------
-    def _restore(self, shard: str, state: Mapping[str, Any]) -> tuple[BarBuilder, int]:
+    def _restore(self, shard: str, state: BarsState) -> tuple[BarBuilder, int]:
         """(builder, last folded sequence number) for the event's state."""
         tok = state.get("tok") if state else None
         warm = self._warm.pop(shard, None)
@@ -185,7 +192,7 @@ class BarsConsumer:
             self.log.info("shard %s inherits %d symbols from parent %s", shard, len(builder.syms), parent)
         return builder
 
-    def _state_out(self, shard: str, builder: BarBuilder, seq: int, final: bool) -> dict[str, Any]:
+    def _state_out(self, shard: str, builder: BarBuilder, seq: int, final: bool) -> BarsState:
         tok = f"{seq}:{uuid.uuid4().hex[:12]}"
         inner = builder.to_state()
         body = orjson.dumps({"v": CONSUMER_STATE_VERSION, "seq": str(seq), "tok": tok, "b": inner})
@@ -205,10 +212,10 @@ class BarsConsumer:
         return {"v": CONSUMER_STATE_VERSION, "seq": str(seq), "tok": tok, "b": inner}
 
     # ----- one invocation ---------------------------------------------------------------------
-    def handle(self, event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
+    def handle(self, event: KinesisWindowEvent, context: Any = None) -> WindowResponse:
         records = event.get("Records") or []
         shard = shard_of(event)
-        state_in = event.get("state") or {}
+        state_in: BarsState = event.get("state") or {}
         final = bool(event.get("isFinalInvokeForWindow"))
         self.counters["invocations"] += 1
         try:
@@ -252,13 +259,13 @@ class BarsConsumer:
         return {"state": state, "batchItemFailures": []}
 
     @staticmethod
-    def _failed(records: list, index: int, state: Mapping[str, Any]) -> dict[str, Any]:
+    def _failed(records: list[KinesisEventRecord], index: int, state: BarsState) -> WindowResponse:
         if not records:
             raise TransientError("bar state could not be restored or saved")
-        return {"state": dict(state),
+        return {"state": state.copy(),
                 "batchItemFailures": [{"itemIdentifier": records[index]["kinesis"]["sequenceNumber"]}]}
 
-    def fold(self, builder: BarBuilder, records: list, seq0: int, shard: str,
+    def fold(self, builder: BarBuilder, records: list[KinesisEventRecord], seq0: int, shard: str,
               until: int) -> tuple[list[tuple[int, bytes]], list[tuple[int, str, int, bytes, str, str]], int]:
         """Fold records[:until] into ``builder``. Returns (bar lines with their record index,
         quarantine items (record index, seq, sub, data, reason, kind), last sequence folded)."""
@@ -342,7 +349,7 @@ class BarsConsumer:
         if builder.has_output():
             bars.extend((i, orjson.dumps(b) + b"\n") for b in builder.take())
 
-    def _write(self, shard: str, records: list, bars: list[tuple[int, bytes]],
+    def _write(self, shard: str, records: list[KinesisEventRecord], bars: list[tuple[int, bytes]],
                poison: list[tuple[int, str, int, bytes, str, str]]) -> int | None:
         """Quarantine, then bars. Returns the index of the first record whose output did not land."""
         fail_at: int | None = None
@@ -376,7 +383,7 @@ class BarsConsumer:
         return (builder.ticks, builder.duplicates, builder.late, builder.amended, builder.emitted, builder.watermarks,
                 builder.net_closed)
 
-    def _account(self, builder: BarBuilder, before: tuple[int, ...], records: list,
+    def _account(self, builder: BarBuilder, before: tuple[int, ...], records: list[KinesisEventRecord],
                  poison: list, bars: list, shard: str) -> None:
         ticks, dups, late, amended, emitted, wms, net = (a - b for a, b in zip(self._snapshot_counts(builder), before,
                                                                         strict=True))
@@ -447,8 +454,8 @@ def _lambda_consumer() -> BarsConsumer:
     return _CONSUMER
 
 
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Lambda entry point (tumbling-window Kinesis event → TimeWindowEventResponse)."""
+def handler(event: KinesisWindowEvent, context: Any) -> WindowResponse:
+    """Lambda entry point (tumbling-window Kinesis event → TimeWindowEventResponse, consumers.bars.events)."""
     consumer = _lambda_consumer()
     try:
         return consumer.handle(event, context)

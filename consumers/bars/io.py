@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import time
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 from botocore.exceptions import BotoCoreError, ClientError
@@ -18,6 +18,10 @@ from consumers.bars.errors import AccessDeniedError, TransientError
 from tickpipe import names
 from tickpipe.aws_errors import error_code
 from tickpipe.backoff import Backoff, Jitter
+
+if TYPE_CHECKING:
+    from mypy_boto3_firehose import FirehoseClient
+    from mypy_boto3_s3 import S3Client
 
 # Firehose PutRecordBatch limits (API reference): 500 records, 4 MiB a call, 1,000 KiB a record.
 BATCH_RECORDS: Final = 500
@@ -35,7 +39,7 @@ DENIED_CODES: Final = frozenset({"AccessDenied", "403", "AllAccessDisabled", "In
 class BarSink:
     """PutRecordBatch to the bars delivery stream, retrying the records that failed."""
 
-    def __init__(self, firehose: Any, delivery_stream: str, *, attempts: int = ATTEMPTS,
+    def __init__(self, firehose: FirehoseClient, delivery_stream: str, *, attempts: int = ATTEMPTS,
                  backoff_s: float = BACKOFF_S) -> None:
         self.firehose = firehose
         self.name = delivery_stream
@@ -81,7 +85,7 @@ class BarSink:
 class Lake:
     """Quarantine objects and per-shard checkpoints in the lake bucket."""
 
-    def __init__(self, s3: Any, bucket: str, stream: str) -> None:
+    def __init__(self, s3: S3Client, bucket: str, stream: str) -> None:
         self.s3 = s3
         self.bucket = bucket
         self.stream = stream

@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final, NotRequired, TypedDict
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
@@ -29,6 +29,10 @@ from tickpipe.backoff import Backoff, Jitter
 from tickpipe.config import Settings
 from tickpipe.kinesis import is_open, list_shards
 
+if TYPE_CHECKING:
+    from mypy_boto3_kinesis import KinesisClient
+    from mypy_boto3_kinesis.type_defs import PutRecordsRequestEntryTypeDef, ShardTypeDef
+
 SERVICE: Final = "watermark-net"
 # its own tuple: importing bars io would put the handler's TICKPIPE_BUCKET read in this function's closure
 AWS_ERRORS: Final = (BotoCoreError, ClientError)
@@ -39,6 +43,15 @@ PUT_BATCH: Final = 500  # PutRecords takes at most 500 records
 ATTEMPTS: Final = 4
 
 log = logging.getLogger(__name__)
+
+
+class SafetyNetResponse(TypedDict):
+    """What the function did: shards written (0 while a session is in progress, with ``skipped``
+    saying so) and the watermark's time."""
+
+    written: int
+    ts: NotRequired[int]
+    skipped: NotRequired[str]
 
 
 class SafetyNetError(RuntimeError):
@@ -54,12 +67,12 @@ def session_in_progress(now: float, overrides: str = "") -> bool:
     return session is not None and session.open_ts <= now < session.close_ts
 
 
-def open_shards(kinesis: Any, stream: str) -> list[dict[str, Any]]:
+def open_shards(kinesis: KinesisClient, stream: str) -> list[ShardTypeDef]:
     """The stream's open shards (ListShards, paginated): those without an ending sequence number."""
     return [s for s in list_shards(kinesis, stream) if is_open(s)]
 
 
-def write_watermarks(kinesis: Any, stream: str, ts: int, *, backoff_s: float = 0.2) -> int:
+def write_watermarks(kinesis: KinesisClient, stream: str, ts: int, *, backoff_s: float = 0.2) -> int:
     """One end-of-session watermark into every open shard. Returns the number of shards written;
     raises SafetyNetError when a shard's record is still refused after every attempt."""
     data = Watermark(ANY, ts, "closed").encode()
@@ -67,8 +80,9 @@ def write_watermarks(kinesis: Any, stream: str, ts: int, *, backoff_s: float = 0
         shards = open_shards(kinesis, stream)
     except AWS_ERRORS as exc:
         raise SafetyNetError(f"listing the shards of {stream}: {exc}") from exc
-    pending = [{"Data": data, "PartitionKey": PARTITION_KEY, "ExplicitHashKey": s["HashKeyRange"]["StartingHashKey"]}
-               for s in shards]
+    pending: list[PutRecordsRequestEntryTypeDef] = [
+        {"Data": data, "PartitionKey": PARTITION_KEY, "ExplicitHashKey": s["HashKeyRange"]["StartingHashKey"]}
+        for s in shards]
     written = 0
     backoff = Backoff(backoff_s, jitter=Jitter.NONE)  # one writer: nothing to spread out
     for start in range(0, len(pending), PUT_BATCH):
@@ -94,7 +108,7 @@ def write_watermarks(kinesis: Any, stream: str, ts: int, *, backoff_s: float = 0
     return written
 
 
-def run(settings: Settings, kinesis: Any, now: float | None = None) -> dict[str, Any]:
+def run(settings: Settings, kinesis: KinesisClient, now: float | None = None) -> SafetyNetResponse:
     """Write the watermarks unless a session is in progress. Returns what was done."""
     now = time.time() if now is None else now
     if session_in_progress(now, settings.session_overrides):
@@ -107,8 +121,8 @@ def run(settings: Settings, kinesis: Any, now: float | None = None) -> dict[str,
     return {"written": written, "ts": ts}
 
 
-def handler(event: dict[str, Any] | None, context: Any = None) -> dict[str, Any]:
-    """Lambda entry point (EventBridge Scheduler, infra/watermark.tf)."""
+def handler(event: dict[str, Any] | None, context: Any = None) -> SafetyNetResponse:
+    """Lambda entry point (EventBridge Scheduler, infra/watermark.tf; the event is not read)."""
     from aws_lambda_powertools import Metrics
     from aws_lambda_powertools.metrics import MetricUnit
 

@@ -27,7 +27,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, TypedDict
 
 from consumers.history.candles import RESOLUTIONS, CandleTable, CandleWriter, rows_by_day, table_for
 from fyers.errors import FyersError, InvalidTokenError, TokenExpiredError
@@ -111,6 +111,32 @@ class BackfillRequest:
         return out
 
 
+# The backfill function's event (the call form: "from" is a Python keyword). "from" and "to" are
+# needed; the handler, not the type, says so when one is missing (BackfillError).
+BackfillEvent = TypedDict("BackfillEvent", {
+    "from": str,  # yyyy-MM-dd
+    "to": str,
+    "symbols": list[str],
+    "resolutions": list[str],  # default: RESOLUTIONS
+}, total=False)
+
+
+class BackfillResponse(TypedDict):
+    """The backfill function's response: :class:`BackfillReport`'s fields."""
+
+    chunks: int
+    already_done: int
+    fetched: int
+    marked: int
+    candles: int
+    requests: int
+    objects_written: int
+    failed: list[str]
+    stopped: str
+    pending: int
+    seconds: float
+
+
 @dataclass
 class BackfillReport:
     chunks: int = 0
@@ -137,10 +163,11 @@ class BackfillReport:
             text += f"; stopped: {self.stopped}"
         return text
 
-    def to_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in ("chunks", "already_done", "fetched", "marked", "candles",
-                                              "requests", "objects_written", "failed", "stopped",
-                                              "pending", "seconds")}
+    def to_dict(self) -> BackfillResponse:
+        return BackfillResponse(chunks=self.chunks, already_done=self.already_done, fetched=self.fetched,
+                                marked=self.marked, candles=self.candles, requests=self.requests,
+                                objects_written=self.objects_written, failed=self.failed, stopped=self.stopped,
+                                pending=self.pending, seconds=self.seconds)
 
 
 class Manifest:
@@ -291,7 +318,7 @@ def emit_metrics(report: BackfillReport) -> None:
             pass
 
 
-def handler(event: dict[str, Any] | None, context: Any = None) -> dict[str, Any]:
+def handler(event: BackfillEvent | None, context: Any = None) -> BackfillResponse:
     """Lambda entry point, the same job as `tickpipe backfill`. Invoke it with
     ``{"symbols": ["NSE:SBIN-EQ", ...], "from": "2026-10-01", "to": "2026-10-31", "resolutions": ["5", "D"]}``
     (resolutions default to all). It stops a minute before its timeout and reports ``pending``

@@ -9,7 +9,7 @@ one host, or a job and its retry, stay inside the app's limits together.
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING
 
 import boto3
 
@@ -20,11 +20,14 @@ from fyers.token_store import TokenStore
 from tickpipe import names
 from tickpipe.config import Settings
 
+if TYPE_CHECKING:
+    from mypy_boto3_ssm import SSMClient
+
 
 class SsmAccessToken:
     """``access_token()`` for :class:`HistoryClient`: read once from SSM, again after :meth:`reload`."""
 
-    def __init__(self, ssm: Any, prefix: str) -> None:
+    def __init__(self, ssm: SSMClient, prefix: str) -> None:
         self.store = TokenStore(ssm, prefix)
         self._token: str | None = None
         self._lock = threading.Lock()
@@ -40,7 +43,7 @@ class SsmAccessToken:
             self._token = None
 
 
-def app_id_from_ssm(ssm: Any, settings: Settings) -> str:
+def app_id_from_ssm(ssm: SSMClient, settings: Settings) -> str:
     name = settings.ssm_name(names.SSM_APP_ID)
     try:
         return ssm.get_parameter(Name=name)["Parameter"]["Value"]
@@ -48,7 +51,8 @@ def app_id_from_ssm(ssm: Any, settings: Settings) -> str:
         raise LookupError(f"no Fyers app id at SSM {name}: set it as in docs/deploy.md") from None
 
 
-def history_client(settings: Settings, *, ssm: Any = None, limiter_path: str | None = None) -> HistoryClient:
+def history_client(settings: Settings, *, ssm: SSMClient | None = None,
+                   limiter_path: str | None = None) -> HistoryClient:
     ssm = ssm or boto3.client("ssm", region_name=settings.region)
     limiter = FileRateLimiter(limiter_path or default_path())
     return HistoryClient(RestClient(settings.fyers_api_url, limiter=limiter), app_id_from_ssm(ssm, settings),

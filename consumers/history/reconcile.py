@@ -25,13 +25,19 @@ import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, NotRequired, TypedDict
 
 import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from consumers.history.backfill import STOP_MARGIN_MS, Backfill, BackfillReport, BackfillRequest
+from consumers.history.backfill import (
+    STOP_MARGIN_MS,
+    Backfill,
+    BackfillReport,
+    BackfillRequest,
+    BackfillResponse,
+)
 from consumers.history.candles import CANDLES_5M, CandleWriter
 from consumers.lake.schema import BARS
 from fyers.history import HistoryClient
@@ -73,6 +79,23 @@ class ReconcileIncompleteError(RuntimeError):
     """The day's candles could not all be fetched in this run; running again continues."""
 
 
+class ReconcileEvent(TypedDict, total=False):
+    """A manual invoke's choice; the schedule's own event has neither key (today, the configured universe)."""
+
+    day: str  # yyyy-MM-dd
+    symbols: list[str]  # besides the configured universe
+
+
+class ReconcileResponse(TypedDict):
+    """The reconcile function's response: the day, and its summary (DaySummary's fields) and the
+    backfill's report, or why nothing was done (``skipped``)."""
+
+    day: str
+    summary: NotRequired[dict[str, Any]]
+    backfill: NotRequired[BackfillResponse]
+    skipped: NotRequired[str]
+
+
 @dataclass
 class ReconcileResult:
     day: str
@@ -80,7 +103,7 @@ class ReconcileResult:
     diffs: list[BarDiff]
     backfill: BackfillReport
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> ReconcileResponse:
         return {"day": self.day, "summary": self.summary.row(), "backfill": self.backfill.to_dict()}
 
 
@@ -189,7 +212,7 @@ def configured_universe(sources: str) -> list[str]:
     return load_universes(sources)
 
 
-def handler(event: dict[str, Any] | None, context: Any = None) -> dict[str, Any]:
+def handler(event: ReconcileEvent | None, context: Any = None) -> ReconcileResponse:
     """Lambda entry point. The schedule (after each session) sends its own event: today (IST) is
     reconciled, if it traded. A manual invoke may pass ``{"day": "2026-11-26", "symbols": [...]}``."""
     from consumers.history.client import history_client

@@ -33,7 +33,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
 import numpy as np
 import orjson
@@ -52,6 +52,9 @@ from market.tick import MAX_RECORD_BYTES
 from market.watermark import drop_watermark_lines
 from tickpipe import names
 from tickpipe.config import Settings
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3.type_defs import ObjectTypeDef
 
 log = logging.getLogger(__name__)
 
@@ -237,11 +240,11 @@ def _parse_lines(spec: TableSpec, data: bytes, arrival: float) -> tuple[pa.Table
         # The validator let through a value the schema cannot hold (a bug, not bad input): keep
         # every row that converts, quarantine the others with the converter's reason.
         kept = []
-        for n, line, row in zip(lines, good, rows, strict=True):
+        for n, record, row in zip(lines, good, rows, strict=True):
             try:
                 kept.append(pa.Table.from_pylist([row], schema=spec.read_schema))
             except (pa.ArrowException, OverflowError, ValueError, TypeError) as exc:
-                refuse(n, orjson.dumps(line), f"does not fit the {spec.name} schema: {exc}")
+                refuse(n, orjson.dumps(record), f"does not fit the {spec.name} schema: {exc}")
         table = pa.concat_tables(kept) if kept else spec.read_schema.empty_table()
         bad.sort(key=lambda b: b.line or 0)
     return spec.fill_defaults(table), bad
@@ -250,9 +253,11 @@ def _parse_lines(spec: TableSpec, data: bytes, arrival: float) -> tuple[pa.Table
 # What a bug in parsing or validation could raise on a value nobody foresaw (an integer past a
 # column's range, a date past year 9999): the object is quarantined with it, the run goes on.
 UNEXPECTED: tuple[type[Exception], ...] = (pa.ArrowException, OverflowError, ValueError, TypeError, KeyError)
+# ... and what quarantines a raw object as a whole
+UNREADABLE: tuple[type[Exception], ...] = (CorruptObjectError, *UNEXPECTED)
 
 
-def arrival_of(obj: dict[str, Any]) -> float:
+def arrival_of(obj: ObjectTypeDef) -> float:
     """When a raw object reached the lake (epoch s): its LastModified, which is after every record
     in it reached AWS. A listing without it (not S3) counts as now."""
     modified = obj.get("LastModified")
@@ -456,7 +461,7 @@ class Compactor:
         if raw_days is None:
             raw_days = [(self.today - timedelta(days=i)).isoformat() for i in range(self.options.lookback_days, -1, -1)]
         indexes = {d: self.store.get_json(self.raw_index_key(d)) or {} for d in raw_days}
-        new: list[tuple[str, str, dict[str, Any]]] = []  # (raw day, key, listing)
+        new: list[tuple[str, str, ObjectTypeDef]] = []  # (raw day, key, listing)
         for d in raw_days:
             for obj in self.store.list(f"{self.spec.raw_prefix}dt={d}/"):
                 report.raw_objects_seen += 1
@@ -481,7 +486,7 @@ class Compactor:
         return report
 
     def _read(
-        self, work: str, new: list[tuple[str, str, dict[str, Any]]], report: TableReport
+        self, work: str, new: list[tuple[str, str, ObjectTypeDef]], report: TableReport
     ) -> tuple[dict[str, list[Run]], dict[str, dict[str, str]], dict[str, dict[str, Any]]]:
         """Pass 1: parse every new object, spill rows per event day as sym-sorted runs."""
         pending: dict[str, list[pa.Table]] = defaultdict(list)
@@ -525,7 +530,7 @@ class Compactor:
         return runs, sources, entries
 
     def _read_one(
-        self, key: str, raw_day: str, obj: dict[str, Any], size: int, data: bytes | CorruptObjectError,
+        self, key: str, raw_day: str, obj: ObjectTypeDef, size: int, data: bytes | CorruptObjectError,
         report: TableReport, entries: dict[str, dict[str, Any]], sources: dict[str, dict[str, str]],
         pending: dict[str, list[pa.Table]], pending_rows: dict[str, int],
     ) -> None:
@@ -537,7 +542,7 @@ class Compactor:
                 raise data
             table, bad = parse(self.spec, data, arrival_of(obj))
             days = split_days(self.spec, table)
-        except (CorruptObjectError, *UNEXPECTED) as exc:
+        except UNREADABLE as exc:
             # An object compaction cannot read is quarantined and recorded as read: the objects
             # beside it are compacted, and later runs do not stumble on it again.
             reason = str(exc) if isinstance(exc, CorruptObjectError) else f"{key}: cannot be compacted ({type(exc).__name__}: {exc})"
@@ -582,7 +587,7 @@ class Compactor:
 
         gen = int(manifest["generation"]) + 1
         partition = self.partition(day)
-        written = []
+        written: list[dict[str, Any]] = []
         for n, (path, rows) in enumerate(files):
             key = f"{partition}part-g{gen:05d}-{n:05d}.parquet"
             size = os.path.getsize(path)
@@ -682,7 +687,21 @@ def emit_metrics(reports: Sequence[TableReport]) -> None:
             pass
 
 
-def handler(event: dict[str, Any] | None, context: Any = None) -> dict[str, Any]:
+class CompactionEvent(TypedDict, total=False):
+    """A manual invoke's choice (the schedule's own event has neither key: every table, due days)."""
+
+    tables: list[str]  # names of TABLES
+    raw_days: list[str]  # yyyy-MM-dd raw partitions to compact
+
+
+class CompactionResponse(TypedDict):
+    """One report per table compacted (TableReport's fields), or none and why (``skipped``)."""
+
+    tables: list[dict[str, Any]]
+    skipped: NotRequired[str]
+
+
+def handler(event: CompactionEvent | None, context: Any = None) -> CompactionResponse:
     """Lambda entry point. The EventBridge schedule sends its own event; a manual invoke may pass
     ``{"tables": ["ticks"], "raw_days": ["2026-11-26"]}`` to compact chosen raw partitions."""
     event = event or {}
@@ -706,6 +725,6 @@ def handler(event: dict[str, Any] | None, context: Any = None) -> dict[str, Any]
         log.warning("compaction skipped: %s", exc)
         return {"tables": [], "skipped": str(exc)}
     emit_metrics(reports)
-    result = {"tables": [asdict(r) for r in reports]}
+    result: CompactionResponse = {"tables": [asdict(r) for r in reports]}
     log.info("compaction: %s", orjson.dumps(result).decode())
     return result

@@ -17,13 +17,16 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Final
+from typing import TYPE_CHECKING, Final
 
 import orjson
 from botocore.exceptions import ClientError
 
 from tickpipe import names
 from tickpipe.aws_errors import error_code
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 LEASE_KEY: Final = names.STATE + "compact/lease.json"
 DEFAULT_TTL_S: Final = 3600.0  # a CLI run over a big lake; the handler passes its own time limit
@@ -36,7 +39,7 @@ class CompactionBusyError(RuntimeError):
 
 
 @contextmanager
-def lease(s3: Any, bucket: str, *, ttl_s: float = DEFAULT_TTL_S, owner: str = "",
+def lease(s3: S3Client, bucket: str, *, ttl_s: float = DEFAULT_TTL_S, owner: str = "",
           clock: Callable[[], float] = time.time) -> Iterator[str]:
     """Hold the compaction lease for the block; raises CompactionBusyError if a live one exists."""
     me = owner or uuid.uuid4().hex
@@ -53,7 +56,7 @@ def lease(s3: Any, bucket: str, *, ttl_s: float = DEFAULT_TTL_S, owner: str = ""
         _release(s3, bucket, me)
 
 
-def _take_over_if_stale(s3: Any, bucket: str, body: bytes, clock: Callable[[], float]) -> None:
+def _take_over_if_stale(s3: S3Client, bucket: str, body: bytes, clock: Callable[[], float]) -> None:
     uri = f"s3://{bucket}/{LEASE_KEY}"
     try:
         got = s3.get_object(Bucket=bucket, Key=LEASE_KEY)
@@ -73,7 +76,7 @@ def _take_over_if_stale(s3: Any, bucket: str, body: bytes, clock: Callable[[], f
         raise
 
 
-def _release(s3: Any, bucket: str, me: str) -> None:
+def _release(s3: S3Client, bucket: str, me: str) -> None:
     try:
         got = s3.get_object(Bucket=bucket, Key=LEASE_KEY)
         if orjson.loads(got["Body"].read()).get("owner") == me:

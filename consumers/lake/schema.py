@@ -110,7 +110,7 @@ def _tick_bounds(t: pa.Table, arrival: float) -> list[tuple[str, float, float, b
     """(column, low, high, low is exclusive) of every numeric bound market.tick sets for a record
     that reached AWS at ``arrival``."""
     latest = tickmod.latest_time(arrival)
-    bounds = []
+    bounds: list[tuple[str, float, float, bool]] = []
     for name in tickmod.INT_FIELDS:
         lo, hi = tickmod.INT_RANGES.get(name, (tickmod.SCHEMA_VERSION, tickmod.SCHEMA_VERSION))
         if name in tickmod.TIME_FIELDS:

@@ -5,12 +5,16 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import orjson
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef, ObjectTypeDef
 
 log = logging.getLogger(__name__)
 
@@ -18,11 +22,11 @@ log = logging.getLogger(__name__)
 class LakeStore:
     """Thin S3 edge: every call compaction makes to the bucket goes through here."""
 
-    def __init__(self, bucket: str, s3: Any = None) -> None:
+    def __init__(self, bucket: str, s3: S3Client | None = None) -> None:
         self.bucket = bucket
         self.s3 = s3 or boto3.client("s3")
 
-    def list(self, prefix: str) -> Iterator[dict[str, Any]]:
+    def list(self, prefix: str) -> Iterator[ObjectTypeDef]:
         """Objects under ``prefix`` (Key, Size, ETag, LastModified), in key order."""
         for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
             yield from page.get("Contents", [])
@@ -51,9 +55,9 @@ class LakeStore:
     def copy(self, src: str, dst: str) -> None:
         self.s3.copy_object(Bucket=self.bucket, Key=dst, CopySource={"Bucket": self.bucket, "Key": src})
 
-    def delete(self, keys: list[str]) -> None:
+    def delete(self, keys: Sequence[str]) -> None:
         for i in range(0, len(keys), 1000):
-            chunk = [{"Key": k} for k in keys[i : i + 1000]]
+            chunk: list[ObjectIdentifierTypeDef] = [{"Key": k} for k in keys[i : i + 1000]]
             self.s3.delete_objects(Bucket=self.bucket, Delete={"Objects": chunk, "Quiet": True})
 
     def uri(self, key: str) -> str:
@@ -74,9 +78,9 @@ class DirStore(LakeStore):
     def _path(self, key: str) -> str:
         return os.path.join(self.root, key)
 
-    def list(self, prefix: str) -> Iterator[dict[str, Any]]:
+    def list(self, prefix: str) -> Iterator[ObjectTypeDef]:
         base = os.path.dirname(self._path(prefix))
-        found = []
+        found: list[ObjectTypeDef] = []
         for dirpath, _dirs, files in os.walk(base):
             for f in files:
                 key = os.path.relpath(os.path.join(dirpath, f), self.root).replace(os.sep, "/")
@@ -108,7 +112,7 @@ class DirStore(LakeStore):
     def copy(self, src: str, dst: str) -> None:
         self.upload(self._path(src), dst)
 
-    def delete(self, keys: list[str]) -> None:
+    def delete(self, keys: Sequence[str]) -> None:
         for k in keys:
             if os.path.exists(self._path(k)):
                 os.remove(self._path(k))

@@ -17,7 +17,7 @@ import threading
 import time
 import zlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
@@ -28,7 +28,13 @@ from fyers.sim.credentials import CredentialError
 from fyers.sim.market import Timeline, quote_values
 
 if TYPE_CHECKING:
-    from fyers.sim.simulator import Simulator
+    from collections import Counter
+
+    from fyers.sim.clock import SimClock
+    from fyers.sim.config import SimConfig
+    from fyers.sim.credentials import CredentialIssuer
+    from fyers.sim.faults import Faults
+    from fyers.sim.market import Market
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +45,26 @@ UNKNOWN_TOPIC = -300
 # more than this many cadence points per symbol: the socket sends quotes, not history.
 MAX_CATCH_UP_POINTS = 4
 MAX_EVENTS_PER_PASS = 20_000
+
+
+class SocketSim(Protocol):
+    """What the data socket uses of the simulator (:class:`fyers.sim.simulator.Simulator` is one):
+    its settings, market, clock, credentials and faults, a counter the event loop bumps, and the
+    held clock's release."""
+
+    @property
+    def config(self) -> SimConfig: ...
+    @property
+    def market(self) -> Market: ...
+    @property
+    def clock(self) -> SimClock: ...
+    @property
+    def credentials(self) -> CredentialIssuer: ...
+    @property
+    def faults(self) -> Faults: ...
+    @property
+    def stats(self) -> Counter[str]: ...
+    def snapshots_sent(self, topics: int) -> None: ...
 
 
 @dataclass
@@ -286,7 +312,7 @@ def malformed_frame(message_number: int) -> bytes:
 class HsmServer:
     """The websockets server, on its own event loop in a daemon thread."""
 
-    def __init__(self, sim: Simulator, port: int = 0) -> None:
+    def __init__(self, sim: SocketSim, port: int = 0) -> None:
         self.sim = sim
         self._want_port = port
         self.port = 0

@@ -13,7 +13,7 @@ import logging
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import orjson
@@ -28,7 +28,12 @@ from fyers.sim.quotes import MAX_QUOTE_SYMBOLS, quote_fields
 from market.session import DAY, IST
 
 if TYPE_CHECKING:
-    from fyers.sim.simulator import Simulator
+    from fyers.sim.clock import SimClock
+    from fyers.sim.config import SimConfig
+    from fyers.sim.credentials import CredentialIssuer
+    from fyers.sim.faults import Faults
+    from fyers.sim.limits import RateLimits
+    from fyers.sim.market import Market
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +64,28 @@ LOGIN_PAGE = """<!doctype html>
 """
 
 
+class RestSim(Protocol):
+    """What the REST server uses of the simulator (:class:`fyers.sim.simulator.Simulator` is one):
+    its settings, market, clock, credentials, faults and rate limits, the request counter, and the
+    two answers it composes itself (market status, the control API's status)."""
+
+    @property
+    def config(self) -> SimConfig: ...
+    @property
+    def market(self) -> Market: ...
+    @property
+    def clock(self) -> SimClock: ...
+    @property
+    def credentials(self) -> CredentialIssuer: ...
+    @property
+    def faults(self) -> Faults: ...
+    @property
+    def rate_limits(self) -> RateLimits | None: ...
+    def count(self, name: str, n: int = 1) -> None: ...
+    def market_status(self) -> list[dict[str, Any]]: ...
+    def status(self) -> dict[str, Any]: ...
+
+
 class RestError(Exception):
     def __init__(self, status: int, code: int, message: str) -> None:
         super().__init__(message)
@@ -74,7 +101,7 @@ def _bad(message: str, code: int = INVALID_INPUT) -> RestError:
 class RestServer:
     """ThreadingHTTPServer on 127.0.0.1 in a daemon thread."""
 
-    def __init__(self, sim: Simulator, port: int = 0) -> None:
+    def __init__(self, sim: RestSim, port: int = 0) -> None:
         self.sim = sim
         handler = type("Handler", (_Handler,), {"sim": sim})
         self._httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
@@ -96,7 +123,7 @@ class RestServer:
 
 
 class _Handler(BaseHTTPRequestHandler):
-    sim: Simulator
+    sim: RestSim
     protocol_version = "HTTP/1.1"
     server_version = "fyers-sim"
 

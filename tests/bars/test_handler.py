@@ -5,11 +5,13 @@ from __future__ import annotations
 import hashlib
 
 import boto3
+import msgspec
 import orjson
 import pytest
 from bars_reference import reference_bars, strip, synthetic_day, vwaps_in_range, without_vwap
 from bars_stream import kpl_records, kpl_runs, lake_bars, lake_objects, put
 
+from consumers.bars.events import WindowResponse
 from consumers.bars.handler import BarsConsumer
 from consumers.bars.io import CHECKPOINTS, QUARANTINE
 from local.kinesis_runner import KinesisRunner
@@ -108,6 +110,29 @@ def test_unreachable_firehose_gives_a_partial_batch_response_and_nothing_is_lost
     failed = [r for r in responses if r["batchItemFailures"]]
     assert len(failed) == 2 and runner.counters.partial_failures == 2
     assert curated_lake(lake) == reference_bars(ticks)
+
+
+def test_every_response_is_a_time_window_event_response_lambda_can_read(lake):
+    """consumers.bars.events.WindowResponse, checked on the handler's real answers: a success, and a
+    partial batch response naming the record to retry while the bars Firehose is away."""
+    ticks = synthetic_day(16, symbols=1, trades=40, span=600, with_index=False)
+    put(boto3.client("kinesis"), lake.stream, kpl_records(ticks, per_record=10))
+    boto3.client("firehose").delete_delivery_stream(DeliveryStreamName=lake.bars_firehose)
+    consumer = BarsConsumer(lake)
+    consumer.sink.backoff_s = 0.01
+    responses = []
+
+    def handler(event, context):
+        responses.append(consumer.handle(event, context))
+        if responses[-1]["batchItemFailures"]:
+            provision(lake, shards=1)  # the delivery stream is back for the retry
+        return responses[-1]
+
+    run(lake, consumer, handler=handler)
+    typed = [msgspec.convert(r, WindowResponse) for r in responses]
+    assert typed == responses
+    assert any(r["batchItemFailures"] for r in typed) and not typed[-1]["batchItemFailures"]
+    assert all(f["itemIdentifier"].isdigit() for r in typed for f in r["batchItemFailures"])
 
 
 def test_crash_between_emitting_bars_and_saving_state_gives_the_same_curated_bars(lake):

@@ -30,6 +30,17 @@ class RecordingLimiter(RateLimiter):
             self.times.append(self._sent[-1])
 
 
+class FakeClock:
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def now(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        self.t += seconds
+
+
 AFTER_CLOSE = dt.time(15, 45)  # the whole simulated day is history
 DAY = 86_400
 
@@ -146,7 +157,10 @@ def test_expired_access_token_raises_token_expired(fyers_sim):
 
 def test_one_limiter_holds_the_limit_across_clients(fyers_sim):
     sim = fyers_sim(start_time=AFTER_CLOSE)
-    limiter = RecordingLimiter([(4, 0.25)])
+    # A clock that moves only when the limiter sleeps: the test says how many requests a window
+    # admits, whatever the machine's speed (a slow call would otherwise spread them out by itself).
+    clock = FakeClock()
+    limiter = RecordingLimiter([(4, 0.25)], clock=clock.now, sleep=clock.sleep)
     _, symbols, history = clients(sim, limiter)
     day = sim.market.day
     for _ in range(5):

@@ -165,10 +165,25 @@ def module_path(module: str, root: Path = ROOT) -> Path | None:
     return None
 
 
-def _imports(tree: ast.AST, module: str, is_package: bool) -> Iterator[str]:
-    """Dotted names a module imports (also inside functions: lazy imports count)."""
-    package = module if is_package else module.rpartition(".")[0]
+def _type_checking_only(tree: ast.AST) -> set[ast.AST]:
+    """The statements under ``if TYPE_CHECKING:``: they never run (stubs such as mypy_boto3_* that
+    no artifact installs are imported there)."""
+    skipped: set[ast.AST] = set()
     for node in ast.walk(tree):
+        if isinstance(node, ast.If) and ast.unparse(node.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING"):
+            for stmt in node.body:
+                skipped |= set(ast.walk(stmt))
+    return skipped
+
+
+def _imports(tree: ast.AST, module: str, is_package: bool) -> Iterator[str]:
+    """Dotted names a module imports (also inside functions: lazy imports count; not the ones under
+    ``if TYPE_CHECKING:``)."""
+    package = module if is_package else module.rpartition(".")[0]
+    skipped = _type_checking_only(tree)
+    for node in ast.walk(tree):
+        if node in skipped:
+            continue
         if isinstance(node, ast.Import):
             yield from (a.name for a in node.names)
         elif isinstance(node, ast.ImportFrom):

@@ -92,6 +92,17 @@ class Policy:
     def actions(self) -> set[str]:
         return {a for st in self.statements if st["Effect"] == "Allow" for a in _list(st.get("Action"))}
 
+    def for_service(self, service: str) -> Policy:
+        """The statements of a resource policy (a topic's, a key's) that apply to a call made by the
+        AWS service ``service`` (its Principal names that service principal, or is "*")."""
+        return Policy([st for st in self.statements if service in service_principals(st) or st.get("Principal") == "*"])
+
+
+def service_principals(statement: dict[str, Any]) -> set[str]:
+    """The service principals (``budgets.amazonaws.com``) a resource-policy statement names."""
+    principal = statement.get("Principal")
+    return set(_list(principal.get("Service"))) if isinstance(principal, dict) else set()
+
 
 def _list_statements(doc: dict[str, Any]) -> list[dict[str, Any]]:
     st = doc["Statement"]

@@ -41,7 +41,8 @@ MOTO_CANNOT: dict[str, tuple[str, str]] = {
         "creating a scalable target (HTTP 500); the scheduled start/stop actions hang on the target"),
     "aws_budgets_budget.monthly": (
         "count", "moto's Budgets has no DescribeSubscribersForNotification (moto/budgets/responses.py), which "
-        "the provider calls to read a budget's notifications back; test_budget.py checks the configuration"),
+        "the provider calls to read a budget's notifications back; test_budget.py checks the configuration, "
+        "and the applied topic and key policies that let Budgets publish"),
     "aws_s3_bucket_policy.lake": (
         "count", "moto treats a Deny statement whose condition does not match as a deny "
         "(moto/iam/access_control.py IAMPolicyStatement), so the TLS-only policy would refuse every object "

@@ -62,3 +62,57 @@ def test_every_alarm_notifies_the_topic_and_says_what_to_do(tf):
 def test_alarm_emails_subscribe_to_the_topic(tf):
     sub = tf.resource("aws_sns_topic_subscription", "alarm_email")
     assert sub["protocol"] == "email" and sub["for_each"] == "${toset(var.alarm_emails)}"
+
+
+# --- who may publish to the alarm topic (the applied policy, AWS's rules: iam_eval.py) ------------
+# The topic policy replaces SNS's default one, so CloudWatch must be named in it: AWS re:Post,
+# https://repost.aws/knowledge-center/cloudwatch-receive-sns-for-alarm-trigger (Allow_Publish_Alarms).
+
+
+def topic_policy(tf_applied):
+    from iam_eval import Policy
+    from terraform_run import state_resources
+
+    state = state_resources(tf_applied)
+    return Policy.of(state["aws_sns_topic_policy.alarms"]["policy"]), state["aws_sns_topic.alarms"]["arn"], state
+
+
+def test_every_alarm_of_the_stack_may_publish_to_the_encrypted_topic(tf_applied):
+    from iam_eval import Call, Policy
+
+    policy, topic, state = topic_policy(tf_applied)
+    cloudwatch = policy.for_service("cloudwatch.amazonaws.com")
+    alarms = {a: v for a, v in state.items() if a.startswith("aws_cloudwatch_metric_alarm.")}
+    notifying = {a: v["arn"] for a, v in alarms.items() if topic in v["alarm_actions"]}
+    assert notifying and len(notifying) == len(alarms)
+    account = topic.split(":")[4]
+    key = Policy.of(state["aws_kms_key.main"]["policy"]).for_service("cloudwatch.amazonaws.com")
+    for address, arn in notifying.items():
+        assert cloudwatch.allows(Call("sns:Publish", topic, (("aws:SourceArn", arn),))), address
+        # SNS encrypts the message with the topic's key on CloudWatch's behalf (kms.tf)
+        for action in ("kms:GenerateDataKey", "kms:Decrypt"):
+            assert key.allows(Call(action, state["aws_kms_key.main"]["arn"], (("aws:SourceAccount", account),
+                                                                              ("aws:SourceArn", arn)))), action
+
+
+def test_alarms_of_another_account_or_stack_may_not_publish_to_the_topic(tf_applied):
+    from iam_eval import Call
+
+    policy, topic, _ = topic_policy(tf_applied)
+    cloudwatch = policy.for_service("cloudwatch.amazonaws.com")
+    region, account = topic.split(":")[3:5]
+    for arn in (f"arn:aws:cloudwatch:{region}:210987654321:alarm:tickpipe-dev-bars-errors",
+                f"arn:aws:cloudwatch:{region}:{account}:alarm:someone-elses-alarm"):
+        assert not cloudwatch.allows(Call("sns:Publish", topic, (("aws:SourceArn", arn),))), arn
+
+
+def test_the_topic_policy_names_only_cloudwatch_and_budgets_and_only_for_publish(tf_applied):
+    from iam_eval import service_principals
+
+    policy, topic, _ = topic_policy(tf_applied)
+    assert {p for st in policy.statements for p in service_principals(st)} == {"cloudwatch.amazonaws.com",
+                                                                               "budgets.amazonaws.com"}
+    for st in policy.statements:
+        assert set(st["Principal"]) == {"Service"}, st  # no account, no "*": IAM grants the stack's own publishers
+        assert st["Effect"] == "Allow" and st["Action"] in ("sns:Publish", ["sns:Publish"]) and st["Resource"] == topic
+        assert st.get("Condition"), f"{st.get('Sid')}: a service principal without a source condition"

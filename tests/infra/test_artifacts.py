@@ -60,3 +60,18 @@ def test_no_production_artifact_carries_dev_only_code(name):
     shipped = artifacts.packages(name) + [f.removesuffix(".py").replace("/", ".") for f in artifacts.files(name)]
     for dev in ("fyers.sim", "local", "bench", "producer.testing", "fyers.sim.testing", "tickpipe.cli"):
         assert dev not in shipped
+
+
+@pytest.mark.parametrize("target", artifacts.LAMBDA_HANDLERS)
+def test_every_lambda_handler_declares_a_typed_response(target):
+    """Each handler's return annotation is a TypedDict (or a union of them): the shape Lambda reads
+    (a TimeWindowEventResponse, a Function URL response) or the one an operator's invoke shows."""
+    import importlib
+    import types
+    import typing
+
+    module, _, name = target.rpartition(".")
+    returns = typing.get_type_hints(getattr(importlib.import_module(module), name))["return"]
+    union = typing.get_origin(returns) in (typing.Union, types.UnionType)
+    members = typing.get_args(returns) if union else (returns,)
+    assert all(typing.is_typeddict(m) for m in members), f"{target} returns {returns}"

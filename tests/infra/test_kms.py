@@ -82,3 +82,77 @@ def test_the_secrets_parameters_and_the_tools_use_the_secrets_key(tf_applied):
     alias = state["aws_kms_alias.secrets"]["name"]
     env = state["aws_ssm_parameter.fyers_app_id"]["name"].split("/")[2]
     assert alias == names.secrets_key_alias(env)  # tickpipe login's default key
+
+
+# --- the main key: the services that publish to the encrypted alarm topic -------------------------
+# SNS encrypts a message with the topic's key on the publishing service's behalf, so each service
+# that notifies the topic needs kms:GenerateDataKey* and kms:Decrypt in the key policy: SNS, "Key
+# management", compatibility with AWS services (https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html);
+# for Budgets, https://docs.aws.amazon.com/cost-management/latest/userguide/budgets-sns-policy.html.
+
+SERVICE_USE = ("kms:GenerateDataKey", "kms:GenerateDataKeyWithoutPlaintext", "kms:Decrypt")
+NOT_FOR_SERVICES = ("kms:Encrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo", "kms:CreateGrant", "kms:PutKeyPolicy",
+                    "kms:ScheduleKeyDeletion", "kms:DescribeKey", "kms:RetireGrant", "kms:Sign")
+
+
+def main_key(tf_applied):
+    from iam_eval import Policy
+
+    state = state_resources(tf_applied)
+    key = state["aws_kms_key.main"]
+    return Policy.of(key["policy"]), key["arn"]
+
+
+def budget_context(tf, account: str) -> tuple[tuple[str, str], ...]:
+    name = tf.render(tf.resource("aws_budgets_budget", "monthly")["name"])
+    return (("aws:SourceAccount", account), ("aws:SourceArn", f"arn:aws:budgets::{account}:budget/{name}"))
+
+
+def test_budgets_may_use_the_main_key_to_publish_to_the_alarm_topic(tf, tf_applied):
+    """Without source conditions on the key: the topic policy is the confused-deputy gate
+    (tests/infra/test_budget.py), and a condition KMS might never see would drop every alert."""
+    from iam_eval import Call
+
+    policy, key = main_key(tf_applied)
+    budgets = policy.for_service("budgets.amazonaws.com")
+    account = key.split(":")[4]
+    for action in SERVICE_USE:
+        assert budgets.allows(Call(action, key, budget_context(tf, account))), action
+        assert budgets.allows(Call(action, key)), f"{action} without the source keys"
+
+
+def test_budgets_and_cloudwatch_get_nothing_on_the_main_key_but_data_keys_and_decrypt(tf, tf_applied):
+    from iam_eval import Call
+
+    policy, key = main_key(tf_applied)
+    account = key.split(":")[4]
+    for service in ("budgets.amazonaws.com", "cloudwatch.amazonaws.com"):
+        statements = policy.for_service(service)
+        # the two actions as both guides write them (GenerateDataKey* also covers the pair variants)
+        assert statements.actions() == {"kms:GenerateDataKey*", "kms:Decrypt"}, service
+        for action in NOT_FOR_SERVICES:
+            assert not statements.allows(Call(action, key, budget_context(tf, account))), (service, action)
+
+
+def test_cloudwatch_keeps_its_grant_on_the_main_key(tf_applied):
+    from iam_eval import Call
+
+    policy, key = main_key(tf_applied)
+    cloudwatch = policy.for_service("cloudwatch.amazonaws.com")
+    account = key.split(":")[4]
+    for action in SERVICE_USE:
+        assert cloudwatch.allows(Call(action, key, (("aws:SourceAccount", account),))), action
+        assert not cloudwatch.allows(Call(action, key, (("aws:SourceAccount", "210987654321"),))), action
+
+
+def test_the_main_key_names_only_the_services_that_need_it(tf_applied):
+    from iam_eval import service_principals
+
+    policy, _ = main_key(tf_applied)
+    services = {p for st in policy.statements for p in service_principals(st)}
+    region = state_resources(tf_applied)["aws_kinesis_stream.ticks"]["arn"].split(":")[3]
+    assert services == {f"logs.{region}.amazonaws.com", "cloudwatch.amazonaws.com", "budgets.amazonaws.com"}
+    for st in policy.statements:
+        # Budgets' grant is the one without: its topic policy holds the condition (kms.tf says why)
+        if service_principals(st) and service_principals(st) != {"budgets.amazonaws.com"}:
+            assert st.get("Condition"), f"{st.get('Sid')}: a service principal without a condition"

@@ -7,6 +7,7 @@ import logging
 import time
 
 import boto3
+import msgspec
 import pytest
 import requests
 from botocore.config import Config
@@ -382,6 +383,19 @@ def test_the_lambda_handler_serves_function_url_events_with_a_secure_cookie(page
     status = handler(function_url_event("/", cookies=[cookie.split(";")[0]]), None)
     assert status["statusCode"] == 200 and "Log in with Fyers" in status["body"]
     assert status["headers"]["Cache-Control"] == "no-store"
+
+
+def test_the_lambda_handlers_answers_are_function_url_responses(page, monkeypatch):
+    """tokens.login.FunctionUrlResponse, checked on a redirect with a cookie and on a page."""
+    for key, value in page.settings.environ().items():
+        monkeypatch.setenv(key, value)
+    from tokens.login import FunctionUrlResponse, handler
+
+    redirect = handler(function_url_event("/", page.link().partition("?")[2]), None)
+    shown = handler(function_url_event("/", cookies=[redirect["cookies"][0].split(";")[0]]), None)
+    for out in (redirect, shown):
+        assert msgspec.convert(out, FunctionUrlResponse) == out
+        assert out["isBase64Encoded"] is False and isinstance(out["body"], str)
 
 
 def test_an_unreadable_stored_state_is_refused_not_a_crash(page):
