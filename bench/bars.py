@@ -7,9 +7,10 @@ writes them, and grouped into Lambda events the way the event source does (≤ 1
 
 Measured in this process on one core (CPU time of this process, best of 5 rounds that alternate
 between the two, so that other work on a shared machine counts less):
-- handler: BarsConsumer.fold over every event (base64, magic + md5 check, protobuf, msgspec decode, validation
-  of the fields read, the bar fold: market.bars_fold, with the native accelerator when it is built),
-  state carried between events as in a tumbling window.
+- handler: BarsConsumer.fold over every event (base64, magic + md5 check, protobuf, JSON decode and
+  market.tick's plausibility checks of every field, the bar fold: market.bars_fold; the decode, checks
+  and fold in the native accelerator when it is built), state carried between events as in a
+  tumbling window.
 - baseline: DuckDB reading the same ticks as JSON lines and computing the same bars in SQL.
 Target: the handler ≥ 300,000 ticks/s. Also printed: carried state, bytes per symbol.
 """

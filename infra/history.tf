@@ -85,7 +85,9 @@ locals {
   reconcile_function = "${local.prefix}-reconcile"
 
   # consumers/history/candles.py and consumers/history/reconcile.py prefixes.
-  candles_prefixes  = ["curated/candles_1m/", "curated/candles_5m/", "curated/candles_1d/"]
+  candles_5m_prefix = "curated/candles_5m/"
+  candles_prefixes  = ["curated/candles_1m/", local.candles_5m_prefix, "curated/candles_1d/"]
+  history_candles   = { backfill = local.candles_prefixes, reconcile = [local.candles_5m_prefix] }
   reconcile_prefix  = "curated/reconcile/"
   reconcile_daily   = "curated/reconcile_daily/"
   backfill_state    = "${local.state_prefix}backfill/"
@@ -105,13 +107,12 @@ locals {
 
   history_env = {
     backfill = {
-      TICKPIPE_ENV             = var.env
-      TICKPIPE_REGION          = var.region
-      TICKPIPE_BUCKET          = aws_s3_bucket.lake.bucket
-      TICKPIPE_SSM_PREFIX      = local.ssm_prefix
-      TICKPIPE_FYERS_API_URL   = var.fyers_api_url
-      TICKPIPE_FYERS_LIMITER   = local.fyers_limiter_tmp
-      TICKPIPE_ALARM_TOPIC_ARN = aws_sns_topic.alarms.arn
+      TICKPIPE_ENV           = var.env
+      TICKPIPE_REGION        = var.region
+      TICKPIPE_BUCKET        = aws_s3_bucket.lake.bucket
+      TICKPIPE_SSM_PREFIX    = local.ssm_prefix
+      TICKPIPE_FYERS_API_URL = var.fyers_api_url
+      TICKPIPE_FYERS_LIMITER = local.fyers_limiter_tmp
     }
     reconcile = {
       TICKPIPE_ENV               = var.env
@@ -122,7 +123,6 @@ locals {
       TICKPIPE_FYERS_LIMITER     = local.fyers_limiter_tmp
       TICKPIPE_SESSION_OVERRIDES = var.session_overrides
       TICKPIPE_SYMBOLS           = join(",", local.reconcile_universes)
-      TICKPIPE_ALARM_TOPIC_ARN   = aws_sns_topic.alarms.arn
     }
   }
 
@@ -347,10 +347,11 @@ data "aws_iam_policy_document" "history_common" {
     actions   = ["s3:ListBucket"]
     resources = [local.lake_arn]
   }
+  # Done markers are written, never read: a run lists them (ListBucket) to skip fetched chunks.
   statement {
-    sid       = "WriteCandlesAndMarkers"
-    actions   = ["s3:GetObject", "s3:PutObject"]
-    resources = concat([for p in local.candles_prefixes : "${local.lake_arn}/${p}*"], ["${local.lake_arn}/${local.backfill_state}*"])
+    sid       = "MarkFetchedChunks"
+    actions   = ["s3:PutObject"]
+    resources = ["${local.lake_arn}/${local.backfill_state}*"]
   }
   statement {
     sid       = "DeadLetters"
@@ -358,9 +359,14 @@ data "aws_iam_policy_document" "history_common" {
     resources = [aws_sqs_queue.history_failures.arn]
   }
   statement {
-    sid       = "UseKey"
+    sid       = "UseKey" # the lake (S3)
     actions   = local.kms_use
-    resources = [aws_kms_key.main.arn, aws_kms_key.secrets.arn] # secrets: the access token only (kms.tf)
+    resources = [aws_kms_key.main.arn]
+  }
+  statement {
+    sid       = "ReadTheAccessToken" # the secrets' key: decrypt, and only the access token (kms.tf)
+    actions   = ["kms:Decrypt"]
+    resources = [aws_kms_key.secrets.arn]
   }
   statement {
     sid       = "Tracing"
@@ -378,6 +384,13 @@ data "aws_iam_policy_document" "history" {
     sid       = "Logs"
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
     resources = ["${aws_cloudwatch_log_group.history[each.key].arn}:*"]
+  }
+  # Each day's candle file is read, merged and written back. Backfill keeps every resolution;
+  # reconcile fetches and keeps only the 5-minute candles it compares (consumers/history/reconcile.py).
+  statement {
+    sid       = "WriteCandles"
+    actions   = ["s3:GetObject", "s3:PutObject"]
+    resources = [for p in(each.key == "backfill" ? local.candles_prefixes : [local.candles_5m_prefix]) : "${local.lake_arn}/${p}*"]
   }
 
   # Reconcile also reads the day's curated bars (through their manifest) and gap records, and

@@ -185,16 +185,23 @@ data "aws_iam_policy_document" "compact" {
     ]
   }
   statement {
-    sid     = "WriteCuratedQuarantineState"
+    sid     = "WriteCuratedAndState"
     actions = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
-    # Its own tables only (consumers/lake/schema.py: curated/<table>/, quarantine/<table>/,
-    # state/compact/<table>/), not the bars' checkpoints or quarantine.
+    # Its own tables only (consumers/lake/schema.py: curated/<table>/, state/compact/<table>/), not
+    # the bars' checkpoints. A day is read, rewritten and its old generation deleted; the manifest
+    # and the lease live under state/compact/.
     resources = [
       "${local.lake_arn}/${local.curated_ticks_prefix}*",
       "${local.lake_arn}/${local.curated_bars_prefix}*",
+      "${local.lake_arn}/${local.compact_state_prefix}*",
+    ]
+  }
+  statement {
+    sid     = "Quarantine" # bad lines and unreadable objects are written there, never read back
+    actions = ["s3:PutObject"]
+    resources = [
       "${local.lake_arn}/${local.quarantine_prefix}ticks/*",
       "${local.lake_arn}/${local.quarantine_prefix}bars_5m/*",
-      "${local.lake_arn}/${local.compact_state_prefix}*",
     ]
   }
   statement {
@@ -234,9 +241,11 @@ resource "aws_iam_role" "token" {
 
 data "aws_iam_policy_document" "token" {
   statement {
-    sid       = "ReadFyersCredentials"
-    actions   = ["ssm:GetParameter", "ssm:GetParameters"]
-    resources = ["${local.ssm_prefix_arn}fyers/*"]
+    # tokens/refresh.py read_credentials and TokenStore.load: two GetParameters calls, nothing else
+    sid     = "ReadFyersCredentials"
+    actions = ["ssm:GetParameters"]
+    resources = [for name in ["app_id", "secret_key", "pin", "token", "refresh_token"] :
+    "${local.ssm_prefix_arn}fyers/${name}"]
   }
   statement {
     sid       = "WriteTheToken"
@@ -244,9 +253,11 @@ data "aws_iam_policy_document" "token" {
     resources = ["${local.ssm_prefix_arn}fyers/token", "${local.ssm_prefix_arn}fyers/refresh_token"]
   }
   statement {
-    sid       = "UseKey" # Encrypt: SSM encrypts a standard SecureString with the key directly
-    actions   = concat(local.kms_use, ["kms:Encrypt"])
-    resources = [aws_kms_key.main.arn, aws_kms_key.secrets.arn]
+    # Its parameters are all under the secrets' key; SSM encrypts and decrypts a standard
+    # SecureString with the key directly (Encrypt, Decrypt), no data key.
+    sid       = "UseSecretsKey"
+    actions   = ["kms:Decrypt", "kms:Encrypt"]
+    resources = [aws_kms_key.secrets.arn]
   }
   statement {
     sid       = "Logs"
@@ -320,12 +331,12 @@ data "aws_iam_policy_document" "producer_task" {
   source_policy_documents = [data.aws_iam_policy_document.metrics.json]
 
   statement {
-    sid       = "PutTicks"
-    actions   = ["kinesis:PutRecord", "kinesis:PutRecords", "kinesis:ListShards", "kinesis:DescribeStreamSummary"]
+    sid       = "PutTicks" # producer/sender.py PutRecords; producer/shards.py ListShards (the shard map)
+    actions   = ["kinesis:PutRecords", "kinesis:ListShards"]
     resources = [aws_kinesis_stream.ticks.arn]
   }
   statement {
-    # the access token (tokens/store.py TokenStore.load) and ssm:/ symbol universes under the prefix
+    # the access token (fyers/token_store.py TokenStore.load_access_token) and ssm:/ symbol universes under the prefix
     sid       = "ReadTokenAndUniverses"
     actions   = ["ssm:GetParameter"]
     resources = ["${local.ssm_prefix_arn}*"]
@@ -355,9 +366,14 @@ data "aws_iam_policy_document" "producer_task" {
     resources = ["${local.lake_arn}/${local.quarantine_prefix}frames/*"]
   }
   statement {
-    sid       = "UseKey"
+    sid       = "UseKey" # the symbols object and gap records (S3), the stream (Kinesis)
     actions   = local.kms_use
-    resources = [aws_kms_key.main.arn, aws_kms_key.secrets.arn] # secrets: the access token only (kms.tf)
+    resources = [aws_kms_key.main.arn]
+  }
+  statement {
+    sid       = "ReadTheAccessToken" # the secrets' key: decrypt, and only the access token (kms.tf)
+    actions   = ["kms:Decrypt"]
+    resources = [aws_kms_key.secrets.arn]
   }
 }
 

@@ -98,9 +98,15 @@ resource "aws_iam_role" "login" {
 
 data "aws_iam_policy_document" "login" {
   statement {
-    sid     = "ReadAppSettingsKeyAndStatus"             # login/page_url: the reminder e-mail's link
-    actions = ["ssm:GetParameter", "ssm:GetParameters"] # GetParameters: the token's two documents in one call
-    resources = [for name in ["fyers/app_id", "fyers/redirect_uri", "fyers/secret_key", "fyers/token", "fyers/refresh_token", "fyers/last_refresh", "login/link_key", "login/page_url"] :
+    sid     = "ReadAppSettingsKeyAndStatus" # login/page_url: the reminder e-mail's link
+    actions = ["ssm:GetParameter"]
+    resources = [for name in ["fyers/app_id", "fyers/redirect_uri", "fyers/secret_key", "fyers/last_refresh", "login/link_key", "login/page_url"] :
+    "${local.ssm_prefix_arn}${name}"]
+  }
+  statement {
+    sid     = "ReadTheToken" # fyers/token_store.py TokenStore.load: the token's two documents in one call
+    actions = ["ssm:GetParameters"]
+    resources = [for name in ["fyers/token", "fyers/refresh_token"] :
     "${local.ssm_prefix_arn}${name}"]
   }
   statement {
@@ -109,9 +115,14 @@ data "aws_iam_policy_document" "login" {
     resources = ["${local.ssm_prefix_arn}fyers/token", "${local.ssm_prefix_arn}fyers/refresh_token"]
   }
   statement {
-    sid       = "SingleUseStatesAndLinks"
+    sid       = "SingleUseStates" # tokens/login_state.py: create, consume (read and delete), sweep
     actions   = ["ssm:GetParameter", "ssm:PutParameter", "ssm:DeleteParameter"]
-    resources = ["${local.ssm_prefix_arn}login/state/*", "${local.ssm_prefix_arn}login/used/*"]
+    resources = ["${local.ssm_prefix_arn}login/state/*"]
+  }
+  statement {
+    sid       = "UsedLinks" # recorded once (PutParameter without overwrite), swept when expired
+    actions   = ["ssm:PutParameter", "ssm:DeleteParameter"]
+    resources = ["${local.ssm_prefix_arn}login/used/*"]
   }
   statement {
     sid       = "SweepExpiredStatesAndLinks" # GetParametersByPath is authorised on the path itself
@@ -119,9 +130,14 @@ data "aws_iam_policy_document" "login" {
     resources = ["${local.ssm_prefix_arn}login/state", "${local.ssm_prefix_arn}login/used"]
   }
   statement {
-    sid       = "UseKey" # Encrypt: SSM encrypts a standard SecureString with the key directly
-    actions   = concat(local.kms_use, ["kms:Encrypt"])
-    resources = [aws_kms_key.main.arn, aws_kms_key.secrets.arn]
+    sid       = "UseSecretsKey" # SSM encrypts and decrypts a standard SecureString with the key directly
+    actions   = ["kms:Decrypt", "kms:Encrypt"]
+    resources = [aws_kms_key.secrets.arn]
+  }
+  statement {
+    sid       = "PublishToTheEncryptedTopic" # SNS: a publisher needs both on the topic's key
+    actions   = local.kms_use
+    resources = [aws_kms_key.main.arn]
   }
   statement {
     sid       = "RemindByEmail"

@@ -54,7 +54,7 @@ locals {
   metric_namespace = "tickpipe"
 
   # TICKPIPE_* variables (tickpipe/config.py ENV_VARS) per process. Keep each one a literal map:
-  # tests/infra reads them to prove every variable a handler reads is set here.
+  # tests/infra reads them to prove every variable a handler reads is set here, and nothing else.
   lambda_env = {
     bars = {
       TICKPIPE_ENV               = var.env
@@ -62,8 +62,6 @@ locals {
       TICKPIPE_STREAM            = aws_kinesis_stream.ticks.name
       TICKPIPE_BARS_FIREHOSE     = aws_kinesis_firehose_delivery_stream.bars.name
       TICKPIPE_BUCKET            = aws_s3_bucket.lake.bucket
-      TICKPIPE_SSM_PREFIX        = local.ssm_prefix
-      TICKPIPE_ALARM_TOPIC_ARN   = aws_sns_topic.alarms.arn
       TICKPIPE_SESSION_OVERRIDES = var.session_overrides
       # consumers/bars/handler.py BARS_ENV_VARS
       TICKPIPE_BARS_GRACE_S      = tostring(var.bars_grace_seconds)
@@ -71,12 +69,8 @@ locals {
       TICKPIPE_BARS_STATE_BUDGET = tostring(var.bars_state_budget_bytes)
     }
     compact = {
-      TICKPIPE_ENV               = var.env
-      TICKPIPE_REGION            = var.region
-      TICKPIPE_BUCKET            = aws_s3_bucket.lake.bucket
-      TICKPIPE_SSM_PREFIX        = local.ssm_prefix
-      TICKPIPE_ALARM_TOPIC_ARN   = aws_sns_topic.alarms.arn
-      TICKPIPE_SESSION_OVERRIDES = var.session_overrides
+      TICKPIPE_ENV    = var.env
+      TICKPIPE_BUCKET = aws_s3_bucket.lake.bucket
     }
     token = {
       TICKPIPE_ENV           = var.env
@@ -95,7 +89,6 @@ locals {
     TICKPIPE_STREAM            = aws_kinesis_stream.ticks.name
     TICKPIPE_BUCKET            = aws_s3_bucket.lake.bucket
     TICKPIPE_SSM_PREFIX        = local.ssm_prefix
-    TICKPIPE_ALARM_TOPIC_ARN   = aws_sns_topic.alarms.arn
     TICKPIPE_FYERS_API_URL     = var.fyers_api_url
     TICKPIPE_FYERS_WS_URL      = var.fyers_ws_url
     TICKPIPE_SESSION_OVERRIDES = var.session_overrides

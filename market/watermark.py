@@ -1,9 +1,9 @@
 """Watermark records: a producer's promise that it has sent every tick up to a feed time.
 
 Stream contract (docs/DESIGN.md "Watermark record"): one JSON object on a line of its own,
-``{"kind":"wm","pid":…,"ts":…,"state":…,"v":1}``, written as a Kinesis record of its own (plain, or
-a KPL aggregate holding it alone) into each shard the producer writes to (``ExplicitHashKey`` inside
-the shard's range), after every tick it read before. ``pid`` is the producer id (``ANY`` = every producer on the shard: the
+``{"kind":"wm","pid":…,"ts":…,"state":…,"v":1}``, a user record of its own (a plain Kinesis record, or
+one inside a KPL aggregate behind that shard's ticks it follows) in each shard the producer writes to
+(``ExplicitHashKey`` inside the shard's range), after every tick it read before. ``pid`` is the producer id (``ANY`` = every producer on the shard: the
 scheduled safety net), ``ts`` the feed's exchange time (epoch s), ``state`` ``open`` while the
 session runs and ``closed`` for the last one of a session. ``kind`` tells it from a tick, which has
 none: Firehose lands watermarks in raw/ticks beside the ticks, and every reader of raw/ticks skips
@@ -74,9 +74,20 @@ def decode(data: bytes) -> Watermark:
 
 
 def drop_watermark_lines(data: bytes) -> tuple[bytes, int]:
-    """Raw JSON lines without the watermark lines: (the tick lines, how many watermarks were dropped)."""
+    """Raw JSON lines without the watermark lines: (the other lines, how many watermarks were dropped).
+
+    Only a line that decodes as a valid watermark goes; a line that merely contains the marker
+    stays, so the reader's own check quarantines it with its reason instead of losing it silently."""
     if MARKER not in data:
         return data, 0
     lines = data.split(b"\n")
-    keep = [line for line in lines if MARKER not in line]
+    keep = [line for line in lines if MARKER not in line or not _valid(line)]
     return b"\n".join(keep), len(lines) - len(keep)
+
+
+def _valid(line: bytes) -> bool:
+    try:
+        decode(line)
+    except WatermarkError:
+        return False
+    return True

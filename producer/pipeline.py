@@ -26,7 +26,7 @@ from producer.journal import Journal
 from producer.metrics import Metrics
 from producer.sender import Sender
 from producer.shards import ShardMap, load_shard_map, unknown_map
-from producer.watermarks import Watermark, Watermarks, watermark_records
+from producer.watermarks import Watermark, Watermarks, add_watermark
 
 if TYPE_CHECKING:
     from mypy_boto3_kinesis import KinesisClient
@@ -113,6 +113,8 @@ class Pipeline:
         if ts:
             if ts > self.last_tick_ts:
                 self.last_tick_ts = ts
+                if self.watermarks is not None:
+                    self._feed_moved()
             if last.get("rx"):
                 self.metrics.observe("FeedLag", last["rx"] - ts * 1000, n)
 
@@ -126,13 +128,21 @@ class Pipeline:
             wait = 0.01 if due is None else min(0.01, max(0.0005, due - time.monotonic()))
             self._stop.wait(wait)
 
+    def _feed_moved(self) -> None:
+        """A tick moved the feed time: a watermark that is now due goes at once, not at the flush
+        thread's next poll (socket thread; a failure stops the producer like any other bug)."""
+        assert self.watermarks is not None
+        try:
+            with self._lock:
+                self._send_watermark(self.watermarks.due(self.last_tick_ts, self.last_tick_at))
+        except Exception as exc:  # noqa: BLE001 - a bug: stop the producer rather than go on without watermarks
+            self._died(f"watermark failed: {type(exc).__name__}: {exc}")
+
     def _send_watermark(self, wm: Watermark | None) -> None:
-        """Behind every tick read so far (buffers flushed first), to every open shard. Call under the lock."""
-        if wm is None:
-            return
-        self.aggregator.flush()
-        for rec in watermark_records(wm, self.aggregator.shard_map):
-            self.sender.submit(rec)
+        """Behind every tick read so far, to every open shard, in the same record as each shard's
+        buffered ticks (producer/watermarks.py). Call under the lock."""
+        if wm is not None:
+            add_watermark(self.aggregator, wm)
 
     def final_watermark(self) -> None:
         """The session's last watermark (producer/watermarks.py), after its last tick."""

@@ -13,11 +13,16 @@ When (:meth:`Watermarks.due`, polled by the pipeline's flush thread every few mi
   time, every ``every_s``, so the last bucket closes ``grace`` after the close;
 - at the end of the session (:meth:`Watermarks.final`, when the producer disconnects).
 
-How (:func:`watermark_records`): after the aggregator's buffers are flushed (so that every tick read
-before is ahead of it in its shard's queue), one Kinesis record per open shard with the shard's
-``ExplicitHashKey``: a KPL aggregate holding the watermark alone, under a partition key that hashes
-into that shard. So when the sender spills to its journal, the watermark is journaled behind its
-ticks and the replay routes it back to its shard, still behind them. ``count`` is 0: no tick.
+How (:func:`add_watermark`): the watermark is added to every open shard's aggregator buffer, behind
+the ticks that buffer holds, and every buffer is emitted at once: one record per shard, the
+watermark riding in the same aggregate as that shard's last ticks (or alone when it had none). So it
+reaches Kinesis in the same PutRecords call as those ticks instead of one call behind them (the
+sender puts one record per shard per call), and it can never overtake them: everything read
+before it is in that record or in the shard's queue ahead of it. The watermark's partition key
+hashes into that shard (as the record's ``ExplicitHashKey`` does), so when the sender spills to its
+journal the replay routes it back to its shard, still behind its ticks. It counts as no tick.
+Sent when due (:meth:`Watermarks.due`) from the socket thread as soon as a tick moves the feed
+time, and from the pipeline's flush thread otherwise (after the close, the clock moves it).
 At most every ``min_wall_s`` wall seconds (a fast simulated clock would otherwise flush the buffers
 too often to aggregate); at 1× the feed-time second is the rule.
 """
@@ -32,8 +37,8 @@ from functools import lru_cache
 from market.session import NseCalendar, trading_date
 from market.watermark import KEY_PREFIX, Watermark
 
-__all__ = ["Watermark", "Watermarks", "watermark_records"]
-from producer.aggregator import AggRecord, Aggregator
+__all__ = ["Watermark", "Watermarks", "add_watermark"]
+from producer.aggregator import Aggregator
 from producer.clock import Clock
 from producer.shards import Shard, ShardMap
 
@@ -99,18 +104,18 @@ class Watermarks:
         return Watermark(wm.pid, self.last_ts, wm.state)
 
 
-def watermark_records(wm: Watermark, shard_map: ShardMap) -> list[AggRecord]:
-    """One record per open shard (``count`` 0: a watermark is no tick). Empty while the shard map is
+def add_watermark(agg: Aggregator, wm: Watermark) -> int:
+    """Add ``wm`` behind what every open shard's buffer holds and emit every buffer: each shard gets
+    one record ending with the watermark. Returns the shards it went to: none while the shard map is
     not known (the sender is journaling everything for a later replay)."""
+    shard_map = agg.shard_map
     if not shard_map.known:
-        return []
+        return 0
     data = wm.encode()
-    out: list[AggRecord] = []
     for shard in shard_map.shards:
-        agg = Aggregator(shard_map, out.append)
-        agg.add(routed_key(shard_map, shard, wm.pid), data)
-        agg.flush()
-    return out  # count 0: the aggregator counts no watermark as a tick
+        agg.add(routed_key(shard_map, shard, wm.pid), data)  # the key routes it to this shard's buffer
+    agg.flush()
+    return len(shard_map)
 
 
 @lru_cache(maxsize=64)

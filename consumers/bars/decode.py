@@ -6,18 +6,22 @@ accepted: :func:`tickpipe.kpl.user_records` reads them (aws-kinesis-agg's ``mess
 the library's generator builds a dict per user record and re-encodes data as base64, several times
 slower), with the same magic and md5 checks as its deaggregator.
 
-Speed: the user records of one aggregated record are decoded by one msgspec call on
-``[rec,rec,…]`` (each record is a JSON object ending in a newline, which JSON allows as whitespace)
-into structs, their types and bounds (market.tick's plausibility) checked by msgspec. Only when that
-fails, or yields a different count, is each record decoded alone to find the bad one. The structs
-are not tracked by the garbage collector (scalars only). Record data is base64-decoded by pybase64
-(SIMD) when it is strict base64, by the standard library otherwise (same bytes, same errors).
+Speed: with the native accelerator (native/bars_fold.c), an aggregate of valid ticks in the
+producer's plain shape is read, decoded and checked against every bound of market.tick in one C
+call (:func:`fast_ticks`), which hands anything else to the general path. The general path decodes
+the user records of one aggregated record by one msgspec call on ``[rec,rec,…]`` (each record is a
+JSON object ending in a newline, which JSON allows as whitespace) into structs, their types and
+bounds (market.tick's plausibility) checked by msgspec. Only when that fails, or yields a different
+count, is each record decoded alone to find the bad one. The structs are not tracked by the garbage
+collector (scalars only). Record data is base64-decoded by pybase64 (SIMD) when it is strict base64,
+by the standard library otherwise (same bytes, same errors).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from operator import attrgetter
@@ -37,6 +41,7 @@ from market.tick import (
     REQUIRED,
     SCHEMA_VERSION,
     STR_FIELDS,
+    TIME_FIELDS,
     UINT64_MAX,
     TickError,
     check_times,
@@ -48,11 +53,6 @@ from market.tick import (
 )
 from tickpipe.errors import AggregateError
 from tickpipe.kpl import DIGEST_SIZE, MAGIC_SIZE, aggregate_body
-
-try:  # the native accelerator's KPL reader (native/bars_fold.c); without it, protobuf does the same
-    from _tickpipe_bars import kpl_join as _kpl_join
-except ImportError:
-    _kpl_join = None
 
 _b64_strict: Callable[..., bytes] | None
 try:  # SIMD base64, ~4x the standard library's; a dependency, optional so that a bare install still works
@@ -87,20 +87,27 @@ class Poison:
 BAR_INPUT_FIELDS: Final = ("sym", "ts", "ltt", "ltp", "vol", "atp", "dh", "dl", "oi")
 
 
-def _field_type(name: str) -> Any:
-    if name == "sym":  # its shape is checked once per distinct symbol (_check): a regex per tick costs 1 µs
-        return Annotated[str, msgspec.Meta(max_length=MAX_SYMBOL_CHARS)]
+def _bounds(name: str) -> tuple[str, Any, Any]:
+    """A field's kind and bounds from market.tick, for msgspec's types and the native decoder's rules:
+    ("sym", _, most chars) (its shape is checked apart), ("str", _, most chars), ("int", low, high),
+    ("price>", low, high) for low < x <= high, ("price", low, high) for low <= x <= high."""
+    if name == "sym":
+        return "sym", 1, MAX_SYMBOL_CHARS
     if name in STR_FIELDS:
-        return Annotated[str, msgspec.Meta(max_length=MAX_TEXT_CHARS)]
-    if name == "v":
-        return Annotated[int, msgspec.Meta(ge=SCHEMA_VERSION, le=SCHEMA_VERSION)]
+        return "str", 0, MAX_TEXT_CHARS
     if name in INT_FIELDS:
-        lo, hi = INT_RANGES[name]
+        return ("int", *INT_RANGES.get(name, (SCHEMA_VERSION, SCHEMA_VERSION)))  # v: this version only
+    return ("price>" if name == "ltp" else "price"), 0.0, MAX_PRICE  # a trade happened at ltp
+
+
+def _field_type(name: str) -> Any:
+    kind, lo, hi = _bounds(name)
+    if kind in ("sym", "str"):  # the symbol's shape is checked once per distinct symbol (_check): a regex costs 1 µs
+        return Annotated[str, msgspec.Meta(max_length=hi)]
+    if kind == "int":
         # msgspec bounds must fit int64: seq's uint64 top is checked after decoding (_check)
         return Annotated[int, msgspec.Meta(ge=lo, le=hi) if hi <= INT64_MAX else msgspec.Meta(ge=lo)]
-    if name == "ltp":
-        return Annotated[float, msgspec.Meta(gt=0, le=MAX_PRICE)]
-    return Annotated[float, msgspec.Meta(ge=0, le=MAX_PRICE)]
+    return Annotated[float, msgspec.Meta(gt=lo, le=hi) if kind == "price>" else msgspec.Meta(ge=lo, le=hi)]
 
 
 TickFields = msgspec.defstruct(
@@ -139,34 +146,26 @@ def parse_ticks(records: list[bytes], arrival: float | None = None) -> tuple[lis
 
 
 def fast_ticks(data: bytes, arrival: float | None = None) -> list[Any] | None:
-    """Every user record of a KPL aggregate decoded into TickFields by one msgspec call on the
-    records' data joined in C (native/bars_fold.c ``kpl_join``: no bytes object per record), when
-    the aggregate and every tick in it are valid (the same checks as :func:`parse_ticks`). None
-    otherwise, and when the accelerator is not built: then :func:`tickpipe.kpl.user_records` and
-    :func:`parse_ticks` decode it and say what is wrong. The same values either way
-    (tests/bars/test_decode.py)."""
-    if _kpl_join is None:
+    """Every user record of a KPL aggregate decoded and checked in one call of the native decoder
+    (native/bars_fold.c ``kpl_ticks``, given market.tick's rules: :func:`native_rules`), when the
+    aggregate is intact and every record is a valid tick in the producer's plain shape. Its values
+    have the attributes of :data:`BAR_INPUT_FIELDS` and ``pid``, equal to :func:`parse_ticks`'.
+    None for anything else, and when the accelerator is not built: then :func:`tickpipe.kpl.user_records` and
+    :func:`parse_ticks` decode it and say what is wrong (tests/bars/test_decode_native.py)."""
+    if _kpl_ticks is None:
         return None
     try:
         if aggregate_body(data) is None:
             return None
     except AggregateError:
         return None
-    got = _kpl_join(data, MAGIC_SIZE, len(data) - DIGEST_SIZE)
-    if got is None:
-        return None
-    joined, count, longest = got
-    if longest > MAX_RECORD_BYTES:
-        return None
-    try:
-        values = _MANY.decode(joined)
-    except _NOT_DECODED:
-        return None
-    if len(values) != count:
-        return None
-    # the records' bytes are only needed to quarantine one, which the general path then does
-    values, poison = _check([b""] * count, values, [], arrival)
-    return None if poison else values
+    if arrival is None:
+        latest = latest_ms = INT64_MAX
+    else:  # clamped into int64: the same checks, as every time is an int64 (INT_RANGES)
+        latest = latest_time(arrival)
+        latest_ms = max(-1, min(latest_rx(latest), INT64_MAX))
+        latest = max(-1, min(latest, INT64_MAX))
+    return _kpl_ticks(data, MAGIC_SIZE, len(data) - DIGEST_SIZE, latest, latest_ms, _SYMBOLS_OK)
 
 
 def _parse_each(records: list[bytes], arrival: float | None) -> tuple[list[Any], list[Poison]]:
@@ -225,6 +224,36 @@ def _check(records: list[bytes], values: list[Any], poison: list[Poison],
             poison.append(Poison(i, records[i], str(exc)))
     poison.sort(key=lambda p: p.sub)
     return values, poison
+
+
+# The native decoder's rules, in its terms (native/bars_fold.c ``configure``).
+_NATIVE_KIND: Final = {"sym": "y", "str": "s", "int": "i", "price>": "F", "price": "f"}
+_CLOCK: Final = {**dict.fromkeys(TIME_FIELDS, 1), "rx": 2}  # 1: epoch s, 2: epoch ms (market.tick.check_times)
+
+
+def native_rules() -> tuple[tuple[str, str, bool, Any, Any, int, Any], ...]:
+    """Every field's rule for the native decoder, from market.tick (the one place of the bounds):
+    (name, kind, required, low, high, clock, value when null or absent)."""
+    rules = []
+    for name in FIELDS:
+        kind, lo, hi = _bounds(name)
+        rules.append((name, _NATIVE_KIND[kind], name in REQUIRED, lo, hi, _CLOCK.get(name, 0),
+                      SCHEMA_VERSION if name == "v" else None))  # a null v is version 1, as in _check
+    return tuple(rules)
+
+
+try:  # the native accelerator's decoder (native/bars_fold.c); without it, the general path does the same
+    from _tickpipe_bars import configure as _configure
+    from _tickpipe_bars import kpl_ticks as _kpl_ticks
+except ImportError:  # not built (market.bars_fold says so when it is there but does not load)
+    _kpl_ticks = None
+else:
+    try:
+        _configure(native_rules(), MAX_RECORD_BYTES)
+    except (ValueError, OverflowError) as exc:  # a rule it cannot hold (a negative bound): the general path
+        warnings.warn(f"the native tick decoder cannot take market.tick's rules ({exc}); decoding in Python",
+                      RuntimeWarning, stacklevel=1)
+        _kpl_ticks = None
 
 
 def _reason(rec: bytes, exc: Exception, arrival: float | None) -> str:

@@ -9,10 +9,10 @@ import orjson
 import pytest
 from aws_kinesis_agg import MAGIC
 from aws_kinesis_agg.aggregator import RecordAggregator
-from bars_stream import kpl_records
 from hypothesis import given
 from hypothesis import strategies as st
 
+import consumers.bars.decode as decode_mod
 from consumers.bars.decode import BAR_INPUT_FIELDS, NOT_PARSED, b64decode, fast_ticks, parse_ticks
 from market.tick import EARLIEST_TS, FIELDS, TickError, decode, encode, make
 from market.watermark import Watermark
@@ -89,6 +89,12 @@ def test_one_bad_record_in_a_batch_is_poison_alone():
 
 
 # ----- the native fast path (fast_ticks): the same ticks as user_records + parse_ticks, or None ---------
+# (and tests/bars/test_decode_native.py: every record at every bound)
+
+def read(values):
+    """The fields the bars read, of each value (fast_ticks' values are not TickFields)."""
+    return None if values is None else [[getattr(v, f) for f in (*BAR_INPUT_FIELDS, "pid")] for v in values]
+
 
 def slow_values(data: bytes):
     """What the general path makes of a record: its values when every user record is a tick, else None."""
@@ -99,7 +105,7 @@ def slow_values(data: bytes):
     return None if bad else values
 
 
-@pytest.mark.skipif(fast_ticks(kpl_records(ticks(2))[0][1]) is None, reason="accelerator not built")
+@pytest.mark.skipif(decode_mod._kpl_ticks is None, reason="accelerator not built")
 @given(n=st.integers(1, 40), cut=st.integers(0, 10_000), flip=st.integers(0, 10_000), byte=st.integers(0, 255),
        mode=st.sampled_from(["intact", "flip", "truncate", "flip and fix md5", "watermark"]))
 def test_fast_ticks_decodes_what_the_general_path_decodes_or_leaves_it_to_it(n, cut, flip, byte, mode):
@@ -120,24 +126,32 @@ def test_fast_ticks_decodes_what_the_general_path_decodes_or_leaves_it_to_it(n, 
     elif mode == "flip and fix md5":  # corrupt protobuf or JSON with a valid checksum
         body[flip % len(body)] = byte
         data = MAGIC + bytes(body) + hashlib.md5(bytes(body)).digest()
+    slow = slow_values(data)  # first: it checks the symbol's shape, which the native decoder then knows
     got = fast_ticks(data)
     if mode == "intact":
-        assert got is not None and got == slow_values(data)
+        assert got is not None and read(got) == read(slow)
     elif mode == "watermark":
         assert got is None  # a watermark among the ticks: the general path splits them
     else:
-        assert got is None or got == slow_values(data)
+        assert got is None or read(got) == read(slow)
 
 
-def test_kpl_join_refuses_what_it_does_not_expect():
-    from _tickpipe_bars import kpl_join
+@pytest.mark.skipif(decode_mod._kpl_ticks is None, reason="accelerator not built")
+def test_kpl_ticks_refuses_what_it_does_not_expect():
+    from _tickpipe_bars import kpl_ticks
 
-    assert kpl_join(b"", 0, 0) is None  # no records
-    assert kpl_join(b"\x1a\x05\x08\x00", 0, 4) is None  # a record longer than the buffer
-    assert kpl_join(b"\x1a\x02\x08\x00", 0, 4) is None  # a record without data
-    assert kpl_join(b"\x1a\x04\x1a\x02{}", 0, 6) == (b"[{}]", 1, 2)
+    def native(buffer):
+        return kpl_ticks(buffer, 0, len(buffer), 2**62, 2**62, {"NSE:SBIN-EQ"})
+
+    tick = b'{"sym":"NSE:SBIN-EQ","ts":1700000000,"ltp":1.5}\n'
+    record = b"\x1a" + bytes([len(tick)]) + tick  # a Record with only its data (field 3), < 128 bytes
+    assert len(native(b"\x1a" + bytes([len(record)]) + record)) == 1
+    assert native(b"") is None  # no records
+    assert native(b"\x1a\x05\x08\x00") is None  # a record longer than the buffer
+    assert native(b"\x1a\x02\x08\x00") is None  # a record without data
+    assert native(b"\x1a\x04\x1a\x02{}") is None  # data that is not a tick
     with pytest.raises(ValueError, match="outside the buffer"):
-        kpl_join(b"abc", 0, 9)
+        kpl_ticks(b"abc", 0, 9, 0, 0, set())
 
 
 def test_invalid_utf8_inside_a_string_is_poison_not_a_crash():

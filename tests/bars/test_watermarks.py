@@ -55,6 +55,14 @@ def test_raw_lines_lose_their_watermarks_and_keep_every_tick():
     assert drop_watermark_lines(kept) == (kept, 0)
 
 
+
+@pytest.mark.parametrize("line", [b'"kind":"wm"', b'{"kind":"wm"}', b'{"kind":"wm","pid":"p","ts":1,"state":"late","v":1}',
+                                  b'{"sym":"NSE:A-EQ","kind":"wm"'])
+def test_a_line_that_only_claims_to_be_a_watermark_stays_for_the_readers_quarantine(line):
+    lines = b'{"sym":"NSE:A-EQ","ts":1}\n' + line + b"\n" + Watermark("p", 5).encode()
+    kept, dropped = drop_watermark_lines(lines)
+    assert dropped == 1 and kept == b'{"sym":"NSE:A-EQ","ts":1}\n' + line + b"\n"
+
 # ----- the rule (market.bars.BarBuilder.watermark) -----------------------------------------------
 
 def test_a_producer_watermark_closes_its_idle_symbols_bar_at_end_plus_grace():

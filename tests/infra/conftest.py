@@ -303,6 +303,19 @@ def env_known(closure: Closure, root: Path = ROOT) -> set[str]:
     return known
 
 
+def env_tuning(closure: Closure) -> set[str]:
+    """The variables of the closure's own tables besides Settings' (producer/options.py ENV_VARS):
+    tuning options with working defaults, each used by the option it names."""
+    from tickpipe import config
+
+    return {v for module, table in definers(closure).items() if module != config.__name__ for v in table.values()}
+
+
+@pytest.fixture(scope="session")
+def tuning_of():
+    return env_tuning
+
+
 @pytest.fixture(scope="session")
 def closure_of():
     return import_closure

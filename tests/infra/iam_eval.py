@@ -13,9 +13,18 @@ record each call a component makes (``Recorder``) and evaluate it here with AWS'
 - S3: a GET or HEAD of a key that does not exist needs s3:ListBucket on the bucket to be a 404;
   without it the caller gets 403 AccessDenied
   (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html, "Permissions");
-- KMS: an object written to a bucket whose default encryption is SSE-KMS needs kms:GenerateDataKey on
-  the key, and reading it needs kms:Decrypt
-  (https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html#require-sse-kms).
+- KMS, which moto never calls: the services call it with the caller's permissions, so each call
+  also needs these on the resource's key (``Keys``; ``Recorder`` records them beside the call):
+  an object written to a bucket whose default encryption is SSE-KMS needs kms:GenerateDataKey, reading
+  one kms:Decrypt (https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html,
+  "Permissions"); a record put to a KMS-encrypted stream kms:GenerateDataKey
+  (https://docs.aws.amazon.com/streams/latest/dev/permissions-user-key-KMS.html, "Example producer
+  permissions"); a standard SecureString written with a customer managed key kms:Encrypt, read
+  kms:Decrypt (https://docs.aws.amazon.com/kms/latest/developerguide/services-parameter-store.html,
+  "Encrypting and decrypting standard parameters"); a message published to a KMS-encrypted topic
+  kms:GenerateDataKey and kms:Decrypt
+  (https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html, "Configuring AWS KMS
+  permissions": publishers).
 """
 
 from __future__ import annotations
@@ -89,6 +98,16 @@ class Policy:
             allowed = True
         return allowed
 
+    def grants(self) -> list[tuple[str, str]]:
+        """Every (action, resource) an Allow statement grants."""
+        return [(a, r) for st in self.statements if st["Effect"] == "Allow"
+                for a in _list(st.get("Action")) for r in _list(st.get("Resource"))]
+
+    @staticmethod
+    def grant_matches(action: str, resource: str, call: Call) -> bool:
+        """Whether ``call`` is one that the grant (``action`` on ``resource``) authorizes."""
+        return _match(action, call.action, case=False) and _match(resource, call.resource)
+
     def actions(self) -> set[str]:
         return {a for st in self.statements if st["Effect"] == "Allow" for a in _list(st.get("Action"))}
 
@@ -109,6 +128,21 @@ def _list_statements(doc: dict[str, Any]) -> list[dict[str, Any]]:
     return [st] if isinstance(st, dict) else st
 
 
+@dataclass
+class Keys:
+    """Which KMS key encrypts what: the lake bucket's default key, the streams', the topics', and a
+    lookup of a SecureString's key by parameter name (None: not a SecureString, or AWS's own key)."""
+
+    buckets: dict[str, str] = field(default_factory=dict)
+    streams: dict[str, str] = field(default_factory=dict)
+    topics: dict[str, str] = field(default_factory=dict)
+    parameter: Any = None  # Callable[[str], str | None]
+
+
+S3_WRITES = {"PutObject", "CreateMultipartUpload", "CopyObject"}
+S3_READS = {"GetObject", "CopyObject"}  # HeadObject returns metadata only: no decryption
+
+
 # botocore operation → IAM action, where the names differ
 # (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazons3.html).
 S3_ACTIONS = {
@@ -125,6 +159,7 @@ class Recorder:
 
     account: str
     region: str
+    keys: Keys | None = None  # None: KMS is not modelled
     calls: list[Call] = field(default_factory=list)
     misses: list[tuple[str, str]] = field(default_factory=list)  # (bucket, key) answered 404
 
@@ -135,13 +170,51 @@ class Recorder:
 
     def _before(self, model: Any, params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
         context["iam_params"] = params
-        self.calls.extend(self.authorizations(model.service_model.endpoint_prefix, model.name, params))
+        service = model.service_model.endpoint_prefix
+        self.calls.extend(self.authorizations(service, model.name, params))
+        if self.keys is not None:
+            self.calls.extend(self.key_uses(service, model.name, params, self.keys))
 
     def _after(self, model: Any, parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
         status = (parsed or {}).get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if (self.keys is not None and model.service_model.endpoint_prefix == "s3" and model.name in S3_READS
+                and status == 200):
+            params = context.get("iam_params", {})
+            bucket = params.get("Bucket", "")
+            if model.name == "CopyObject":
+                bucket = params["CopySource"]["Bucket"]
+            if bucket in self.keys.buckets:
+                self.calls.append(Call("kms:Decrypt", self.keys.buckets[bucket], note=f"S3 GetObject of s3://{bucket}"))
         if model.service_model.endpoint_prefix == "s3" and model.name in ("GetObject", "HeadObject") and status == 404:
             params = context.get("iam_params", {})
             self.misses.append((params.get("Bucket", ""), params.get("Key", "")))
+            # S3 evaluates s3:ListBucket to answer 404 rather than 403 (the S3 rule above)
+            self.calls.append(Call("s3:ListBucket", f"arn:aws:s3:::{params.get('Bucket', '')}",
+                                   note="a GET of a missing key"))
+
+    @staticmethod
+    def key_uses(service: str, op: str, p: dict[str, Any], keys: Keys) -> list[Call]:
+        """The KMS permissions the service uses with the caller's credentials for this call (the
+        rules in this module's docstring); S3 reads are added once the object was found (_after)."""
+        def use(action: str, key: str | None, why: str) -> list[Call]:
+            return [Call(action, key, note=why)] if key else []
+
+        if service == "s3" and op in S3_WRITES:
+            return use("kms:GenerateDataKey", keys.buckets.get(p.get("Bucket", "")), f"S3 {op}")
+        if service == "kinesis" and op in ("PutRecord", "PutRecords"):
+            name = p.get("StreamName") or p.get("StreamARN", "").rpartition("/")[2]
+            return use("kms:GenerateDataKey", keys.streams.get(name), f"Kinesis {op}")
+        if service == "sns" and op == "Publish":
+            key = keys.topics.get(p.get("TopicArn", ""))
+            return use("kms:GenerateDataKey", key, "SNS Publish") + use("kms:Decrypt", key, "SNS Publish")
+        if service == "ssm" and op == "PutParameter" and p.get("Type") == "SecureString":
+            return use("kms:Encrypt", p.get("KeyId") or keys.parameter(p["Name"]), "SSM PutParameter")
+        if service == "ssm" and op in ("GetParameter", "GetParameters") and p.get("WithDecryption"):
+            return [c for name in (p.get("Names") or [p["Name"]])
+                    for c in use("kms:Decrypt", keys.parameter(name), f"SSM {op} {name}")]
+        if service == "ssm" and op == "GetParametersByPath" and p.get("WithDecryption"):
+            return use("kms:Decrypt", keys.parameter(p["Path"]), f"SSM {op} {p['Path']}")
+        return []
 
     def authorizations(self, service: str, op: str, p: dict[str, Any]) -> list[Call]:
         arn = f"arn:aws:{{}}:{self.region}:{self.account}:{{}}"
@@ -164,8 +237,12 @@ class Recorder:
         if service == "firehose":
             return [Call(f"firehose:{op}", arn.format("firehose", f"deliverystream/{p['DeliveryStreamName']}"))]
         if service == "ssm":
+            if op == "GetParametersByPath":  # authorized on the path itself (a parameter ARN without "/*")
+                return [Call(f"ssm:{op}", arn.format("ssm", f"parameter{p['Path'].rstrip('/')}"))]
             names = p.get("Names") or [p["Name"]]
             return [Call(f"ssm:{op}", arn.format("ssm", f"parameter{n}")) for n in names]
+        if service == "sns":
+            return [Call(f"sns:{op}", p.get("TopicArn") or p.get("TargetArn", ""))]
         if service == "monitoring":
             return [Call(f"cloudwatch:{op}", "*", (("cloudwatch:namespace", p.get("Namespace", "")),))]
         if service == "kms":

@@ -46,7 +46,7 @@ MOTO_CANNOT: dict[str, tuple[str, str]] = {
     "aws_s3_bucket_policy.lake": (
         "count", "moto treats a Deny statement whose condition does not match as a deny "
         "(moto/iam/access_control.py IAMPolicyStatement), so the TLS-only policy would refuse every object "
-        "request; in AWS a statement applies only when its conditions match. test_policies.py checks the "
+        "request; in AWS a statement applies only when its conditions match. test_roles.py checks the "
         "policy with the AWS rule"),
 }
 

@@ -58,14 +58,34 @@ def producer_entry(tf) -> tuple[str, set[str]]:
     return command_module(tf.locals["producer_command"]), keys
 
 
+def history_entry(tf, key: str) -> tuple[str, set[str]]:
+    """(module, TICKPIPE_* keys) for one instance of infra/history.tf's functions (for_each)."""
+    fn = tf.resource("aws_lambda_function", "history")
+    assert fn["environment"][0]["variables"] == "${local.history_env[each.key]}", fn["environment"]
+    return fn["for_each"][key]["handler"].rpartition(".")[0], tf.env_keys(tf.locals["history_env"][key])
+
+
 ENTRIES = {
     "bars": lambda tf: lambda_entry(tf, "bars"),
     "compact": lambda tf: lambda_entry(tf, "compact"),
     "token": lambda tf: lambda_entry(tf, "token"),
     "watermark_net": lambda tf: lambda_entry(tf, "watermark_net"),
     "login": lambda tf: lambda_entry(tf, "login"),
+    "backfill": lambda tf: history_entry(tf, "backfill"),
+    "reconcile": lambda tf: history_entry(tf, "reconcile"),
     "producer": producer_entry,
 }
+# Read by tickpipe/config.py Settings itself in every process, whatever the code then uses: the
+# default of each resource name the deployment does not set (Settings.__post_init__).
+READ_BY_SETTINGS = {"TICKPIPE_ENV"}
+
+
+def test_the_entries_are_every_function_and_the_producer_task(tf):
+    functions = set()
+    for name, fn in tf.resources["aws_lambda_function"].items():
+        functions |= set(fn["for_each"]) if isinstance(fn.get("for_each"), dict) else {name}
+    assert set(ENTRIES) == functions | {"producer"}
+    assert set(tf.resources["aws_ecs_task_definition"]) == {"producer"}
 
 
 @pytest.mark.parametrize("entry", sorted(ENTRIES))
@@ -80,10 +100,26 @@ def test_every_variable_an_entry_point_reads_is_set_by_terraform(tf, closure_of,
 
 
 @pytest.mark.parametrize("entry", sorted(ENTRIES))
-def test_terraform_sets_only_variables_the_code_reads(tf, closure_of, known_of, entry):
+def test_terraform_sets_only_variables_the_code_reads(tf, closure_of, known_of, reads_of, tuning_of, entry):
+    """The converse: each variable set on a function or the task is one its code uses: read by name,
+    a Settings field the code uses, or a tuning option of its own (producer/options.py)."""
     module, terraform_sets = ENTRIES[entry](tf)
-    unknown = terraform_sets - known_of(closure_of(module))
+    closure = closure_of(module)
+    unknown = terraform_sets - known_of(closure)
     assert not unknown, f"{entry}: Terraform sets {sorted(unknown)}, which {module} never reads (a typo?)"
+    unused = terraform_sets - reads_of(closure) - tuning_of(closure) - READ_BY_SETTINGS
+    assert not unused, f"{entry}: Terraform sets {sorted(unused)}, which {module} reads into Settings but never uses"
+
+
+def test_the_converse_check_sees_a_settings_field_the_code_never_uses(tmp_path, closure_of, reads_of, tuning_of):
+    pkg = tmp_path / "consumers"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "thing.py").write_text("from tickpipe.config import Settings\n"
+                                  "def handler(event, context):\n    return Settings.from_env().bucket\n")
+    closure = closure_of("consumers.thing", tmp_path)
+    used = reads_of(closure, tmp_path) | tuning_of(closure)
+    assert "TICKPIPE_BUCKET" in used and "TICKPIPE_ALARM_TOPIC_ARN" not in used
 
 
 def test_settings_variables_point_at_the_resources_terraform_builds(tf):

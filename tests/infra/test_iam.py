@@ -6,11 +6,20 @@ import pytest
 
 # Actions without resource-level permissions.
 UNSCOPABLE = {"cloudwatch:PutMetricData", "xray:PutTraceSegments", "xray:PutTelemetryRecords"}
-ROLE_DOCS = ["firehose", "bars", "compact", "scheduler", "producer_task", "metrics"]
+ROLE_DOCS = ["firehose", "bars", "compact", "scheduler", "producer_task", "metrics", "token", "login", "history",
+             "history_common", "history_scheduler", "watermark_net", "watermark_net_scheduler"]
+# Resource policies (who may assume a role, use a key, reach the bucket or the journal), not roles' grants.
+RESOURCE_DOCS = {"assume", "key", "secrets_key", "lake", "journal"}
+
+
+def test_every_identity_policy_is_checked(tf):
+    assert set(tf.data["aws_iam_policy_document"]) == set(ROLE_DOCS) | RESOURCE_DOCS
 
 
 def statements(tf, doc):
-    return tf.data["aws_iam_policy_document"][doc]["statement"]
+    body = tf.data["aws_iam_policy_document"][doc]
+    dynamic = [d["content"][0] for block in body.get("dynamic", []) for d in block.values()]
+    return body.get("statement", []) + dynamic
 
 
 @pytest.mark.parametrize("doc", ROLE_DOCS)
@@ -23,7 +32,8 @@ def test_no_wildcard_actions(tf, doc):
 @pytest.mark.parametrize("doc", ROLE_DOCS)
 def test_star_resources_only_for_actions_that_cannot_be_scoped(tf, doc):
     for st in statements(tf, doc):
-        if "*" in st["resources"]:
+        resources = st["resources"] if isinstance(st["resources"], list) else [st["resources"]]  # or a for expression
+        if "*" in resources:
             assert set(st["actions"]) <= UNSCOPABLE, f"{doc}: {st['actions']} on *"
 
 

@@ -104,7 +104,8 @@ def test_layer_accelerator_is_compiled_for_the_lambda_cpu(tmp_path, arch):
 
 
 def test_layer_accelerator_built_for_this_cpu_folds_like_python(tmp_path):
-    # the cross-compiled module, loaded in place of the locally built one, passes the fold's specs
+    # the cross-compiled module, loaded in place of the locally built one, passes the fold's and the
+    # tick decoder's specs
     pytest.importorskip("ziglang", reason="zig is a dev dependency (pip install -e '.[dev]')")
     import platform
 
@@ -115,7 +116,8 @@ def test_layer_accelerator_built_for_this_cpu_folds_like_python(tmp_path):
     code = ("import _tickpipe_bars, market.bars_fold as f, sys; "
             f"assert _tickpipe_bars.__file__ == {str(so)!r} and f.NATIVE; "
             "import pytest; sys.exit(pytest.main(['-q', '-p', 'no:cacheprovider', "
-            f"{str(ROOT / 'tests' / 'bars' / 'test_bars_fold.py')!r}, '-k', 'native']))")
+            f"{str(ROOT / 'tests' / 'bars' / 'test_bars_fold.py')!r}, "
+            f"{str(ROOT / 'tests' / 'bars' / 'test_decode_native.py')!r}, '-k', 'native']))")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
     proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
                           timeout=240)

@@ -41,6 +41,22 @@ def tf_offline(terraform_ready, tmp_path_factory):
     return terraform_run.workdir(tmp_path_factory.mktemp("terraform"))
 
 
+def test_without_terraform_the_tests_skip_naming_the_binary(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))  # a laptop without Terraform
+    assert "no terraform binary on PATH" in terraform_run.missing()
+
+
+def test_without_a_provider_mirror_the_tests_skip_naming_the_mirror(monkeypatch, tmp_path):
+    fake = tmp_path / "bin" / "terraform"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\nexit 0\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(fake.parent))
+    monkeypatch.setenv("TICKPIPE_TF_MIRROR", str(tmp_path / "empty"))
+    reason = terraform_run.missing()
+    assert "no hashicorp/aws provider mirror" in reason and "TICKPIPE_TF_MIRROR" in reason
+
+
 def test_every_file_is_formatted(terraform_ready):
     proc = subprocess.run(["terraform", "fmt", "-check", "-diff", "-recursive", str(terraform_run.INFRA)],
                           capture_output=True, text=True)
