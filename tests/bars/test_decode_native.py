@@ -19,12 +19,12 @@ import consumers.bars.decode as decode_mod
 import market.bars_fold as fold_mod
 from consumers.bars.decode import (
     BAR_INPUT_FIELDS,
-    AggregateError,
     fast_ticks,
     native_rules,
     parse_ticks,
     user_records,
 )
+from consumers.bars.errors import AggregateError
 from consumers.bars.handler import BarsConsumer
 from market import tick as tickmod
 from market.bars import BarBuilder
