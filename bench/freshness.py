@@ -20,7 +20,7 @@ from pathlib import Path
 
 import hcl2
 
-from consumers.bars.handler import DEFAULTS
+from consumers.bars.options import BarsOptions
 from local.demo import DemoOptions, run_demo
 from local.freshness import describe
 
@@ -44,7 +44,7 @@ def terraform_batching_window() -> float:
 def main() -> None:
     logging.getLogger().setLevel(logging.ERROR)
     window_s = terraform_batching_window()
-    grace = DEFAULTS["grace_s"]
+    grace = BarsOptions().grace_s
     target_ms = (grace + 1) * 1000
     print(f"   1x speed, {SYMBOLS} symbols, quote snapshots; batching window {window_s:g} s (Terraform), "
           f"grace {grace} s; target p99 ≤ {target_ms:,} ms wall")

@@ -19,6 +19,8 @@ import struct
 from collections.abc import Sequence
 from typing import Final, NamedTuple
 
+from fyers.errors import FrameError
+
 PING: Final = b"\x00\x01\x0b"
 NO_VALUE: Final = -2147483648  # "no value / unchanged": keep the previous one
 
@@ -88,14 +90,6 @@ def values_struct(count: int) -> struct.Struct:
     if s is None:
         s = _VALUES[count] = struct.Struct(f">{count}i")
     return s
-
-
-class FrameError(ValueError):
-    """A malformed frame. The message says what is wrong and at which byte offset."""
-
-    def __init__(self, message: str, offset: int | None = None) -> None:
-        super().__init__(message if offset is None else f"{message} (at offset {offset})")
-        self.offset = offset
 
 
 # ----------------------------------------------------------------------------- client → server

@@ -1,4 +1,5 @@
-"""Errors the Fyers client raises, and the error codes the client and the simulator share.
+"""Errors of the fyers package (the REST client, the data-socket codec and feed, the token store, the
+shared request budget), and the error codes the client and the simulator share.
 
 REST errors arrive as an HTTP status plus ``{"s": "error", "code": CODE, "message": TEXT}``;
 :func:`error_for` turns one into the specific exception a caller can act on. On the data socket a
@@ -7,7 +8,9 @@ refused auth is a custom message (type 51) with one of these codes followed by a
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
+
+from tickpipe.errors import TickpipeError
 
 TOKEN_EXPIRED: Final = -8
 INVALID_TOKEN: Final = -15
@@ -20,7 +23,7 @@ RATE_LIMITED: Final = -429
 SYMBOL_LIMIT: Final = 51001
 
 
-class FyersError(Exception):
+class FyersError(TickpipeError):
     """An error reported by Fyers (or found in what Fyers sent). ``code`` is Fyers' code or 0."""
 
     def __init__(self, code: int, message: str, status: int | None = None) -> None:
@@ -87,3 +90,38 @@ def error_for(code: int, message: str, status: int | None = None) -> FyersError:
         return FyersServerError(code, message, status)
     cls = _BY_CODE.get(code, FyersError)
     return cls(code, message, status)
+
+
+# --- what Fyers sent that cannot be read, the stored token, the shared request budget
+
+
+class FrameError(TickpipeError, ValueError):
+    """A malformed frame. The message says what is wrong and at which byte offset."""
+
+    def __init__(self, message: str, offset: int | None = None) -> None:
+        super().__init__(message if offset is None else f"{message} (at offset {offset})")
+        self.offset = offset
+
+
+class FeedFrameError(FrameError):
+    """A malformed data frame. ``ticks`` holds the ticks of the blocks decoded before the fault."""
+
+    def __init__(self, message: str, offset: int | None, ticks: list[dict[str, Any]]) -> None:
+        super().__init__(message, offset)
+        self.ticks = ticks
+
+
+class SymbolError(TickpipeError, ValueError):
+    """A symbol or fytoken that cannot be turned into a topic; the message says why."""
+
+
+class TokenStoreError(TickpipeError):
+    """The stored token cannot be read or written; the message names the parameter and why."""
+
+
+class TokenNotFoundError(TokenStoreError):
+    """No token stored yet: a user must log in once (docs/deploy.md, 'First token')."""
+
+
+class DailyLimitError(TickpipeError, RuntimeError):
+    """The app's requests for today are used up: stop now, resume after midnight IST."""

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fyers import codec
-from fyers.codec import FrameError
+from fyers.errors import FeedFrameError
 from market.tick import SCHEMA_VERSION
 
 try:
@@ -44,14 +44,6 @@ NV = codec.NO_VALUE
 SCRIP, INDEX, DEPTH = "sf", "if", "dp"
 _FIELDS = codec.FIELDS_BY_KIND
 _EXPECTED = {kind: len(names) for kind, names in _FIELDS.items()}
-
-
-class FeedFrameError(FrameError):
-    """A malformed data frame. ``ticks`` holds the ticks of the blocks decoded before the fault."""
-
-    def __init__(self, message: str, offset: int | None, ticks: list[dict[str, Any]]) -> None:
-        super().__init__(message, offset)
-        self.ticks = ticks
 
 
 @dataclass(slots=True)

@@ -16,23 +16,22 @@ from __future__ import annotations
 import fcntl
 import os
 import time
-from collections.abc import Callable, Sequence
-from typing import Final
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import ClassVar, Final
 
 import orjson
 
+from fyers.errors import DailyLimitError
 from fyers.ratelimit import FYERS_LIMITS
 from market.session import trading_date
+from tickpipe.options import Options
 
 FYERS_DAILY_LIMIT: Final = 100_000
 # Fyers counts arrivals, this limiter departures: a request held up on its way (a busy machine, a new
 # connection) lands closer to the next window's requests than it left. Each window is this much
 # longer, so the server still sees at most its limit; the minute limit sets the pace anyway.
 SLACK_SECONDS: Final = 0.25
-
-
-class DailyLimitError(RuntimeError):
-    """The app's requests for today are used up: stop now, resume after midnight IST."""
 
 
 class FileRateLimiter:
@@ -127,10 +126,25 @@ def _store(fd: int, state: dict) -> None:
     os.write(fd, data)
 
 
-def default_path() -> str:
+@dataclass(frozen=True)
+class LimiterOptions(Options):
+    """``TICKPIPE_FYERS_LIMITER``: the limiter file (Terraform: in the history functions' /tmp)."""
+
+    ENV_PREFIX: ClassVar[str] = "TICKPIPE_FYERS_"
+
+    limiter: str = ""  # a file path; empty: tickpipe/fyers-requests.json in the user's cache directory
+
+
+ENV_VARS: dict[str, str] = LimiterOptions.env_vars()
+
+
+def default_path(environ: Mapping[str, str] | None = None) -> str:
     """Where the limiter file lives: ``$TICKPIPE_FYERS_LIMITER`` or the user's cache directory."""
-    env = os.environ.get("TICKPIPE_FYERS_LIMITER")
-    if env:
-        return env
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    environ = os.environ if environ is None else environ
+    path = LimiterOptions.from_env(environ).limiter
+    if path:
+        return path
+    # XDG_CACHE_HOME is the desktop's rule for where caches go (XDG Base Directory specification), not
+    # a tickpipe option: read as it is, as expanduser reads HOME.
+    base = environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return os.path.join(base, "tickpipe", "fyers-requests.json")

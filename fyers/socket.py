@@ -20,15 +20,15 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Final, Literal
 
 import websocket
 
 from fyers import codec, errors
 from fyers.auth import read_access_token
-from fyers.errors import FyersError, SymbolLimitError
-from fyers.feed import Feed, FeedFrameError
-from fyers.symbols import SymbolError
+from fyers.errors import FeedFrameError, FyersError, SymbolError, SymbolLimitError
+from fyers.feed import Feed
 from tickpipe.backoff import Backoff
 
 log = logging.getLogger(__name__)
@@ -36,17 +36,27 @@ log = logging.getLogger(__name__)
 MAX_SYMBOLS: Final = 5000  # per connection (FYERS.md)
 REF_AUTH: Final = 1  # a custom message's ref type for the auth request
 MAX_SUBSCRIBE_BYTES: Final = 60_000  # a subscribe message's topic field must stay under 64 KiB
-EVENT_KINDS: Final = frozenset({
-    "connected", "authenticated", "subscribed", "disconnected", "reconnecting", "auth_failed",
-    "token_expired", "server_message", "malformed_frame",
-})
+
+
+class EventKind(StrEnum):
+    """What a :class:`SocketEvent` reports; the producer (producer/service.py) matches on these."""
+
+    CONNECTED = "connected"
+    AUTHENTICATED = "authenticated"
+    SUBSCRIBED = "subscribed"
+    DISCONNECTED = "disconnected"  # a connection ended (it is retried with backoff)
+    RECONNECTING = "reconnecting"
+    AUTH_FAILED = "auth_failed"  # Fyers refused the token (invalid, auth failed) or there is none
+    TOKEN_EXPIRED = "token_expired"
+    SERVER_MESSAGE = "server_message"  # a notice from Fyers (unknown symbols, a refused subscribe)
+    MALFORMED_FRAME = "malformed_frame"  # ``data`` holds the frame, to quarantine
 
 
 @dataclass(frozen=True)
 class SocketEvent:
     """Something the caller may want to log, count or alarm on. ``detail`` never holds a secret."""
 
-    kind: str
+    kind: EventKind
     detail: str = ""
     at: float = field(default_factory=time.time)
     code: int | None = None  # Fyers' code for auth_failed / token_expired / server_message
@@ -67,7 +77,7 @@ class SocketStats:
 class _Disconnect(Exception):
     """Ends one connection; the message says why. ``kind`` is the event to report (if not disconnected)."""
 
-    def __init__(self, reason: str, kind: str = "disconnected", code: int | None = None) -> None:
+    def __init__(self, reason: str, kind: EventKind = EventKind.DISCONNECTED, code: int | None = None) -> None:
         super().__init__(reason)
         self.kind = kind
         self.code = code
@@ -76,15 +86,15 @@ class _Disconnect(Exception):
 TOKEN_CODES: Final = frozenset({errors.INVALID_TOKEN, errors.AUTH_FAILED})  # besides TOKEN_EXPIRED
 
 
-def code_kind(code: int | None) -> str:
+def code_kind(code: int | None) -> EventKind:
     """The event for a refusal with Fyers code ``code``: only Fyers' token codes are auth failures;
     anything else (a rate limit, a server error, no code) is a transient disconnect, retried."""
     if code == errors.TOKEN_EXPIRED:
-        return "token_expired"
-    return "auth_failed" if code in TOKEN_CODES else "disconnected"
+        return EventKind.TOKEN_EXPIRED
+    return EventKind.AUTH_FAILED if code in TOKEN_CODES else EventKind.DISCONNECTED
 
 
-def failure_kind(exc: BaseException) -> str:
+def failure_kind(exc: BaseException) -> EventKind:
     """The event for an exception while resolving symbols or getting the token (see :func:`code_kind`).
 
     A Fyers error counts as auth only with a token code; 429, 5xx, unreachable (the REST client
@@ -92,12 +102,12 @@ def failure_kind(exc: BaseException) -> str:
     else came from the token source (no token in SSM, SSM unreachable): an auth failure.
     """
     if isinstance(exc, errors.TokenExpiredError):
-        return "token_expired"
+        return EventKind.TOKEN_EXPIRED
     if isinstance(exc, errors.InvalidTokenError | errors.AuthFailedError):
-        return "auth_failed"
+        return EventKind.AUTH_FAILED
     if isinstance(exc, FyersError | SymbolError):
-        return "disconnected"  # back off and retry with the same token
-    return "auth_failed"
+        return EventKind.DISCONNECTED  # back off and retry with the same token
+    return EventKind.AUTH_FAILED
 
 
 def subscribe_batches(topics: Sequence[str], limit: int = MAX_SUBSCRIBE_BYTES) -> Iterator[list[str]]:
@@ -193,17 +203,17 @@ class DataSocket:
                 self._connect_and_stream(stop)
             except _Disconnect as exc:
                 self._emit(exc.kind, str(exc), exc.code)
-                if exc.kind != "disconnected" and self._ws is not None:
-                    self._emit("disconnected", str(exc))
+                if exc.kind != EventKind.DISCONNECTED and self._ws is not None:
+                    self._emit(EventKind.DISCONNECTED, str(exc))
             except Exception as exc:  # a bug here or in a callback: report it and keep the feed alive
                 log.exception("data socket loop failed")
-                self._emit("disconnected", f"unexpected error: {type(exc).__name__}: {exc}")
+                self._emit(EventKind.DISCONNECTED, f"unexpected error: {type(exc).__name__}: {exc}")
             finally:
                 self._drop()
             if stop.is_set() or self._closing.is_set():
                 break
             delay = self._backoff()
-            self._emit("reconnecting", f"attempt {self._attempt} in {delay:.2f}s")
+            self._emit(EventKind.RECONNECTING, f"attempt {self._attempt} in {delay:.2f}s")
             if stop.wait(delay):
                 break
 
@@ -230,9 +240,9 @@ class DataSocket:
         self.unresolved = [s for s in self.symbols if s not in topics]
         if not self.topics:
             raise _Disconnect(f"none of the {len(self.symbols)} symbols resolved to a socket topic: "
-                              + ", ".join(self.symbols[:20]), "server_message")
+                              + ", ".join(self.symbols[:20]), EventKind.SERVER_MESSAGE)
         if self.unresolved:
-            self._emit("server_message", f"{len(self.unresolved)} unknown symbols not subscribed: "
+            self._emit(EventKind.SERVER_MESSAGE, f"{len(self.unresolved)} unknown symbols not subscribed: "
                        + ", ".join(self.unresolved[:20]) + (" …" if len(self.unresolved) > 20 else ""))
         self.feed = Feed({t: s for s, t in self.topics.items()}, self.producer_id, seq_start=self.seq_start)
 
@@ -249,7 +259,7 @@ class DataSocket:
             raise _Disconnect(f"connect to {self.url} failed: {type(exc).__name__}: {exc}") from None
         self._ws = ws
         self.stats.connects += 1
-        self._emit("connected", self.url)
+        self._emit(EventKind.CONNECTED, self.url)
         ws.settimeout(self.poll_interval)
         self._last_rx = time.monotonic()
         self._last_ping = time.monotonic()
@@ -264,11 +274,11 @@ class DataSocket:
                               code_kind(self._last_custom_code), self._last_custom_code)
         self._ack_count = auth.ack_count
         self._authenticated = True
-        self._emit("authenticated", f"ack every {auth.ack_count} messages" if auth.ack_count else "no acks")
+        self._emit(EventKind.AUTHENTICATED, f"ack every {auth.ack_count} messages" if auth.ack_count else "no acks")
 
         self._send(codec.encode_mode(self.channel, self.full))
         if not self._await(codec.ModeResponse, stop).ok:
-            raise _Disconnect("mode request refused", "server_message")
+            raise _Disconnect("mode request refused", EventKind.SERVER_MESSAGE)
 
         topics = list(self.topics.values())
         accepted = 0
@@ -278,8 +288,8 @@ class DataSocket:
                 accepted += len(batch)
             elif self._last_custom_code is None:  # a custom message with the reason was reported already
                 # Not a connection problem (e.g. the plan's symbol limit): report and keep streaming.
-                self._emit("server_message", f"subscribe of {len(batch)} topics refused, no reason given")
-        self._emit("subscribed", f"{accepted} of {len(topics)} topics")
+                self._emit(EventKind.SERVER_MESSAGE, f"subscribe of {len(batch)} topics refused, no reason given")
+        self._emit(EventKind.SUBSCRIBED, f"{accepted} of {len(topics)} topics")
         if accepted:
             self._attempt = 0  # a healthy connection resets the backoff
         self._stream(stop)
@@ -354,7 +364,7 @@ class DataSocket:
             return None
         try:
             msg = codec.decode_server(frame)
-        except codec.FrameError as exc:
+        except errors.FrameError as exc:
             self._malformed(str(exc), frame)
             return None
         if type(msg) is codec.Custom:
@@ -362,9 +372,9 @@ class DataSocket:
             if not self._authenticated and msg.ref == REF_AUTH:
                 pass  # the refused auth response follows; _connect_and_stream reports both together
             elif msg.code == errors.TOKEN_EXPIRED:
-                self._emit("token_expired", msg.text, msg.code)
+                self._emit(EventKind.TOKEN_EXPIRED, msg.text, msg.code)
             else:
-                self._emit("server_message", f"{msg.text} (code {msg.code}, ref {msg.ref})", msg.code)
+                self._emit(EventKind.SERVER_MESSAGE, f"{msg.text} (code {msg.code}, ref {msg.ref})", msg.code)
         return msg
 
     def _on_data(self, frame: bytes) -> None:
@@ -389,7 +399,7 @@ class DataSocket:
     def _malformed(self, reason: str, frame: bytes) -> None:
         self.stats.malformed_frames += 1
         log.warning("malformed frame #%d (%d bytes): %s", self.stats.malformed_frames, len(frame), reason)
-        self._emit("malformed_frame", reason, data=frame)
+        self._emit(EventKind.MALFORMED_FRAME, reason, data=frame)
 
     # ------------------------------------------------------------------ plumbing
 
@@ -416,7 +426,7 @@ class DataSocket:
         self._attempt += 1
         return delay
 
-    def _emit(self, kind: str, detail: str = "", code: int | None = None, data: bytes = b"") -> None:
+    def _emit(self, kind: EventKind, detail: str = "", code: int | None = None, data: bytes = b"") -> None:
         event = SocketEvent(kind, detail, time.time(), code, data)
         log.info("socket %s: %s", kind, detail)
         try:

@@ -16,6 +16,7 @@ from typing import Any, Final
 import msgspec
 
 from fyers.bodies import SymbolTokenBody, convert
+from fyers.errors import SymbolError
 from fyers.rest import RestClient
 
 log = logging.getLogger(__name__)
@@ -68,10 +69,6 @@ INDEX_NAMES: Final[dict[str, str]] = {
 INDEX_SUFFIX: Final = "-INDEX"
 MAX_SYMBOLS_PER_REQUEST: Final = 500  # the symbol-token endpoint's batch size
 EXCHANGE_TOKEN_OFFSET: Final = 10
-
-
-class SymbolError(ValueError):
-    """A symbol or fytoken that cannot be turned into a topic; the message says why."""
 
 
 def is_index(symbol: str) -> bool:

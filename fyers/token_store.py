@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Final, TypedDict
 import orjson
 
 from fyers.auth import Tokens, read_access_token
+from fyers.errors import TokenNotFoundError, TokenStoreError
 from market.session import DAY
 from tickpipe import names, redact
 
@@ -26,14 +27,6 @@ if TYPE_CHECKING:
 redact.install()  # any process that handles tokens keeps them, and SSM bodies, out of its logs
 
 REFRESH_TTL: Final = 15 * DAY  # a refresh token lasts 15 days (FYERS.md)
-
-
-class TokenStoreError(Exception):
-    """The stored token cannot be read or written; the message names the parameter and why."""
-
-
-class TokenNotFoundError(TokenStoreError):
-    """No token stored yet: a user must log in once (docs/deploy.md, 'First token')."""
 
 
 @dataclass(frozen=True)

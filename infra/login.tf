@@ -41,7 +41,7 @@ variable "login_reminder_schedule" {
 locals {
   login_count    = var.login_page ? 1 : 0
   login_function = "${local.prefix}-login"
-  # tokens/login.py (Settings) and tokens/refresh.py KMS_KEY_VAR, as on the token function.
+  # tokens/login.py (Settings) and tokens/options.py TokenOptions, as on the token function.
   login_env = {
     TICKPIPE_ENV             = var.env
     TICKPIPE_REGION          = var.region
@@ -49,7 +49,7 @@ locals {
     TICKPIPE_FYERS_API_URL   = var.fyers_api_url
     TICKPIPE_ALARM_TOPIC_ARN = aws_sns_topic.alarms.arn
     TICKPIPE_TOKEN_KMS_KEY   = aws_kms_key.secrets.arn
-    # tokens/login_reminder.py: the threshold the refresh-token alarm uses
+    # tokens/options.py login_remind_days: the threshold the refresh-token alarm uses
     TICKPIPE_LOGIN_REMIND_DAYS = tostring(var.refresh_token_alarm_days)
   }
 }

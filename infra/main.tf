@@ -63,7 +63,7 @@ locals {
       TICKPIPE_BARS_FIREHOSE     = aws_kinesis_firehose_delivery_stream.bars.name
       TICKPIPE_BUCKET            = aws_s3_bucket.lake.bucket
       TICKPIPE_SESSION_OVERRIDES = var.session_overrides
-      # consumers/bars/handler.py BARS_ENV_VARS
+      # consumers/bars/options.py BarsOptions
       TICKPIPE_BARS_GRACE_S      = tostring(var.bars_grace_seconds)
       TICKPIPE_BARS_AMEND_BARS   = tostring(var.bars_amend_bars)
       TICKPIPE_BARS_STATE_BUDGET = tostring(var.bars_state_budget_bytes)
@@ -77,7 +77,7 @@ locals {
       TICKPIPE_REGION        = var.region
       TICKPIPE_SSM_PREFIX    = local.ssm_prefix
       TICKPIPE_FYERS_API_URL = var.fyers_api_url
-      # tokens/refresh.py KMS_KEY_VAR: the token is written under the secrets' key, as Terraform made it
+      # tokens/options.py TokenOptions: the token is written under the secrets' key, as Terraform made it
       TICKPIPE_TOKEN_KMS_KEY = aws_kms_key.secrets.arn
     }
   }

@@ -281,8 +281,9 @@ variable "bars_amend_bars" {
   default     = 2
 
   validation {
-    condition     = var.bars_amend_bars >= 0 && var.bars_amend_bars <= 75
-    error_message = "bars_amend_bars must be 0 to 75 (a session's bars)."
+    # consumers/bars/options.py: at least the bar just emitted stays amendable (market.bars.BarConfig)
+    condition     = var.bars_amend_bars >= 1 && var.bars_amend_bars <= 75
+    error_message = "bars_amend_bars must be 1 to 75 (a session's bars)."
   }
 }
 

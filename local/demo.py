@@ -40,6 +40,7 @@ from fyers.token_store import FyersToken, TokenStore
 from local import component_metrics as cm
 from local import demo_scale
 from local.demo_history import Outage, OutageDriver, figures_and_checks, reconcile
+from local.errors import DemoError, ScaleError
 from local.firehose_pump import FirehoseDelivery, FirehosePump
 from local.freshness import Freshness, describe, percentile
 from local.kinesis_runner import KinesisRunner
@@ -66,10 +67,6 @@ SYMBOLS_KEY = "config/symbols.txt"
 
 
 DRAIN_TIMEOUT_S = 900  # how long the stream and Firehose stand-ins may take to drain after the session
-
-
-class DemoError(RuntimeError):
-    """The demo could not run (a component failed to start or stopped); the message says which."""
 
 
 @dataclass(frozen=True)
@@ -218,7 +215,7 @@ def run_demo(opts: DemoOptions) -> DemoResult:
     """Run the whole pipeline for one simulated session and check it end to end."""
     try:
         session = demo_scale.cut_session(choose_day(opts.day), opts.until)
-    except demo_scale.ScaleError as exc:
+    except ScaleError as exc:
         raise DemoError(str(exc)) from None
     opts.out_dir.mkdir(parents=True, exist_ok=True)
     try:
@@ -239,7 +236,7 @@ def _run_demo(opts: DemoOptions, session: Session) -> DemoResult:
             symbols = demo_scale.demo_symbols(opts.symbols, session.day)
         try:
             demo_scale.producer_slices(symbols, opts.producers)  # refused before anything starts
-        except demo_scale.ScaleError as exc:
+        except ScaleError as exc:
             raise DemoError(str(exc)) from None
         sim = stack.enter_context(Simulator(SimConfig(
             seed=opts.seed, symbols=symbols, day=session.day, speed=opts.speed, hold_clock=True,

@@ -54,9 +54,10 @@ def _hhmm(text: str) -> dt.time:
 
 
 def run(args: argparse.Namespace) -> int:
-    from local.demo import DemoError, DemoOptions, choose_day, print_summary, run_demo
-    from local.demo_history import Outage, OutageError
-    from local.demo_scale import ScaleError, cut_session, demo_symbols, producer_slices
+    from local.demo import DemoOptions, choose_day, print_summary, run_demo
+    from local.demo_history import Outage
+    from local.demo_scale import cut_session, demo_symbols, producer_slices
+    from local.errors import DemoError, OutageError, ScaleError
     from tickpipe.errors import ConfigError
 
     try:  # bad values are usage errors (exit 2), before anything starts

@@ -27,14 +27,11 @@ from fyers.history import HistoryClient
 from fyers.rest import RestClient
 from fyers.sim import Simulator
 from fyers.token_store import TokenStore
+from local.errors import OutageError
 from market.session import Session, epoch, ist_datetime
 from tickpipe.config import Settings
 
 log = logging.getLogger(__name__)
-
-
-class OutageError(ValueError):
-    """An --outage that is not HH:MM-HH:MM inside the session."""
 
 
 @dataclass(frozen=True)

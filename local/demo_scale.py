@@ -17,6 +17,7 @@ from fyers.sim import Simulator
 from fyers.socket import MAX_SYMBOLS
 from fyers.token_store import TokenStore
 from local import component_metrics as cm
+from local.errors import ScaleError
 from market.session import OPEN, Session, epoch, ist_datetime
 from producer.service import ProducerStats
 from tickpipe.config import Settings
@@ -26,10 +27,6 @@ from tickpipe.universe import take_slice
 # come through the history API, the rest of a large universe straight from the simulator's market
 # model, which is what its history endpoint serves (a 5,000-symbol run would wait 25 minutes).
 HISTORY_API_SYMBOLS = 100
-
-
-class ScaleError(ValueError):
-    """A scale option that cannot work (a slice beyond one connection's limit, a session cut wrong)."""
 
 
 def cut_session(session: Session, until: dt.time | None) -> Session:

@@ -35,6 +35,7 @@ from typing import Any, Final
 import boto3
 import orjson
 
+from local.errors import PrefixError
 from tickpipe import names
 from tickpipe.backoff import Backoff, Jitter
 from tickpipe.config import Settings
@@ -52,10 +53,6 @@ GET_RECORDS_LIMIT: Final = 10_000
 CHECKPOINTS: Final = names.STATE + "firehose/"
 PUT_ATTEMPTS: Final = 5
 PUT_BACKOFF: Final = Backoff(0.05, jitter=Jitter.NONE)  # 50, 100, 200, 400 ms between PutRecordBatch tries
-
-
-class PrefixError(ValueError):
-    """A Firehose prefix expression this stand-in cannot evaluate; the message names it."""
 
 
 # ---------------------------------------------------------------- KPL de-aggregation (pure)

@@ -34,16 +34,13 @@ from typing import Any, Final
 
 import boto3
 
+from local.errors import RunnerError
 from tickpipe.kinesis import is_open, list_shards
 
 log = logging.getLogger(__name__)
 
 GET_RECORDS_LIMIT: Final = 10_000  # Kinesis GetRecords maximum, also Lambda's largest batch
 ACCOUNT: Final = "123456789012"
-
-
-class RunnerError(RuntimeError):
-    """A runner setting or stream that cannot work; the message says which."""
 
 
 @dataclass

@@ -21,11 +21,9 @@ from contextlib import contextmanager
 
 import requests
 
+from local.errors import MotoServerError
+
 _PR_SET_PDEATHSIG = 1
-
-
-class MotoServerError(RuntimeError):
-    """The moto server did not start; the message carries its output."""
 
 
 def _die_with_parent() -> None:  # runs in the child between fork and exec

@@ -11,7 +11,8 @@ from typing import Any
 
 from consumers.lake.errors import QueryError
 from tickpipe.command import EXIT_USAGE
-from tickpipe.config import ConfigError, Settings
+from tickpipe.config import Settings
+from tickpipe.errors import ConfigError
 
 
 def add_parser(subparsers: Any) -> None:

@@ -38,12 +38,13 @@ never dropped silently.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from market.errors import BarStateError, TickError
 from market.session import BAR_SECONDS, DAY, Session, normal_session, parse_overrides
-from market.tick import SCHEMA_VERSION, TickError, validate
+from market.tick import SCHEMA_VERSION, validate
 from market.watermark import ANY
 
 # Bar record fields, in DESIGN.md order ("Bar record"). One place; writers and readers import it.
@@ -91,10 +92,6 @@ def _why_bad(t: Any) -> str:
     except TickError as exc:
         return str(exc)
     return "a field the bar builder reads has the wrong type or value"
-
-
-class BarStateError(ValueError):
-    """A carried bar state that this version cannot read (wrong version or shape)."""
 
 
 @dataclass(frozen=True)
@@ -303,7 +300,7 @@ class BarBuilder:
                         if w >= s[6]:  # S_DUE
                             self._advance(sym, s, w)
                         elif self.wm >= self.close_due:
-                            self._close_sessions()
+                            self.close_ended_sessions()
                         return
         else:
             b, day = self._bucket(sym, et, b)
@@ -332,7 +329,7 @@ class BarBuilder:
             # sessions, does move
             self.duplicates += 1
             if self.wm >= self.close_due:
-                self._close_sessions()
+                self.close_ended_sessions()
             return
         ring.append(key)
         if len(ring) > self._ring_max:
@@ -399,7 +396,7 @@ class BarBuilder:
         if w >= s[S_DUE]:
             self._advance(sym, s, w)
         elif self.wm >= self.close_due:
-            self._close_sessions()
+            self.close_ended_sessions()
 
     def _bucket(self, sym: str, et: int, b: int) -> tuple[int, int]:
         """(bucket, IST day) of a tick outside the last seen day's session buckets: another day,
@@ -505,7 +502,13 @@ class BarBuilder:
             s[S_DUE] = due
             self._trim(s)
         if self.wm >= self.close_due:
-            self._close_sessions()
+            self.close_ended_sessions()
+
+    def advance(self, sym: str) -> None:
+        """Emit the bars of ``sym`` that its watermark has made due (the native fold,
+        market/bars_fold.py, moves the watermark and stops behind the tick; this finishes the job)."""
+        s = self.syms[sym]
+        self._advance(sym, s, s[S_WM])
 
     def watermark(self, pid: str, ts: int) -> None:
         """Producer ``pid`` has sent this shard every tick up to feed time ``ts`` (market.watermark;
@@ -522,12 +525,13 @@ class BarBuilder:
         if every and ts > self.wm:
             self.wm = ts
         if self.wm >= self.close_due:
-            self._close_sessions()
+            self.close_ended_sessions()
         if every:
             self.net_closed += self.emitted - before
 
-    def _close_sessions(self) -> None:
-        """The shard's watermark passed a session's close: every open bar of it is final."""
+    def close_ended_sessions(self) -> None:
+        """The shard's watermark passed a session's close: every open bar of it is final (the native
+        fold, market/bars_fold.py, stops behind the tick that moved the watermark and calls this)."""
         grace = self.config.grace_s
         nxt = NEVER
         for sym, s in self.syms.items():
@@ -590,6 +594,19 @@ class BarBuilder:
             self._trim(s)
 
     # ----- carrying state -------------------------------------------------------------------
+    def inherit(self, parent: BarBuilder, keep: Callable[[str], bool]) -> int:
+        """Carry on ``parent``'s symbols for which ``keep(sym)`` holds, with their cumulative volume,
+        open and amendable bars (a child shard after resharding takes the symbols whose partition keys
+        hash into it), and the parent's watermark. Returns how many symbols came over."""
+        taken = 0
+        for sym, s in parent.syms.items():
+            if keep(sym):
+                self.syms[sym] = s
+                taken += 1
+        self.wm = max(self.wm, parent.wm)
+        self.close_due = min(self.close_due, parent.close_due)
+        return taken
+
     def open_bars(self) -> int:
         return sum(1 for s in self.syms.values() for bar in s[S_BARS] if bar[B_EMIT] == OPEN)
 

@@ -15,8 +15,9 @@ import warnings
 from collections.abc import Sequence
 from typing import Any, Final
 
-from market.bars import S_WM, BarBuilder
-from market.tick import SCHEMA_VERSION, TickError
+from market.bars import BarBuilder
+from market.errors import TickError
+from market.tick import SCHEMA_VERSION
 
 try:
     from _tickpipe_bars import fold as _native_fold
@@ -50,12 +51,10 @@ def fold_values(builder: BarBuilder, values: Sequence[Any], skip: Any = None,
         if fast is not None:
             i, action = fast(builder, values, i, SCHEMA_VERSION)
             if action == _ADVANCE:
-                sym = values[i - 1].sym
-                s = builder.syms[sym]
-                builder._advance(sym, s, s[S_WM])
+                builder.advance(values[i - 1].sym)
                 continue
             if action == _CLOSE:
-                builder._close_sessions()
+                builder.close_ended_sessions()
                 continue
             if i >= n:
                 break

@@ -19,6 +19,8 @@ from functools import cached_property
 from typing import Final
 from zoneinfo import ZoneInfo
 
+from market.errors import CalendarError
+
 IST: Final = ZoneInfo("Asia/Kolkata")
 DAY: Final = 86_400  # seconds in a day (IST has no DST, so also in every IST day)
 BAR_SECONDS: Final = 300
@@ -28,10 +30,6 @@ CLOSE: Final = dt.time(15, 30)
 BARS_PER_NORMAL_SESSION: Final = 75
 
 log = logging.getLogger(__name__)
-
-
-class CalendarError(ValueError):
-    """A calendar override or date that cannot be understood."""
 
 
 def bucket_start(ts: int) -> int:

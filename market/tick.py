@@ -19,6 +19,8 @@ from typing import Any, Final
 
 import orjson
 
+from market.errors import TickError
+
 SCHEMA_VERSION: Final = 1
 
 # Field order on the wire. Keep in step with DESIGN.md ("Tick record") and the curated schema.
@@ -62,10 +64,6 @@ INT_RANGES: Final[dict[str, tuple[int, int]]] = {
 MAX_PRICE: Final = 1e9
 
 SYMBOL_RE: Final = re.compile(SYMBOL_SHAPE)  # fullmatch it: "$" would let a trailing newline through
-
-
-class TickError(ValueError):
-    """A record that is not a valid tick. The message says which field and why."""
 
 
 def encode(tick: dict[str, Any]) -> bytes:

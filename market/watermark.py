@@ -19,6 +19,8 @@ from typing import Final
 
 import orjson
 
+from market.errors import WatermarkError
+
 KIND: Final = "wm"
 ANY: Final = "*"  # pid of a watermark for every producer on the shard (the end-of-session safety net)
 STATES: Final = ("open", "closed")
@@ -28,10 +30,6 @@ MAX_WATERMARK_BYTES: Final = 1024
 MARKER: Final = b'"kind":"wm"'
 # partition keys of watermark records start so (a symbol's key is EXCHANGE:NAME; no exchange is "wm")
 KEY_PREFIX: Final = "wm:"
-
-
-class WatermarkError(ValueError):
-    """A record that says it is a watermark but is not a valid one."""
 
 
 @dataclass(frozen=True)

@@ -69,11 +69,13 @@ class JsonFormatter(logging.Formatter):
 
 
 def run(args: argparse.Namespace) -> int:
-    from market.session import CalendarError, parse_overrides
+    from market.errors import CalendarError
+    from market.session import parse_overrides
     from producer.service import run_producer
     from tickpipe import redact
     from tickpipe.config import ENV_VARS as ENV_VARS_SETTINGS
-    from tickpipe.config import ConfigError, Settings
+    from tickpipe.config import Settings
+    from tickpipe.errors import ConfigError
 
     redact.install()  # before the first SSM call: its bodies hold the token (tickpipe -v logs botocore's)
 

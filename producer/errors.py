@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from tickpipe.errors import ConfigError
-from tickpipe.universe import UniverseError  # noqa: F401 - re-export: it lives with its reader, shared with reconcile
+from tickpipe.errors import ConfigError, TickpipeError
 
 
-class ProducerError(Exception):
+class ProducerError(TickpipeError):
     """Base class for producer errors."""
 
 
@@ -24,3 +23,7 @@ class OptionsError(ProducerError, ConfigError):
 
 class TokenUnavailableError(ProducerError):
     """No usable token before the producer was stopped."""
+
+
+class BadResponseError(TickpipeError):
+    """A PutRecords response that does not answer the call (not one result per record)."""

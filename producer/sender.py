@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from producer.aggregator import PUT_UNIT_BYTES, AggRecord, Aggregator
-from producer.errors import JournalError
+from producer.errors import BadResponseError, JournalError
 from producer.journal import Journal, Position
 from producer.metrics import Metrics
 from producer.shards import ShardMap
@@ -76,8 +76,6 @@ class SenderStats:
     lost_ticks: int = 0  # neither delivered, journalled nor handed to on_dropped (no journal)
 
 
-class BadResponseError(Exception):
-    """A PutRecords response that does not answer the call (not one result per record)."""
 
 
 def _results(resp: Any, batch_size: int) -> list[dict[str, Any]]:

@@ -28,11 +28,11 @@ import boto3
 import orjson
 from botocore.config import Config
 
-from fyers.socket import MAX_SYMBOLS
+from fyers.socket import MAX_SYMBOLS, EventKind, SocketEvent
 from market.session import NseCalendar, ist_datetime
 from producer.aggregator import AggRecord
 from producer.clock import Clock
-from producer.errors import ProducerError, UniverseError
+from producer.errors import ProducerError
 from producer.frames import FrameQuarantine
 from producer.gaps import GapRecorder
 from producer.health import HealthServer
@@ -44,6 +44,7 @@ from producer.sequence import SeqStore
 from producer.token_source import TokenSource, TokenUnavailable
 from producer.watermarks import Watermarks
 from tickpipe.config import Settings
+from tickpipe.errors import UniverseError
 from tickpipe.kpl import keyed_records
 from tickpipe.universe import load_universe, parse_slice, take_slice
 
@@ -239,22 +240,22 @@ class Producer:
                           producer_id=self.settings.producer_id,
                           seq_start=self.seqs.start())
 
-    def _on_event(self, event: Any) -> None:
-        kind = getattr(event, "kind", str(event))
+    def _on_event(self, event: SocketEvent) -> None:
+        kind = event.kind
         st = self.state
-        if kind == "connected":
+        if kind == EventKind.CONNECTED:
             st.connected = True
             st.connects += 1
             if st.connects > 1:
                 self.stats.reconnects += 1
                 self.metrics.add("Reconnects")
             self.metrics.set("Connected", 1)
-        elif kind == "authenticated":
+        elif kind == EventKind.AUTHENTICATED:
             st.auth_failing = False
             if self.tokens:
                 self.tokens.succeeded()
             self.gaps.close("auth")
-        elif kind == "subscribed":
+        elif kind == EventKind.SUBSCRIBED:
             st.subscribed = True
             st.state = "streaming"
             st.disconnected_at = None
@@ -262,7 +263,7 @@ class Producer:
             self.gaps.close("disconnect")
             self.gaps.close("restart")
             log.info("subscribed to %d symbols", len(self.symbols))
-        elif kind == "disconnected":
+        elif kind == EventKind.DISCONNECTED:
             if self._closing_socket:
                 return  # our own close at the end of a session or at stop: not a gap
             if st.connected:
@@ -270,16 +271,16 @@ class Producer:
             st.connected = st.subscribed = False
             self.metrics.set("Connected", 0)
             self.gaps.open("disconnect", self.symbols, at=self._last_capture())
-        elif kind in ("auth_failed", "token_expired"):
+        elif kind in (EventKind.AUTH_FAILED, EventKind.TOKEN_EXPIRED):
             st.auth_failing = True
             self.metrics.add("AuthFailures")
             if self.tokens:
-                self.tokens.failed(expired=kind == "token_expired")
+                self.tokens.failed(expired=kind == EventKind.TOKEN_EXPIRED)
             self.gaps.open("auth", self.symbols)
             log.warning("socket %s: re-reading the token from SSM with backoff", kind.replace("_", " "))
-        elif kind == "malformed_frame":
+        elif kind == EventKind.MALFORMED_FRAME:
             self.metrics.add("MalformedFrames")
-            self.frames.keep(getattr(event, "data", b""), getattr(event, "detail", ""))
+            self.frames.keep(event.data, event.detail)
 
     # -- health -------------------------------------------------------------------------------
     @property

@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from market.session import BARS_PER_NORMAL_SESSION, CalendarError, NseCalendar, bucket_start, ist_datetime
+from market.errors import CalendarError
+from market.session import BARS_PER_NORMAL_SESSION, NseCalendar, bucket_start, ist_datetime
 
 
 @given(st.integers(min_value=0, max_value=2**33))

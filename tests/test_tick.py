@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from market import tick
+from market.errors import TickError
 
 prices = st.integers(min_value=1, max_value=10**9).map(lambda p: round(p / 100, 2))
 ARRIVAL = int(dt.datetime(2026, 11, 26, 4, 0, tzinfo=dt.UTC).timestamp())  # 09:30 IST
@@ -60,7 +61,7 @@ def test_prices_keep_their_decimal_form():
     ],
 )
 def test_bad_records_are_refused_with_the_reason(data, reason):
-    with pytest.raises(tick.TickError, match=reason):
+    with pytest.raises(TickError, match=reason):
         tick.decode(data)
 
 
@@ -111,14 +112,14 @@ def test_a_value_at_its_bound_is_plausible(name, value):
 @pytest.mark.parametrize(("name", "value", "reason"), OUT_OF_BOUNDS)
 def test_a_value_past_its_bound_is_refused_with_the_reason(name, value, reason):
     t = good(**{name: value})
-    with pytest.raises(tick.TickError, match=reason):
+    with pytest.raises(TickError, match=reason):
         tick.validate(t)
         tick.check_times(t, ARRIVAL)
 
 
 def test_a_ten_megabyte_line_is_refused_unparsed():
     line = orjson.dumps(good(pid="x" * 10_000_000)) + b"\n"
-    with pytest.raises(tick.TickError, match=f"record of {len(line)} bytes exceeds 4096"):
+    with pytest.raises(TickError, match=f"record of {len(line)} bytes exceeds 4096"):
         tick.decode(line)
 
 
@@ -130,7 +131,7 @@ def test_the_largest_record_is_within_the_size_bound():
 
 
 def test_messages_never_carry_a_whole_huge_value():
-    with pytest.raises(tick.TickError) as exc:
+    with pytest.raises(TickError) as exc:
         tick.validate(good(sym="NSE:" + "A" * 1_000_000))
     assert len(str(exc.value)) < 300
 
@@ -150,12 +151,12 @@ def test_any_record_is_a_tick_or_a_tick_error(changes, arrival):
     try:
         tick.validate(record)
         tick.check_times(record, arrival)
-    except tick.TickError as exc:
+    except TickError as exc:
         assert str(exc)
 
 
 def test_make_rejects_unknown_fields():
-    with pytest.raises(tick.TickError, match="unknown"):
+    with pytest.raises(TickError, match="unknown"):
         tick.make("NSE:SBIN-EQ", 1, 1.0, price=3)
 
 

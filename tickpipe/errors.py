@@ -17,3 +17,7 @@ class ConfigError(TickpipeError, ValueError):
 
 class AggregateError(TickpipeError, ValueError):
     """A Kinesis record that starts with the KPL magic but is not a valid aggregate (tickpipe.kpl)."""
+
+
+class UniverseError(ConfigError):
+    """The symbol universe cannot be loaded or sliced (bad source, empty list, bad slice)."""

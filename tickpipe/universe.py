@@ -17,15 +17,11 @@ import re
 from typing import TYPE_CHECKING
 
 from tickpipe.aws_errors import error_code
-from tickpipe.errors import ConfigError
+from tickpipe.errors import UniverseError
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_ssm import SSMClient
-
-
-class UniverseError(ConfigError):
-    """The symbol universe cannot be loaded or sliced (bad source, empty list, bad slice)."""
 
 
 _SYMBOL = re.compile(r"^[A-Z]+:[A-Za-z0-9&_.\-]+$")

@@ -19,7 +19,6 @@ Failed link, session, CSRF and state checks are rate limited per client and over
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -38,24 +37,21 @@ from fyers.errors import (
     InvalidTokenError,
     RateLimitedError,
     StateMismatchError,
+    TokenNotFoundError,
+    TokenStoreError,
 )
 from fyers.rest import RestClient
-from fyers.token_store import FyersToken, TokenNotFoundError, TokenStoreError
+from fyers.token_store import FyersToken
 from tickpipe import names
 from tickpipe.aws_errors import error_code
 from tickpipe.config import Settings
 from tokens import login_pages as pages
-from tokens.login_keys import (
-    SESSION_TTL,
-    LinkExpiredError,
-    LoginCredentialError,
-    LoginSession,
-    Signer,
-    decode_key,
-)
+from tokens.errors import LinkExpiredError, LinkReusedError, LoginCredentialError, LoginSetupError, StateError
+from tokens.login_keys import SESSION_TTL, LoginSession, Signer, decode_key
 from tokens.login_reminder import RemindResponse
-from tokens.login_state import LinkReusedError, LoginRecords, StateError
-from tokens.refresh import KMS_KEY_VAR, PLACEHOLDER, days_left, token_store
+from tokens.login_state import LoginRecords
+from tokens.options import TokenOptions
+from tokens.refresh import PLACEHOLDER, days_left, token_store
 
 if TYPE_CHECKING:
     from mypy_boto3_ssm import SSMClient
@@ -66,10 +62,6 @@ SECURE_COOKIE: Final = "__Host-" + COOKIE  # __Host-: Secure, Path=/, no Domain:
 MAX_BODY: Final = 4096
 
 log = logging.getLogger(__name__)
-
-
-class LoginSetupError(Exception):
-    """Something the operator has to set up first (the link key, the app id); the message says what."""
 
 
 # --- requests and responses ---------------------------------------------------------------------
@@ -190,7 +182,7 @@ class LoginApp:
         self.rest = rest or RestClient(settings.fyers_api_url, retries=2)
         self.limiter = limiter or FailureLimiter()
         self.clock = clock
-        self.records = LoginRecords(ssm, settings.ssm_prefix, key_id=os.environ.get(KMS_KEY_VAR) or None)
+        self.records = LoginRecords(ssm, settings.ssm_prefix, key_id=TokenOptions.from_env().key_id)
         self.fyers_origin = pages.origin(settings.fyers_api_url)
 
     # -- plumbing ---------------------------------------------------------------------------------

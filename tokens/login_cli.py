@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import os
 import sys
 import webbrowser
 from collections.abc import Callable
@@ -26,14 +25,12 @@ from fyers.rest import RestClient
 from fyers.token_store import FyersToken, kms_key_arg
 from tickpipe import names
 from tickpipe.config import Settings
-from tokens.refresh import KMS_KEY_VAR, PLACEHOLDER, days_left, token_store
+from tokens.errors import LoginError
+from tokens.options import TokenOptions
+from tokens.refresh import PLACEHOLDER, days_left, token_store
 
 if TYPE_CHECKING:
     from mypy_boto3_ssm import SSMClient
-
-
-class LoginError(Exception):
-    """The terminal login cannot go on; the message says what to do."""
 
 
 def add_parser(subparsers: Any) -> None:
@@ -53,7 +50,7 @@ def add_parser(subparsers: Any) -> None:
 def kms_key(option: str | None, settings: Settings) -> str | None:
     """The key the SecureStrings are written with: the option, else the functions' variable, else the
     stack's secrets alias (as Terraform made the parameters). ``none``: the account's aws/ssm key."""
-    key = option or os.environ.get(KMS_KEY_VAR) or names.secrets_key_alias(settings.env)
+    key = option or TokenOptions.from_env().token_kms_key or names.secrets_key_alias(settings.env)
     return None if key.lower() == "none" else key
 
 
@@ -93,8 +90,10 @@ def _param(ssm: SSMClient, settings: Settings, key: str, decrypt: bool = False) 
 
 
 def terminal_login(ssm: SSMClient, settings: Settings, rest: RestClient, read_redirect: Callable[[str], str],
-                   show: Callable[[str], None], open_browser: Callable[[str], Any] | None = None) -> FyersToken:
-    """The whole flow, with its I/O passed in. Returns the stored token."""
+                   show: Callable[[str], None], open_browser: Callable[[str], Any] | None = None,
+                   options: TokenOptions | None = None) -> FyersToken:
+    """The whole flow, with its I/O passed in. Returns the stored token (written under ``options``'
+    KMS key, by default the functions' ``TICKPIPE_TOKEN_KMS_KEY``)."""
     app_id = _param(ssm, settings, names.SSM_APP_ID)
     redirect_uri = _param(ssm, settings, names.SSM_REDIRECT_URI)
     secret = _param(ssm, settings, names.SSM_SECRET_KEY, decrypt=True)
@@ -120,7 +119,7 @@ def terminal_login(ssm: SSMClient, settings: Settings, rest: RestClient, read_re
         raise LoginError(f"Fyers refused the auth code (error {exc.code}: invalid, expired or used): "
                          "run `tickpipe login` again") from None
     token = FyersToken.from_tokens(tokens)
-    token_store(ssm, settings).save(token)
+    token_store(ssm, settings, options).save(token)
     return token
 
 
@@ -136,13 +135,10 @@ def run(args: argparse.Namespace) -> int:
             pin = read_secret("Fyers PIN: ", args.pin_file)
             set_credentials(ssm, settings, key_id, secret, pin)
             print(f"stored {settings.ssm_name(names.SSM_SECRET_KEY)} and {settings.ssm_name(names.SSM_PIN)}")
-        # token_store() writes under TICKPIPE_TOKEN_KMS_KEY, as on the functions: the same key here.
-        if key_id:
-            os.environ[KMS_KEY_VAR] = key_id
-        else:
-            os.environ.pop(KMS_KEY_VAR, None)
+        # the token goes under the same key as the credentials, as on the functions
         token = terminal_login(ssm, settings, RestClient(settings.fyers_api_url), input, print,
-                               None if args.no_browser else webbrowser.open)
+                               None if args.no_browser else webbrowser.open,
+                               options=TokenOptions(token_kms_key=key_id or ""))
     except LoginError as exc:
         print(f"tickpipe login: {exc}", file=sys.stderr)
         return 1

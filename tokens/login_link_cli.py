@@ -17,16 +17,13 @@ from typing import TYPE_CHECKING, Any
 from fyers.token_store import kms_key_arg
 from tickpipe import names
 from tickpipe.config import Settings
+from tokens.errors import LinkError
 from tokens.login_cli import kms_key
 from tokens.login_keys import LINK_TTL_MAX, Signer, decode_key, encode_key, new_key
 from tokens.refresh import PLACEHOLDER
 
 if TYPE_CHECKING:
     from mypy_boto3_ssm import SSMClient
-
-
-class LinkError(Exception):
-    """No link can be minted; the message says why."""
 
 
 def add_parser(subparsers: Any) -> None:

@@ -9,23 +9,23 @@ message with a login link minted just now: single-use, valid for a day (tomorrow
 from __future__ import annotations
 
 import logging
-import os
 import time
 from typing import TYPE_CHECKING, Final, NotRequired, TypedDict
 
-from fyers.token_store import TokenStoreError
+from fyers.errors import TokenStoreError
 from market.session import DAY
 from tickpipe import names
 from tickpipe.aws_errors import error_code
 from tickpipe.config import Settings
-from tokens.login_keys import LoginCredentialError, Signer, decode_key
+from tokens.errors import LoginCredentialError
+from tokens.login_keys import Signer, decode_key
+from tokens.options import TokenOptions
 from tokens.refresh import PLACEHOLDER, days_left, token_store
 
 if TYPE_CHECKING:
     from mypy_boto3_sns import SNSClient
     from mypy_boto3_ssm import SSMClient
 
-REMIND_DAYS_VAR: Final = "TICKPIPE_LOGIN_REMIND_DAYS"
 EMAIL_LINK_TTL: Final = DAY
 
 log = logging.getLogger(__name__)
@@ -97,5 +97,5 @@ def remind(ssm: SSMClient, sns: SNSClient, settings: Settings, threshold_days: f
 def handler_remind(settings: Settings, ssm: SSMClient) -> RemindResponse:
     import boto3
 
-    threshold = float(os.environ.get(REMIND_DAYS_VAR) or 2)
+    threshold = TokenOptions.from_env().login_remind_days
     return remind(ssm, boto3.client("sns", region_name=settings.region), settings, threshold)

@@ -25,6 +25,7 @@ import orjson
 
 from fyers.token_store import kms_key_arg
 from tickpipe import names
+from tokens.errors import LinkReusedError, StateError
 
 if TYPE_CHECKING:
     from mypy_boto3_ssm import SSMClient
@@ -33,14 +34,6 @@ STATE_TTL: Final = 10 * 60  # a Fyers login takes a minute; ten is generous
 SWEEP_MAX: Final = 50  # expired records deleted per sweep, at most
 
 log = logging.getLogger(__name__)
-
-
-class StateError(Exception):
-    """The callback's ``state`` is missing, unknown, reused, expired or from another browser."""
-
-
-class LinkReusedError(Exception):
-    """The login link was used before: links work once."""
 
 
 @dataclass(frozen=True)

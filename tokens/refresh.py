@@ -13,7 +13,6 @@ Secrets never reach a log line or an error message.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, TypedDict
@@ -21,19 +20,25 @@ from typing import TYPE_CHECKING, Any, Final, TypedDict
 import orjson
 
 from fyers.auth import FyersAuth
-from fyers.errors import FyersError, RefreshTokenExpiredError, WrongPinError
+from fyers.errors import (
+    FyersError,
+    RefreshTokenExpiredError,
+    TokenNotFoundError,
+    TokenStoreError,
+    WrongPinError,
+)
 from fyers.rest import RestClient
-from fyers.token_store import FyersToken, TokenNotFoundError, TokenStore, TokenStoreError
+from fyers.token_store import FyersToken, TokenStore
 from market.session import DAY
 from tickpipe import names, redact
 from tickpipe.config import Settings
+from tokens.errors import TokenRefreshError
+from tokens.options import TokenOptions
 
 if TYPE_CHECKING:
     from mypy_boto3_ssm import SSMClient
 
 SERVICE: Final = "token"
-# The KMS key the token is written with (Terraform: the stack's key; unset locally, on moto).
-KMS_KEY_VAR: Final = "TICKPIPE_TOKEN_KMS_KEY"
 # CloudWatch metrics (namespace tickpipe, dimension service=token); infra/alarms.tf alarms on the last.
 REFRESHED, FAILED, DAYS_LEFT = "TokenRefreshed", "TokenRefreshFailed", "RefreshTokenDaysLeft"
 METRICS: Final = (REFRESHED, FAILED, DAYS_LEFT)
@@ -41,10 +46,6 @@ METRICS: Final = (REFRESHED, FAILED, DAYS_LEFT)
 PLACEHOLDER: Final = "UNSET: see docs/deploy.md (Fyers credentials)"
 
 log = logging.getLogger(__name__)
-
-
-class TokenRefreshError(Exception):
-    """The token cannot be refreshed; the message says what a person has to do."""
 
 
 @dataclass(frozen=True)
@@ -108,10 +109,10 @@ def refresh(store: TokenStore, auth: FyersAuth, pin: str, current: FyersToken | 
     return token
 
 
-def token_store(ssm: SSMClient, settings: Settings) -> TokenStore:
+def token_store(ssm: SSMClient, settings: Settings, options: TokenOptions | None = None) -> TokenStore:
     """The one way the token is written, by the morning refresh and the login page alike: under the
-    stack's KMS key (``KMS_KEY_VAR``, set by Terraform on both functions; unset locally)."""
-    return TokenStore(ssm, settings.ssm_prefix, key_id=os.environ.get(KMS_KEY_VAR) or None)
+    stack's KMS key (``TICKPIPE_TOKEN_KMS_KEY``, set by Terraform on both functions; unset locally)."""
+    return TokenStore(ssm, settings.ssm_prefix, key_id=(options or TokenOptions.from_env()).key_id)
 
 
 def record_result(ssm: SSMClient, settings: Settings, ok: bool, message: str, now: float) -> None:

@@ -29,6 +29,7 @@ from typing import Annotated, Any, Final
 
 import msgspec
 
+from market.errors import TickError
 from market.tick import (
     FIELDS,
     INT64_MAX,
@@ -43,7 +44,6 @@ from market.tick import (
     STR_FIELDS,
     TIME_FIELDS,
     UINT64_MAX,
-    TickError,
     check_times,
     decode,
     latest_rx,

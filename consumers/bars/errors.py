@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from tickpipe.errors import ConfigError, TickpipeError
 
-class BarsError(Exception):
+
+class BarsError(TickpipeError):
     """Base of the bars consumer's errors."""
 
 
@@ -19,7 +21,7 @@ class TransientError(BarsError):
         self.index = index
 
 
-class ConfigError(BarsError, ValueError):
+class BarsConfigError(BarsError, ConfigError):
     """A TICKPIPE_BARS_* variable that is not a valid number; the message names it."""
 
 
@@ -27,3 +29,7 @@ class AccessDeniedError(BarsError):
     """The function's role may not read or write its checkpoint: a deployment error, not a passing
     one. It fails the invocation (the Errors alarm fires) instead of retrying the batch until the
     records expire; the message names the object and the permission to grant."""
+
+
+class SafetyNetError(TickpipeError, RuntimeError):
+    """The watermarks could not be written (the message says which shards and why)."""

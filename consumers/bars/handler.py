@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -33,14 +32,16 @@ import boto3
 import orjson
 
 from consumers.bars.decode import NOT_PARSED, b64decode, fast_ticks, parse_ticks
-from consumers.bars.errors import ConfigError, TransientError
+from consumers.bars.errors import TransientError
 from consumers.bars.events import BarsState, KinesisEventRecord, KinesisWindowEvent, WindowResponse
 from consumers.bars.io import AWS_ERRORS, BarSink, Lake
-from market.bars import BarBuilder, BarConfig, BarStateError
+from consumers.bars.options import BarsOptions
+from market.bars import BarBuilder, BarConfig
 from market.bars_fold import NATIVE, fold_values
+from market.errors import BarStateError, WatermarkError
 from market.watermark import MARKER as WATERMARK_MARKER
-from market.watermark import WatermarkError, is_watermark
 from market.watermark import decode as decode_watermark
+from market.watermark import is_watermark
 from tickpipe import names
 from tickpipe.config import Settings
 from tickpipe.errors import AggregateError
@@ -54,15 +55,6 @@ if TYPE_CHECKING:
 
 SERVICE: Final = "bars"
 CONSUMER_STATE_VERSION: Final = 1
-# Variables of this handler beside tickpipe.config's (Terraform sets them on the function).
-BARS_ENV_VARS: Final = {
-    "grace_s": "TICKPIPE_BARS_GRACE_S",        # exchange seconds after a bucket's end before it is final
-    "amend_bars": "TICKPIPE_BARS_AMEND_BARS",  # emitted bars per symbol kept amendable by late ticks
-    "state_budget": "TICKPIPE_BARS_STATE_BUDGET",  # bytes of state carried in the response, else S3
-}
-DEFAULTS: Final = {"grace_s": 2, "amend_bars": 2, "state_budget": 600_000}
-# Lambda's limit is 1 MB per shard; past it the window ends early with an empty state.
-STATE_LIMIT: Final = 1_000_000
 COUNTERS: Final = ("records", "records_skipped", "ticks", "duplicates", "bars_emitted", "amendments",
                    "late_ticks", "too_late_ticks", "quarantined", "invocations", "failures",
                    "checkpoints", "state_bytes", "watermarks", "safety_net_bars")
@@ -70,27 +62,6 @@ COUNTERS: Final = ("records", "records_skipped", "ticks", "duplicates", "bars_em
 SAFETY_NET_BARS: Final = "SafetyNetBars"
 
 log = logging.getLogger(__name__)
-
-
-def bars_config(environ: Mapping[str, str] | None = None) -> tuple[BarConfig, int]:
-    """(BarConfig, state budget in bytes) from TICKPIPE_BARS_* and TICKPIPE_SESSION_OVERRIDES."""
-    environ = os.environ if environ is None else environ
-    values: dict[str, int] = {}
-    for key, var in BARS_ENV_VARS.items():
-        raw = environ.get(var, "")
-        try:
-            values[key] = int(raw) if raw.strip() else DEFAULTS[key]
-        except ValueError:
-            raise ConfigError(f"{var} must be a whole number, got {raw!r}") from None
-    if not 1_000 <= values["state_budget"] <= STATE_LIMIT // 10 * 9:
-        raise ConfigError(f"{BARS_ENV_VARS['state_budget']} must be 1000..{STATE_LIMIT // 10 * 9} bytes "
-                          f"(Lambda ends a window whose state passes 1 MB), got {values['state_budget']}")
-    try:
-        config = BarConfig.from_text(values["grace_s"], values["amend_bars"],
-                                     overrides=environ.get("TICKPIPE_SESSION_OVERRIDES", ""))
-    except ValueError as exc:
-        raise ConfigError(f"bars configuration: {exc}") from None
-    return config, values["state_budget"]
 
 
 def shard_of(event: KinesisWindowEvent) -> str:
@@ -118,9 +89,9 @@ class BarsConsumer:
                  config: BarConfig | None = None, state_budget: int | None = None,
                  metrics: Any = None, logger: Any = None) -> None:
         self.settings = settings or Settings.from_env()
-        env_config, env_budget = bars_config()
-        self.config = config or env_config
-        self.state_budget = state_budget or env_budget
+        options = BarsOptions.from_env(state_budget=state_budget)  # TICKPIPE_BARS_*; the keywords win
+        self.config = config or options.bar_config(self.settings.session_overrides)
+        self.state_budget = options.state_budget
         self._s3, self._firehose, self._kinesis = s3, firehose, kinesis
         self.lake = Lake(self.s3, self.settings.bucket, self.settings.stream)
         self.sink = BarSink(self.firehose, self.settings.bars_firehose)
@@ -184,12 +155,8 @@ class BarsConsumer:
             if doc is None:
                 continue
             other = BarBuilder.from_state(doc["b"], self.config)
-            for sym, s in other.syms.items():
-                if lo <= hash_key(sym) <= hi:
-                    builder.syms[sym] = s
-            builder.wm = max(builder.wm, other.wm)
-            builder.close_due = min(builder.close_due, other.close_due)
-            self.log.info("shard %s inherits %d symbols from parent %s", shard, len(builder.syms), parent)
+            taken = builder.inherit(other, lambda sym: lo <= hash_key(sym) <= hi)
+            self.log.info("shard %s inherits %d symbols from parent %s", shard, taken, parent)
         return builder
 
     def _state_out(self, shard: str, builder: BarBuilder, seq: int, final: bool) -> BarsState:

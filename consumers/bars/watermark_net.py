@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Final, NotRequired, TypedDict
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from consumers.bars.errors import SafetyNetError
 from market.session import IST, normal_session, parse_overrides
 from market.watermark import ANY, KEY_PREFIX, Watermark
 from tickpipe import names
@@ -52,10 +53,6 @@ class SafetyNetResponse(TypedDict):
     written: int
     ts: NotRequired[int]
     skipped: NotRequired[str]
-
-
-class SafetyNetError(RuntimeError):
-    """The watermarks could not be written (the message says which shards and why)."""
 
 
 def session_in_progress(now: float, overrides: str = "") -> bool:

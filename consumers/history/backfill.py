@@ -30,9 +30,9 @@ from dataclasses import dataclass, field
 from typing import Any, Final, TypedDict
 
 from consumers.history.candles import RESOLUTIONS, CandleTable, CandleWriter, rows_by_day, table_for
-from fyers.errors import FyersError, InvalidTokenError, TokenExpiredError
+from consumers.history.errors import BackfillError
+from fyers.errors import DailyLimitError, FyersError, InvalidTokenError, TokenExpiredError
 from fyers.history import Candle, HistoryClient, max_chunk_days, normalize_resolution
-from fyers.shared_limiter import DailyLimitError
 from market.session import CLOSE, epoch, trading_date
 from tickpipe import names
 
@@ -41,10 +41,6 @@ log = logging.getLogger(__name__)
 PREFIX: Final = names.STATE + "backfill/"
 SETTLE_SECONDS: Final = 30 * 60  # after the close, Fyers' day candles are final
 DAY: Final = dt.timedelta(days=1)
-
-
-class BackfillError(ValueError):
-    """A backfill request that cannot run (bad range, resolution or symbol list)."""
 
 
 @dataclass(frozen=True)

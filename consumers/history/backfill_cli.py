@@ -10,8 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from consumers.history.backfill import Backfill, BackfillError, BackfillRequest
+from consumers.history.backfill import Backfill, BackfillRequest
 from consumers.history.candles import RESOLUTIONS
+from consumers.history.errors import BackfillError
 from consumers.lake.compact_cli import ProgressLine
 from consumers.lake.store import DirStore, LakeStore
 from fyers.history import MAX_DAYS_DAILY, MAX_DAYS_INTRADAY, HistoryClient

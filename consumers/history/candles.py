@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from consumers.history.errors import CandleTableError
 from consumers.lake.schema import SYM_TYPE
 from fyers.history import Candle
 from market.session import trading_date
@@ -35,10 +36,6 @@ from tickpipe.aws_errors import error_code
 SRC_HISTORY: Final = "history"
 SCHEMA_VERSION: Final = 1
 OBJECT_NAME: Final = "candles.parquet"
-
-
-class CandleTableError(ValueError):
-    """A resolution no candle table holds, or a day object that is not a candle file."""
 
 
 @dataclass(frozen=True)

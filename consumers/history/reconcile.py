@@ -39,6 +39,7 @@ from consumers.history.backfill import (
     BackfillResponse,
 )
 from consumers.history.candles import CANDLES_5M, CandleWriter
+from consumers.history.errors import NothingToReconcileError, ReconcileIncompleteError
 from consumers.lake.schema import BARS
 from fyers.history import HistoryClient
 from market.reconcile import BarDiff, DaySummary, compare_symbol, summarize
@@ -69,14 +70,6 @@ def diff_key(day: str) -> str:
 
 def summary_key(day: str) -> str:
     return f"{RECONCILE_DAILY}dt={day}/summary.parquet"
-
-
-class NothingToReconcileError(LookupError):
-    """The day has no curated bars, no gap records and no symbols were asked for: nothing was written."""
-
-
-class ReconcileIncompleteError(RuntimeError):
-    """The day's candles could not all be fetched in this run; running again continues."""
 
 
 class ReconcileEvent(TypedDict, total=False):

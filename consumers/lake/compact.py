@@ -42,16 +42,17 @@ import pyarrow.compute as pc
 import pyarrow.json as pj
 import pyarrow.parquet as pq
 
-from consumers.lake.errors import CorruptObjectError, ManifestError
-from consumers.lake.lease import DEFAULT_TTL_S, CompactionBusyError, lease
+from consumers.lake.errors import CompactionBusyError, CorruptObjectError, ManifestError, RecordError
+from consumers.lake.lease import DEFAULT_TTL_S, lease
 from consumers.lake.runs import MemRun, Run, RunWriter, read_ranges, spill
-from consumers.lake.schema import TABLES, TICKS, RecordError, TableSpec
+from consumers.lake.schema import TABLES, TICKS, TableSpec
 from consumers.lake.store import LakeStore, utc_now
 from market.session import DAY
 from market.tick import MAX_RECORD_BYTES
 from market.watermark import drop_watermark_lines
 from tickpipe import names
 from tickpipe.config import Settings
+from tickpipe.options import Options, option
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.type_defs import ObjectTypeDef
@@ -74,13 +75,23 @@ Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
 
 @dataclass(frozen=True)
-class CompactOptions:
-    target_file_bytes: int = 128 * MiB  # Athena likes files of 128 MiB-1 GiB; less only for a small day
-    range_rows: int = 2_000_000  # rows in memory at once (≈ 220 B each as Arrow, ×2 while sorting)
-    row_group_rows: int = 1_000_000
-    zstd_level: int = 6
-    lookback_days: int = 3  # raw partitions scanned for new objects: today and this many days back
+class CompactOptions(Options):
+    """Compaction's knobs (the configuration helper checks each range; no variable sets them: the
+    function runs with the defaults, ``tickpipe compact`` takes flags)."""
+
+    # Athena likes files of 128 MiB-1 GiB; less only for a small day
+    target_file_bytes: int = option(128 * MiB, ge=1, le=5120 * MiB, unit="bytes")
+    # rows in memory at once (≈ 220 B each as Arrow, ×2 while sorting)
+    range_rows: int = option(2_000_000, ge=1)
+    row_group_rows: int = option(1_000_000, ge=1)
+    zstd_level: int = option(6, ge=1, le=22)  # zstd's levels
+    # raw partitions scanned for new objects: today and this many days back
+    lookback_days: int = option(3, ge=0, le=366, unit="days")
     work_dir: str | None = None  # local spill space (Lambda: /tmp)
+
+    @classmethod
+    def label(cls, name: str) -> str:
+        return f"compaction option {name}"
 
 
 @dataclass

@@ -61,7 +61,7 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--table", action="append", choices=sorted(TABLES), help="only this table (repeatable)")
     p.add_argument("--raw-day", action="append", metavar="YYYY-MM-DD", type=day,
                    help="scan these raw partitions (default: today and --lookback-days back)")
-    p.add_argument("--lookback-days", type=flag(int, ge=0, le=366), default=CompactOptions.lookback_days,
+    p.add_argument("--lookback-days", type=CompactOptions.flag_type("lookback_days"), default=CompactOptions.lookback_days,
                    help="raw partitions scanned before today (default 3)")
     p.add_argument("--target-mb", type=flag(float, ge=1, le=5120), default=CompactOptions.target_file_bytes / MiB,
                    help="curated file size to aim for (default 128)")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from tickpipe.errors import TickpipeError
 
-class LakeError(Exception):
+
+class LakeError(TickpipeError):
     """Base class for lake errors."""
 
 
@@ -17,3 +19,11 @@ class ManifestError(LakeError):
 
 class QueryError(LakeError):
     """A SQL file or statement that cannot be run; the message names the file and the reason."""
+
+
+class RecordError(TickpipeError, ValueError):
+    """A raw line that is not a valid record of its table; the message says why."""
+
+
+class CompactionBusyError(TickpipeError, RuntimeError):
+    """Another compaction holds the lease; the message says who and until when."""

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Final
 import orjson
 from botocore.exceptions import ClientError
 
+from consumers.lake.errors import CompactionBusyError
 from tickpipe import names
 from tickpipe.aws_errors import error_code
 
@@ -34,8 +35,6 @@ DEFAULT_TTL_S: Final = 3600.0  # a CLI run over a big lake; the handler passes i
 LOST: Final = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict", "409"})
 
 
-class CompactionBusyError(RuntimeError):
-    """Another compaction holds the lease; the message says who and until when."""
 
 
 @contextmanager

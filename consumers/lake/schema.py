@@ -14,16 +14,14 @@ from typing import Any, Final
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from consumers.lake.errors import RecordError
 from market import tick as tickmod
 from market.bars import BAR_FIELDS, BAR_INT_FIELDS, BAR_PRICE_FIELDS, BAR_REQUIRED
+from market.errors import TickError
 from market.session import BAR_SECONDS
 from tickpipe import names
 
 SYM_TYPE: Final = pa.dictionary(pa.int32(), pa.string())
-
-
-class RecordError(ValueError):
-    """A raw line that is not a valid record of its table; the message says why."""
 
 
 def _type(name: str, ints: frozenset[str], prices: frozenset[str]) -> pa.DataType:
@@ -84,7 +82,7 @@ def validate_tick(tick: Any, arrival: float) -> None:
     try:
         tickmod.validate(tick)
         tickmod.check_times(tick, arrival)
-    except tickmod.TickError as exc:
+    except TickError as exc:
         raise RecordError(str(exc)) from None
 
 

@@ -105,7 +105,7 @@ class Connection:
         sim = self.sim
         try:
             msg = codec.decode_client(frame)
-        except codec.FrameError as exc:
+        except errors.FrameError as exc:
             sim.stats["malformed_client_frames"] += 1
             log.warning("ignoring malformed client frame: %s", exc)
             return

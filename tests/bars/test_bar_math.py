@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from market.bars import BAR_FIELDS, BarBuilder, BarConfig, build_bars, curated
-from market.tick import TickError, make
+from market.errors import TickError
+from market.tick import make
 
 SYM = "NSE:SBIN-EQ"
 
@@ -77,6 +78,27 @@ def test_state_carried_through_json_gives_the_same_bars(seed, cuts):
         out += b.take()
         state, last = b.to_state(), p
     assert out == whole
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10_000), cut=st.integers(0, 10**6))
+def test_symbols_split_between_two_children_carry_on_as_in_one_builder(seed, cut):
+    # resharding: each child inherits the parent's symbols that hash to it, and goes on with them
+    ticks = synthetic_day(seed, symbols=3, trades=120, span=2400)
+    p = cut % (len(ticks) + 1)
+    parent = BarBuilder()
+    parent.add_many(ticks[:p])
+    out = parent.take()
+    syms = sorted({t["sym"] for t in ticks})
+    halves = (set(syms[:1]), set(syms[1:]))
+    for half in halves:
+        child = BarBuilder()
+        assert child.inherit(BarBuilder.from_state(parent.to_state()), half.__contains__) == len(half & set(parent.syms))
+        assert child.wm == parent.wm and child.close_due == parent.close_due
+        child.add_many(t for t in ticks[p:] if t["sym"] in half)
+        child.close_all()
+        out += child.take()
+    assert strip(curated(out)) == final(ticks)
 
 
 # ----- one rule each ------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ import market.bars as mb
 from consumers.bars.decode import NOT_PARSED, TickFields
 from market.bars import BarBuilder, BarConfig
 from market.bars_fold import NATIVE, fold_values
+from market.errors import TickError
 
 NATIVE_SOURCE = Path(__file__).parents[2] / "native" / "bars_fold.c"
 WAYS = [pytest.param(True, id="native", marks=pytest.mark.skipif(not NATIVE, reason="accelerator not built")),
@@ -43,7 +44,7 @@ def one_by_one(builder: BarBuilder, values: list) -> list[tuple[int, str]]:
     for i, v in enumerate(values):
         try:
             builder.add_fields(v.sym, v.ts, v.ltt, v.ltp, v.vol, v.atp, v.dh, v.dl, v.oi, v.v, v)
-        except mb.TickError as exc:
+        except TickError as exc:
             rejected.append((i, str(exc)))
     return rejected
 

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 
 import consumers.bars.decode as decode_mod
 from consumers.bars.decode import BAR_INPUT_FIELDS, NOT_PARSED, b64decode, fast_ticks, parse_ticks
-from market.tick import EARLIEST_TS, FIELDS, TickError, decode, encode, make
+from market.errors import TickError
+from market.tick import EARLIEST_TS, FIELDS, decode, encode, make
 from market.watermark import Watermark
 from tickpipe.errors import AggregateError
 from tickpipe.kpl import user_records

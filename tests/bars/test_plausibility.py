@@ -22,6 +22,7 @@ from consumers.bars.io import QUARANTINE
 from local.kinesis_runner import KinesisRunner
 from market import tick as tickmod
 from market.bars import BarBuilder, curated
+from market.errors import TickError
 from tickpipe.config import Settings
 
 ARRIVAL = OPEN + 3600  # the records reached Kinesis an hour after the open of the synthetic day
@@ -121,7 +122,7 @@ def kinesis_records(groups: list[tuple[bool, list[bytes]]]) -> list[dict]:
 def accepted(rec: bytes) -> bool:
     try:
         tickmod.decode(rec, arrival=ARRIVAL)
-    except tickmod.TickError:
+    except TickError:
         return False
     return True
 

@@ -6,7 +6,8 @@ import base64
 
 import pytest
 
-from local.kinesis_runner import KinesisRunner, RunnerError
+from local.errors import RunnerError
+from local.kinesis_runner import KinesisRunner
 
 STREAM = "runner-test"
 

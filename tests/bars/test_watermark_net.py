@@ -9,8 +9,9 @@ from bars_reference import OPEN
 from bars_stream import kpl_records, lake_bars, put
 from botocore.exceptions import EndpointConnectionError
 
+from consumers.bars.errors import SafetyNetError
 from consumers.bars.handler import BarsConsumer
-from consumers.bars.watermark_net import SafetyNetError, run, session_in_progress, write_watermarks
+from consumers.bars.watermark_net import run, session_in_progress, write_watermarks
 from local.kinesis_runner import KinesisRunner
 from local.provision import provision
 from market.tick import make

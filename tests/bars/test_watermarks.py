@@ -14,8 +14,9 @@ from consumers.bars.handler import BarsConsumer
 from consumers.bars.io import QUARANTINE
 from local.kinesis_runner import KinesisRunner
 from market.bars import BarBuilder, BarConfig
+from market.errors import WatermarkError
 from market.tick import encode, make
-from market.watermark import ANY, Watermark, WatermarkError, decode, drop_watermark_lines, is_watermark
+from market.watermark import ANY, Watermark, decode, drop_watermark_lines, is_watermark
 
 CLOSE = OPEN + 75 * 300
 

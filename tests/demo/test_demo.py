@@ -12,7 +12,8 @@ from unittest import mock
 import pytest
 
 from consumers.bars.handler import BarsConsumer
-from local.demo import DemoError, DemoOptions, choose_day, run_demo
+from local.demo import DemoOptions, choose_day, run_demo
+from local.errors import DemoError
 from market.session import BARS_PER_NORMAL_SESSION, NseCalendar
 
 DAY = dt.date(2026, 11, 20)  # a Friday session in the XBOM calendar

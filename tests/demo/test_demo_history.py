@@ -8,7 +8,8 @@ import datetime as dt
 import pytest
 
 from local.demo import DemoOptions, run_demo
-from local.demo_history import Outage, OutageError
+from local.demo_history import Outage
+from local.errors import OutageError
 from market.session import normal_session
 
 DAY = dt.date(2026, 11, 20)

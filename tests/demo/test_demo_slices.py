@@ -13,7 +13,8 @@ import pytest
 from fyers.sim.instruments import instrument
 from fyers.symbols import is_index
 from local.demo import DemoOptions, run_demo
-from local.demo_scale import ScaleError, cut_session, demo_symbols, producer_slices
+from local.demo_scale import cut_session, demo_symbols, producer_slices
+from local.errors import ScaleError
 from market.session import NseCalendar
 
 DAY = dt.date(2026, 11, 20)  # a Friday session in the XBOM calendar

@@ -16,10 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fyers.auth import Tokens, tokens_from_body
-from fyers.errors import FyersError, InvalidTokenError
+from fyers.errors import FyersError, InvalidTokenError, SymbolError
 from fyers.history import Candle, candles_from_body
 from fyers.jwt import b64url_encode
-from fyers.symbols import SymbolError, fytokens_from_body
+from fyers.symbols import fytokens_from_body
 
 # What json.loads (requests' Response.json) can hand back, Infinity and NaN included.
 leaves = (st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fyers import codec
-from fyers.codec import FrameError
+from fyers.errors import FrameError
 
 ascii_text = st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126), min_size=1, max_size=60)
 topics = st.lists(ascii_text, min_size=0, max_size=30).map(tuple)

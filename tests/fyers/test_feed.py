@@ -7,7 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fyers import codec
-from fyers.feed import Feed, FeedFrameError
+from fyers.errors import FeedFrameError
+from fyers.feed import Feed
 from market import tick as tickrec
 
 NV = codec.NO_VALUE

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fyers import codec, feed
+from fyers.errors import FrameError
 from fyers.feed import Feed
 
 NV = codec.NO_VALUE
@@ -51,7 +52,7 @@ def decode_all(frames, native):
     for i, fr in enumerate(frames):
         try:
             out.append(f.on_frame(fr, rx_ms=1_000 + i))
-        except codec.FrameError as exc:
+        except FrameError as exc:
             out.append(("error", str(exc), exc.ticks))
     states = {topic: f.values(topic) for topic in TOPICS}
     return out, states, f.seq, f.stats

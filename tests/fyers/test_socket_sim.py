@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 
 from fyers import codec, errors
-from fyers.errors import SymbolLimitError
-from fyers.socket import MAX_SYMBOLS, DataSocket, subscribe_batches
-from fyers.token_store import TokenNotFoundError
+from fyers.errors import SymbolLimitError, TokenNotFoundError
+from fyers.socket import MAX_SYMBOLS, DataSocket, EventKind, subscribe_batches
 from market import tick as tickrec
 
 from .conftest import SYMBOLS, wait_for
@@ -24,7 +23,8 @@ def test_streams_valid_ticks_for_every_subscribed_symbol(fyers_sim, socket_harne
         assert t["pid"] == "test" and t["src"] == "ws"
     seqs = [t["seq"] for t in list(h.ticks)]
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
-    assert h.kinds()[:3] == ["connected", "authenticated", "subscribed"]
+    assert h.kinds()[:3] == [EventKind.CONNECTED, EventKind.AUTHENTICATED, EventKind.SUBSCRIBED]
+    assert all(type(e.kind) is EventKind for e in h.events)  # the producer matches on the enum
 
 
 def test_prices_match_the_simulated_trades(fyers_sim, socket_harness):

@@ -6,7 +6,8 @@ import orjson
 import pytest
 
 from fyers.auth import Tokens
-from fyers.token_store import REFRESH_TTL, FyersToken, TokenNotFoundError, TokenStore, TokenStoreError
+from fyers.errors import TokenNotFoundError, TokenStoreError
+from fyers.token_store import REFRESH_TTL, FyersToken, TokenStore
 
 PREFIX = "/tickpipe/test/"
 

@@ -7,9 +7,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fyers import errors
+from fyers.errors import SymbolError
 from fyers.history import MAX_DAYS_DAILY, MAX_DAYS_INTRADAY, chunk_range
 from fyers.ratelimit import RateLimiter
-from fyers.symbols import SymbolError, topic_for
+from fyers.symbols import topic_for
 from market.session import DAY
 
 

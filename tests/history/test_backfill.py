@@ -8,8 +8,9 @@ import io
 import pyarrow.parquet as pq
 import pytest
 
-from consumers.history.backfill import PREFIX, Backfill, BackfillError, BackfillRequest
+from consumers.history.backfill import PREFIX, Backfill, BackfillRequest
 from consumers.history.candles import CANDLES_1D, CANDLES_1M, CANDLES_5M, CandleWriter
+from consumers.history.errors import BackfillError
 from fyers.sim.instruments import KNOWN_EQUITIES, instrument
 from fyers.sim.market import candles as trade_candles
 from fyers.sim.market import generate
@@ -183,7 +184,7 @@ def test_a_corrupt_day_object_is_reported_and_the_message_says_how_to_get_the_da
                                                                                      limiter_path):
     """The day's chunks already have markers, so deleting the object alone brings nothing back: the
     message names --force, and following it restores the day."""
-    from consumers.history.candles import CandleTableError
+    from consumers.history.errors import CandleTableError
 
     sim = history_sim([SBIN, TCS])
     day = WEEK[0].isoformat()

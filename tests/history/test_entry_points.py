@@ -11,8 +11,8 @@ import pytest
 
 from consumers.history import backfill as backfill_mod
 from consumers.history import reconcile as reconcile_mod
-from consumers.history.backfill import BackfillError
 from consumers.history.candles import CANDLES_5M, CandleWriter
+from consumers.history.errors import BackfillError, ReconcileIncompleteError
 from fyers.auth import Tokens
 from fyers.token_store import FyersToken
 from local.demo import store_credentials
@@ -180,7 +180,7 @@ def test_reconcile_command_checks_the_universe_in_s3(deployed, store, capsys, mo
 
 
 def test_reconcile_stops_without_writing_when_the_candles_are_incomplete(deployed, store):
-    with pytest.raises(reconcile_mod.ReconcileIncompleteError, match="run it again"):
+    with pytest.raises(ReconcileIncompleteError, match="run it again"):
         reconcile_mod.handler({"day": "2026-11-18", "symbols": [SBIN, TCS]}, Context(30_000))
     assert not list(store.list("curated/reconcile"))
     out = reconcile_mod.handler({"day": "2026-11-18", "symbols": [SBIN, TCS]}, Context(600_000))

@@ -142,7 +142,8 @@ def test_candles_daily_query(engine):
 def test_a_symbol_whose_candles_failed_stops_the_reconcile_without_writing(world, history_sim, store, limiter_path):
     """A failed candle request leaves that symbol without candles: comparing anyway would call every
     one of its bars `bar_without_candle` and alarm on it. Nothing is written; a re-run continues."""
-    from consumers.history.reconcile import ReconcileIncompleteError, diff_key
+    from consumers.history.errors import ReconcileIncompleteError
+    from consumers.history.reconcile import diff_key
 
     day = DAY - dt.timedelta(days=1)  # no marker, no reconcile yet
     sim = history_sim([SBIN, TCS])
@@ -158,7 +159,8 @@ def test_a_day_without_bars_or_gap_records_is_refused_and_overwrites_nothing(wor
     """No bars, no gap records, no symbols asked for (a lake without the compaction manifests, or a
     day the producer never ran): there is nothing to compare, and an empty report would read as a
     perfect day. The earlier reconcile of the day stays."""
-    from consumers.history.reconcile import NothingToReconcileError, diff_key
+    from consumers.history.errors import NothingToReconcileError
+    from consumers.history.reconcile import diff_key
 
     before = store.get(diff_key(DAY.isoformat()))
     gaps = [o["Key"] for o in store.list(names.partition(names.GAPS, DAY.isoformat()))]

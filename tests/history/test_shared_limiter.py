@@ -9,7 +9,8 @@ import sys
 import pytest
 
 from consumers.history.backfill import Backfill, BackfillRequest
-from fyers.shared_limiter import SLACK_SECONDS, DailyLimitError, FileRateLimiter
+from fyers.errors import DailyLimitError
+from fyers.shared_limiter import SLACK_SECONDS, FileRateLimiter, default_path
 from market.session import epoch
 
 from .conftest import AFTER, SIM_DAY, client
@@ -112,3 +113,8 @@ def test_a_backfill_out_of_daily_requests_stops_and_keeps_what_it_fetched(histor
                                ["5", "D"], today=SIM_DAY)
     report = Backfill(history, store, clock=lambda: AFTER).run(req)
     assert report.fetched == report.marked == 3 and "daily limit" in report.stopped and report.pending == 1
+
+
+def test_the_limiter_file_is_the_variables_else_in_the_users_cache_directory():
+    assert default_path({"TICKPIPE_FYERS_LIMITER": "/tmp/fyers.json", "XDG_CACHE_HOME": "/c"}) == "/tmp/fyers.json"
+    assert default_path({"XDG_CACHE_HOME": "/c"}) == "/c/tickpipe/fyers-requests.json"

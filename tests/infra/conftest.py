@@ -282,11 +282,12 @@ def _scan(closure: Closure, root: Path) -> tuple[set[str], set[str], bool]:
 
 def env_reads(closure: Closure, root: Path = ROOT) -> set[str]:
     """TICKPIPE_* variables an entry point needs from its deployment: the names it reads literally
-    (os.environ / getenv, tables like consumers/bars/handler.py BARS_ENV_VARS), and the ``Settings`` fields
+    (os.environ / getenv, a table of names spelled out), and the ``Settings`` fields
     it uses when it builds ``Settings.from_env()`` (the wiring: stream, bucket, prefix, ...).
 
-    Tuning tables such as producer/options.py ENV_VARS have working defaults and are not required;
-    the few of them that must match the task definition are checked one by one in test_env.py.
+    Tuning tables (an options class's ENV_VARS: producer/options.py, consumers/bars/options.py ...)
+    have working defaults and are not required; those that must match Terraform are checked one by
+    one in test_env.py.
     """
     literal, attributes, uses_settings = _scan(closure, root)
     reads = set(literal)

@@ -167,6 +167,20 @@ def test_producer_options_agree_with_the_task_definition(tf):
         "stopTimeout = var.producer_stop_timeout_seconds" in task
 
 
+def test_bars_options_are_set_on_the_function_with_the_handlers_defaults(tf):
+    # TICKPIPE_BARS_* are an options table (consumers/bars/options.py), so the scan above counts them
+    # as optional: here each is set on the function from its variable, whose default is the handler's.
+    from consumers.bars.options import ENV_VARS, BarsOptions
+
+    env = tf.locals["lambda_env"]["bars"]
+    variables = {"grace_s": "bars_grace_seconds", "amend_bars": "bars_amend_bars",
+                 "state_budget": "bars_state_budget_bytes"}
+    assert set(variables) == set(ENV_VARS)
+    for option, variable in variables.items():
+        assert env[ENV_VARS[option]] == "${tostring(var." + variable + ")}", ENV_VARS[option]
+        assert tf.default(variable) == getattr(BarsOptions(), option), variable
+
+
 def test_scanner_sees_direct_reads_and_settings_fields(tmp_path, closure_of, reads_of):
     # The scanner itself, on a made-up package: a test that proves the real test can fail.
     pkg = tmp_path / "consumers"

@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 
 from tickpipe import names
-from tokens.login_reminder import REMIND_DAYS_VAR
-from tokens.refresh import KMS_KEY_VAR
+from tokens.options import KMS_KEY_VAR, REMIND_DAYS_VAR
 
 INFRA = Path(__file__).resolve().parents[2] / "infra"
 

@@ -481,7 +481,8 @@ def test_the_token_function_may_read_the_credentials_and_write_only_the_token(ro
 
 
 def test_a_symbols_object_the_producer_may_not_read_says_missing_or_denied(roles, infra_moto, tf_applied):
-    from tickpipe.universe import UniverseError, read_source
+    from tickpipe.errors import UniverseError
+    from tickpipe.universe import read_source
 
     # outside state/symbols/: moto denies it, as AWS would (and AWS says 403 for a missing key too)
     s3 = client(roles, infra_moto, "producer_task", "s3")

@@ -15,6 +15,7 @@ from consumers.lake.schema import BAR_FIELDS, BARS, TICKS
 from consumers.lake.store import LakeStore
 from market import tick as tickmod
 from tickpipe import names
+from tickpipe.errors import ConfigError
 
 ARRIVAL = datetime(2026, 11, 26, 4, 0, 5, tzinfo=UTC)
 TODAY = date(2026, 11, 26)
@@ -210,6 +211,16 @@ def test_unknown_table_name_is_a_clear_error(lake):
 
     with pytest.raises(ValueError, match="unknown table"):
         compact_all(lake, tables=["candles"])
+
+
+@pytest.mark.parametrize(("option", "value"), [
+    ("range_rows", 0), ("row_group_rows", -1), ("target_file_bytes", 0), ("zstd_level", 23),
+    ("lookback_days", 367), ("lookback_days", -1), ("range_rows", 2.5),
+])
+def test_a_compaction_option_out_of_range_is_an_error_naming_it(option, value):
+    # range_rows=0 would never flush a range; each knob is checked where the options are made
+    with pytest.raises(ConfigError, match=f"compaction option {option}"):
+        CompactOptions(**{option: value})
 
 
 def test_bars_from_the_bar_builder_compact_to_what_market_bars_calls_curated(lake, s3, raw, factory):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from consumers.lake.lease import LEASE_KEY, CompactionBusyError, lease
+from consumers.lake.errors import CompactionBusyError
+from consumers.lake.lease import LEASE_KEY, lease
 
 BUCKET = "lease-test"
 

@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 import pytest
 from aws_kinesis_agg.aggregator import RecordAggregator
 
-from local.firehose_pump import FirehosePump, PrefixError, deaggregate, evaluate_prefix
+from local.errors import PrefixError
+from local.firehose_pump import FirehosePump, deaggregate, evaluate_prefix
 from local.provision import RAW_TICKS_PREFIX, provision
 from market import tick as tickmod
 from tickpipe import names

@@ -19,6 +19,7 @@ from consumers.lake.compact import CompactOptions, Compactor, parse
 from consumers.lake.schema import BARS, TICKS
 from consumers.lake.store import LakeStore
 from market import tick as tickmod
+from market.errors import TickError
 from tests.lake.conftest import Factory
 from tickpipe import names
 
@@ -38,7 +39,7 @@ def oracle(line: bytes, arrival: float) -> dict | None:
     """The tick contract's verdict on one raw line: the record, or None if it is not a plausible tick."""
     try:
         record = tickmod.decode(line, arrival=arrival)
-    except tickmod.TickError:
+    except TickError:
         return None
     return {name: (record.get(name) if name != "v" else record.get("v") or 1) for name in tickmod.FIELDS}
 

@@ -11,9 +11,10 @@ import pytest
 import bench.figures as bench_figures
 from tickpipe.cli import main
 from tickpipe.plan import figures as figures_file
-from tickpipe.plan.figures import Figures, FiguresError, load, save
+from tickpipe.plan.errors import FiguresError, UnknownRegionError
+from tickpipe.plan.figures import Figures, load, save
 from tickpipe.plan.model import SAMPLE_QUERIES
-from tickpipe.plan.prices import PRICES, PRICES_AS_OF, REGIONS, UnknownRegionError, prices_for
+from tickpipe.plan.prices import PRICES, PRICES_AS_OF, REGIONS, prices_for
 
 ROOT = Path(__file__).resolve().parents[2]
 

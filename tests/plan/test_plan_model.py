@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from tickpipe.plan.errors import PlanError
 from tickpipe.plan.figures import Figures
 from tickpipe.plan.model import (
     ASSUMPTIONS,
@@ -15,7 +16,6 @@ from tickpipe.plan.model import (
     GB,
     HOURS_PER_MONTH,
     SESSION_S,
-    PlanError,
     Universe,
     fargate_size,
     plan,

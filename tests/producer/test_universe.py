@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from producer.errors import UniverseError
+from tickpipe.errors import UniverseError
 from tickpipe.universe import load_universe, load_universes, parse_slice, parse_symbols, slice_of, take_slice
 
 TEXT = """# NIFTY names

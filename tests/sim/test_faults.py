@@ -82,7 +82,7 @@ def test_malformed_frame_is_sent_once_then_data_continues(sim):
             frame = c.recv_raw()
             try:
                 msg = codec.decode_server(frame)
-            except codec.FrameError:
+            except errors.FrameError:
                 bad += 1
                 continue
             if bad and isinstance(msg, codec.DataFeed):

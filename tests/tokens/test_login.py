@@ -14,7 +14,8 @@ from botocore.config import Config
 from login_helpers import browser_with_session, csrf_of, fyers_login, query_of, start_login, start_page
 
 from fyers.auth import read_access_token
-from fyers.token_store import TokenNotFoundError, TokenStore
+from fyers.errors import TokenNotFoundError
+from fyers.token_store import TokenStore
 from tickpipe import names
 from tokens.login import FailureLimiter, LoginApp, Request
 from tokens.login_state import STATE_TTL

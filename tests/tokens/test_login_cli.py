@@ -11,13 +11,15 @@ import pytest
 from login_helpers import fyers_login, query_of, seed_ssm
 
 from fyers.auth import read_access_token
+from fyers.errors import TokenNotFoundError
 from fyers.rest import RestClient
-from fyers.token_store import TokenNotFoundError, TokenStore
+from fyers.token_store import TokenStore
 from tickpipe import names
 from tickpipe.config import Settings
-from tokens.login_cli import LoginError, read_secret, terminal_login
+from tokens.errors import LinkError, LoginError
+from tokens.login_cli import read_secret, terminal_login
 from tokens.login_keys import LINK_TTL_MAX, Signer, decode_key
-from tokens.login_link_cli import LinkError, mint
+from tokens.login_link_cli import mint
 
 REDIRECT = "http://127.0.0.1:9/callback"  # nothing listens: the user copies the address from the browser
 

@@ -6,15 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tokens.login_keys import (
-    LINK_TTL_MAX,
-    LinkExpiredError,
-    LoginCredentialError,
-    Signer,
-    decode_key,
-    encode_key,
-    new_key,
-)
+from tokens.errors import LinkExpiredError, LoginCredentialError
+from tokens.login_keys import LINK_TTL_MAX, Signer, decode_key, encode_key, new_key
 
 NOW = 1_800_000_000.0
 SIGNER = Signer(b"k" * 32)

@@ -13,10 +13,11 @@ from fyers.auth import read_access_token
 from fyers.token_store import FyersToken, TokenStore
 from tickpipe import names
 from tickpipe.config import Settings
+from tokens.errors import TokenRefreshError
 from tokens.login_keys import Signer
 from tokens.login_link_cli import link_key
 from tokens.login_reminder import EMAIL_LINK_TTL, remind
-from tokens.refresh import TokenRefreshError, TokenService
+from tokens.refresh import TokenService
 
 PAGE = "https://abc.lambda-url.ap-south-1.on.aws/"
 

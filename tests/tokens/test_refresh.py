@@ -12,7 +12,9 @@ from fyers.rest import RestClient
 from fyers.token_store import REFRESH_TTL, FyersToken, TokenStore
 from tickpipe import names
 from tickpipe.config import Settings
-from tokens.refresh import KMS_KEY_VAR, PLACEHOLDER, TokenRefreshError, TokenService
+from tokens.errors import TokenRefreshError
+from tokens.options import KMS_KEY_VAR
+from tokens.refresh import PLACEHOLDER, TokenService
 
 
 @pytest.fixture

@@ -33,7 +33,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from tickpipe.plan import figures as figures_file
-    from tickpipe.plan.model import PlanError, Universe, plan
+    from tickpipe.plan.errors import FiguresError, PlanError
+    from tickpipe.plan.model import Universe, plan
     from tickpipe.plan.prices import prices_for
     from tickpipe.plan.render import render
 
@@ -43,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
         args.parser.error(str(exc))
     try:
         figures = figures_file.load(args.figures or figures_file.FIGURES_FILE)
-    except figures_file.FiguresError as exc:
+    except FiguresError as exc:
         print(f"error: {exc}")
         return 1
     prices = prices_for(args.region)

@@ -14,11 +14,9 @@ from typing import Any, Final
 
 import orjson
 
+from tickpipe.plan.errors import FiguresError
+
 FIGURES_FILE: Final = Path(__file__).resolve().parent / "figures.json"
-
-
-class FiguresError(ValueError):
-    """The figures file is missing, unreadable or lacks a figure; re-run ``make bench``."""
 
 
 @dataclass(frozen=True)

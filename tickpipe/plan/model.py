@@ -16,6 +16,7 @@ from fyers.socket import MAX_SYMBOLS
 from market.session import BAR_SECONDS
 from producer.aggregator import PUT_UNIT_BYTES
 from producer.metrics import COUNTERS, DISTRIBUTIONS, GAUGES
+from tickpipe.plan.errors import PlanError
 from tickpipe.plan.figures import Figures
 from tickpipe.plan.prices import Price
 
@@ -94,10 +95,6 @@ SAMPLE_QUERIES: Final[dict[str, tuple[str, tuple[str, ...], int]]] = {
     "top_movers": ("ticks", ("sym", "ltp", "ts", "pc", "vol"), 1),
     "vwap": ("ticks", ("sym", "atp", "ts"), 1),
 }
-
-
-class PlanError(ValueError):
-    """The universe asked for cannot be planned (a count out of range); the message says which."""
 
 
 @dataclass(frozen=True)

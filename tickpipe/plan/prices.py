@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from tickpipe.plan.errors import UnknownRegionError
+
 PRICES_AS_OF: Final = "2026-11-29"  # when this table was last reviewed (not all values could be checked)
 CURRENCY: Final = "USD"
 
@@ -110,10 +112,6 @@ PRICES: Final[dict[str, dict[str, Price]]] = {
 }
 
 REGIONS: Final = tuple(sorted({r for by_region in PRICES.values() for r in by_region}))
-
-
-class UnknownRegionError(ValueError):
-    """The price table has no prices for this region."""
 
 
 def prices_for(region: str) -> dict[str, Price]:
