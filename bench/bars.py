@@ -18,7 +18,6 @@ Target: the handler ≥ 300,000 ticks/s. Also printed: carried state, bytes per 
 from __future__ import annotations
 
 import base64
-import hashlib
 import os
 import random
 import tempfile
@@ -26,7 +25,6 @@ import time
 from typing import Any
 
 import orjson
-from aws_kinesis_agg import MAGIC
 from aws_kinesis_agg import deaggregator as _deaggregator  # noqa: F401 - messages_pb2's imports
 from aws_kinesis_agg.messages_pb2 import AggregatedRecord
 
@@ -34,6 +32,7 @@ from market.bars import BarBuilder, build_bars
 from market.bars_fold import NATIVE
 from market.session import epoch
 from market.tick import encode, make
+from tickpipe.kpl import frame
 
 SYMBOLS = 200
 TICKS = 400_000
@@ -79,7 +78,7 @@ def aggregate(lines: list[tuple[str, bytes]]) -> list[bytes]:
 
     def close() -> None:
         body = agg.SerializeToString()
-        out.append(MAGIC + body + hashlib.md5(body).digest())
+        out.append(frame(body))
 
     for pk, data in lines:
         if size + len(data) > AGG_BYTES and size:

@@ -182,13 +182,13 @@ def land_raw(root: Path, records: dict[str, list[bytes]]) -> tuple[int, int, int
     Returns (ticks, gzip bytes, tick line bytes, mean partition key bytes)."""
     from local.firehose_pump import evaluate_prefix, object_suffix
     from local.provision import RAW_TICKS_PREFIX
-    from producer.aggregator import iter_user_records
+    from tickpipe.kpl import keyed_records
 
     by_object: dict[int, list[bytes]] = defaultdict(list)
     n = gz = line_bytes = key_bytes = 0
     for datas in records.values():
         for data in datas:
-            for key, line in iter_user_records(data):
+            for key, line in keyed_records(data):
                 ts = orjson.loads(line)["ts"]
                 by_object[ts // FIREHOSE_BUFFER_S].append(line)
                 n += 1

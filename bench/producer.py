@@ -21,10 +21,12 @@ import orjson
 
 from bench._frames import make_frames as synthetic_frames
 from fyers.feed import Feed
-from producer.aggregator import PUT_UNIT_BYTES, iter_user_records
+from producer.aggregator import PUT_UNIT_BYTES
 from producer.metrics import Metrics
 from producer.pipeline import Pipeline
-from producer.shards import HASH_KEY_MAX, Shard, ShardMap
+from producer.shards import Shard, ShardMap
+from tickpipe.kinesis import HASH_KEY_MAX
+from tickpipe.kpl import keyed_records
 
 TOPICS = 1000
 BLOCKS = 100  # updates per data frame
@@ -62,7 +64,7 @@ class FakeSink:
             self.units += -(-size // PUT_UNIT_BYTES)
             out.append({"SequenceNumber": "1", "ShardId": self.shards.shard_for_hash(int(r["ExplicitHashKey"])).shard_id})
             if self.measure_latency:
-                for _, data in iter_user_records(r["Data"]):
+                for _, data in keyed_records(r["Data"]):
                     self.latencies_ms.append(now_ms - orjson.loads(data)["rx"])
         self.calls += 1
         self.records += len(Records)

@@ -9,7 +9,6 @@ new access token each morning with the refresh token and the user's PIN.
 
 from __future__ import annotations
 
-import binascii
 import hashlib
 import hmac
 import secrets
@@ -18,11 +17,10 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import msgspec
-import orjson
 
 from fyers.bodies import TokenBody, convert
 from fyers.errors import FyersError, InvalidTokenError, StateMismatchError
-from fyers.jwt import b64url_decode
+from fyers.jwt import decode_json
 from fyers.rest import RestClient
 
 LOGIN_PATH = "/api/v3/generate-authcode"
@@ -86,13 +84,10 @@ def read_access_token(token: str) -> TokenClaims:
     parts = token.split(".")
     if len(parts) != 3:
         raise InvalidTokenError(0, f"access token is not a JWT ({len(parts)} dot-separated parts, expected 3)")
-    body = parts[1]
     try:
-        payload = orjson.loads(b64url_decode(body))
-    except (binascii.Error, ValueError):
-        raise InvalidTokenError(0, "access token payload is not base64url JSON") from None
-    if not isinstance(payload, dict):
-        raise InvalidTokenError(0, "access token payload is not a JSON object")
+        payload = decode_json(parts[1])
+    except ValueError as exc:
+        raise InvalidTokenError(0, f"access token payload is {exc}") from None
     exp, hsm_key = payload.get("exp"), payload.get("hsm_key")
     if not isinstance(exp, int | float):
         raise InvalidTokenError(0, "access token has no numeric 'exp'")

@@ -8,7 +8,6 @@ for Fyers' error code. Nothing here logs a token or a secret: only method, path 
 from __future__ import annotations
 
 import logging
-import random
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -17,6 +16,7 @@ import requests
 
 from fyers.errors import FyersError, FyersServerError, RateLimitedError, error_for
 from fyers.ratelimit import Limiter, shared
+from tickpipe.backoff import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,7 @@ class RestClient:
         self.retries = retries
         self.backoff = backoff
         self.backoff_max = backoff_max
+        self._policy = Backoff(backoff, backoff_max)
         self.timeout = timeout
         self._sleep = sleep
         self.retried = 0  # transient failures retried so far
@@ -61,9 +62,7 @@ class RestClient:
                 self.session.close()
                 if attempt >= self.retries:
                     raise
-                delay = min(self.backoff_max, self.backoff * 2**attempt)
-                delay = random.uniform(delay / 2, delay)
-                delay = max(delay, min(getattr(exc, "retry_after", 0.0), self.backoff_max))
+                delay = max(self._policy.delay(attempt), min(getattr(exc, "retry_after", 0.0), self.backoff_max))
                 attempt += 1
                 self.retried += 1
                 log.warning("%s %s failed (%s); retry %d/%d in %.2fs", method, path, exc, attempt,

@@ -16,7 +16,6 @@ The client knows nothing of Kinesis: the producer decides what to do with ticks 
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -30,6 +29,7 @@ from fyers import codec, errors
 from fyers.auth import read_access_token
 from fyers.errors import FeedFrameError, FyersError, SymbolError, SymbolLimitError
 from fyers.feed import Feed
+from tickpipe.backoff import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -170,6 +170,7 @@ class DataSocket:
         self.source = source
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
+        self._reconnect_backoff = Backoff(backoff_initial, backoff_max)
         self.ping_interval = ping_interval
         self.stall_timeout = stall_timeout
         self.connect_timeout = connect_timeout
@@ -420,10 +421,10 @@ class DataSocket:
                 pass
 
     def _backoff(self) -> float:
-        """Capped exponential backoff with jitter: half fixed, half random, so clients spread out."""
-        delay = min(self.backoff_max, self.backoff_initial * 2**self._attempt)
+        """Capped exponential backoff with equal jitter (tickpipe.backoff), so clients spread out."""
+        delay = self._reconnect_backoff.delay(self._attempt)
         self._attempt += 1
-        return random.uniform(delay / 2, delay)
+        return delay
 
     def _emit(self, kind: EventKind, detail: str = "", code: int | None = None, data: bytes = b"") -> None:
         event = SocketEvent(kind, detail, time.time(), code, data)

@@ -18,6 +18,7 @@ import orjson
 
 from fyers.auth import Tokens, read_access_token
 from fyers.errors import TokenNotFoundError, TokenStoreError
+from market.session import DAY
 from tickpipe import names, redact
 
 if TYPE_CHECKING:
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 
 redact.install()  # any process that handles tokens keeps them, and SSM bodies, out of its logs
 
-REFRESH_TTL: Final = 15 * 86_400  # a refresh token lasts 15 days (FYERS.md)
+REFRESH_TTL: Final = 15 * DAY  # a refresh token lasts 15 days (FYERS.md)
 
 
 @dataclass(frozen=True)

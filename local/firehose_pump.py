@@ -22,7 +22,6 @@ DescribeDeliveryStream, so it finishes the bars delivery stream (DirectPut) the 
 from __future__ import annotations
 
 import gzip
-import hashlib
 import logging
 import re
 import threading
@@ -33,15 +32,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
-import aws_kinesis_agg
 import boto3
 import orjson
-from aws_kinesis_agg import deaggregator  # imports messages_pb2 (it fixes sys.path for config_pb2)
-from google.protobuf.message import DecodeError
 
 from local.errors import PrefixError
 from tickpipe import names
+from tickpipe.backoff import Backoff, Jitter
 from tickpipe.config import Settings
+from tickpipe.errors import AggregateError
+from tickpipe.kinesis import list_shards
+from tickpipe.kpl import user_records
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,8 @@ BATCH_BYTES: Final = 4 * 1024 * 1024
 RECORD_BYTES: Final = 1000 * 1024
 GET_RECORDS_LIMIT: Final = 10_000
 CHECKPOINTS: Final = names.STATE + "firehose/"
+PUT_ATTEMPTS: Final = 5
+PUT_BACKOFF: Final = Backoff(0.05, jitter=Jitter.NONE)  # 50, 100, 200, 400 ms between PutRecordBatch tries
 
 
 # ---------------------------------------------------------------- KPL de-aggregation (pure)
@@ -59,21 +61,14 @@ CHECKPOINTS: Final = names.STATE + "firehose/"
 def deaggregate(data: bytes) -> list[bytes]:
     """The user records inside one Kinesis record: KPL-aggregated or plain (returned as is).
 
-    A record is aggregated when it starts with the KPL magic and ends with a matching MD5 of the
-    protobuf between; anything else is a plain record, as in the KPL's own de-aggregator.
+    A record is aggregated when it starts with the KPL magic and ends with a matching MD5 of a
+    protobuf that parses; anything else is a plain record, as in the KPL's own de-aggregator (the bars
+    handler instead quarantines a broken aggregate).
     """
-    magic, digest_size = aws_kinesis_agg.MAGIC, aws_kinesis_agg.DIGEST_SIZE
-    if len(data) <= len(magic) + digest_size or not data.startswith(magic):
-        return [data]
-    body, digest = data[len(magic) : -digest_size], data[-digest_size:]
-    if hashlib.md5(body).digest() != digest:
-        return [data]
-    agg = deaggregator.messages_pb2.AggregatedRecord()
     try:
-        agg.ParseFromString(body)
-    except DecodeError:
+        return user_records(data)
+    except AggregateError:
         return [data]
-    return [r.data for r in agg.records]
 
 
 # ---------------------------------------------------------------- prefix expressions (pure)
@@ -290,14 +285,7 @@ class FirehosePump:
         self.s3.put_object(Bucket=self.settings.bucket, Key=self.checkpoint_key, Body=orjson.dumps(self.checkpoints))
 
     def _shards(self) -> list[str]:
-        shards: list[str] = []
-        kwargs: dict[str, Any] = {"StreamName": self.settings.stream}
-        while True:
-            resp = self.kinesis.list_shards(**kwargs)
-            shards += [s["ShardId"] for s in resp["Shards"]]
-            if not resp.get("NextToken"):
-                return shards
-            kwargs = {"NextToken": resp["NextToken"]}
+        return [s["ShardId"] for s in list_shards(self.kinesis, self.settings.stream)]
 
     def _iterator(self, shard: str) -> str:
         kwargs: dict[str, Any] = {"StreamName": self.settings.stream, "ShardId": shard}
@@ -333,14 +321,14 @@ class FirehosePump:
     def _put(self, user_records: list[bytes]) -> None:
         for batch in batches(user_records):
             pending = batch
-            for attempt in range(5):
+            for attempt in range(PUT_ATTEMPTS):
                 resp = self.firehose.put_record_batch(
                     DeliveryStreamName=self.settings.raw_firehose, Records=[{"Data": r} for r in pending]
                 )
                 if not resp.get("FailedPutCount"):
                     break
                 pending = [r for r, res in zip(pending, resp["RequestResponses"], strict=True) if res.get("ErrorCode")]
-                time.sleep(0.05 * 2**attempt)
+                time.sleep(PUT_BACKOFF.delay(attempt))
             else:
                 raise RuntimeError(f"PutRecordBatch to {self.settings.raw_firehose} kept failing for {len(pending)} records")
             self.stats.user_records += len(batch)

@@ -35,6 +35,7 @@ from typing import Any, Final
 import boto3
 
 from local.errors import RunnerError
+from tickpipe.kinesis import is_open, list_shards
 
 log = logging.getLogger(__name__)
 
@@ -166,21 +167,15 @@ class KinesisRunner:
 
     # ----- shards ---------------------------------------------------------------------------
     def _discover(self) -> None:
-        kwargs: dict[str, Any] = {"StreamName": self.stream_name}
-        while True:
-            resp = self.kinesis.list_shards(**kwargs)
-            for s in resp["Shards"]:
-                sid = s["ShardId"]
-                known = self._shards.get(sid)
-                closed = "EndingSequenceNumber" in s["SequenceNumberRange"]
-                if known is None:
-                    parents = tuple(p for p in (s.get("ParentShardId"), s.get("AdjacentParentShardId")) if p)
-                    self._shards[sid] = _Shard(sid, parents, closed=closed, checkpoint=self._saved.get(sid))
-                else:
-                    known.closed = closed
-            if not resp.get("NextToken"):
-                return
-            kwargs = {"NextToken": resp["NextToken"]}
+        for s in list_shards(self.kinesis, self.stream_name):
+            sid = s["ShardId"]
+            known = self._shards.get(sid)
+            closed = not is_open(s)
+            if known is None:
+                parents = tuple(p for p in (s.get("ParentShardId"), s.get("AdjacentParentShardId")) if p)
+                self._shards[sid] = _Shard(sid, parents, closed=closed, checkpoint=self._saved.get(sid))
+            else:
+                known.closed = closed
 
     def _ready(self, shard: _Shard) -> bool:
         """Parent-before-child: a child waits until every parent that still exists is finished."""

@@ -16,6 +16,7 @@ import boto3
 from botocore.exceptions import ClientError
 
 from tickpipe import names
+from tickpipe.aws_errors import error_code
 from tickpipe.config import Settings
 
 log = logging.getLogger(__name__)
@@ -79,7 +80,7 @@ def _bucket(s3: Any, settings: Settings) -> None:
         s3.head_bucket(Bucket=settings.bucket)
         return
     except ClientError as exc:
-        if exc.response["Error"]["Code"] not in ("404", "NoSuchBucket", "NotFound"):
+        if error_code(exc) not in ("404", "NoSuchBucket", "NotFound"):
             raise
     kwargs: dict[str, Any] = {"Bucket": settings.bucket}
     if settings.region != "us-east-1":  # S3 rejects an explicit us-east-1 location constraint

@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from market.errors import BarStateError, TickError
-from market.session import BAR_SECONDS, Session, normal_session, parse_overrides
+from market.session import BAR_SECONDS, DAY, Session, normal_session, parse_overrides
 from market.tick import SCHEMA_VERSION, validate
 from market.watermark import ANY
 
@@ -58,7 +58,6 @@ BAR_PRICE_FIELDS: Final = frozenset({"o", "h", "l", "c", "vwap"})
 BAR_REQUIRED: Final = ("sym", "start", "o", "h", "l", "c")
 BAR_SCHEMA_VERSION: Final = 1
 IST_OFFSET: Final = 19_800  # seconds; IST is UTC+05:30 with no DST
-DAY: Final = 86_400
 STATE_VERSION: Final = 2  # 2: bars carry the tick turnover (B_UCUM, B_PU), symbols their producer
 # atp is published rounded to the paisa: the true cumulative turnover is within this × vol of atp × vol
 ATP_HALF_STEP: Final = 0.005

@@ -10,8 +10,9 @@
  * lists, and stops:
  *   - before a tick that needs anything else (action 0): the caller folds it with add_fields;
  *   - after a tick whose symbol watermark reached its next due bar (action 1: the caller calls
- *     builder._advance) or whose shard watermark reached a session close (action 2: the caller
- *     calls builder._close_sessions).
+ *     builder.advance) or whose shard watermark reached a session close (action 2: the caller
+ *     calls builder.close_ended_sessions). It reads the builder's slots (_lo, _hi, _day, _ring_max) as
+ *     its Python twin does: this module is the fold's other half, not a caller of BarBuilder.
  * market/bars_fold.py drives it and is the reference; tests/bars/test_bars_fold.py checks that both
  * give the same bars, state and counters. Only the stable ABI is used (one build serves 3.11+).
  */

@@ -8,7 +8,8 @@ KCL, Lambda consumers using it, and Firehose: ``MAGIC · AggregatedRecord (proto
 aws-kinesis-agg's own RecordAggregator builds a protobuf message per user record and re-measures
 it; in pure Python that is several times too slow for 100k ticks/s, so the protobuf bytes are
 written here directly (the same bytes ``messages_pb2`` serialises; tests deaggregate them with
-aws-kinesis-agg). Size is tracked exactly, so a record never exceeds its budget.
+aws-kinesis-agg) and framed by :func:`tickpipe.kpl.frame`; :mod:`tickpipe.kpl` reads them back.
+Size is tracked exactly, so a record never exceeds its budget.
 
 Why per shard: an aggregated record lands on one shard, so it must only hold user records whose
 partition keys hash to that shard, or a consumer that filters by hash range (the KCL does) drops
@@ -17,17 +18,15 @@ them and per-symbol order across shards is lost.
 
 from __future__ import annotations
 
-import hashlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
 import orjson
-from aws_kinesis_agg import DIGEST_SIZE, MAGIC
 
 from market.watermark import KEY_PREFIX
-from producer.errors import AggFormatError
 from producer.shards import Shard, ShardMap
+from tickpipe.kpl import DIGEST_SIZE, MAGIC, frame
 
 if TYPE_CHECKING:
     from mypy_boto3_kinesis.type_defs import PutRecordsRequestEntryTypeDef
@@ -112,7 +111,7 @@ class _Buffer:
 
     def build(self) -> AggRecord:
         body = b"".join(self.pk_table) + b"".join(self.parts)
-        data = MAGIC + body + hashlib.md5(body).digest()
+        data = frame(body)
         rec = AggRecord(self.shard.shard_id, self.shard.explicit_hash_key, self.first_pk, data,
                         len(self.parts) - self.marks, self.created)
         self.reset()
@@ -268,61 +267,3 @@ class Aggregator:
     def buffered(self) -> int:
         """User records waiting in buffers."""
         return sum(len(b.parts) for b in self._buffers.values())
-
-
-def _read_varint(buf: bytes, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        if pos >= len(buf):
-            raise AggFormatError("truncated varint")
-        b = buf[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        if b < 0x80:
-            return result, pos
-        shift += 7
-
-
-def iter_user_records(data: bytes) -> Iterator[tuple[str, bytes]]:
-    """(partition key, data) of each user record in an aggregated record; a plain record is itself.
-
-    Used for journal replay and to account for records that cannot be kept. Consumers use
-    aws-kinesis-agg's deaggregator; this reader only has to read what :class:`Aggregator` writes.
-    """
-    if not data.startswith(MAGIC):
-        raise AggFormatError("not an aggregated record (no KPL magic)")
-    body, digest = data[len(MAGIC):-DIGEST_SIZE], data[-DIGEST_SIZE:]
-    if hashlib.md5(body).digest() != digest:
-        raise AggFormatError("aggregated record digest mismatch")
-    keys: list[str] = []
-    records: list[tuple[int, bytes]] = []
-    pos = 0
-    while pos < len(body):
-        tag, pos = _read_varint(body, pos)
-        if tag & 7 != 2:
-            raise AggFormatError(f"unexpected wire type {tag & 7} at offset {pos}")
-        n, pos = _read_varint(body, pos)
-        chunk, pos = body[pos:pos + n], pos + n
-        if tag >> 3 == 1:
-            keys.append(chunk.decode())
-        elif tag >> 3 == 3:
-            idx, data_ = 0, b""
-            p = 0
-            while p < len(chunk):
-                t, p = _read_varint(chunk, p)
-                if t & 7 == 0:
-                    value, p = _read_varint(chunk, p)
-                    if t >> 3 == 1:
-                        idx = value
-                elif t & 7 == 2:
-                    m, p = _read_varint(chunk, p)
-                    if t >> 3 == 3:
-                        data_ = chunk[p:p + m]
-                    p += m
-                else:
-                    raise AggFormatError(f"unexpected wire type {t & 7} in a user record")
-            records.append((idx, data_))
-    for idx, data_ in records:
-        if idx >= len(keys):
-            raise AggFormatError(f"partition key index {idx} outside the table of {len(keys)}")
-        yield keys[idx], data_

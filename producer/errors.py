@@ -25,9 +25,5 @@ class TokenUnavailableError(ProducerError):
     """No usable token before the producer was stopped."""
 
 
-class AggFormatError(TickpipeError, ValueError):
-    """Bytes that are not a well-formed aggregated record."""
-
-
 class BadResponseError(TickpipeError):
     """A PutRecords response that does not answer the call (not one result per record)."""

@@ -38,8 +38,7 @@ from pathlib import Path
 from typing import BinaryIO, Final
 
 from producer.errors import JournalError
-
-KPL_MAGIC: Final = b"\xf3\x89\x9a\xc2"  # aws_kinesis_agg.MAGIC: every journalled record starts with it
+from tickpipe.kpl import MAGIC  # every journalled record starts with it
 
 log = logging.getLogger(__name__)
 
@@ -71,11 +70,11 @@ def _resync(raw: bytes, bad: int) -> int | None:
     candidates: set[int] = set(range(bad + 1, min(size, bad + 1 + RESYNC_SCAN)))
     if size - bad >= _HEADER.size:
         candidates.add(bad + _HEADER.size + _HEADER.unpack_from(raw, bad)[0])
-    i = raw.find(KPL_MAGIC, bad + 1)
+    i = raw.find(MAGIC, bad + 1)
     while i != -1:
         if i - _HEADER.size > bad:
             candidates.add(i - _HEADER.size)
-        i = raw.find(KPL_MAGIC, i + 1)
+        i = raw.find(MAGIC, i + 1)
     for pos in sorted(c for c in candidates if c < size):
         if _entry_end(raw, pos) is not None:
             return pos

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from market.session import DAY
 from producer.aggregator import MAX_RECORD_BYTES, PUT_UNIT_BYTES
 from producer.errors import OptionsError
 from producer.journal import FSYNC_POLICIES
@@ -38,7 +39,7 @@ class ProducerOptions(Options):
     # 0 = any free port, -1 = no health server
     health_port: int = option(8080, ge=0, le=65535, also=(-1,))
     # in session, disconnected longer than this → not ready
-    health_grace: float = option(120.0, gt=0, le=86_400, unit="seconds")
+    health_grace: float = option(120.0, gt=0, le=DAY, unit="seconds")
     journal_dir: str = "journal"
     journal_max_bytes: int = option(1 << 30, ge=1024, unit="bytes")
     journal_fsync: str = option("interval", choices=FSYNC_POLICIES)
@@ -48,9 +49,9 @@ class ProducerOptions(Options):
     # oldest record waiting this long → spill
     spill_after: float = option(10.0, gt=0, le=3600, unit="seconds")
     # 0 would log and put metrics in a busy loop
-    metrics_interval: float = option(60.0, ge=1, le=86_400, unit="seconds")
+    metrics_interval: float = option(60.0, ge=1, le=DAY, unit="seconds")
     # ListShards at least this often
-    map_refresh: float = option(60.0, ge=1, le=86_400, unit="seconds")
+    map_refresh: float = option(60.0, ge=1, le=DAY, unit="seconds")
     # connect this long before the open (pre-open at 09:00)
     margin_before: float = option(900.0, ge=0, le=6 * 3600, unit="seconds")
     # stay this long after the close
@@ -59,7 +60,7 @@ class ProducerOptions(Options):
     session: str = option("calendar", choices=SESSION_MODES)
     mode: str = option("full", choices=("full", "lite"))  # socket mode
     # max seconds between SSM re-reads while the token is bad (0 would re-read in a busy loop)
-    token_retry_cap: float = option(60.0, ge=1, le=86_400, unit="seconds")
+    token_retry_cap: float = option(60.0, ge=1, le=DAY, unit="seconds")
     # read timeout of one PutRecords call (a hung Kinesis fails it)
     put_timeout: float = option(5.0, gt=0, le=300, unit="seconds")
 

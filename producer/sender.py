@@ -31,7 +31,6 @@ is missing or None), ``ClientError`` with any status, and a response that does n
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
 from collections import deque
@@ -39,11 +38,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
-from producer.aggregator import PUT_UNIT_BYTES, AggRecord, Aggregator, iter_user_records
+from producer.aggregator import PUT_UNIT_BYTES, AggRecord, Aggregator
 from producer.errors import BadResponseError, JournalError
 from producer.journal import Journal, Position
 from producer.metrics import Metrics
 from producer.shards import ShardMap
+from tickpipe.aws_errors import error_code
+from tickpipe.backoff import Backoff
+from tickpipe.kpl import keyed_records
 
 if TYPE_CHECKING:
     from mypy_boto3_kinesis import KinesisClient
@@ -74,16 +76,6 @@ class SenderStats:
     lost_ticks: int = 0  # neither delivered, journalled nor handed to on_dropped (no journal)
 
 
-def error_code(exc: BaseException) -> str:
-    """The AWS error code of a botocore ``ClientError``, else "".
-
-    Errors raised before an HTTP response exists (``ConnectionClosedError``, ``ReadTimeoutError``,
-    ``EndpointConnectionError``, any ``BotoCoreError``) carry no ``response`` or ``response=None``.
-    """
-    response = getattr(exc, "response", None)
-    error = response.get("Error") if isinstance(response, dict) else None
-    code = error.get("Code") if isinstance(error, dict) else None
-    return code if isinstance(code, str) else ""
 
 
 def _results(resp: Any, batch_size: int) -> list[dict[str, Any]]:
@@ -116,6 +108,7 @@ class Sender:
         self.spill_after = spill_after
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
+        self._retry_backoff = Backoff(backoff_base, backoff_cap)
         self.map_refresh = map_refresh
         self.call_timeout = call_timeout  # the longest a PutRecords call can take (connect + read timeouts)
         self.clock = clock
@@ -249,7 +242,7 @@ class Sender:
             entries, pos = self.journal.read(max_bytes=4 << 20)
             for payload in entries:
                 try:
-                    for pk, data in iter_user_records(payload):
+                    for pk, data in keyed_records(payload):
                         self._replay_agg.add(pk, data)
                 except ValueError as exc:
                     log.error("journal entry cannot be read back (%s); skipped", exc)
@@ -288,7 +281,7 @@ class Sender:
         self._set_map(new_map)
 
     def _backoff(self, attempt: int) -> float:
-        return min(self.backoff_cap, self.backoff_base * (2 ** min(attempt, 20))) * random.uniform(0.5, 1.0)
+        return self._retry_backoff.delay(attempt)  # attempt >= 1: the first retry waits up to 2 * base
 
     def _batch(self, now: float) -> list[AggRecord]:
         ids = self.shard_map.ids

@@ -30,7 +30,7 @@ from botocore.config import Config
 
 from fyers.socket import MAX_SYMBOLS, EventKind, SocketEvent
 from market.session import NseCalendar, ist_datetime
-from producer.aggregator import AggRecord, iter_user_records
+from producer.aggregator import AggRecord
 from producer.clock import Clock
 from producer.errors import ProducerError
 from producer.frames import FrameQuarantine
@@ -45,6 +45,7 @@ from producer.token_source import TokenSource, TokenUnavailable
 from producer.watermarks import Watermarks
 from tickpipe.config import Settings
 from tickpipe.errors import UniverseError
+from tickpipe.kpl import keyed_records
 from tickpipe.universe import load_universe, parse_slice, take_slice
 
 if TYPE_CHECKING:
@@ -205,7 +206,7 @@ class Producer:
         """Journal full (sender thread): add the record's symbols, times and ticks to the open drop
         interval; :meth:`_flush_drops` records it as one gap once drops stop (or at stop)."""
         symbols, times = set(), []
-        for pk, data in iter_user_records(rec.data):
+        for pk, data in keyed_records(rec.data):
             symbols.add(pk)
             try:
                 tick = orjson.loads(data)

@@ -1,8 +1,8 @@
 """The stream's shard map: which open shard owns which range of the 128-bit hash key space.
 
-Kinesis routes a record by ``md5(partition key)`` read as a 128-bit big-endian integer (or by an
-explicit hash key, a decimal string in the same space) to the open shard whose
-``[StartingHashKey, EndingHashKey]`` range holds it. The aggregator groups user records by that
+Kinesis routes a record by its hash key (:func:`tickpipe.kinesis.hash_key`, or an explicit hash key
+in the same space) to the open shard whose ``[StartingHashKey, EndingHashKey]`` range holds it. The
+aggregator groups user records by that
 shard, so each aggregated record only holds user records that belong where it lands.
 
 After a reshard (on-demand streams do it by themselves) the parents are closed and the children
@@ -12,23 +12,16 @@ own their ranges. ``ListShards`` returns both; a shard with an ``EndingSequenceN
 from __future__ import annotations
 
 import bisect
-import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from producer.errors import ShardMapError
+from tickpipe.kinesis import HASH_KEY_MAX, hash_key, is_open, list_shards
 
 if TYPE_CHECKING:
     from mypy_boto3_kinesis import KinesisClient
     from mypy_boto3_kinesis.type_defs import ShardTypeDef
-
-HASH_KEY_MAX = (1 << 128) - 1
-
-
-def hash_key(partition_key: str) -> int:
-    """The 128-bit hash key Kinesis computes for a partition key."""
-    return int.from_bytes(hashlib.md5(partition_key.encode("utf-8")).digest(), "big")
 
 
 @dataclass(frozen=True)
@@ -89,7 +82,7 @@ class ShardMap:
         open_shards = [
             Shard(s["ShardId"], int(s["HashKeyRange"]["StartingHashKey"]), int(s["HashKeyRange"]["EndingHashKey"]))
             for s in shards
-            if "EndingSequenceNumber" not in s.get("SequenceNumberRange", {})
+            if is_open(s)
         ]
         return cls(open_shards)
 
@@ -104,16 +97,8 @@ def unknown_map() -> ShardMap:
 
 def load_shard_map(kinesis: KinesisClient, stream: str) -> ShardMap:
     """Read the stream's open shards with ``ListShards`` (paginated)."""
-    items: list[ShardTypeDef] = []
-    kwargs: dict[str, Any] = {"StreamName": stream}
     try:
-        while True:
-            page = kinesis.list_shards(**kwargs)
-            items.extend(page.get("Shards", []))
-            token = page.get("NextToken")
-            if not token:
-                break
-            kwargs = {"NextToken": token}
+        items = list_shards(kinesis, stream)
     except kinesis.exceptions.ResourceNotFoundException:
         raise ShardMapError(
             f"Kinesis stream {stream!r} does not exist; create it (terraform apply, or `tickpipe demo` "

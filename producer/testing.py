@@ -11,6 +11,7 @@ from aws_kinesis_agg import MAGIC
 from aws_kinesis_agg.deaggregator import iter_deaggregate_records
 
 from market.watermark import is_watermark
+from tickpipe.kinesis import list_shards
 
 if TYPE_CHECKING:
     from mypy_boto3_kinesis import KinesisClient
@@ -20,9 +21,10 @@ if TYPE_CHECKING:
 def read_user_records(kinesis: KinesisClient, stream: str) -> list[tuple[str, str, bytes]]:
     """(shard id, partition key, data) of every user record, shard by shard, parents before children.
 
-    De-aggregates with aws-kinesis-agg (what consumers use), so it proves the records are readable.
+    De-aggregates with aws-kinesis-agg, not tickpipe.kpl: an independent reader proves the producer's
+    hand-written aggregates are what the KPL format's own tools read.
     """
-    shards = kinesis.list_shards(StreamName=stream)["Shards"]
+    shards = list_shards(kinesis, stream)
     by_id = {s["ShardId"]: s for s in shards}
 
     def depth(s: ShardTypeDef) -> int:

@@ -21,6 +21,7 @@ from collections.abc import Callable
 
 from producer.errors import TokenUnavailableError
 from producer.metrics import Metrics
+from tickpipe.backoff import Backoff, Jitter
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ class TokenSource:
         self.metrics = metrics
         self.retry_base = retry_base
         self.retry_cap = retry_cap
+        self._backoff = Backoff(retry_base, retry_cap, Jitter.NONE)  # one reader of one parameter
         self.retry_same_after = retry_same_after
         self._rejected: str | None = None
         self._expired = False  # the rejection was "expired": wait for another token
@@ -71,7 +73,7 @@ class TokenSource:
 
     def __call__(self) -> str:
         start = time.monotonic()
-        delay = self.retry_base
+        rereads = 0
         while True:
             token = self._read()
             if token and token != self._rejected:
@@ -85,8 +87,9 @@ class TokenSource:
             self.waiting = True
             self.refused_in_ssm = token is not None
             self.metrics.set("AuthFailing", 1)
+            delay = self._backoff.delay(rereads)
             log.warning("no new access token in SSM yet; re-reading in %.0f s", delay)
             if self.stop.wait(delay):
                 self.waiting = self.refused_in_ssm = False
                 raise TokenUnavailableError("stopped while waiting for a new access token")
-            delay = min(self.retry_cap, delay * 2)
+            rereads += 1

@@ -1,11 +1,19 @@
-"""Shared fixtures: one moto server per test session on 127.0.0.1, reset between tests that ask."""
+"""Shared fixtures: one moto server per test session on 127.0.0.1, reset between tests that ask.
+Puts tests/support (helpers for tests in more than one folder) on sys.path."""
 
 from __future__ import annotations
+
+import sys
+from pathlib import Path
 
 import boto3
 import pytest
 
 from local.moto_server import MotoServer, patched_environ
+
+SUPPORT = str(Path(__file__).with_name("support"))
+if SUPPORT not in sys.path:
+    sys.path.insert(0, SUPPORT)
 
 pytest_plugins = ["fyers.sim.testing"]  # the `fyers_sim` fixture factory
 

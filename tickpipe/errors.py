@@ -15,5 +15,9 @@ class ConfigError(TickpipeError, ValueError):
     """A configuration value that is missing or malformed; the message names the variable."""
 
 
+class AggregateError(TickpipeError, ValueError):
+    """A Kinesis record that starts with the KPL magic but is not a valid aggregate (tickpipe.kpl)."""
+
+
 class UniverseError(ConfigError):
     """The symbol universe cannot be loaded or sliced (bad source, empty list, bad slice)."""

@@ -16,6 +16,7 @@ import hashlib
 import re
 from typing import TYPE_CHECKING
 
+from tickpipe.aws_errors import error_code
 from tickpipe.errors import UniverseError
 
 if TYPE_CHECKING:
@@ -89,7 +90,7 @@ def read_source(source: str, *, s3: S3Client | None = None, ssm: SSMClient | Non
         except s3.exceptions.NoSuchBucket:
             raise UniverseError(f"bucket of symbols source {source} does not exist") from None
         except s3.exceptions.ClientError as exc:
-            if (getattr(exc, "response", None) or {}).get("Error", {}).get("Code") not in ("AccessDenied", "403"):
+            if error_code(exc) not in ("AccessDenied", "403"):
                 raise
             # The producer's role has no s3:ListBucket, so S3 answers 403 for a key that is missing
             # (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html, "Permissions").

@@ -43,6 +43,7 @@ from fyers.errors import (
 from fyers.rest import RestClient
 from fyers.token_store import FyersToken
 from tickpipe import names
+from tickpipe.aws_errors import error_code
 from tickpipe.config import Settings
 from tokens import login_pages as pages
 from tokens.errors import LinkExpiredError, LinkReusedError, LoginCredentialError, LoginSetupError, StateError
@@ -238,8 +239,7 @@ class LoginApp:
         except LoginSetupError as exc:
             return self._error(503, "Not set up yet", str(exc), status_link=False)
         except (BotoCoreError, ClientError) as exc:
-            code = getattr(exc, "response", None) or {}
-            detail = code.get("Error", {}).get("Code") or type(exc).__name__
+            detail = error_code(exc) or type(exc).__name__
             log.error("login page: SSM call failed (%s) on %s %s", detail, request.method, request.path)
             return self._error(503, "SSM unavailable", f"AWS Systems Manager could not be reached or refused "
                                f"the request ({detail}). Nothing was stored; try again in a minute.")

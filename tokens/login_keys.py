@@ -23,11 +23,12 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Final
 
+from market.session import DAY
 from tokens.errors import LinkExpiredError, LoginCredentialError
 
 KEY_BYTES: Final = 32
 LINK_TTL: Final = 15 * 60  # what `tickpipe login-link` gives by default
-LINK_TTL_MAX: Final = 3 * 86_400  # the reminder e-mail's link lives up to this; nothing longer
+LINK_TTL_MAX: Final = 3 * DAY  # the reminder e-mail's link lives up to this; nothing longer
 SESSION_TTL: Final = 30 * 60  # a browser session after a redeemed link
 _NONCE_BYTES: Final = 18
 

@@ -13,7 +13,9 @@ import time
 from typing import TYPE_CHECKING, Final, NotRequired, TypedDict
 
 from fyers.errors import TokenStoreError
+from market.session import DAY
 from tickpipe import names
+from tickpipe.aws_errors import error_code
 from tickpipe.config import Settings
 from tokens.errors import LoginCredentialError
 from tokens.login_keys import Signer, decode_key
@@ -24,7 +26,7 @@ if TYPE_CHECKING:
     from mypy_boto3_sns import SNSClient
     from mypy_boto3_ssm import SSMClient
 
-EMAIL_LINK_TTL: Final = 86_400
+EMAIL_LINK_TTL: Final = DAY
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +85,7 @@ def remind(ssm: SSMClient, sns: SNSClient, settings: Settings, threshold_days: f
         why = f"the link key is unusable: {exc}"
         log.warning("no login link in the reminder: %s", exc)
     except (BotoCoreError, ClientError) as exc:  # a missing grant, an outage: the e-mail matters more
-        code = (getattr(exc, "response", None) or {}).get("Error", {}).get("Code") or type(exc).__name__
+        code = error_code(exc) or type(exc).__name__
         why = f"SSM refused or did not answer: {code}"
         log.warning("no login link in the reminder: SSM %s", code)
     subject, body = reminder_message(settings, left, link, why)

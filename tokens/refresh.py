@@ -29,6 +29,7 @@ from fyers.errors import (
 )
 from fyers.rest import RestClient
 from fyers.token_store import FyersToken, TokenStore
+from market.session import DAY
 from tickpipe import names, redact
 from tickpipe.config import Settings
 from tokens.errors import TokenRefreshError
@@ -41,7 +42,6 @@ SERVICE: Final = "token"
 # CloudWatch metrics (namespace tickpipe, dimension service=token); infra/alarms.tf alarms on the last.
 REFRESHED, FAILED, DAYS_LEFT = "TokenRefreshed", "TokenRefreshFailed", "RefreshTokenDaysLeft"
 METRICS: Final = (REFRESHED, FAILED, DAYS_LEFT)
-DAY: Final = 86_400
 # What Terraform stores in a SecureString it creates, until a person puts the real value there.
 PLACEHOLDER: Final = "UNSET: see docs/deploy.md (Fyers credentials)"
 

@@ -2,9 +2,9 @@
 
 A stream record is either KPL-aggregated (``MAGIC · AggregatedRecord protobuf · md5``, as written by
 the producer and read by aws-kinesis-agg) or a plain record holding one tick line. Both are
-accepted. The protobuf is parsed with aws-kinesis-agg's ``messages_pb2`` directly (the library's
-generator builds a dict per user record and re-encodes data as base64, several times slower),
-with the same magic and md5 checks as its deaggregator.
+accepted: :func:`tickpipe.kpl.user_records` reads them (aws-kinesis-agg's ``messages_pb2`` directly;
+the library's generator builds a dict per user record and re-encodes data as base64, several times
+slower), with the same magic and md5 checks as its deaggregator.
 
 Speed: with the native accelerator (native/bars_fold.c), an aggregate of valid ticks in the
 producer's plain shape is read, decoded and checked against every bound of market.tick in one C
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,12 +28,7 @@ from operator import attrgetter
 from typing import Annotated, Any, Final
 
 import msgspec
-from aws_kinesis_agg import DIGEST_SIZE, MAGIC
-from aws_kinesis_agg import deaggregator as _deaggregator  # noqa: F401 - puts messages_pb2's imports on sys.path
-from aws_kinesis_agg.messages_pb2 import AggregatedRecord
-from google.protobuf.message import DecodeError
 
-from consumers.bars.errors import AggregateError
 from market.errors import TickError
 from market.tick import (
     FIELDS,
@@ -57,15 +51,14 @@ from market.tick import (
     shown,
     validate,
 )
+from tickpipe.errors import AggregateError
+from tickpipe.kpl import DIGEST_SIZE, MAGIC_SIZE, aggregate_body
 
 _b64_strict: Callable[..., bytes] | None
 try:  # SIMD base64, ~4x the standard library's; a dependency, optional so that a bare install still works
     from pybase64 import b64decode as _b64_strict
 except ImportError:  # pragma: no cover - pybase64 is a dependency
     _b64_strict = None
-
-_MAGIC_LEN: Final = len(MAGIC)
-
 
 def b64decode(data: str | bytes) -> bytes:
     """``base64.b64decode(data)``, the same bytes and the same errors for any input, faster: strict
@@ -85,26 +78,6 @@ class Poison:
     sub: int  # user-record index inside the stream record; -1 for the whole stream record
     data: bytes
     reason: str
-
-
-def user_records(data: bytes) -> list[bytes]:
-    """The user records of one stream record: the aggregate's records, or the record itself."""
-    if data[:_MAGIC_LEN] != MAGIC:
-        return [data]
-    if len(data) <= _MAGIC_LEN + DIGEST_SIZE:
-        raise AggregateError(f"KPL aggregate of {len(data)} bytes is too short for magic + md5")
-    body = memoryview(data)[_MAGIC_LEN:-DIGEST_SIZE]  # no copy of the ~25 KiB body
-    if hashlib.md5(body).digest() != data[-DIGEST_SIZE:]:
-        raise AggregateError("KPL aggregate md5 does not match its protobuf (corrupt record)")
-    agg = AggregatedRecord()
-    try:
-        agg.ParseFromString(body)
-    except DecodeError as exc:
-        raise AggregateError(f"KPL aggregate protobuf does not parse: {exc}") from None
-    return list(map(_DATA, agg.records))
-
-
-_DATA: Final = attrgetter("data")
 
 
 # Every field of the tick record, typed and bounded from market.tick (one place for the schema and its
@@ -177,11 +150,14 @@ def fast_ticks(data: bytes, arrival: float | None = None) -> list[Any] | None:
     (native/bars_fold.c ``kpl_ticks``, given market.tick's rules: :func:`native_rules`), when the
     aggregate is intact and every record is a valid tick in the producer's plain shape. Its values
     have the attributes of :data:`BAR_INPUT_FIELDS` and ``pid``, equal to :func:`parse_ticks`'.
-    None for anything else, and when the accelerator is not built: then :func:`user_records` and
+    None for anything else, and when the accelerator is not built: then :func:`tickpipe.kpl.user_records` and
     :func:`parse_ticks` decode it and say what is wrong (tests/bars/test_decode_native.py)."""
-    if _kpl_ticks is None or data[:_MAGIC_LEN] != MAGIC or len(data) <= _MAGIC_LEN + DIGEST_SIZE:
+    if _kpl_ticks is None:
         return None
-    if hashlib.md5(memoryview(data)[_MAGIC_LEN:-DIGEST_SIZE]).digest() != data[-DIGEST_SIZE:]:
+    try:
+        if aggregate_body(data) is None:
+            return None
+    except AggregateError:
         return None
     if arrival is None:
         latest = latest_ms = INT64_MAX
@@ -189,7 +165,7 @@ def fast_ticks(data: bytes, arrival: float | None = None) -> list[Any] | None:
         latest = latest_time(arrival)
         latest_ms = max(-1, min(latest_rx(latest), INT64_MAX))
         latest = max(-1, min(latest, INT64_MAX))
-    return _kpl_ticks(data, _MAGIC_LEN, len(data) - DIGEST_SIZE, latest, latest_ms, _SYMBOLS_OK)
+    return _kpl_ticks(data, MAGIC_SIZE, len(data) - DIGEST_SIZE, latest, latest_ms, _SYMBOLS_OK)
 
 
 def _parse_each(records: list[bytes], arrival: float | None) -> tuple[list[Any], list[Poison]]:

@@ -33,7 +33,3 @@ class AccessDeniedError(BarsError):
 
 class SafetyNetError(TickpipeError, RuntimeError):
     """The watermarks could not be written (the message says which shards and why)."""
-
-
-class AggregateError(TickpipeError, ValueError):
-    """A stream record that starts with the KPL magic but is not a valid aggregate."""

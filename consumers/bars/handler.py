@@ -22,7 +22,6 @@ retry starts there and produces the same bars (same ``rev``): idempotent at the 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
 import time
 import uuid
@@ -32,8 +31,8 @@ from typing import TYPE_CHECKING, Any, Final
 import boto3
 import orjson
 
-from consumers.bars.decode import NOT_PARSED, b64decode, fast_ticks, parse_ticks, user_records
-from consumers.bars.errors import AggregateError, TransientError
+from consumers.bars.decode import NOT_PARSED, b64decode, fast_ticks, parse_ticks
+from consumers.bars.errors import TransientError
 from consumers.bars.events import BarsState, KinesisEventRecord, KinesisWindowEvent, WindowResponse
 from consumers.bars.io import AWS_ERRORS, BarSink, Lake
 from consumers.bars.options import BarsOptions
@@ -45,6 +44,9 @@ from market.watermark import decode as decode_watermark
 from market.watermark import is_watermark
 from tickpipe import names
 from tickpipe.config import Settings
+from tickpipe.errors import AggregateError
+from tickpipe.kinesis import hash_key, list_shards
+from tickpipe.kpl import user_records
 
 if TYPE_CHECKING:
     from mypy_boto3_firehose import FirehoseClient
@@ -70,11 +72,6 @@ def shard_of(event: KinesisWindowEvent) -> str:
     for rec in event.get("Records") or ():
         return rec["eventID"].split(":", 1)[0]
     return "shardId-unknown"
-
-
-def _hash_key(sym: str) -> int:
-    """Kinesis's hash of a partition key: the 128-bit MD5 as an integer."""
-    return int.from_bytes(hashlib.md5(sym.encode()).digest(), "big")
 
 
 def _arrival(kinesis: Mapping[str, Any]) -> float:
@@ -146,14 +143,7 @@ class BarsConsumer:
         hash into it carry on here (cumulative volume, open bars, amendable bars)."""
         builder = BarBuilder(self.config)
         try:
-            shards = []
-            kwargs: dict[str, Any] = {"StreamName": self.settings.stream}
-            while True:
-                resp = self.kinesis.list_shards(**kwargs)
-                shards.extend(resp["Shards"])
-                if not resp.get("NextToken"):
-                    break
-                kwargs = {"NextToken": resp["NextToken"]}
+            shards = list_shards(self.kinesis, self.settings.stream)
         except AWS_ERRORS as exc:
             raise TransientError(f"listing shards of {self.settings.stream}: {exc}") from exc
         me = next((s for s in shards if s["ShardId"] == shard), None)
@@ -165,7 +155,7 @@ class BarsConsumer:
             if doc is None:
                 continue
             other = BarBuilder.from_state(doc["b"], self.config)
-            taken = builder.inherit(other, lambda sym: lo <= _hash_key(sym) <= hi)
+            taken = builder.inherit(other, lambda sym: lo <= hash_key(sym) <= hi)
             self.log.info("shard %s inherits %d symbols from parent %s", shard, taken, parent)
         return builder
 

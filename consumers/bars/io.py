@@ -16,6 +16,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from consumers.bars.errors import AccessDeniedError, TransientError
 from tickpipe import names
+from tickpipe.aws_errors import error_code
+from tickpipe.backoff import Backoff, Jitter
 
 if TYPE_CHECKING:
     from mypy_boto3_firehose import FirehoseClient
@@ -32,11 +34,6 @@ QUARANTINE: Final = names.QUARANTINE + "bars/"
 AWS_ERRORS = (BotoCoreError, ClientError)
 # S3 error codes that mean "this role may not", which no retry cures.
 DENIED_CODES: Final = frozenset({"AccessDenied", "403", "AllAccessDisabled", "InvalidAccessKeyId"})
-
-
-def _error_code(exc: ClientError) -> str:
-    # a ClientError built without a response (botocore allows it) has no code
-    return str((getattr(exc, "response", None) or {}).get("Error", {}).get("Code", ""))
 
 
 class BarSink:
@@ -64,9 +61,10 @@ class BarSink:
 
     def _put_batch(self, lines: Sequence[bytes], pending: list[int]) -> None:
         error = ""
+        backoff = Backoff(self.backoff_s, jitter=Jitter.NONE)  # this invocation is the shard's only writer
         for attempt in range(self.attempts):
             if attempt:
-                time.sleep(self.backoff_s * 2 ** (attempt - 1))
+                time.sleep(backoff.delay(attempt - 1))
             try:
                 self.calls += 1
                 resp = self.firehose.put_record_batch(
@@ -99,7 +97,7 @@ class Lake:
         try:
             body = self.s3.get_object(Bucket=self.bucket, Key=self.checkpoint_key(shard))["Body"].read()
         except ClientError as exc:
-            code = _error_code(exc)
+            code = error_code(exc)
             if code in ("NoSuchKey", "404"):
                 return None
             uri = f"s3://{self.bucket}/{self.checkpoint_key(shard)}"
@@ -118,7 +116,7 @@ class Lake:
             self.s3.put_object(Bucket=self.bucket, Key=self.checkpoint_key(shard), Body=body,
                                ContentType="application/json")
         except ClientError as exc:
-            if _error_code(exc) in DENIED_CODES:
+            if error_code(exc) in DENIED_CODES:
                 raise AccessDeniedError(
                     f"writing checkpoint s3://{self.bucket}/{self.checkpoint_key(shard)} was denied: the bars role "
                     f"needs s3:PutObject on {CHECKPOINTS}* (infra/iam.tf)") from exc

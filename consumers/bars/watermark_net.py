@@ -26,19 +26,22 @@ from consumers.bars.errors import SafetyNetError
 from market.session import IST, normal_session, parse_overrides
 from market.watermark import ANY, KEY_PREFIX, Watermark
 from tickpipe import names
+from tickpipe.backoff import Backoff, Jitter
 from tickpipe.config import Settings
+from tickpipe.kinesis import is_open, list_shards
 
 if TYPE_CHECKING:
     from mypy_boto3_kinesis import KinesisClient
     from mypy_boto3_kinesis.type_defs import PutRecordsRequestEntryTypeDef, ShardTypeDef
 
 SERVICE: Final = "watermark-net"
+# its own tuple: importing bars io would put the handler's TICKPIPE_BUCKET read in this function's closure
+AWS_ERRORS: Final = (BotoCoreError, ClientError)
 SHARDS_WRITTEN: Final = "SafetyNetWatermarks"
 METRICS: Final = (SHARDS_WRITTEN,)
 PARTITION_KEY: Final = f"{KEY_PREFIX}{ANY}"
 PUT_BATCH: Final = 500  # PutRecords takes at most 500 records
 ATTEMPTS: Final = 4
-AWS_ERRORS: Final = (BotoCoreError, ClientError)
 
 log = logging.getLogger(__name__)
 
@@ -63,15 +66,7 @@ def session_in_progress(now: float, overrides: str = "") -> bool:
 
 def open_shards(kinesis: KinesisClient, stream: str) -> list[ShardTypeDef]:
     """The stream's open shards (ListShards, paginated): those without an ending sequence number."""
-    shards: list[ShardTypeDef] = []
-    kwargs: dict[str, Any] = {"StreamName": stream}
-    while True:
-        page = kinesis.list_shards(**kwargs)
-        shards.extend(page.get("Shards", []))
-        if not page.get("NextToken"):
-            break
-        kwargs = {"NextToken": page["NextToken"]}
-    return [s for s in shards if "EndingSequenceNumber" not in s.get("SequenceNumberRange", {})]
+    return [s for s in list_shards(kinesis, stream) if is_open(s)]
 
 
 def write_watermarks(kinesis: KinesisClient, stream: str, ts: int, *, backoff_s: float = 0.2) -> int:
@@ -86,11 +81,12 @@ def write_watermarks(kinesis: KinesisClient, stream: str, ts: int, *, backoff_s:
         {"Data": data, "PartitionKey": PARTITION_KEY, "ExplicitHashKey": s["HashKeyRange"]["StartingHashKey"]}
         for s in shards]
     written = 0
+    backoff = Backoff(backoff_s, jitter=Jitter.NONE)  # one writer: nothing to spread out
     for start in range(0, len(pending), PUT_BATCH):
         batch, error = pending[start:start + PUT_BATCH], ""
         for attempt in range(ATTEMPTS):
             if attempt:
-                time.sleep(backoff_s * 2 ** (attempt - 1))
+                time.sleep(backoff.delay(attempt - 1))
             try:
                 resp = kinesis.put_records(StreamName=stream, Records=batch)
             except AWS_ERRORS as exc:

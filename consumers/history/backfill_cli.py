@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import datetime as dt
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,9 @@ from consumers.history.candles import RESOLUTIONS
 from consumers.history.errors import BackfillError
 from consumers.lake.compact_cli import ProgressLine
 from consumers.lake.store import DirStore, LakeStore
+from fyers.history import MAX_DAYS_DAILY, MAX_DAYS_INTRADAY, HistoryClient
+from fyers.ratelimit import FYERS_LIMITS
+from fyers.shared_limiter import FYERS_DAILY_LIMIT
 from market.session import CLOSE, NseCalendar, epoch, trading_date
 from tickpipe.config import Settings
 from tickpipe.options import flag
@@ -60,13 +64,19 @@ def symbols_arg(value: str) -> list[str]:
     return [s.strip() for s in value.split(",") if s.strip()]
 
 
+def _rates() -> str:
+    """Fyers' request limits as the help says them: "10/s, 200/min, 100,000/day" (from the client's own)."""
+    unit = {1.0: "s", 60.0: "min"}
+    return ", ".join([*(f"{n:,}/{unit.get(s, f'{s:g}s')}" for n, s in FYERS_LIMITS), f"{FYERS_DAILY_LIMIT:,}/day"])
+
+
 def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "backfill",
         help="fetch exchange candles from the Fyers history API into curated candles_* tables",
         description="Fetch candles for SYMBOLS from --from to --to (IST dates, inclusive) at each resolution "
-        "through the Fyers history API, within its limits (100 days a request intraday, 366 daily; 10/s, "
-        "200/min, 100,000/day shared by every process on this machine), into curated/candles_1m, "
+        f"through the Fyers history API, within its limits ({MAX_DAYS_INTRADAY} days a request intraday, "
+        f"{MAX_DAYS_DAILY} daily; {_rates()} shared by every process on this machine), into curated/candles_1m, "
         "candles_5m (5, 15, 60 minutes) and candles_1d. Resumable and idempotent: finished chunks are "
         "recorded under state/backfill/ and skipped by the next run. Without --sim it uses the deployment "
         "(TICKPIPE_* variables, the Fyers token in SSM); docs/history.md.",
@@ -108,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
     lake_dir = args.lake_dir or (SIM_LAKE_DIR if args.sim else None)
     store = DirStore(lake_dir) if lake_dir else LakeStore(settings.bucket)
     progress = ProgressLine()
-    with _history(args, settings) as history:
+    with history_source(args, settings) as history:
         report = Backfill(history, store, flush_symbols=args.flush_symbols, progress=progress, force=args.force).run(request)
     progress.end()
     where = store.uri("curated") + "/"
@@ -121,7 +131,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 @contextlib.contextmanager
-def _history(args: argparse.Namespace, settings: Settings):
+def history_source(args: argparse.Namespace, settings: Settings) -> Iterator[HistoryClient]:
+    """Where a history command reads candles: the simulator (``--sim``, ``--seed``) or Fyers with the
+    token in SSM. The simulator is imported only when asked for (local/ is a development tool)."""
     if args.sim:
         from local.fyers_sim_access import simulated_history
 

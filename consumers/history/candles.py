@@ -31,6 +31,7 @@ from consumers.history.errors import CandleTableError
 from consumers.lake.schema import SYM_TYPE
 from fyers.history import Candle
 from market.session import trading_date
+from tickpipe.aws_errors import error_code
 
 SRC_HISTORY: Final = "history"
 SCHEMA_VERSION: Final = 1
@@ -173,8 +174,7 @@ class CandleWriter:
 def _missing(exc: BaseException) -> bool:
     if isinstance(exc, FileNotFoundError):
         return True
-    code = getattr(exc, "response", None) or {}
-    return code.get("Error", {}).get("Code") in ("NoSuchKey", "404")
+    return error_code(exc) in ("NoSuchKey", "404")
 
 
 def day_range(first: dt.date, last: dt.date) -> list[str]:

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import time
 from typing import Any
 
-from consumers.history.backfill_cli import SIM_LAKE_DIR, date_arg, last_finished_session, symbols_arg
+from consumers.history.backfill_cli import (
+    SIM_LAKE_DIR,
+    date_arg,
+    history_source,
+    last_finished_session,
+    symbols_arg,
+)
 from consumers.history.reconcile import configured_universe, diff_key, reconcile_day, summary_key
 from consumers.lake.compact_cli import ProgressLine
 from consumers.lake.store import DirStore, LakeStore
@@ -40,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     store = DirStore(lake_dir) if lake_dir else LakeStore(settings.bucket)
     universe = configured_universe(settings.symbols)
     progress = ProgressLine()
-    with _history(args, settings) as history:
+    with history_source(args, settings) as history:
         result = reconcile_day(day, history, store, symbols=[*args.symbols, *universe], progress=progress)
     progress.end()
     s = result.summary
@@ -53,16 +58,3 @@ def run(args: argparse.Namespace) -> int:
         print(f"candles incomplete: {result.backfill.summary()}")
         return 1
     return 0
-
-
-@contextlib.contextmanager
-def _history(args: argparse.Namespace, settings: Settings):
-    if args.sim:
-        from local.fyers_sim_access import simulated_history
-
-        with simulated_history(seed=args.seed) as history:
-            yield history
-    else:
-        from consumers.history.client import history_client
-
-        yield history_client(settings)

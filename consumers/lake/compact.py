@@ -45,8 +45,9 @@ import pyarrow.parquet as pq
 from consumers.lake.errors import CompactionBusyError, CorruptObjectError, ManifestError, RecordError
 from consumers.lake.lease import DEFAULT_TTL_S, lease
 from consumers.lake.runs import MemRun, Run, RunWriter, read_ranges, spill
-from consumers.lake.schema import SECONDS_PER_DAY, TABLES, TICKS, TableSpec
+from consumers.lake.schema import TABLES, TICKS, TableSpec
 from consumers.lake.store import LakeStore, utc_now
+from market.session import DAY
 from market.tick import MAX_RECORD_BYTES
 from market.watermark import drop_watermark_lines
 from tickpipe import names
@@ -276,7 +277,7 @@ def arrival_of(obj: ObjectTypeDef) -> float:
 
 def split_days(spec: TableSpec, table: pa.Table) -> dict[str, pa.Table]:
     """Rows grouped by the UTC date of their event time."""
-    days = pc.divide(table[spec.time_column], SECONDS_PER_DAY)
+    days = pc.divide(table[spec.time_column], DAY)
     out: dict[str, pa.Table] = {}
     for d in pc.unique(days).to_pylist():
         out[event_day(d)] = table.filter(pc.equal(days, d))

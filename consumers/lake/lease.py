@@ -24,6 +24,7 @@ from botocore.exceptions import ClientError
 
 from consumers.lake.errors import CompactionBusyError
 from tickpipe import names
+from tickpipe.aws_errors import error_code
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -34,8 +35,6 @@ DEFAULT_TTL_S: Final = 3600.0  # a CLI run over a big lake; the handler passes i
 LOST: Final = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict", "409"})
 
 
-def _code(exc: ClientError) -> str:
-    return str((getattr(exc, "response", None) or {}).get("Error", {}).get("Code", ""))
 
 
 @contextmanager
@@ -47,7 +46,7 @@ def lease(s3: S3Client, bucket: str, *, ttl_s: float = DEFAULT_TTL_S, owner: str
     try:
         s3.put_object(Bucket=bucket, Key=LEASE_KEY, Body=body, IfNoneMatch="*", ContentType="application/json")
     except ClientError as exc:
-        if _code(exc) not in LOST:
+        if error_code(exc) not in LOST:
             raise
         _take_over_if_stale(s3, bucket, body, clock)
     try:
@@ -61,7 +60,7 @@ def _take_over_if_stale(s3: S3Client, bucket: str, body: bytes, clock: Callable[
     try:
         got = s3.get_object(Bucket=bucket, Key=LEASE_KEY)
     except ClientError as exc:
-        if _code(exc) in ("NoSuchKey", "404"):  # released in between: the caller may try again
+        if error_code(exc) in ("NoSuchKey", "404"):  # released in between: the caller may try again
             raise CompactionBusyError(f"the compaction lease {uri} changed hands; try again") from None
         raise
     held = orjson.loads(got["Body"].read())
@@ -71,7 +70,7 @@ def _take_over_if_stale(s3: S3Client, bucket: str, body: bytes, clock: Callable[
     try:
         s3.put_object(Bucket=bucket, Key=LEASE_KEY, Body=body, IfMatch=got["ETag"], ContentType="application/json")
     except ClientError as exc:
-        if _code(exc) in LOST:
+        if error_code(exc) in LOST:
             raise CompactionBusyError(f"another compaction took over the stale lease {uri} first") from None
         raise
 

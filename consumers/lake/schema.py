@@ -21,8 +21,6 @@ from market.errors import TickError
 from market.session import BAR_SECONDS
 from tickpipe import names
 
-SECONDS_PER_DAY: Final = 86_400
-
 SYM_TYPE: Final = pa.dictionary(pa.int32(), pa.string())
 
 

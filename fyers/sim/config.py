@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from market.session import CLOSE, IST, OPEN, Session, epoch
+from market.session import CLOSE, DAY, IST, OPEN, Session, epoch
 
 # The test account the login page and token endpoints accept (printed by `tickpipe sim`).
 TEST_APP_ID = "SIMTEST1-100"
@@ -15,7 +15,6 @@ TEST_PIN = "1234"
 
 MAX_SYMBOLS_PER_CONNECTION = 5000  # the data socket's limit per connection (FYERS.md)
 MAX_SYMBOLS_PER_TOKEN_CALL = 500  # symbol-token accepts this many symbols a call
-DAY = 86400.0
 
 
 class SimConfigError(ValueError):
@@ -47,8 +46,8 @@ class SimConfig:
     fy_id: str = TEST_FY_ID
     pin: str = TEST_PIN
     redirect_uri: str | None = None  # None: the login page accepts any http(s) redirect URI
-    token_ttl: float = DAY  # access token lifetime (wall s)
-    refresh_ttl: float = 15 * DAY  # refresh token lifetime (wall s)
+    token_ttl: float = float(DAY)  # access token lifetime (wall s)
+    refresh_ttl: float = 15.0 * DAY  # refresh token lifetime (wall s)
     ack_count: int = 10  # the auth response asks the client to ack every N-th data message
     ack_window: int | None = None  # unacked messages before publishing waits; None: 8 × ack_count
     max_symbols: int = MAX_SYMBOLS_PER_CONNECTION

@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from fyers import errors
-from fyers.jwt import b64url_decode, b64url_encode
+from fyers.jwt import b64url_decode, b64url_encode, decode_json
 
 
 class CredentialError(Exception):
@@ -44,12 +44,9 @@ def decode_jwt(token: str, key: bytes) -> dict[str, Any]:
         want = hmac.new(key, f"{head}.{body}".encode(), hashlib.sha256).digest()
         if not hmac.compare_digest(want, b64url_decode(sig)):
             raise ValueError("bad signature")
-        payload = orjson.loads(b64url_decode(body))
-    except (ValueError, orjson.JSONDecodeError):
+        return decode_json(body)
+    except ValueError:  # a bad signature, base64url, JSON or shape alike: Fyers says only "invalid token"
         raise CredentialError(errors.INVALID_TOKEN, "Could not authenticate the user: invalid token") from None
-    if not isinstance(payload, dict):
-        raise CredentialError(errors.INVALID_TOKEN, "Could not authenticate the user: invalid token")
-    return payload
 
 
 def app_id_hash(app_id: str, secret_key: str) -> str:

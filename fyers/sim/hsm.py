@@ -26,15 +26,11 @@ from websockets.http11 import Request, Response
 from fyers import codec, errors
 from fyers.sim.credentials import CredentialError
 from fyers.sim.market import Timeline, quote_values
+from fyers.sim.parts import SimParts
 
 if TYPE_CHECKING:
     from collections import Counter
 
-    from fyers.sim.clock import SimClock
-    from fyers.sim.config import SimConfig
-    from fyers.sim.credentials import CredentialIssuer
-    from fyers.sim.faults import Faults
-    from fyers.sim.market import Market
 
 log = logging.getLogger(__name__)
 
@@ -47,21 +43,11 @@ MAX_CATCH_UP_POINTS = 4
 MAX_EVENTS_PER_PASS = 20_000
 
 
-class SocketSim(Protocol):
+class SocketSim(SimParts, Protocol):
     """What the data socket uses of the simulator (:class:`fyers.sim.simulator.Simulator` is one):
     its settings, market, clock, credentials and faults, a counter the event loop bumps, and the
     held clock's release."""
 
-    @property
-    def config(self) -> SimConfig: ...
-    @property
-    def market(self) -> Market: ...
-    @property
-    def clock(self) -> SimClock: ...
-    @property
-    def credentials(self) -> CredentialIssuer: ...
-    @property
-    def faults(self) -> Faults: ...
     @property
     def stats(self) -> Counter[str]: ...
     def snapshots_sent(self, topics: int) -> None: ...

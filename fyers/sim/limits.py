@@ -11,9 +11,10 @@ import time
 from collections import deque
 
 from fyers import errors
+from market.session import DAY
 
 WINDOWS = ((1.0, 10, "10 requests per second"), (60.0, 200, "200 requests per minute"),
-           (86400.0, 100_000, "100,000 requests per day"))
+           (float(DAY), 100_000, "100,000 requests per day"))
 
 
 class RateLimits:

@@ -24,16 +24,12 @@ from fyers.sim.config import MAX_SYMBOLS_PER_TOKEN_CALL
 from fyers.sim.credentials import CredentialError
 from fyers.sim.instruments import Instrument
 from fyers.sim.market import MINUTE_RESOLUTIONS, candles, quote_values
+from fyers.sim.parts import SimParts
 from fyers.sim.quotes import MAX_QUOTE_SYMBOLS, quote_fields
-from market.session import IST
+from market.session import DAY, IST
 
 if TYPE_CHECKING:
-    from fyers.sim.clock import SimClock
-    from fyers.sim.config import SimConfig
-    from fyers.sim.credentials import CredentialIssuer
-    from fyers.sim.faults import Faults
     from fyers.sim.limits import RateLimits
-    from fyers.sim.market import Market
 
 log = logging.getLogger(__name__)
 
@@ -64,21 +60,11 @@ LOGIN_PAGE = """<!doctype html>
 """
 
 
-class RestSim(Protocol):
+class RestSim(SimParts, Protocol):
     """What the REST server uses of the simulator (:class:`fyers.sim.simulator.Simulator` is one):
     its settings, market, clock, credentials, faults and rate limits, the request counter, and the
     two answers it composes itself (market status, the control API's status)."""
 
-    @property
-    def config(self) -> SimConfig: ...
-    @property
-    def market(self) -> Market: ...
-    @property
-    def clock(self) -> SimClock: ...
-    @property
-    def credentials(self) -> CredentialIssuer: ...
-    @property
-    def faults(self) -> Faults: ...
     @property
     def rate_limits(self) -> RateLimits | None: ...
     def count(self, name: str, n: int = 1) -> None: ...
@@ -314,7 +300,7 @@ class _Handler(BaseHTTPRequestHandler):
         resolution = "D" if daily else str(int(resolution))
         start, end = _range(query)
         cap = MAX_RANGE_DAYS_DAILY if daily else MAX_RANGE_DAYS_INTRADAY
-        if end - start > cap * 86400:
+        if end - start > cap * DAY:
             raise _bad(f"Invalid input: range_from to range_to spans more than {cap} days for resolution "
                        f"{resolution}; split the range")
         market, now = self.sim.market, self.sim.clock.now()

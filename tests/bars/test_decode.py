@@ -1,4 +1,4 @@
-"""consumers.bars.decode: KPL aggregates and plain records in, tick fields and poison out."""
+"""consumers.bars.decode: user records in, tick fields and poison out (KPL reading: tests/test_kpl.py)."""
 
 from __future__ import annotations
 
@@ -9,51 +9,21 @@ import orjson
 import pytest
 from aws_kinesis_agg import MAGIC
 from aws_kinesis_agg.aggregator import RecordAggregator
-from bars_stream import kpl_records
 from hypothesis import given
 from hypothesis import strategies as st
 
 import consumers.bars.decode as decode_mod
-from consumers.bars.decode import (
-    BAR_INPUT_FIELDS,
-    NOT_PARSED,
-    b64decode,
-    fast_ticks,
-    parse_ticks,
-    user_records,
-)
-from consumers.bars.errors import AggregateError
+from consumers.bars.decode import BAR_INPUT_FIELDS, NOT_PARSED, b64decode, fast_ticks, parse_ticks
 from market.errors import TickError
 from market.tick import EARLIEST_TS, FIELDS, decode, encode, make
 from market.watermark import Watermark
+from tickpipe.errors import AggregateError
+from tickpipe.kpl import user_records
 
 
 def ticks(n=5):
     return [make("NSE:SBIN-EQ", 1_700_000_000 + i, 800.0 + i, ltt=1_700_000_000 + i, vol=10 * i, atp=800.5,
                  dh=810.0, dl=790.0, oi=None, src="ws", pid="p", seq=i) for i in range(n)]
-
-
-def test_aggregate_gives_back_its_user_records_in_order():
-    ts = ticks(7)
-    ((_, data),) = kpl_records(ts, per_record=10)
-    assert data.startswith(MAGIC)
-    assert user_records(data) == [encode(t) for t in ts]
-
-
-def test_plain_record_is_its_own_user_record():
-    data = encode(ticks(1)[0])
-    assert user_records(data) == [data]
-
-
-@pytest.mark.parametrize("damage, why", [
-    (lambda d: d[:-1] + bytes([d[-1] ^ 1]), "md5"),
-    (lambda d: d[: len(MAGIC) + 10], "too short|md5"),
-    (lambda d: MAGIC + b"\xff\xff\xff" + hashlib.md5(b"\xff\xff\xff").digest(), "protobuf"),
-])
-def test_broken_aggregate_is_refused_with_the_reason(damage, why):
-    ((_, data),) = kpl_records(ticks(3))
-    with pytest.raises(AggregateError, match=why):
-        user_records(damage(data))
 
 
 def test_bad_user_records_are_poison_with_market_ticks_reason_and_the_rest_parse():

@@ -17,20 +17,15 @@ from hypothesis import strategies as st
 
 import consumers.bars.decode as decode_mod
 import market.bars_fold as fold_mod
-from consumers.bars.decode import (
-    BAR_INPUT_FIELDS,
-    AggregateError,
-    fast_ticks,
-    native_rules,
-    parse_ticks,
-    user_records,
-)
+from consumers.bars.decode import BAR_INPUT_FIELDS, fast_ticks, native_rules, parse_ticks
 from consumers.bars.handler import BarsConsumer
 from market import tick as tickmod
 from market.bars import BarBuilder
 from market.tick import CLOCK_SKEW_S, EARLIEST_TS, FIELDS, INT64_MAX, MAX_PRICE, UINT64_MAX, make
 from market.watermark import Watermark
 from tickpipe.config import Settings
+from tickpipe.errors import AggregateError
+from tickpipe.kpl import user_records
 
 native = pytest.importorskip("_tickpipe_bars", reason="accelerator not built")
 pytestmark = pytest.mark.skipif(decode_mod._kpl_ticks is None, reason="accelerator not built")

@@ -61,6 +61,13 @@ def test_backfill_command_refuses_an_unknown_resolution(capsys):
     assert exc.value.code == 2 and "1|5|15|60|D" in capsys.readouterr().err
 
 
+def test_backfill_help_states_fyers_limits_from_the_clients_own_figures(capsys):
+    with pytest.raises(SystemExit):
+        main(["backfill", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(100 days a request intraday, 366 daily; 10/s, 200/min, 100,000/day shared" in text
+
+
 class Context:
     def __init__(self, millis: int) -> None:
         self.millis = millis

@@ -19,6 +19,7 @@ from typing import Any
 
 import hcl2
 import pytest
+from infra_modules import infra_module
 
 from tickpipe.config import ENV_VARS
 
@@ -335,7 +336,7 @@ def known_of():
 
 
 def load_module(name: str, path: Path) -> Any:
-    """A module from a file that is not on sys.path (infra/*.py, tests/infra helpers)."""
+    """A module from a file that is not on sys.path (tests/infra helpers; infra/*.py: infra_module)."""
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # dataclasses look their module up
@@ -344,7 +345,7 @@ def load_module(name: str, path: Path) -> Any:
 
 
 terraform_run = load_module("terraform_run", Path(__file__).with_name("terraform_run.py"))
-package = load_module("tickpipe_package", INFRA / "package.py")
+package = infra_module("package")
 iam_eval = load_module("iam_eval", Path(__file__).with_name("iam_eval.py"))
 
 

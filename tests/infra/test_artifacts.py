@@ -6,27 +6,19 @@ functions that a `--help` never reaches (the producer loads its token only when 
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from importlib import metadata
 from pathlib import Path
 
 import pytest
+from infra_modules import infra_module
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def load_artifacts():
-    spec = importlib.util.spec_from_file_location("tickpipe_artifacts", ROOT / "infra" / "artifacts.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-artifacts = load_artifacts()
+artifacts = infra_module("artifacts")
 ENTRIES = [("producer", target.split(":")[0]) for target in artifacts.ARTIFACTS["producer"].scripts.values()]
 ENTRIES += [("lambda", handler.rpartition(".")[0]) for handler in artifacts.LAMBDA_HANDLERS]
 

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+from infra_modules import infra_module
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -36,7 +37,7 @@ def command_module(command: list[str]) -> str:
     (``tickpipe-produce``) or ``tickpipe SUB`` (tickpipe/cli.py)."""
     if command[:2] == ["python", "-m"]:
         return command[2]
-    scripts = {name: target for art in load_artifacts().ARTIFACTS.values() for name, target in art.scripts.items()}
+    scripts = {name: target for art in infra_module("artifacts").ARTIFACTS.values() for name, target in art.scripts.items()}
     if command[0] != "tickpipe":
         assert command[0] in scripts, f"unexpected container command {command}"
         return scripts[command[0]].split(":")[0]
@@ -48,17 +49,6 @@ def command_module(command: list[str]) -> str:
                 and node.args and isinstance(node.args[0], ast.Constant) and node.args[0].value == command[1]):
             return module
     raise AssertionError(f"{module} (tickpipe.cli.COMMANDS) does not register `tickpipe {command[1]}`")
-
-
-def load_artifacts():
-    import importlib.util
-    import sys
-
-    spec = importlib.util.spec_from_file_location("tickpipe_artifacts", ROOT / "infra" / "artifacts.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def producer_entry(tf) -> tuple[str, set[str]]:

@@ -15,12 +15,13 @@ from pathlib import Path
 
 import pytest
 import tickpipe_package as package  # infra/package.py, loaded by conftest.py
+from infra_modules import infra_module
 
 from consumers.history.candles import CANDLE_TABLES
 from consumers.history.reconcile import DIFF_SCHEMA, RECONCILE, RECONCILE_DAILY, SUMMARY_SCHEMA
 
 from .conftest import INFRA, ROOT
-from .test_lambdas import RUNTIME_PROVIDED, load_build_layer
+from .test_lambdas import RUNTIME_PROVIDED
 from .test_sql_ddl import ddl, ddl_columns, ddl_properties
 
 HISTORY_TABLES = ["candles_1m", "candles_5m", "candles_1d", "reconcile", "reconcile_daily"]
@@ -201,5 +202,5 @@ def test_the_app_zip_and_the_layer_hold_what_a_history_handler_imports(tf, closu
     packaged = set(package.APP_PACKAGES)
     outside = {m for m in closure.files if m.split(".")[0] not in packaged}
     assert not outside, f"{name} imports {sorted(outside)}, which the zip (infra/package.py APP_PACKAGES) leaves out"
-    missing = closure.third_party - set(sys.stdlib_module_names) - RUNTIME_PROVIDED - load_build_layer().import_names()
+    missing = closure.third_party - set(sys.stdlib_module_names) - RUNTIME_PROVIDED - infra_module("build_layer").import_names()
     assert not missing, f"{name} imports {sorted(missing)}, which infra/build_layer.py does not install"

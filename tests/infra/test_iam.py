@@ -8,8 +8,9 @@ import pytest
 UNSCOPABLE = {"cloudwatch:PutMetricData", "xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 ROLE_DOCS = ["firehose", "bars", "compact", "scheduler", "producer_task", "metrics", "token", "login", "history",
              "history_common", "history_scheduler", "watermark_net", "watermark_net_scheduler"]
-# Resource policies (who may assume a role, use a key, reach the bucket or the journal), not roles' grants.
-RESOURCE_DOCS = {"assume", "key", "secrets_key", "lake", "journal"}
+# Resource policies (who may assume a role, use a key, reach the bucket or the journal, publish to the
+# alarm topic: tests/infra/test_alarms.py, test_budget.py), not roles' grants.
+RESOURCE_DOCS = {"assume", "key", "secrets_key", "lake", "journal", "alarm_topic"}
 
 
 def test_every_identity_policy_is_checked(tf):

@@ -3,30 +3,18 @@
 from __future__ import annotations
 
 import ast
-import importlib.util
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from infra_modules import infra_module
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 FUNCTIONS = ["bars", "compact", "token", "login", "watermark_net"]
-
-def load_build_layer():
-    spec = importlib.util.spec_from_file_location("build_layer", ROOT / "infra" / "build_layer.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-def load_package():
-    spec = importlib.util.spec_from_file_location("tickpipe_package", ROOT / "infra" / "package.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 # Provided by the Lambda Python runtime itself.
 RUNTIME_PROVIDED = {"boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six"}
@@ -78,7 +66,7 @@ def test_handler_is_a_function_of_its_module(tf, function):
 @pytest.mark.parametrize("function", FUNCTIONS)
 def test_code_package_holds_every_module_the_handler_imports(tf, closure_of, function):
     module = tf.resource("aws_lambda_function", function)["handler"].rpartition(".")[0]
-    packaged = set(load_package().APP_PACKAGES)
+    packaged = set(infra_module("package").APP_PACKAGES)
     closure = closure_of(module)
     outside = {m for m in closure.files if m.split(".")[0] not in packaged}
     assert not outside, f"{function} imports {sorted(outside)}, which the zip (infra/package.py APP_PACKAGES) leaves out"
@@ -88,19 +76,19 @@ def test_code_package_holds_every_module_the_handler_imports(tf, closure_of, fun
 def test_layer_holds_every_third_party_package_the_handler_imports(tf, closure_of, function):
     module = tf.resource("aws_lambda_function", function)["handler"].rpartition(".")[0]
     third = closure_of(module).third_party - set(sys.stdlib_module_names) - RUNTIME_PROVIDED
-    missing = third - load_build_layer().import_names()
+    missing = third - infra_module("build_layer").import_names()
     assert not missing, f"{function} imports {sorted(missing)}, which infra/build_layer.py does not install"
 
 
 def test_layer_leaves_out_only_what_the_runtime_has_or_the_functions_never_import():
-    build_layer = load_build_layer()
+    build_layer = infra_module("build_layer")
     reqs = {build_layer.requirement_name(r) for r in build_layer.requirements()}
     assert {"orjson", "pyarrow", "aws-kinesis-agg"} <= reqs
     assert not reqs & set(build_layer.EXCLUDED)
 
 
 def test_terraform_and_the_layer_build_agree_on_the_runtime(tf):
-    assert tf.locals["lambda_runtime"] == load_build_layer().RUNTIME
+    assert tf.locals["lambda_runtime"] == infra_module("build_layer").RUNTIME
 
 
 ELF_MACHINE = {"arm64": 183, "x86_64": 62}  # e_machine: EM_AARCH64, EM_X86_64
@@ -109,7 +97,7 @@ ELF_MACHINE = {"arm64": 183, "x86_64": 62}  # e_machine: EM_AARCH64, EM_X86_64
 @pytest.mark.parametrize("arch", sorted(ELF_MACHINE))
 def test_layer_accelerator_is_compiled_for_the_lambda_cpu(tmp_path, arch):
     pytest.importorskip("ziglang", reason="zig is a dev dependency (pip install -e '.[dev]')")
-    so = load_build_layer().build_native(arch, tmp_path)
+    so = infra_module("build_layer").build_native(arch, tmp_path)
     head = so.read_bytes()[:20]
     assert head[:4] == b"\x7fELF" and int.from_bytes(head[18:20], "little") == ELF_MACHINE[arch]
     assert so.name == "_tickpipe_bars.abi3.so"  # found by name on /opt/python, any Python >= 3.11
@@ -124,7 +112,7 @@ def test_layer_accelerator_built_for_this_cpu_folds_like_python(tmp_path):
     arch = {"x86_64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}.get(platform.machine())
     if arch is None:
         pytest.skip(f"no Lambda architecture matches this CPU ({platform.machine()})")
-    so = load_build_layer().build_native(arch, tmp_path)
+    so = infra_module("build_layer").build_native(arch, tmp_path)
     code = ("import _tickpipe_bars, market.bars_fold as f, sys; "
             f"assert _tickpipe_bars.__file__ == {str(so)!r} and f.NATIVE; "
             "import pytest; sys.exit(pytest.main(['-q', '-p', 'no:cacheprovider', "
@@ -144,7 +132,7 @@ def test_layer_json_reader_built_for_this_cpu_reads_like_pyarrow(tmp_path):
     arch = {"x86_64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}.get(platform.machine())
     if arch is None:
         pytest.skip(f"no Lambda architecture matches this CPU ({platform.machine()})")
-    so = load_build_layer().build_native(arch, tmp_path, "_tickpipe_lines")
+    so = infra_module("build_layer").build_native(arch, tmp_path, "_tickpipe_lines")
     code = ("import _tickpipe_lines, consumers.lake.compact as c, sys; "
             f"assert _tickpipe_lines.__file__ == {str(so)!r} and c.NATIVE; "
             "import pytest; sys.exit(pytest.main(['-q', '-p', 'no:cacheprovider', "
@@ -169,10 +157,7 @@ def test_each_single_block_of_a_function_is_written_once(tf, function):
 
 def test_terraform_runs_the_handlers_the_artifact_declaration_names(tf):
     # infra/artifacts.py lists them for the test that imports each one from the code zip alone
-    spec = importlib.util.spec_from_file_location("tickpipe_artifacts", ROOT / "infra" / "artifacts.py")
-    artifacts = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = artifacts
-    spec.loader.exec_module(artifacts)
+    artifacts = infra_module("artifacts")
     handlers = set()
     for fn in tf.resources["aws_lambda_function"].values():
         if fn["handler"] == "${each.value.handler}":  # one resource per for_each entry

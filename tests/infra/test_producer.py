@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+from infra_modules import infra_module
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "producer" / "Dockerfile"
@@ -65,14 +66,8 @@ def test_image_runs_the_command_terraform_sets(tf, container):
 
 def test_image_holds_every_module_the_producer_imports(closure_of):
     # the image's wheel is the `producer` artifact of infra/artifacts.py (tests/ship/ builds it)
-    import importlib.util
-    import sys
-
     assert re.search(r"^ENV TICKPIPE_ARTIFACT=producer$", DOCKERFILE.read_text(), re.M)
-    spec = importlib.util.spec_from_file_location("tickpipe_artifacts", ROOT / "infra" / "artifacts.py")
-    artifacts = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = artifacts
-    spec.loader.exec_module(artifacts)
+    artifacts = infra_module("artifacts")
     missing = sorted(m for m in closure_of("producer.cli").files if not artifacts.ARTIFACTS["producer"].ships(m))
     assert not missing, f"the producer artifact leaves out {missing}"
 

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import base64
 
-import pytest
 from aws_kinesis_agg.deaggregator import deaggregate_records
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from market.tick import decode, encode, make
-from producer.aggregator import PUT_UNIT_BYTES, Aggregator, iter_user_records
-from producer.shards import HASH_KEY_MAX, Shard, ShardMap, hash_key
+from producer.aggregator import PUT_UNIT_BYTES, Aggregator
+from producer.shards import Shard, ShardMap
+from tickpipe.kinesis import HASH_KEY_MAX, hash_key
+from tickpipe.kpl import keyed_records
 
 
 def even_map(n: int) -> ShardMap:
@@ -59,7 +60,7 @@ def test_each_record_holds_only_keys_of_its_shard():
     for rec in out:
         shard = shard_map.get(rec.shard_id)
         assert rec.explicit_hash_key == str(shard.start)
-        assert all(shard.start <= hash_key(pk) <= shard.end for pk, _ in iter_user_records(rec.data))
+        assert all(shard.start <= hash_key(pk) <= shard.end for pk, _ in keyed_records(rec.data))
 
 
 def test_old_buffers_flush_after_max_age_only():
@@ -83,11 +84,6 @@ def test_new_shard_map_flushes_what_was_buffered_for_the_old_one():
     assert agg.buffered == 0
 
 
-def test_plain_bytes_are_not_an_aggregated_record():
-    with pytest.raises(ValueError, match="magic"):
-        list(iter_user_records(b'{"sym":"NSE:A-EQ"}\n'))
-
-
 @settings(max_examples=50, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(["NSE:A-EQ", "NSE:BB-EQ", "BSE:SENSEX-INDEX", "NSE:Ü-EQ"]),
                           st.binary(min_size=0, max_size=3000)), max_size=60),
@@ -103,7 +99,7 @@ def test_aggregated_records_round_trip_through_aws_kinesis_agg(items, max_bytes)
     shard_map = even_map(3)
     for sid in shard_map.ids:  # per shard (hence per key), order is kept
         want = [(pk, d) for pk, d in items if shard_map.shard_for(pk).shard_id == sid]
-        assert [x for r in out if r.shard_id == sid for x in iter_user_records(r.data)] == want
+        assert [x for r in out if r.shard_id == sid for x in keyed_records(r.data)] == want
     assert sorted(got) == sorted(items)
     assert all(r.size <= max_bytes or r.count == 1 for r in out)
 
@@ -114,4 +110,4 @@ def test_tick_lines_end_with_newline():
     t = tick("NSE:A-EQ", 1)
     agg.add_ticks([t])
     agg.flush()
-    assert list(iter_user_records(out[0].data)) == [("NSE:A-EQ", encode(t))]
+    assert list(keyed_records(out[0].data)) == [("NSE:A-EQ", encode(t))]

@@ -29,12 +29,12 @@ from fyers.sim import SimConfig, Simulator
 from fyers.token_store import FyersToken, TokenStore
 from local.moto_server import free_port
 from market.watermark import is_watermark
-from producer.aggregator import iter_user_records
 from producer.faultproxy import KinesisFaultProxy
 from producer.journal import Journal
 from producer.testing import read_user_records, ticks_by_symbol
 from tickpipe import names
 from tickpipe.config import Settings
+from tickpipe.kpl import keyed_records
 
 ROOT = Path(__file__).resolve().parents[2]
 BUCKET = "tickpipe-faults-lake"
@@ -135,7 +135,7 @@ class Run:
         journal = Journal(self.journal)
         entries, _ = journal.read(max_entries=1_000_000, max_bytes=1 << 30)
         journal.close()
-        return [data for e in entries for _, data in iter_user_records(e) if not is_watermark(data)]  # no tick
+        return [data for e in entries for _, data in keyed_records(e) if not is_watermark(data)]  # no tick
 
     def check_stream(self) -> list[dict[str, Any]]:
         """Every tick read is on the stream once, in order per symbol; returns them."""

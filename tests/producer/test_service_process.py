@@ -17,12 +17,12 @@ import requests
 
 from fyers.token_store import FyersToken, TokenStore
 from local.moto_server import free_port
-from producer.aggregator import iter_user_records
 from producer.journal import Journal
 from producer.options import ProducerOptions
 from producer.service import Producer
 from producer.testing import read_user_records, ticks_by_symbol
 from tickpipe.config import Settings
+from tickpipe.kpl import keyed_records
 
 ROOT = Path(__file__).resolve().parents[2]
 BUCKET = "tickpipe-test-lake"
@@ -107,7 +107,7 @@ def test_after_a_crash_the_journal_is_replayed_at_the_next_start(env, spawn, kin
     journal = Journal(tmp_path / "journal")
     entries, _ = journal.read(max_entries=100_000, max_bytes=1 << 30)
     journal.close()
-    kept = [data for e in entries for _, data in iter_user_records(e)]
+    kept = [data for e in entries for _, data in keyed_records(e)]
     assert kept
 
     stop = threading.Event()

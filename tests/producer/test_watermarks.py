@@ -12,14 +12,16 @@ from hypothesis import strategies as st
 from market.session import NseCalendar, epoch
 from market.tick import make
 from market.watermark import Watermark, decode, is_watermark
-from producer.aggregator import Aggregator, iter_user_records
+from producer.aggregator import Aggregator
 from producer.clock import FakeClock
 from producer.metrics import Metrics
 from producer.pipeline import Pipeline
 from producer.sender import Sender
-from producer.shards import HASH_KEY_MAX, Shard, ShardMap, load_shard_map, unknown_map
+from producer.shards import Shard, ShardMap, load_shard_map, unknown_map
 from producer.testing import FlakyKinesis, read_user_records
 from producer.watermarks import Watermarks, add_watermark
+from tickpipe.kinesis import HASH_KEY_MAX
+from tickpipe.kpl import keyed_records
 
 DAY = dt.date(2026, 11, 26)  # a Thursday session
 OPEN = epoch(DAY, dt.time(9, 15))
@@ -90,7 +92,7 @@ def test_one_record_per_open_shard_with_a_hash_key_in_its_range():
     assert all(s.start <= int(r.explicit_hash_key) <= s.end for r, s in zip(records, THIRDS.shards, strict=True))
     assert all(r.count == 0 for r in records)  # no tick
     for rec, shard in zip(records, THIRDS.shards, strict=True):
-        ((pk, data),) = iter_user_records(rec.data)  # an aggregate holding the watermark alone
+        ((pk, data),) = keyed_records(rec.data)  # an aggregate holding the watermark alone
         assert decode(data) == Watermark("p1", OPEN)
         # a journal replay routes by partition key: this one leads back to the same shard
         assert THIRDS.shard_for(pk) == shard
@@ -109,7 +111,7 @@ def test_a_watermark_rides_in_the_same_record_as_its_shards_buffered_ticks():
     agg.add_ticks([tick])
     add_watermark(agg, Watermark("p1", OPEN))
     (rec,) = [r for r in records if r.shard_id == THIRDS.shard_for("NSE:A-EQ").shard_id]
-    (_, first), (_, second) = iter_user_records(rec.data)  # one record: the tick, then the watermark
+    (_, first), (_, second) = keyed_records(rec.data)  # one record: the tick, then the watermark
     assert orjson.loads(first) == tick and decode(second) == Watermark("p1", OPEN)
     assert rec.count == 1
     assert len(records) == 3 and agg.buffered == 0  # every shard got its record; nothing lingers
@@ -157,12 +159,12 @@ def test_a_watermark_in_an_aggregate_counts_as_no_tick_also_when_a_replay_mixes_
     agg.add_ticks([make("NSE:A-EQ", OPEN, 1.0, ltt=OPEN, vol=1)])
     alone: list = []
     add_watermark(Aggregator(shard_map, alone.append), Watermark("p1", OPEN))
-    ((pk, data),) = iter_user_records(alone[0].data)
+    ((pk, data),) = keyed_records(alone[0].data)
     agg.add(pk, data)
     agg.add_ticks([make("NSE:B-EQ", OPEN, 1.0, ltt=OPEN, vol=1)])
     agg.flush()
     (rec,) = records
-    assert rec.count == 2 and len(list(iter_user_records(rec.data))) == 3
+    assert rec.count == 2 and len(list(keyed_records(rec.data))) == 3
 
 
 def test_a_tick_that_moves_the_feed_time_sends_the_due_watermark_at_once(kinesis, make_stream):

@@ -7,12 +7,12 @@ import time
 
 from fyers.token_store import FyersToken, TokenStore
 from market.watermark import is_watermark
-from producer.aggregator import iter_user_records
 from producer.journal import Journal
 from producer.options import ProducerOptions
 from producer.service import Producer
 from producer.testing import read_user_records
 from tickpipe.config import Settings
+from tickpipe.kpl import keyed_records
 
 BUCKET = "tickpipe-test-lake"
 
@@ -57,6 +57,6 @@ def test_a_dead_flush_thread_makes_health_unready_and_stops_with_everything_kept
     journal = Journal(tmp_path / "journal")
     entries, _ = journal.read(max_entries=100_000, max_bytes=1 << 30)
     journal.close()
-    kept = sum(1 for e in entries for _, data in iter_user_records(e) if not is_watermark(data))  # ticks only
+    kept = sum(1 for e in entries for _, data in keyed_records(e) if not is_watermark(data))  # ticks only
     on_stream = sum(1 for _, _, data in read_user_records(kinesis, stream) if not is_watermark(data))
     assert on_stream == stats.ticks_sent and on_stream + kept == stats.ticks_read

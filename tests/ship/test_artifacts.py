@@ -16,7 +16,6 @@ pyarrow from the producer fails here as in the image.
 from __future__ import annotations
 
 import fnmatch
-import importlib.util
 import json
 import re
 import shutil
@@ -28,21 +27,14 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
+from infra_modules import infra_module
 from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "producer" / "Dockerfile"
 
 
-def load_artifacts():
-    spec = importlib.util.spec_from_file_location("tickpipe_artifacts", ROOT / "infra" / "artifacts.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-artifacts = load_artifacts()
+artifacts = infra_module("artifacts")
 
 
 # --- helpers: the Dockerfile's build stage ----------------------------------------------------

@@ -3,31 +3,21 @@ image and the Lambda layer all install from it (infra/lockfile.py cuts each one'
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
 import tomllib
 from importlib import metadata
 from pathlib import Path
 
 import pytest
+from infra_modules import infra_module
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def load(name: str):
-    sys.path.insert(0, str(ROOT / "infra"))
-    spec = importlib.util.spec_from_file_location(name, ROOT / "infra" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-lockfile = load("lockfile")
-build_layer = load("build_layer")
+lockfile = infra_module("lockfile")
+build_layer = infra_module("build_layer")
 PINS = lockfile.read()
 
 
