@@ -9,6 +9,8 @@ through the :class:`fyers.rest.RestClient`, which also retries transient failure
 from __future__ import annotations
 
 import datetime as dt
+import math
+import re
 from collections.abc import Callable
 from typing import Any, Final, NamedTuple
 
@@ -18,12 +20,15 @@ from fyers.bodies import HistoryBody, convert
 from fyers.errors import FyersError
 from fyers.rest import RestClient
 from market.session import DAY, epoch, trading_date
+from market.tick import EARLIEST_TS, MAX_PRICE
 
 PATH: Final = "/data/history"
 MAX_DAYS_INTRADAY: Final = 100
 MAX_DAYS_DAILY: Final = 366
 MINUTE_RESOLUTIONS: Final = frozenset({"1", "2", "3", "5", "10", "15", "20", "30", "45", "60", "120", "180", "240"})
 DAILY_RESOLUTIONS: Final = frozenset({"D", "1D"})
+# A whole number sent as a string is taken as int() takes it ("10"), not in float notation ("1e3").
+_INT_TEXT: Final = re.compile(r"\s*[+-]?\d+\s*")
 
 
 class Candle(NamedTuple):
@@ -107,7 +112,8 @@ class HistoryClient:
 
 def candles_from_body(body: Any, symbol: str) -> list[Candle]:
     """The candles of an ok (or no_data) answer of ``/data/history``. Raises :class:`FyersError`
-    naming the first malformed candle, or saying ``candles`` is not a list of them."""
+    naming the first malformed candle (of the wrong shape, or one no market can print: see
+    :func:`_plausible`), or saying ``candles`` is not a list of them."""
     try:
         rows = convert(body, HistoryBody).candles or []
     except msgspec.ValidationError as exc:
@@ -118,4 +124,19 @@ def candles_from_body(body: Any, symbol: str) -> list[Candle]:
             except msgspec.ValidationError:
                 raise FyersError(0, f"history for {symbol}: malformed candle {row!r}") from None
         raise FyersError(0, f"history for {symbol}: malformed body ({exc})") from None
-    return [Candle(*row) for row in rows]
+    candles = [Candle(*row) for row in rows]
+    for raw_row, candle in zip(body["candles"] if rows else (), candles, strict=True):
+        if not _plausible(raw_row, candle):
+            raise FyersError(0, f"history for {symbol}: malformed candle {raw_row!r}")
+    return candles
+
+
+def _plausible(raw_row: Any, candle: Candle) -> bool:
+    """Whether a candle can be a real one: every price finite, above 0 and at most MAX_PRICE, low <=
+    open, close <= high, volume >= 0, a start no earlier than EARLIEST_TS (market.tick's bounds, which
+    the lake checks again), and integer fields not sent in float notation."""
+    prices = (candle.open, candle.high, candle.low, candle.close)
+    return (all(math.isfinite(p) and 0 < p <= MAX_PRICE for p in prices)
+            and candle.low <= min(candle.open, candle.close) and max(candle.open, candle.close) <= candle.high
+            and candle.volume >= 0 and candle.start >= EARLIEST_TS
+            and all(not isinstance(raw_row[i], str) or _INT_TEXT.fullmatch(raw_row[i]) for i in (0, 5)))
