@@ -25,6 +25,7 @@ import orjson
 from fyers.errors import DailyLimitError
 from fyers.ratelimit import FYERS_LIMITS
 from market.session import trading_date
+from tickpipe.errors import ConfigError
 from tickpipe.options import Options
 
 FYERS_DAILY_LIMIT: Final = 100_000
@@ -51,7 +52,17 @@ class FileRateLimiter:
         self._sleep = sleep
         self._horizon = max(w for _, w in self.limits) + SLACK_SECONDS
         self.waited = 0.0
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        try:
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        except OSError as exc:
+            raise _unusable(path, exc) from None
+        os.close(self._open())  # a path that cannot hold the file fails here, before any work
+
+    def _open(self) -> int:
+        try:
+            return os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise _unusable(self.path, exc) from None
 
     def acquire(self) -> None:
         while True:
@@ -63,7 +74,7 @@ class FileRateLimiter:
 
     def _try(self) -> float:
         """Record a request and return 0, or return how long to wait before trying again."""
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        fd = self._open()
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             state = _load(fd)
@@ -90,13 +101,19 @@ class FileRateLimiter:
             os.close(fd)  # closing releases the lock
 
     def used_today(self) -> int:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        fd = self._open()
         try:
             fcntl.flock(fd, fcntl.LOCK_SH)
             state = _load(fd)
         finally:
             os.close(fd)
         return state.get("count", 0) if state.get("day") == trading_date(self._clock()).isoformat() else 0
+
+
+def _unusable(path: str, exc: OSError) -> ConfigError:
+    return ConfigError(f"{LIMITER_VAR}={path!r} cannot hold the Fyers rate limiter's file "
+                       f"({exc.strerror or exc}); set it to a file path in a writable directory, "
+                       "or unset it for the user's cache directory")
 
 
 def _load(fd: int) -> dict:
@@ -136,6 +153,7 @@ class LimiterOptions(Options):
 
 
 ENV_VARS: dict[str, str] = LimiterOptions.env_vars()
+LIMITER_VAR: Final = ENV_VARS["limiter"]
 
 
 def default_path(environ: Mapping[str, str] | None = None) -> str:

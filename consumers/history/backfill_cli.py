@@ -17,7 +17,7 @@ from consumers.lake.compact_cli import ProgressLine
 from consumers.lake.store import DirStore, LakeStore
 from fyers.history import MAX_DAYS_DAILY, MAX_DAYS_INTRADAY, HistoryClient
 from fyers.ratelimit import FYERS_LIMITS
-from fyers.shared_limiter import FYERS_DAILY_LIMIT
+from fyers.shared_limiter import FYERS_DAILY_LIMIT, LIMITER_VAR
 from market.session import CLOSE, NseCalendar, epoch, trading_date
 from tickpipe.config import Settings
 from tickpipe.options import flag
@@ -76,7 +76,8 @@ def add_parser(subparsers: Any) -> None:
         help="fetch exchange candles from the Fyers history API into curated candles_* tables",
         description="Fetch candles for SYMBOLS from --from to --to (IST dates, inclusive) at each resolution "
         f"through the Fyers history API, within its limits ({MAX_DAYS_INTRADAY} days a request intraday, "
-        f"{MAX_DAYS_DAILY} daily; {_rates()} shared by every process on this machine), into curated/candles_1m, "
+        f"{MAX_DAYS_DAILY} daily; {_rates()} shared by every process on this machine through the file named by "
+        f"{LIMITER_VAR}, default ~/.cache/tickpipe/fyers-requests.json), into curated/candles_1m, "
         "candles_5m (5, 15, 60 minutes) and candles_1d. Resumable and idempotent: finished chunks are "
         "recorded under state/backfill/ and skipped by the next run. Without --sim it uses the deployment "
         "(TICKPIPE_* variables, the Fyers token in SSM); docs/history.md.",

@@ -68,6 +68,22 @@ def test_backfill_help_states_fyers_limits_from_the_clients_own_figures(capsys):
     assert "(100 days a request intraday, 366 daily; 10/s, 200/min, 100,000/day shared" in text
 
 
+def test_backfill_help_names_the_limiters_variable(capsys):
+    with pytest.raises(SystemExit):
+        main(["backfill", "--help"])
+    assert "TICKPIPE_FYERS_LIMITER" in capsys.readouterr().out
+
+
+def test_backfill_command_with_a_limiter_path_that_is_a_directory_says_so_and_writes_nothing(tmp_path, capsys,
+                                                                                             monkeypatch):
+    monkeypatch.setenv("TICKPIPE_FYERS_LIMITER", str(tmp_path))
+    assert main(["backfill", "--sim", "--lake-dir", str(tmp_path / "lake"), "--symbols", SBIN,
+                 "--from", "2026-11-16", "--to", "2026-11-20", "--resolution", "D"]) == 1
+    err = capsys.readouterr().err
+    assert f"TICKPIPE_FYERS_LIMITER={str(tmp_path)!r} cannot hold" in err and "Is a directory" in err
+    assert not (tmp_path / "lake").exists()
+
+
 class Context:
     def __init__(self, millis: int) -> None:
         self.millis = millis

@@ -12,6 +12,7 @@ from consumers.history.backfill import Backfill, BackfillRequest
 from fyers.errors import DailyLimitError
 from fyers.shared_limiter import SLACK_SECONDS, FileRateLimiter, default_path
 from market.session import epoch
+from tickpipe.errors import ConfigError
 
 from .conftest import AFTER, SIM_DAY, client
 
@@ -118,3 +119,16 @@ def test_a_backfill_out_of_daily_requests_stops_and_keeps_what_it_fetched(histor
 def test_the_limiter_file_is_the_variables_else_in_the_users_cache_directory():
     assert default_path({"TICKPIPE_FYERS_LIMITER": "/tmp/fyers.json", "XDG_CACHE_HOME": "/c"}) == "/tmp/fyers.json"
     assert default_path({"XDG_CACHE_HOME": "/c"}) == "/c/tickpipe/fyers-requests.json"
+
+
+@pytest.mark.parametrize(("where", "says"), [
+    ("", "Is a directory"),  # IsADirectoryError: the path is a directory
+    ("file/lim.json", "File exists"),  # FileExistsError: its parent is a file
+    ("file/sub/lim.json", "Not a directory"),  # NotADirectoryError: a parent's parent is a file
+])
+def test_a_path_that_cannot_hold_the_limiter_file_is_a_config_error_naming_the_variable(tmp_path, where, says):
+    (tmp_path / "file").write_text("x")
+    path = str(tmp_path / where) if where else str(tmp_path)
+    with pytest.raises(ConfigError, match=rf"TICKPIPE_FYERS_LIMITER={path!r} cannot hold") as info:
+        FileRateLimiter(path)
+    assert f"({says})" in str(info.value) and info.value.__suppress_context__
