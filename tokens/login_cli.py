@@ -42,7 +42,8 @@ def add_parser(subparsers: Any) -> None:
                    help="first store the app secret key and PIN in SSM (prompted, or from the files below)")
     p.add_argument("--secret-key-file", type=Path, help="file holding the app secret key (with --set-credentials)")
     p.add_argument("--pin-file", type=Path, help="file holding the 4-digit PIN (with --set-credentials)")
-    p.add_argument("--kms-key", help="KMS key for the SecureStrings (default: $TICKPIPE_TOKEN_KMS_KEY, else "
+    p.add_argument("--kms-key", type=TokenOptions.flag_type("token_kms_key"),
+                   help="KMS key for the SecureStrings (default: $TICKPIPE_TOKEN_KMS_KEY, else "
                                      "alias/tickpipe-<env>-secrets, the stack's secrets key; 'none' for the account's aws/ssm)")
     p.set_defaults(func=run)
 
@@ -50,8 +51,8 @@ def add_parser(subparsers: Any) -> None:
 def kms_key(option: str | None, settings: Settings) -> str | None:
     """The key the SecureStrings are written with: the option, else the functions' variable, else the
     stack's secrets alias (as Terraform made the parameters). ``none``: the account's aws/ssm key."""
-    key = option or TokenOptions.from_env().token_kms_key or names.secrets_key_alias(settings.env)
-    return None if key.lower() == "none" else key
+    key = TokenOptions.from_env(token_kms_key=option or None).token_kms_key or names.secrets_key_alias(settings.env)
+    return TokenOptions(token_kms_key=key).key_id
 
 
 def read_secret(prompt: str, path: Path | None, ask: Callable[[str], str] = getpass.getpass) -> str:

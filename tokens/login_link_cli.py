@@ -20,6 +20,7 @@ from tickpipe.config import Settings
 from tokens.errors import LinkError
 from tokens.login_cli import kms_key
 from tokens.login_keys import LINK_TTL_MAX, Signer, decode_key, encode_key, new_key
+from tokens.options import TokenOptions
 from tokens.refresh import PLACEHOLDER
 
 if TYPE_CHECKING:
@@ -34,7 +35,8 @@ def add_parser(subparsers: Any) -> None:
                                                            f"{LINK_TTL_MAX // 60})")
     p.add_argument("--url", help="the login page's address (default: SSM <prefix>login/page_url)")
     p.add_argument("--rotate-key", action="store_true", help="replace the link key: every link and session ends")
-    p.add_argument("--kms-key", help="KMS key for a new link key (default: alias/tickpipe-<env>-secrets; 'none': aws/ssm)")
+    p.add_argument("--kms-key", type=TokenOptions.flag_type("token_kms_key"),
+                   help="KMS key for a new link key (default: alias/tickpipe-<env>-secrets; 'none': aws/ssm)")
     p.set_defaults(func=run)
 
 
