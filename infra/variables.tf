@@ -270,8 +270,9 @@ variable "bars_grace_seconds" {
   default     = 2
 
   validation {
-    condition     = var.bars_grace_seconds >= 0 && var.bars_grace_seconds < 300
-    error_message = "bars_grace_seconds must be 0 to 299 (less than a bucket)."
+    # a whole number: consumers/bars/options.py refuses "2.5", and would on every invocation
+    condition     = var.bars_grace_seconds >= 0 && var.bars_grace_seconds < 300 && floor(var.bars_grace_seconds) == var.bars_grace_seconds
+    error_message = "bars_grace_seconds must be a whole number 0 to 299 (less than a bucket)."
   }
 }
 
@@ -282,8 +283,8 @@ variable "bars_amend_bars" {
 
   validation {
     # consumers/bars/options.py: at least the bar just emitted stays amendable (market.bars.BarConfig)
-    condition     = var.bars_amend_bars >= 1 && var.bars_amend_bars <= 75
-    error_message = "bars_amend_bars must be 1 to 75 (a session's bars)."
+    condition     = var.bars_amend_bars >= 1 && var.bars_amend_bars <= 75 && floor(var.bars_amend_bars) == var.bars_amend_bars
+    error_message = "bars_amend_bars must be a whole number 1 to 75 (a session's bars)."
   }
 }
 
@@ -294,8 +295,8 @@ variable "bars_state_budget_bytes" {
 
   validation {
     # Lambda ends a window whose state passes 1 MB; consumers/bars/handler.py allows up to 90% of it.
-    condition     = var.bars_state_budget_bytes >= 1000 && var.bars_state_budget_bytes <= 900000
-    error_message = "bars_state_budget_bytes must be 1000 to 900000 (Lambda's window state limit is 1 MB)."
+    condition     = var.bars_state_budget_bytes >= 1000 && var.bars_state_budget_bytes <= 900000 && floor(var.bars_state_budget_bytes) == var.bars_state_budget_bytes
+    error_message = "bars_state_budget_bytes must be a whole number 1000 to 900000 (Lambda's window state limit is 1 MB)."
   }
 }
 
@@ -518,8 +519,8 @@ variable "producer_health_port" {
   default     = 8080
 
   validation {
-    condition     = var.producer_health_port >= 1024 && var.producer_health_port <= 65535
-    error_message = "producer_health_port must be 1024 to 65535."
+    condition     = var.producer_health_port >= 1024 && var.producer_health_port <= 65535 && floor(var.producer_health_port) == var.producer_health_port
+    error_message = "producer_health_port must be a whole number 1024 to 65535."
   }
 }
 

@@ -103,13 +103,19 @@ def s3_filesystem(region: str) -> pafs.S3FileSystem:
 
 
 class LocalEngine:
-    """DuckDB with one view per DDL file, reading the lake bucket on the moto server."""
+    """DuckDB with one view per DDL file, reading the lake bucket on the moto server, or a directory
+    laid out like the bucket (``lake_dir``: what `tickpipe demo` and `tickpipe backfill --sim` leave
+    in tickpipe-out/lake and tickpipe-out/history)."""
 
-    def __init__(self, settings: Settings, *, ddl_dir: Path = DDL_DIR) -> None:
+    def __init__(self, settings: Settings, *, ddl_dir: Path = DDL_DIR, lake_dir: Path | None = None) -> None:
         import duckdb  # a local-only dependency (the `local` extra)
 
         self.settings = settings
-        self.fs = s3_filesystem(settings.region)
+        self.lake_dir = lake_dir
+        if lake_dir is not None and not lake_dir.is_dir():
+            raise QueryError(f"--lake {lake_dir}: no such directory (run `make demo` or `make backfill` first)")
+        self.fs = s3_filesystem(settings.region) if lake_dir is None else pafs.LocalFileSystem()
+        self.base = settings.bucket if lake_dir is None else str(lake_dir.resolve())
         self.s3 = boto3.client("s3", region_name=settings.region)
         self.db = duckdb.connect()
         self.tables: dict[str, TableDef] = {}
@@ -137,7 +143,7 @@ class LocalEngine:
 
     def _dataset(self, table: TableDef) -> ds.Dataset:
         """A lazy Parquet dataset through pyarrow's S3 filesystem: the manifests' files for curated tables."""
-        bucket = self.settings.bucket
+        bucket = self.base
         part_schema = pa.schema([(p, pa.string()) for p in table.partitions])
         spec = self._spec(table)
         if spec is not None:
@@ -162,7 +168,7 @@ class LocalEngine:
             raise QueryError(f"no raw schema for {table.prefix}")
         parts = []
         for key in self._listed(table.prefix, ""):
-            body = self.s3.get_object(Bucket=self.settings.bucket, Key=key)["Body"].read()
+            body = self._read(key)
             data = gzip.decompress(body) if body[:2] == b"\x1f\x8b" else body
             # Compaction's parser: malformed lines are left out, as Athena's ignore.malformed.json would
             # (and implausible ones; every object in the bucket reached it before now).
@@ -179,7 +185,16 @@ class LocalEngine:
             return empty
         return pa.concat_tables(parts)
 
+    def _read(self, key: str) -> bytes:
+        if self.lake_dir is not None:
+            return (self.lake_dir / key).read_bytes()
+        return self.s3.get_object(Bucket=self.settings.bucket, Key=key)["Body"].read()
+
     def _listed(self, prefix: str, suffix: str) -> list[str]:
+        if self.lake_dir is not None:
+            root = self.lake_dir
+            return sorted(str(f.relative_to(root)) for f in root.glob(f"{prefix}**/*")
+                          if f.is_file() and f.name.endswith(suffix) and "/dt=" in f"/{f.relative_to(root)}")
         keys = []
         for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.settings.bucket, Prefix=prefix):
             keys += [o["Key"] for o in page.get("Contents", []) if o["Key"].endswith(suffix) and "/dt=" in o["Key"]]
@@ -188,8 +203,13 @@ class LocalEngine:
     def _manifest_files(self, spec: TableSpec) -> list[str]:
         """The current generation of every day, as the manifests say (never a half-written day)."""
         files = []
-        for key in self._listed(spec.state_prefix, "/manifest.json"):
-            doc = orjson.loads(self.s3.get_object(Bucket=self.settings.bucket, Key=key)["Body"].read())
+        manifests = self._listed(spec.state_prefix, "manifest.json")
+        if self.lake_dir is not None and not manifests:
+            # a copy of curated/ alone (tickpipe demo's tickpipe-out/lake): compaction deleted every
+            # replaced generation before the copy, so its files are the current ones
+            return self._listed(spec.curated_prefix, ".parquet")
+        for key in manifests:
+            doc = orjson.loads(self._read(key))
             files += [f["key"] for f in doc["files"]]
         return files
 

@@ -27,6 +27,9 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                    help="fill {{NAME}} in the SQL (default day = today, UTC)")
     p.add_argument("--engine", choices=("local", "athena"), default="local", help="where to run it (default local)")
+    p.add_argument("--lake", type=Path, metavar="DIR",
+                   help="run locally on a directory laid out like the bucket instead of the moto server: "
+                        "tickpipe-out/lake after `make demo`, tickpipe-out/history after `make backfill`")
     p.add_argument("--csv", action="store_true", help="print CSV instead of an aligned table")
     p.add_argument("--list", action="store_true", help="list the queries in sql/queries/ and exit")
     p.set_defaults(func=run)
@@ -81,6 +84,8 @@ def run(args: argparse.Namespace) -> int:
         params[key] = value
     try:
         settings = Settings.from_env()
+        if args.lake is not None and not args.lake.is_dir():
+            raise QueryError(f"--lake {args.lake}: no such directory (run `make demo` or `make backfill` first)")
         # The query name and its parameters are checked before any connection to AWS is made.
         path = None if args.execute else _resolve(args.query)
         sql = args.execute if path is None else path.read_text()
@@ -90,7 +95,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"tickpipe query: {exc}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        engine = LocalEngine(settings) if args.engine == "local" else AthenaEngine(settings)
+        if args.lake is not None and args.engine != "local":
+            raise QueryError("--lake reads a local directory; it does not go with --engine athena")
+        engine = LocalEngine(settings, lake_dir=args.lake) if args.engine == "local" else AthenaEngine(settings)
         if path is None:
             result = engine.run(render(sql, {"bucket": settings.bucket, **params}))
         else:

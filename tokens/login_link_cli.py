@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from fyers.token_store import kms_key_arg
 from tickpipe import names
 from tickpipe.config import Settings
+from tickpipe.options import flag
 from tokens.errors import LinkError
 from tokens.login_cli import kms_key
 from tokens.login_keys import LINK_TTL_MAX, Signer, decode_key, encode_key, new_key
@@ -31,7 +32,7 @@ def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser("login-link", help="print a signed, single-use link to the hosted login page",
                               description=__doc__.replace("``", ""),
                               formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--minutes", type=int, default=15, help="how long the link works (default 15; at most "
+    p.add_argument("--minutes", type=flag(int, ge=1, le=LINK_TTL_MAX // 60), default=15, help="how long the link works (default 15; at most "
                                                            f"{LINK_TTL_MAX // 60})")
     p.add_argument("--url", help="the login page's address (default: SSM <prefix>login/page_url)")
     p.add_argument("--rotate-key", action="store_true", help="replace the link key: every link and session ends")

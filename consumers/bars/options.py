@@ -13,6 +13,7 @@ from typing import ClassVar, Final
 from consumers.bars.errors import BarsConfigError
 from market.bars import BarConfig
 from market.session import BAR_SECONDS, BARS_PER_NORMAL_SESSION
+from tickpipe.config import Settings
 from tickpipe.options import Options, option
 
 # Lambda's limit is 1 MB of window state per shard; past it the window ends early with an empty state.
@@ -39,7 +40,7 @@ class BarsOptions(Options):
         try:
             return BarConfig.from_text(self.grace_s, self.amend_bars, overrides=overrides)
         except ValueError as exc:  # a malformed TICKPIPE_SESSION_OVERRIDES (market.errors.CalendarError)
-            raise BarsConfigError(f"bars configuration: {exc}") from None
+            raise BarsConfigError(f"{Settings.env_var('session_overrides')}: {exc}") from None
 
 
 ENV_VARS: dict[str, str] = BarsOptions.env_vars()

@@ -63,8 +63,8 @@ def test_a_bad_variable_is_an_error_naming_it(monkeypatch, option, value):
     assert isinstance(err.value, ConfigError)  # every command reports it as a usage error
 
 
-def test_malformed_session_overrides_are_a_bars_configuration_error(monkeypatch):
-    with pytest.raises(BarsConfigError, match="bars configuration"):
+def test_malformed_session_overrides_are_a_bars_configuration_error_naming_the_variable(monkeypatch):
+    with pytest.raises(BarsConfigError, match="TICKPIPE_SESSION_OVERRIDES: .*2026-13-01"):
         consumer(monkeypatch, {}, Settings(env="test", session_overrides="2026-13-01=closed"))
 
 

@@ -75,3 +75,19 @@ def test_verbose_shows_the_traceback(monkeypatch):
     parser.set_defaults(func=lambda args: 1 / 0)
     with pytest.raises(ZeroDivisionError):
         cli.main(["-v"])
+
+
+@pytest.mark.parametrize("command", [["compact"], ["reconcile", "--sim"], ["login-link"], ["backfill", "--sim"]])
+def test_a_bad_variable_is_a_usage_error_in_every_command(command, monkeypatch, capsys):
+    # tickpipe/options.py: a bad option is a usage error (exit 2), whichever command reads it
+    monkeypatch.setenv("TICKPIPE_SSM_PREFIX", "no-leading-slash")
+    assert cli.main(command) == cli.EXIT_USAGE
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "TICKPIPE_SSM_PREFIX" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("minutes", ["0", "5000", "x"])
+def test_a_login_link_outside_its_lifetime_is_refused_by_the_parser(minutes, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["login-link", "--minutes", minutes])
+    assert exit_.value.code == 2 and "--minutes" in capsys.readouterr().err

@@ -110,6 +110,19 @@ def test_the_curated_lake_outlives_the_moto_server_on_disk(demo):
     assert bars.num_rows == sum(demo.bars_per_symbol.values())
 
 
+
+def test_tickpipe_query_reads_the_lake_the_demo_leaves_on_disk(demo, capsys):
+    # README: after `make demo`, `tickpipe query daily_ohlcv --lake tickpipe-out/lake`
+    from pathlib import Path
+
+    from tickpipe import cli
+
+    assert cli.main(["query", "daily_ohlcv", "--lake", demo.lake, "--param", f"day={DAY}", "--csv"]) == 0
+    rows = capsys.readouterr().out.splitlines()[1:]
+    assert len(rows) == len(demo.bars_per_symbol)
+    assert {r.split(",")[0] for r in rows} == set(demo.bars_per_symbol)
+    assert cli.main(["query", "gaps", "--lake", str(Path(demo.lake) / "nothing-here")]) == 2
+
 def test_the_reconciliation_finds_every_live_bar_equal_to_its_candle(demo):
     assert demo.checks["reconcile: every live bar equals its exchange candle"], demo.figures
     assert demo.figures["reconcile: causes"] == "none"

@@ -205,3 +205,25 @@ def test_scanner_refuses_variable_names_built_at_run_time(tmp_path, closure_of, 
     (pkg / "__init__.py").write_text("import os\n\ndef opt(n):\n    return os.environ[f'TICKPIPE_PRODUCER_{n}']\n")
     with pytest.raises(AssertionError, match="builds a TICKPIPE_ name at run time"):
         reads_of(closure_of("producer", tmp_path), tmp_path)
+
+
+def test_a_whole_number_option_gets_a_whole_number_from_terraform(tf):
+    # Terraform's number admits 2.5; an option typed int refuses "2.5" when the handler starts, on
+    # every invocation. So a variable Terraform hands to an int option as text validates floor(x) == x.
+    import dataclasses
+    import typing
+
+    from consumers.bars.options import BarsOptions
+    from producer.options import ProducerOptions
+    from tokens.options import TokenOptions
+
+    int_vars = {cls.env_var(f.name) for cls in (BarsOptions, ProducerOptions, TokenOptions)
+                for f in dataclasses.fields(cls) if typing.get_type_hints(cls)[f.name] is int}
+    text = "\n".join(p.read_text() for p in sorted(Path(__file__).resolve().parents[2].joinpath("infra").glob("*.tf")))
+    handed = re.findall(r"(TICKPIPE_\w+)\s*=\s*tostring\(var\.(\w+)\)", text)
+    assert handed, "no variable handed to an option as text: the pattern above is stale"
+    checked = [(env, var) for env, var in handed if env in int_vars]
+    assert checked
+    for env, var in checked:
+        conditions = " ".join(v["condition"] for v in tf.variables[var].get("validation", []))
+        assert f"floor(var.{var}) == var.{var}" in conditions, f"{var} reaches {env} (an int) without a whole-number check"
