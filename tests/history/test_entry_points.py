@@ -78,7 +78,7 @@ def test_backfill_command_with_a_limiter_path_that_is_a_directory_says_so_and_wr
                                                                                              monkeypatch):
     monkeypatch.setenv("TICKPIPE_FYERS_LIMITER", str(tmp_path))
     assert main(["backfill", "--sim", "--lake-dir", str(tmp_path / "lake"), "--symbols", SBIN,
-                 "--from", "2026-11-16", "--to", "2026-11-20", "--resolution", "D"]) == 1
+                 "--from", "2026-11-16", "--to", "2026-11-20", "--resolution", "D"]) == 2  # a usage error
     err = capsys.readouterr().err
     assert f"TICKPIPE_FYERS_LIMITER={str(tmp_path)!r} cannot hold" in err and "Is a directory" in err
     assert not (tmp_path / "lake").exists()
