@@ -631,6 +631,9 @@ def print_summary(result: DemoResult, out: Any = sys.stdout) -> None:
             print("  " + " | ".join(str(v) for v in row), file=out)
     print(f"\nLake: {result.lake}/curated/ (Parquet, copied out of the moto server, which ended with the demo)",
           file=out)
+    day = str(result.figures.get("session", ""))[:10]  # "YYYY-MM-DD HH:MM–HH:MM IST"
+    print(f"  tickpipe query daily_ohlcv --lake {result.lake} --param day={day}   (tickpipe query --list: the others)",
+          file=out)
     print(f"  in Python: duckdb.sql(\"SELECT * FROM '{result.lake}/curated/bars_5m/*/*.parquet' LIMIT 5\")",
           file=out)
     if result.report:

@@ -123,6 +123,16 @@ def test_tickpipe_query_reads_the_lake_the_demo_leaves_on_disk(demo, capsys):
     assert {r.split(",")[0] for r in rows} == set(demo.bars_per_symbol)
     assert cli.main(["query", "gaps", "--lake", str(Path(demo.lake) / "nothing-here")]) == 2
 
+
+def test_the_summary_shows_the_query_that_reads_the_lake_it_leaves(demo):
+    import io
+
+    from local.demo import print_summary
+
+    out = io.StringIO()
+    print_summary(demo, out)
+    assert f"tickpipe query daily_ohlcv --lake {demo.lake} --param day={DAY}" in out.getvalue()
+
 def test_the_reconciliation_finds_every_live_bar_equal_to_its_candle(demo):
     assert demo.checks["reconcile: every live bar equals its exchange candle"], demo.figures
     assert demo.figures["reconcile: causes"] == "none"
