@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from fake_clock import FakeClock
 
 from fyers import errors
 from fyers.history import HistoryClient
@@ -28,17 +29,6 @@ class RecordingLimiter(RateLimiter):
         # descheduled in between would record a late time and make the spacing look too short.
         with self._lock:
             self.times.append(self._sent[-1])
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.t = 0.0
-
-    def now(self) -> float:
-        return self.t
-
-    def sleep(self, seconds: float) -> None:
-        self.t += seconds
 
 
 AFTER_CLOSE = dt.time(15, 45)  # the whole simulated day is history
@@ -160,7 +150,7 @@ def test_one_limiter_holds_the_limit_across_clients(fyers_sim):
     # A clock that moves only when the limiter sleeps: the test says how many requests a window
     # admits, whatever the machine's speed (a slow call would otherwise spread them out by itself).
     clock = FakeClock()
-    limiter = RecordingLimiter([(4, 0.25)], clock=clock.now, sleep=clock.sleep)
+    limiter = RecordingLimiter([(4, 0.25)], clock=clock, sleep=clock.sleep)
     _, symbols, history = clients(sim, limiter)
     day = sim.market.day
     for _ in range(5):

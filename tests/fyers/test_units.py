@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from fake_clock import FakeClock
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -38,17 +39,6 @@ def test_history_chunks_cover_the_range_within_the_cap(start, length, resolution
     assert all(0 <= b - a < cap for a, b in chunks)
     # Every chunk but the last ends at an IST midnight (no candle is split between requests).
     assert all((b + 1 + 19_800) % DAY == 0 for _, b in chunks[:-1])
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def test_rate_limiter_keeps_every_window():
