@@ -77,6 +77,26 @@ def test_a_figures_file_without_a_figure_says_to_run_the_bench(tmp_path):
         load(path)
 
 
+
+@pytest.mark.parametrize(("name", "value"), [("ticks_per_record", 0), ("ticks_per_record", "x"), ("tick_bytes", -290),
+                                             ("record_bytes", None), ("producer_symbols", 0), ("producer_symbols", 2.5),
+                                             ("bars_cpu_s_per_mticks", True),
+                                             ("parquet_column_bytes_per_tick", {"ltp": -1})])
+def test_a_figure_that_is_not_a_positive_number_says_to_run_the_bench(tmp_path, name, value):
+    import orjson
+
+    data = orjson.loads(figures_file.FIGURES_FILE.read_bytes())
+    data[name] = value
+    path = tmp_path / "f.json"
+    path.write_bytes(orjson.dumps(data))
+    with pytest.raises(FiguresError, match=f"{name} is .* not a positive number"):
+        load(path)
+
+
+def test_a_figures_path_that_is_a_directory_is_one_error(tmp_path):
+    with pytest.raises(FiguresError, match="cannot read the figures file"):
+        load(tmp_path)
+
 def test_every_price_has_every_region_and_its_page():
     assert re.fullmatch(r"\d{4}-\d\d-\d\d", PRICES_AS_OF)
     for item, by_region in PRICES.items():

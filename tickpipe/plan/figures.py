@@ -8,6 +8,7 @@ Nothing here is a guess: a figure that is not in the file is an error, not a def
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -49,7 +50,28 @@ class Figures:
         missing = sorted(names - set(data) - {"measured"})
         if missing:
             raise FiguresError(f"the figures file lacks {', '.join(missing)}; re-run `make bench` (bench/figures.py)")
-        return cls(**{k: v for k, v in data.items() if k in names})
+        figures = cls(**{k: v for k, v in data.items() if k in names})
+        figures.check()
+        return figures
+
+    def check(self) -> None:
+        """Every figure a positive finite number (the planner divides by most of them)."""
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name == "measured":
+                continue
+            if f.name == "parquet_column_bytes_per_tick":
+                ok = isinstance(value, dict) and all(_positive(v) or v == 0 for v in value.values())
+            else:
+                ok = _positive(value) and (f.type != "int" or isinstance(value, int))
+            if not ok:
+                raise FiguresError(f"the figures file's {f.name} is {value!r}, not a positive number; "
+                                   "re-run `make bench` (bench/figures.py)")
+
+
+def _positive(value: Any) -> bool:
+    return (isinstance(value, int | float) and not isinstance(value, bool)
+            and math.isfinite(value) and value > 0)
 
 
 def load(path: Path = FIGURES_FILE) -> Figures:
@@ -58,6 +80,8 @@ def load(path: Path = FIGURES_FILE) -> Figures:
         data = orjson.loads(path.read_bytes())
     except FileNotFoundError:
         raise FiguresError(f"{path} does not exist; run `make bench` (bench/figures.py) to measure the figures") from None
+    except OSError as exc:  # a directory, no permission
+        raise FiguresError(f"cannot read the figures file {path}: {exc.strerror or exc}") from None
     except orjson.JSONDecodeError as exc:
         raise FiguresError(f"{path} is not JSON ({exc}); run `make bench` to measure it again") from None
     if not isinstance(data, dict):
